@@ -1,0 +1,64 @@
+"""Small helpers shared by route handlers: the services object, the caller, JSON bodies."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+
+import msgspec
+from litestar import Request
+
+from roset_local.auth import Principal, principal_of
+from roset_local.errors import BadRequest
+from roset_local.services import Services
+
+T = TypeVar("T")
+
+SPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def services_of(request: Request) -> Services:
+    return request.app.state.services
+
+
+def caller(request: Request) -> Principal:
+    return principal_of(request)
+
+
+def check_space_name(space: str) -> str:
+    if not isinstance(space, str) or not SPACE_RE.match(space):
+        raise BadRequest(
+            "Invalid space name: use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit"
+        )
+    return space
+
+
+def decode_body(raw: bytes, type_: Any) -> Any:
+    """Decode JSON into a msgspec type with 400s that name the offending field."""
+    if not raw.strip():
+        raise BadRequest("Request body must be a JSON object")
+    try:
+        return msgspec.json.decode(raw, type=type_)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"Invalid request body: {exc}") from None
+    except msgspec.DecodeError:
+        raise BadRequest("Request body is not valid JSON") from None
+
+
+def blocking(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """Run a sync handler body in a worker thread.
+
+    Litestar 2.25 registers a handler twice when its path has several methods and then wraps
+    its own ``sync_to_thread`` wrapper again (the handler returns an unawaited coroutine), so
+    handlers are made coroutine functions here instead of using ``sync_to_thread=True``.
+    """
+
+    @functools.wraps(fn)
+    async def run(*args: Any, **kwargs: Any) -> T:
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+    return run

@@ -1,0 +1,93 @@
+"""API keys: create (shown once), list (prefix only), revoke."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from litestar import Request, Response, delete, get, post
+from litestar.params import FromPath, RawBody
+
+from roset_local.api.deps import blocking, caller, check_space_name, decode_body, services_of
+from roset_local.auth import check_scopes
+from roset_local.errors import BadRequest, Forbidden, NotFound
+from roset_local.store import keys as key_store
+from roset_local.timeutil import now_str, parse, to_str
+
+
+class ApiKeyCreate(msgspec.Struct):
+    name: str
+    scopes: list[str] | None = None
+    mode: Literal["live", "test"] = "live"
+    expires_at: str | None = None
+    spaces: list[str] | None = None
+
+
+def key_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "prefix": row["prefix"],
+        "scopes": row["scopes"],
+        "spaces": row["spaces"],
+        "mode": row["mode"],
+        "expires_at": row["expires_at"],
+        "last_used_at": row["last_used_at"],
+        "created_at": row["created_at"],
+    }
+
+
+@post("/v1/org/api-keys", opt={"scope": "org:write"}, tags=["org"])
+@blocking
+def create_api_key(request: Request, body: RawBody) -> Response:
+    data = decode_body(body, ApiKeyCreate)
+    principal = caller(request)
+    name = data.name.strip()
+    if not name or len(name) > 200:
+        raise BadRequest("name: must be 1-200 characters")
+    try:
+        scopes = check_scopes(data.scopes) if data.scopes is not None else None
+    except ValueError as exc:
+        raise BadRequest(f"scopes: {exc}") from None
+    if scopes is not None and not scopes:
+        raise BadRequest("scopes: must not be empty")
+    # A key cannot mint a key more powerful than itself.
+    wanted = set(scopes if scopes is not None else key_store.ALL_SCOPES)
+    if not wanted <= principal.scopes:
+        raise Forbidden("A key cannot grant scopes it does not have")
+    spaces = [check_space_name(s) for s in data.spaces] if data.spaces else None
+    if principal.spaces is not None and (spaces is None or not set(spaces) <= set(principal.spaces)):
+        raise Forbidden("A space-confined key can only create keys confined to its own spaces")
+    expires_at = None
+    if data.expires_at is not None:
+        try:
+            expires_at = to_str(parse(data.expires_at))
+        except ValueError:
+            raise BadRequest("expires_at: must be an ISO 8601 date-time") from None
+        if expires_at <= now_str():
+            raise BadRequest("expires_at: must be in the future")
+    row, raw = key_store.create_key(
+        services_of(request).db, name=name, scopes=scopes, spaces=spaces, mode=data.mode, expires_at=expires_at
+    )
+    return Response({**key_out(row), "key": raw}, status_code=201)
+
+
+@get("/v1/org/api-keys", opt={"scope": "org:read"}, tags=["org"])
+@blocking
+def list_api_keys(request: Request) -> dict[str, Any]:
+    rows = key_store.list_keys(services_of(request).db)
+    return {"api_keys": [key_out(r) for r in rows]}
+
+
+@delete("/v1/org/api-keys/{key_id:str}", opt={"scope": "org:write"}, status_code=200, tags=["org"])
+@blocking
+def revoke_api_key(request: Request, key_id: FromPath[str]) -> dict[str, Any]:
+    db = services_of(request).db
+    row = key_store.get_key(db, key_id)
+    if row is None or row["revoked_at"]:
+        raise NotFound("API key not found")
+    key_store.revoke_key(db, key_id)
+    return {"deleted": True}
+
+
+ROUTES = [create_api_key, list_api_keys, revoke_api_key]

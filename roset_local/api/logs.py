@@ -1,0 +1,46 @@
+"""GET /v1/api-logs: the request log, newest first, retained for 7 days."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get
+from litestar.params import FromQuery
+
+from roset_local.api.deps import blocking, services_of
+from roset_local.errors import BadRequest
+from roset_local.pagination import decode_cursor, page, parse_limit
+from roset_local.store import logs as log_store
+
+AUTH_TYPES = {"api_key", "jwt", "portal_token", "session"}
+
+
+@get("/v1/api-logs", opt={"scope": "logs:read"}, tags=["logs"])
+@blocking
+def list_api_logs(
+    request: Request,
+    method: FromQuery[str | None] = None,
+    status: FromQuery[int | None] = None,
+    path: FromQuery[str | None] = None,
+    auth_type: FromQuery[str | None] = None,
+    limit: FromQuery[int | None] = None,
+    cursor: FromQuery[str | None] = None,
+) -> dict[str, Any]:
+    if auth_type is not None and auth_type not in AUTH_TYPES:
+        raise BadRequest(f"auth_type: must be one of {', '.join(sorted(AUTH_TYPES))}")
+    lim = parse_limit(limit)
+    rows = log_store.list_logs(
+        services_of(request).db,
+        method=method,
+        status=status,
+        path=path,
+        auth_type=auth_type,
+        limit=lim,
+        cursor=decode_cursor(cursor, 2),
+    )
+    rows, next_cursor = page(rows, lim, lambda r: (r["seq"], r["id"]))
+    logs = [{k: v for k, v in r.items() if k != "seq"} for r in rows]
+    return {"logs": logs, "next_cursor": next_cursor}
+
+
+ROUTES = [list_api_logs]

@@ -1,0 +1,81 @@
+"""Probes and identity: /health, /ready, /v1/me."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.params import FromQuery
+
+from roset_local.api.deps import blocking, caller, services_of
+from roset_local.queue import queue_depth
+from roset_local.services import Services
+
+
+def _timed(fn: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        detail = fn()
+        status = "ok"
+        error = None
+    except Exception as exc:  # a probe reports, it never raises
+        detail, status, error = None, "error", str(exc) or type(exc).__name__
+    result: dict[str, Any] = {"status": status, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+    if detail:
+        result.update(detail)
+    if error:
+        result["error"] = error
+    return result
+
+
+def check_subsystems(services: Services, *, models: bool) -> dict[str, dict[str, Any]]:
+    checks = {
+        "database": _timed(lambda: {"journal_mode": services.db.value("PRAGMA journal_mode")}),
+        "queue": _timed(lambda: {"depth": queue_depth(services.huey)}),
+        "storage": _timed(lambda: (services.blobs.check(), {"url": services.blobs.url.split("?")[0]})[1]),
+    }
+    if models:
+        lister = services.extensions.get("list_models")
+        if lister is not None:
+            checks["models"] = _timed(lambda: {"models": lister()})
+    return checks
+
+
+@get("/health", opt={"public": True}, include_in_schema=True, tags=["system"])
+@blocking
+def health(request: Request, full: FromQuery[bool] = False) -> Response:
+    """Liveness. ``?full=true`` adds each subsystem with its latency."""
+    if not full:
+        return Response({"status": "ok"})
+    checks = check_subsystems(services_of(request), models=True)
+    overall = "ok" if all(c["status"] == "ok" for c in checks.values()) else "degraded"
+    return Response({"status": overall, "checks": checks})
+
+
+@get("/ready", opt={"public": True}, tags=["system"])
+@blocking
+def ready(request: Request) -> Response:
+    """Readiness: 200 when database, queue and storage are usable, else 503."""
+    checks = check_subsystems(services_of(request), models=False)
+    ok = all(c["status"] == "ok" for c in checks.values())
+    return Response({"status": "ready" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+
+
+@get("/v1/me", tags=["org"])
+async def me(request: Request) -> dict[str, Any]:
+    principal = caller(request)
+    body: dict[str, Any] = {
+        "org_id": services_of(request).org_id,
+        "auth_type": principal.auth_type,
+        "key_name": principal.key_name,
+        "scopes": sorted(principal.scopes),
+    }
+    if principal.key_id:
+        body["key_id"] = principal.key_id
+        body["mode"] = principal.mode
+    body["spaces"] = list(principal.spaces) if principal.spaces is not None else None
+    return body
+
+
+ROUTES = [health, ready, me]

@@ -1,0 +1,94 @@
+"""create_app(settings): the only factory. Lifespan opens the services and starts/stops the consumer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.response_cache import ResponseCacheConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
+
+from roset_local import __version__
+from roset_local.api import keys, logs, system
+from roset_local.auth import authorize
+from roset_local.config import Settings
+from roset_local.errors import handle_exception
+from roset_local.observe import RequestContext
+from roset_local.services import Services
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+def web_dir() -> Path:
+    """Templates and static assets: beside the package in a checkout, or inside the frozen bundle."""
+    import sys
+
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        return Path(bundle) / "web"
+    return WEB_DIR
+
+
+def route_modules() -> list[Any]:
+    """Every JSON route module, explicitly (no auto-discovery)."""
+    return [system, keys, logs]
+
+
+def build_litestar(services: Services) -> Litestar:
+    handlers: list[Any] = []
+    for module in route_modules():
+        handlers.extend(module.ROUTES)
+    static_dir = web_dir() / "static"
+    handlers.append(
+        create_static_files_router(path="/static", directories=[static_dir], opt={"public": True}, include_in_schema=False)
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        services.start()
+        try:
+            yield
+        finally:
+            services.stop()
+
+    openapi = OpenAPIConfig(
+        title="Roset Local",
+        version=__version__,
+        description="The Roset file-processing API, self-hosted.",
+        path="/schema",
+        render_plugins=[
+            SwaggerRenderPlugin(
+                js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+                css_url="/static/vendor/swagger-ui/swagger-ui.css",
+                standalone_preset_js_url="/static/vendor/swagger-ui/swagger-ui-standalone-preset.js",
+                path="/docs",
+                favicon='<link rel="icon" type="image/svg+xml" href="/static/favicon.svg">',
+            )
+        ],
+    )
+    app = Litestar(
+        route_handlers=handlers,
+        guards=[authorize],
+        exception_handlers={Exception: handle_exception},
+        openapi_config=openapi,
+        lifespan=[lifespan],
+        request_max_body_size=10 * 1024 * 1024,
+        response_cache_config=ResponseCacheConfig(),
+        debug=False,
+        logging_config=None,
+    )
+    app.state.services = services
+    return app
+
+
+def create_app(settings: Settings, *, services: Services | None = None) -> Any:
+    """Open the data directory and build the ASGI app (the Litestar app wrapped in RequestContext)."""
+    services = services or Services(settings).open()
+    services.ensure_admin_key()
+    litestar_app = build_litestar(services)
+    return RequestContext(litestar_app, lambda: services.log_writer)

@@ -1,0 +1,164 @@
+"""Who is calling: API keys (``ApiKey``/``Bearer``), portal tokens, scopes, space confinement, rate limits."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from roset_local.errors import Forbidden, RateLimited, Unauthorized
+from roset_local.store import keys as key_store
+from roset_local.store.db import Database
+from roset_local.timeutil import now_str
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller. ``spaces`` None means every space."""
+
+    auth_type: str  # api_key | portal_token | session
+    key_id: str | None
+    key_name: str | None
+    scopes: frozenset[str]
+    spaces: tuple[str, ...] | None = None
+    org_id: str = "org-local"
+    mode: str = "live"
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def require_scope(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise Forbidden(f"This key lacks the '{scope}' scope")
+
+    def can_see(self, space: str) -> bool:
+        return self.spaces is None or space in self.spaces
+
+    def require_space(self, space: str) -> None:
+        if not self.can_see(space):
+            raise Forbidden(f"This key is not allowed to access space '{space}'")
+
+    def space_filter(self, requested: str | None) -> tuple[str, ...] | None:
+        """Spaces a list may cover: the requested one (checked), else the key's (None = all)."""
+        if requested is not None:
+            self.require_space(requested)
+            return (requested,)
+        return self.spaces
+
+
+class RateLimiter:
+    """Fixed one-minute windows per key; cheap, in memory, exact enough for a single server."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._lock = threading.Lock()
+        self._windows: dict[str, tuple[int, int]] = {}
+
+    def hit(self, key: str) -> tuple[bool, int, int]:
+        """Count one request; returns (allowed, remaining, reset epoch seconds)."""
+        now = time.time()
+        window = int(now // 60)
+        reset = (window + 1) * 60
+        with self._lock:
+            start, count = self._windows.get(key, (window, 0))
+            if start != window:
+                start, count = window, 0
+            count += 1
+            self._windows[key] = (start, count)
+            if len(self._windows) > 10_000:
+                self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
+        remaining = max(0, self.per_minute - count)
+        return count <= self.per_minute, remaining, reset
+
+
+def _parse_header(value: str) -> tuple[str, str] | None:
+    scheme, _, token = value.strip().partition(" ")
+    token = token.strip()
+    if not token:
+        return None
+    return scheme.lower(), token
+
+
+def authenticate_key(db: Database, raw: str) -> Principal:
+    row = key_store.find_by_hash(db, key_store.hash_key(raw))
+    if row is None:
+        raise Unauthorized("Invalid API key")
+    if row["revoked_at"]:
+        raise Unauthorized("This API key has been revoked")
+    if row["expires_at"] and row["expires_at"] <= now_str():
+        raise Unauthorized("This API key has expired")
+    spaces = tuple(row["spaces"]) if row["spaces"] else None
+    return Principal(
+        auth_type="api_key",
+        key_id=row["id"],
+        key_name=row["name"],
+        scopes=frozenset(row["scopes"]),
+        spaces=spaces,
+        mode=row["mode"],
+    )
+
+
+def route_scope(handler: BaseRouteHandler) -> str | None:
+    return handler.opt.get("scope")
+
+
+def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """The one guard: resolves the caller, checks the route's scope, counts the rate limit.
+
+    Route ``opt``: ``public`` (no auth), ``scope`` (required scope), ``portal`` (portal tokens
+    accepted), ``session`` (console cookie accepted, handled by the console's own guard).
+    """
+    opt = handler.opt
+    if opt.get("public") or connection.scope["path"].startswith("/schema"):
+        return
+    state = connection.scope.setdefault("state", {})
+    services = connection.app.state.services
+    header = connection.headers.get("authorization")
+    parsed = _parse_header(header) if header else None
+    if parsed is None:
+        raise Unauthorized("Missing Authorization header (use 'ApiKey rsk_...')")
+    scheme, token = parsed
+    if scheme in {"apikey", "bearer"} and token.startswith(key_store.KEY_PREFIX):
+        principal = authenticate_key(services.db, token)
+    elif scheme in {"portaltoken", "bearer"} and token.startswith("ptk_"):
+        if not opt.get("portal"):
+            raise Unauthorized("Portal tokens are only accepted by /v1/portal endpoints")
+        principal = services.authenticate_portal(token)
+    else:
+        raise Unauthorized("Unsupported Authorization scheme (use 'ApiKey rsk_...')")
+    state["principal"] = principal
+    state["auth_type"] = principal.auth_type
+    state["key_id"] = principal.key_id
+    state["key_name"] = principal.key_name
+    limiter: RateLimiter = services.rate_limiter
+    allowed, remaining, reset = limiter.hit(principal.key_id or token[:16])
+    state["rate_headers"] = {
+        "X-RateLimit-Limit": str(limiter.per_minute),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": str(reset),
+    }
+    if not allowed:
+        retry = max(1, math.ceil(reset - time.time()))
+        raise RateLimited("Rate limit exceeded; retry later", headers={"Retry-After": str(retry)})
+    scope = route_scope(handler)
+    if scope and principal.auth_type != "portal_token":
+        principal.require_scope(scope)
+
+
+def principal_of(connection: ASGIConnection) -> Principal:
+    principal = connection.scope.get("state", {}).get("principal")
+    if principal is None:
+        raise Unauthorized("Authentication required")
+    return principal
+
+
+def check_scopes(scopes: Iterable[str]) -> list[str]:
+    """Validate a requested scope list; returns it as a list or raises ValueError."""
+    result = list(scopes)
+    unknown = [s for s in result if s not in key_store.ALL_SCOPES]
+    if unknown:
+        raise ValueError(f"unknown scopes: {', '.join(unknown)}")
+    return result

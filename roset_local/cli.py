@@ -1,0 +1,196 @@
+"""The roset-local command: serve, worker, keys, version (and the operations commands)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from roset_local import __version__
+from roset_local.config import Settings
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in ("request_id", "path", "job_id", "file_id"):
+            if hasattr(record, key):
+                payload[key] = getattr(record, key)
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return json.dumps(payload)
+
+
+def configure_logging(fmt: str, level: str) -> dict[str, Any]:
+    """Structured logs to stdout; returns a uvicorn log config using the same format."""
+    handler = logging.StreamHandler(sys.stdout)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "loggers": {"uvicorn": {"level": level.upper()}, "uvicorn.access": {"level": "WARNING"}},
+    }
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        data_dir=getattr(args, "data_dir", None),
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        log_format=getattr(args, "log_format", None),
+        workers=getattr(args, "workers", None),
+    )
+
+
+def _open_services(args: argparse.Namespace) -> Any:
+    from roset_local.services import Services
+
+    return Services(_settings(args)).open()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from roset_local.app import create_app
+
+    settings = _settings(args)
+    log_config = configure_logging(settings.log_format, settings.log_level)
+    app = create_app(settings)
+    logging.getLogger("roset_local").info(
+        "Roset Local %s serving on http://%s:%d (data: %s)", __version__, settings.host, settings.port,
+        settings.data_dir.resolve(),
+    )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=log_config,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """A queue consumer on the same data directory, without the HTTP server."""
+    import signal
+    import threading
+
+    settings = _settings(args)
+    configure_logging(settings.log_format, settings.log_level)
+    services = _open_services(args)
+    services.start(consumer=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    logging.getLogger("roset_local").info("worker running with %d threads", settings.workers)
+    stop.wait()
+    services.stop()
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from roset_local.store import keys as key_store
+
+    services = _open_services(args)
+    try:
+        db = services.db
+        if args.keys_cmd == "create":
+            scopes = args.scopes.split(",") if args.scopes else None
+            spaces = args.spaces.split(",") if args.spaces else None
+            row, raw = key_store.create_key(db, name=args.name, scopes=scopes, spaces=spaces, mode=args.mode)
+            print(json.dumps({"id": row["id"], "name": row["name"], "key": raw, "scopes": row["scopes"]}, indent=2))
+        elif args.keys_cmd == "list":
+            for row in key_store.list_keys(db):
+                print(f"{row['id']}  {row['prefix']}…  {row['name']}  last used: {row['last_used_at'] or 'never'}")
+        elif args.keys_cmd == "revoke":
+            if not key_store.revoke_key(db, args.key_id):
+                print(f"no active key {args.key_id}", file=sys.stderr)
+                return 1
+            print(f"revoked {args.key_id}")
+    finally:
+        services.db.close()
+    return 0
+
+
+def cmd_version(_: argparse.Namespace) -> int:
+    print(f"roset-local {__version__}")
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="data directory (env ROSET_DATA_DIR, default ./data)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="roset-local", description="Roset Local: the Roset API, self-hosted.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the API, the console and the queue in one process")
+    _common(serve)
+    serve.add_argument("--host", help="bind address (env ROSET_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (env ROSET_PORT, default 8700)")
+    serve.add_argument("--log-format", choices=["text", "json"], help="log format (env ROSET_LOG_FORMAT)")
+    serve.add_argument("--workers", type=int, help="queue worker threads (env ROSET_WORKERS, default: cores)")
+    serve.set_defaults(fn=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run an extra queue worker process on the same data directory")
+    _common(worker)
+    worker.add_argument("--workers", type=int, help="worker threads")
+    worker.add_argument("--log-format", choices=["text", "json"])
+    worker.set_defaults(fn=cmd_worker)
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_cmd", required=True)
+    create = keys_sub.add_parser("create", help="create a key and print it once")
+    _common(create)
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", help="comma-separated scopes (default: all)")
+    create.add_argument("--spaces", help="comma-separated spaces the key is confined to")
+    create.add_argument("--mode", choices=["live", "test"], default="live")
+    lst = keys_sub.add_parser("list", help="list active keys")
+    _common(lst)
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    _common(revoke)
+    revoke.add_argument("key_id")
+    keys.set_defaults(fn=cmd_keys)
+
+    version = sub.add_parser("version", help="print the version")
+    version.set_defaults(fn=cmd_version)
+
+    for register in extra_commands():
+        register(sub)
+    return parser
+
+
+def extra_commands() -> list[Callable[[Any], None]]:
+    """Operations commands from other modules (explicit list)."""
+    return []
+
+
+def main(argv: list[str] | None = None) -> int:
+    from roset_local.services import StartupError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except StartupError as exc:
+        print(f"roset-local: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

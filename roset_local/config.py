@@ -1,0 +1,124 @@
+"""Settings: one frozen object, built from the environment and CLI flags, never at import time."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+DEFAULT_PORT = 8700
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _floats(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return tuple(float(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise SystemExit(f"{name} must be comma-separated seconds, got {raw!r}") from None
+
+
+# Standard-Webhooks-style schedule: ~5 s, 30 s, then back off to 24 h in total.
+DEFAULT_WEBHOOK_SCHEDULE = (5.0, 30.0, 120.0, 900.0, 3600.0, 7200.0, 14400.0, 28800.0, 28800.0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    storage_url: str | None = None  # fsspec URL of the blob store; None → file://DATA/blobs
+    admin_key: str | None = None
+    secret_key: str | None = None  # encrypts provider keys / credentials; None → DATA/secret.key
+    log_format: str = "text"
+    log_level: str = "info"
+    rate_limit_per_minute: int = 600
+    max_upload_bytes: int = 5 * 1024**3
+    workers: int = field(default_factory=lambda: os.cpu_count() or 2)
+    consumer: bool = True  # run the queue consumer inside the server process
+    job_timeout_seconds: int = 1800
+    upload_url_ttl_seconds: int = 3600
+    public_url: str | None = None  # base of absolute URLs handed out; None → http://host:port
+    local_roots: tuple[str, ...] = ()
+    webhook_schedule: tuple[float, ...] = DEFAULT_WEBHOOK_SCHEDULE
+    webhook_timeout_seconds: float = 10.0
+    webhook_allow_private: bool = True
+    metrics_public: bool = False
+    pages_limit: int | None = None
+    log_retention_days: int = 7
+    admin_password: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
+        """Build settings from ``ROSET_*`` variables; keyword overrides (CLI flags) win."""
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("ROSET_DATA_DIR") or "data")
+        pages_limit = _int(env, "ROSET_PAGES_LIMIT", 0)
+        roots = tuple(p for p in (env.get("ROSET_LOCAL_ROOTS") or "").split(os.pathsep) if p)
+        settings = cls(
+            data_dir=data_dir,
+            host=env.get("ROSET_HOST") or "127.0.0.1",
+            port=_int(env, "ROSET_PORT", DEFAULT_PORT),
+            storage_url=env.get("ROSET_STORAGE_URL") or None,
+            admin_key=env.get("ROSET_ADMIN_KEY") or None,
+            secret_key=env.get("ROSET_SECRET_KEY") or None,
+            log_format=env.get("ROSET_LOG_FORMAT") or "text",
+            log_level=env.get("ROSET_LOG_LEVEL") or "info",
+            rate_limit_per_minute=_int(env, "ROSET_RATE_LIMIT", 600),
+            max_upload_bytes=_int(env, "ROSET_MAX_UPLOAD_BYTES", 5 * 1024**3),
+            workers=_int(env, "ROSET_WORKERS", os.cpu_count() or 2),
+            job_timeout_seconds=_int(env, "ROSET_JOB_TIMEOUT", 1800),
+            public_url=env.get("ROSET_PUBLIC_URL") or None,
+            local_roots=roots,
+            webhook_schedule=_floats(env, "ROSET_WEBHOOK_SCHEDULE", DEFAULT_WEBHOOK_SCHEDULE),
+            webhook_allow_private=_bool(env, "ROSET_WEBHOOK_ALLOW_PRIVATE", True),
+            metrics_public=_bool(env, "ROSET_METRICS_PUBLIC", False),
+            pages_limit=pages_limit or None,
+            admin_password=env.get("ROSET_ADMIN_PASSWORD") or None,
+        )
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        if "data_dir" in clean:
+            clean["data_dir"] = Path(str(clean["data_dir"]))
+        return replace(settings, **clean)  # type: ignore[arg-type]
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "roset.db"
+
+    @property
+    def queue_path(self) -> Path:
+        return self.data_dir / "queue.db"
+
+    @property
+    def blob_url(self) -> str:
+        return self.storage_url or f"file://{(self.data_dir / 'blobs').resolve()}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host
+        return f"http://{host}:{self.port}"

@@ -1,0 +1,138 @@
+"""One exception hierarchy, mapped to the contract's error shape in one place."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+log = logging.getLogger("roset_local")
+
+CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    402: "QUOTA_EXCEEDED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    410: "GONE",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMITED",
+    500: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+class RosetError(Exception):
+    """An error a client caused or can act on. ``status`` and ``code`` follow the contract's table."""
+
+    status = 400
+    code = "BAD_REQUEST"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class BadRequest(RosetError):
+    status, code = 400, "BAD_REQUEST"
+
+
+class Unauthorized(RosetError):
+    status, code = 401, "UNAUTHORIZED"
+
+
+class QuotaExceeded(RosetError):
+    status, code = 402, "QUOTA_EXCEEDED"
+
+
+class Forbidden(RosetError):
+    status, code = 403, "FORBIDDEN"
+
+
+class NotFound(RosetError):
+    status, code = 404, "NOT_FOUND"
+
+
+class Conflict(RosetError):
+    status, code = 409, "CONFLICT"
+
+
+class Gone(RosetError):
+    status, code = 410, "GONE"
+
+
+class PayloadTooLarge(RosetError):
+    status, code = 413, "PAYLOAD_TOO_LARGE"
+
+
+class RateLimited(RosetError):
+    status, code = 429, "RATE_LIMITED"
+
+
+class Unavailable(RosetError):
+    status, code = 503, "SERVICE_UNAVAILABLE"
+
+
+def new_request_id() -> str:
+    return "req-" + secrets.token_hex(8)
+
+
+def request_id_of(request: Request) -> str:
+    rid = request.scope.get("state", {}).get("request_id")
+    if not rid:
+        rid = new_request_id()
+        request.scope.setdefault("state", {})["request_id"] = rid
+    return rid
+
+
+def error_body(message: str, code: str, request_id: str, **extra: Any) -> dict[str, Any]:
+    return {"error": message, "code": code, "requestId": request_id, **extra}
+
+
+def _validation_message(exc: ValidationException) -> str:
+    extra = exc.extra
+    if isinstance(extra, list) and extra:
+        parts = []
+        for item in extra:
+            if isinstance(item, dict):
+                key = item.get("key") or ""
+                msg = item.get("message") or ""
+                parts.append(f"{key}: {msg}" if key else str(msg))
+        if parts:
+            return "Invalid request: " + "; ".join(parts)
+    detail = exc.detail or "Invalid request"
+    return detail if detail != "Bad Request" else "Invalid request"
+
+
+def handle_exception(request: Request, exc: Exception) -> Response:
+    rid = request_id_of(request)
+    headers = {"X-Request-Id": rid}
+    if isinstance(exc, RosetError):
+        headers.update(exc.headers)
+        status, body = exc.status, error_body(exc.message, exc.code, rid, **exc.extra)
+    elif isinstance(exc, ValidationException):
+        status, body = 400, error_body(_validation_message(exc), "BAD_REQUEST", rid)
+    elif isinstance(exc, NotFoundException):
+        status, body = 404, error_body("Not found", "NOT_FOUND", rid)
+    elif isinstance(exc, HTTPException):
+        status = exc.status_code
+        message = exc.detail if exc.detail else "HTTP error"
+        if status == 413:
+            message = "Request body too large"
+        body = error_body(message, CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR"), rid)
+        headers.update(exc.headers or {})
+    else:
+        log.exception("unhandled error", extra={"request_id": rid, "path": request.url.path})
+        status = HTTP_500_INTERNAL_SERVER_ERROR
+        body = error_body("Internal server error", "INTERNAL_ERROR", rid)
+    request.scope.setdefault("state", {})["error_code"] = body["code"]
+    return Response(content=body, status_code=status, headers=headers, media_type="application/json")

@@ -1,0 +1,173 @@
+"""Around every request: request id, X-Request-Id and rate headers, timing, batched API logs, metrics."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from roset_local.errors import new_request_id
+from roset_local.ids import new_id
+from roset_local.store import keys as key_store
+from roset_local.store import logs as log_store
+from roset_local.store.db import Database
+from roset_local.timeutil import now_str
+
+log = logging.getLogger("roset_local.http")
+
+# Paths never written to the API log: static assets and probes would drown real calls.
+_UNLOGGED_PREFIXES = ("/static/", "/schema/static")
+
+
+class LogWriter:
+    """Collects API log rows and key last-use times; one thread writes them in batches."""
+
+    def __init__(self, db: Database, flush_interval: float = 0.5) -> None:
+        self.db = db
+        self.flush_interval = flush_interval
+        self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._seq = 0
+        self._seq_lock = threading.Lock()
+        self._flushed = threading.Condition()
+        self._pending = 0
+
+    def start(self) -> None:
+        self._seq = log_store.max_seq(self.db)
+        self._thread = threading.Thread(target=self._run, name="roset-api-log", daemon=True)
+        self._thread.start()
+
+    def next_seq(self) -> int:
+        with self._seq_lock:
+            self._seq += 1
+            return self._seq
+
+    def submit(self, row: dict[str, Any]) -> None:
+        with self._flushed:
+            self._pending += 1
+        self._queue.put(row)
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Block until everything submitted so far is written (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        with self._flushed:
+            while self._pending and time.monotonic() < deadline:
+                self._flushed.wait(0.05)
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            batch: list[dict[str, Any]] = []
+            try:
+                item = self._queue.get(timeout=self.flush_interval)
+            except queue.Empty:
+                continue
+            deadline = time.monotonic() + 0.05
+            while True:
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+                if len(batch) >= 500 or time.monotonic() > deadline:
+                    break
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+            self._write(batch)
+
+    def _write(self, batch: list[dict[str, Any]]) -> None:
+        if not batch:
+            return
+        last_used: dict[str, str] = {}
+        rows = []
+        for item in batch:
+            key_id = item.get("key_id")
+            if key_id:
+                last_used[key_id] = max(last_used.get(key_id, ""), item["created_at"])
+            rows.append(item)
+        try:
+            with self.db.write():
+                log_store.insert_logs(self.db, rows)
+                key_store.touch_keys(self.db, last_used)
+        except Exception:  # a log write must never take the server down
+            log.exception("could not write API logs")
+        finally:
+            with self._flushed:
+                self._pending -= len(batch)
+                self._flushed.notify_all()
+
+
+class RequestContext:
+    """Outermost ASGI layer: runs for every HTTP request, routed or not (404/405 included)."""
+
+    def __init__(self, app: Any, writer_of: Callable[[], LogWriter | None], observe: Callable[..., None] | None = None) -> None:
+        self.app = app
+        self._writer_of = writer_of
+        self._observe = observe
+
+    def __getattr__(self, name: str) -> Any:  # let tools reach the Litestar app's attributes
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state = scope.setdefault("state", {})
+        rid = new_request_id()
+        state["request_id"] = rid
+        status_holder = {"status": 500}
+
+        async def wrapped_send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = list(message.get("headers") or [])
+                names = {h[0].lower() for h in headers}
+                if b"x-request-id" not in names:
+                    headers.append((b"x-request-id", state.get("request_id", rid).encode()))
+                for name, value in (state.get("rate_headers") or {}).items():
+                    if name.lower().encode() not in names:
+                        headers.append((name.lower().encode(), value.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, wrapped_send)
+        finally:
+            self._record(scope, state, status_holder["status"], started)
+
+    def _record(self, scope: dict, state: dict, status: int, started: float) -> None:
+        path = scope.get("path", "")
+        duration_ms = int((time.perf_counter() - started) * 1000)
+        if self._observe is not None:
+            self._observe(scope, state, status, duration_ms)
+        if path.startswith(_UNLOGGED_PREFIXES):
+            return
+        writer = self._writer_of()
+        if writer is None:
+            return
+        writer.submit(
+            {
+                "id": new_id("log"),
+                "seq": writer.next_seq(),
+                "method": scope.get("method", ""),
+                "path": path,  # query strings are never logged: they may carry secrets
+                "status": status,
+                "auth_type": state.get("auth_type"),
+                "key_id": state.get("key_id"),
+                "key_name": state.get("key_name"),
+                "duration_ms": duration_ms,
+                "request_id": state.get("request_id", ""),
+                "created_at": now_str(),
+            }
+        )

@@ -1,0 +1,1 @@
+"""Everything that touches fsspec: the blob store and the storage-connection providers."""

@@ -1,0 +1,44 @@
+"""Queue tasks: thin, explicitly named wrappers around service functions (arguments are ids)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from huey import crontab
+
+from roset_local.store import logs as log_store
+from roset_local.timeutil import to_str, utcnow
+
+if TYPE_CHECKING:
+    from roset_local.services import Services
+
+log = logging.getLogger("roset_local.tasks")
+
+
+def purge_old_logs(services: "Services") -> int:
+    cutoff = to_str(utcnow() - timedelta(days=services.settings.log_retention_days))
+    return log_store.purge_logs(services.db, cutoff)
+
+
+def register_tasks(services: "Services") -> None:
+    """Attach every task to this instance's huey (no module-level huey: see STYLE.md)."""
+    huey = services.huey
+    tasks: dict[str, object] = {}
+
+    @huey.periodic_task(crontab(minute="*/10"), name="roset.purge_api_logs")
+    def purge_api_logs() -> None:
+        removed = purge_old_logs(services)
+        if removed:
+            log.info("purged %d API log entries", removed)
+
+    tasks["purge_api_logs"] = purge_api_logs
+    for register in _feature_registrars():
+        tasks.update(register(services) or {})
+    services.extensions["tasks"] = tasks
+
+
+def _feature_registrars() -> list:
+    """Feature modules that add tasks (explicit list; no auto-discovery)."""
+    return []
