@@ -2,4 +2,6 @@
 
 from roset_local.cli import main
 
-raise SystemExit(main())
+# Guarded: extraction workers start with "spawn", which re-imports the main module.
+if __name__ == "__main__":
+    raise SystemExit(main())

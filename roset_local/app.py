@@ -12,9 +12,11 @@ from litestar.config.response_cache import ResponseCacheConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
 
 from roset_local import __version__
-from roset_local.api import keys, logs, system
+from roset_local.api import files, jobs, keys, logs, spaces, system, upload, webhooks
 from roset_local.auth import authorize
 from roset_local.config import Settings
 from roset_local.errors import handle_exception
@@ -36,7 +38,17 @@ def web_dir() -> Path:
 
 def route_modules() -> list[Any]:
     """Every JSON route module, explicitly (no auto-discovery)."""
-    return [system, keys, logs]
+    from roset_local import metrics
+    from roset_local.api import analytics, org
+    from roset_local.api import connections as connection_routes, nodes as node_routes
+
+    from roset_local.api import portal as portal_api
+    from roset_local.portal import routes as html_routes
+
+    from roset_local.api import search as search_routes
+
+    return [system, keys, logs, upload, files, jobs, spaces, webhooks, org, analytics, metrics, portal_api, html_routes,
+            connection_routes, node_routes, search_routes]
 
 
 def build_litestar(services: Services) -> Litestar:
@@ -78,6 +90,7 @@ def build_litestar(services: Services) -> Litestar:
         openapi_config=openapi,
         lifespan=[lifespan],
         request_max_body_size=10 * 1024 * 1024,
+        template_config=TemplateConfig(directory=web_dir() / "templates", engine=JinjaTemplateEngine),
         response_cache_config=ResponseCacheConfig(),
         debug=False,
         logging_config=None,
@@ -91,4 +104,6 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Any:
     services = services or Services(settings).open()
     services.ensure_admin_key()
     litestar_app = build_litestar(services)
-    return RequestContext(litestar_app, lambda: services.log_writer)
+    from roset_local.metrics import http_observer
+
+    return RequestContext(litestar_app, lambda: services.log_writer, observe=http_observer(services))

@@ -180,10 +180,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def extra_commands() -> list[Callable[[Any], None]]:
     """Operations commands from other modules (explicit list)."""
-    return []
+    from roset_local.ops import cli as ops_cli
+
+    from roset_local.portal import cli as users_cli
+
+    return [ops_cli.register, users_cli.register]
 
 
 def main(argv: list[str] | None = None) -> int:
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # the frozen binary re-enters here in extraction workers
     from roset_local.services import StartupError
 
     args = build_parser().parse_args(argv)

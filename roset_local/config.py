@@ -47,6 +47,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     storage_url: str | None = None  # fsspec URL of the blob store; None → file://DATA/blobs
+    storage_options: str | None = None  # JSON object of fsspec options for storage_url (endpoint, keys)
     admin_key: str | None = None
     secret_key: str | None = None  # encrypts provider keys / credentials; None → DATA/secret.key
     log_format: str = "text"
@@ -66,6 +67,7 @@ class Settings:
     pages_limit: int | None = None
     log_retention_days: int = 7
     admin_password: str | None = None
+    test_faults: bool = False  # lets tests make extraction crash/hang on purpose; never in production
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
@@ -79,6 +81,7 @@ class Settings:
             host=env.get("ROSET_HOST") or "127.0.0.1",
             port=_int(env, "ROSET_PORT", DEFAULT_PORT),
             storage_url=env.get("ROSET_STORAGE_URL") or None,
+            storage_options=env.get("ROSET_STORAGE_OPTIONS") or None,
             admin_key=env.get("ROSET_ADMIN_KEY") or None,
             secret_key=env.get("ROSET_SECRET_KEY") or None,
             log_format=env.get("ROSET_LOG_FORMAT") or "text",
@@ -94,6 +97,7 @@ class Settings:
             metrics_public=_bool(env, "ROSET_METRICS_PUBLIC", False),
             pages_limit=pages_limit or None,
             admin_password=env.get("ROSET_ADMIN_PASSWORD") or None,
+            test_faults=_bool(env, "ROSET_TEST_FAULTS", False),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "data_dir" in clean:

@@ -60,6 +60,7 @@ class Services:
         self.log_writer: Any = None
         self.org_id = "org-local"
         self._stoppers: list[Callable[[], None]] = []
+        self._starters: list[Callable[[], None]] = []
         self.extensions: dict[str, Any] = {}
 
     # -- setup ---------------------------------------------------------------------------------
@@ -82,10 +83,13 @@ class Services:
                 ) from exc
             raise
         try:
-            self.blobs = open_store(s.blob_url)
+            self.blobs = open_store(s.blob_url, s.storage_options)
         except Exception as exc:
             raise StartupError(f"cannot open blob store {s.blob_url}: {exc}") from exc
         self.org_id = get_setting(self.db, "org_id") or self._init_org_id()
+        from roset_local.signing import Signer, load_signing_key
+
+        self.extensions["signer"] = Signer(load_signing_key(s.data_dir))
         self.huey = queue_mod.make_huey(s.queue_path)
         self.rate_limiter = RateLimiter(s.rate_limit_per_minute)
         self.log_writer = LogWriter(self.db)
@@ -132,12 +136,18 @@ class Services:
     def on_stop(self, fn: Callable[[], None]) -> None:
         self._stoppers.append(fn)
 
+    def on_start(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` when the server or a worker starts (after the queue consumer is up)."""
+        self._starters.append(fn)
+
     # -- threads -------------------------------------------------------------------------------
     def start(self, *, consumer: bool | None = None) -> None:
         self.log_writer.start()
         run_consumer = self.settings.consumer if consumer is None else consumer
         if run_consumer:
             self.consumer = queue_mod.start_consumer(self.huey, self.settings.workers)
+        for fn in self._starters:
+            fn()
 
     def stop(self) -> None:
         if self.consumer is not None:

@@ -41,4 +41,17 @@ def register_tasks(services: "Services") -> None:
 
 def _feature_registrars() -> list:
     """Feature modules that add tasks (explicit list; no auto-discovery)."""
-    return []
+    from roset_local.pipeline import tasks as pipeline_tasks
+
+    from roset_local.webhooks import runtime as webhooks_runtime
+
+    from roset_local.api import org as org_hooks
+
+    from roset_local.portal import setup as portal_setup
+
+    from roset_local.connections import tasks as connection_tasks
+
+    from roset_local import index as search_index
+
+    return [portal_setup.register, pipeline_tasks.register, webhooks_runtime.register, org_hooks.register,
+            connection_tasks.register, search_index.register]

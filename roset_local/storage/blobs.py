@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,9 +32,9 @@ class Written:
 class BlobStore:
     """Keys are ``space/file_id/name`` paths relative to the store root."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
         self.url = url
-        self.fs, root = url_to_fs(url)
+        self.fs, root = url_to_fs(url, **(options or {}))
         self.root = root.rstrip("/")
         self.is_local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
         if self.is_local:
@@ -43,35 +44,25 @@ class BlobStore:
         clean = posixpath.normpath("/" + key).lstrip("/")
         return f"{self.root}/{clean}"
 
+    def writer(self, key: str, *, max_bytes: int | None = None, expected_size: int | None = None) -> "BlobWriter":
+        return BlobWriter(self, key, max_bytes=max_bytes, expected_size=expected_size)
+
     def write_stream(self, key: str, chunks: Iterator[bytes], *, max_bytes: int | None = None,
                      expected_size: int | None = None) -> Written:
         """Stream chunks into ``key``, hashing on the way. On any failure nothing is left behind."""
-        path = self.path(key)
-        digest = hashlib.sha256()
-        size = 0
-        head = b""
+        with self.writer(key, max_bytes=max_bytes, expected_size=expected_size) as out:
+            for chunk in chunks:
+                out.write(chunk)
+        return out.result
+
+    def move(self, source: str, target: str) -> None:
+        """Rename within the store (a rename on local disks, copy + delete on object stores)."""
+        dest = self.path(target)
         if self.is_local:
-            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
-        try:
-            with self.fs.open(path, "wb") as out:
-                for chunk in chunks:
-                    if not chunk:
-                        continue
-                    size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        raise BlobTooLarge(f"file exceeds the maximum of {max_bytes} bytes")
-                    if expected_size is not None and size > expected_size:
-                        raise BlobSizeMismatch(f"received more than the declared {expected_size} bytes")
-                    if len(head) < 8192:
-                        head += chunk[: 8192 - len(head)]
-                    digest.update(chunk)
-                    out.write(chunk)
-            if expected_size is not None and size != expected_size:
-                raise BlobSizeMismatch(f"received {size} bytes, declared {expected_size}")
-        except BaseException:
-            self.delete(key)
-            raise
-        return Written(size=size, sha256=digest.hexdigest(), head=head)
+            self.fs.makedirs(posixpath.dirname(dest), exist_ok=True)
+        self.fs.mv(self.path(source), dest)
+        if self.is_local:
+            self._prune(posixpath.dirname(self.path(source)))
 
     def write_bytes(self, key: str, data: bytes) -> None:
         path = self.path(key)
@@ -112,12 +103,14 @@ class BlobStore:
         except FileNotFoundError:
             pass
         if self.is_local:  # tidy the now-empty per-file folder
-            parent = posixpath.dirname(self.path(key))
-            try:
-                if not self.fs.ls(parent):
-                    self.fs.rmdir(parent)
-            except (FileNotFoundError, OSError):
-                pass
+            self._prune(posixpath.dirname(self.path(key)))
+
+    def _prune(self, folder: str) -> None:
+        try:
+            if folder.rstrip("/") != self.root and not self.fs.ls(folder):
+                self.fs.rmdir(folder)
+        except (FileNotFoundError, OSError):
+            pass
 
     def delete_prefix(self, prefix: str) -> None:
         path = self.path(prefix)
@@ -125,6 +118,17 @@ class BlobStore:
             self.fs.rm(path, recursive=True)
         except FileNotFoundError:
             pass
+
+    def presign_put(self, key: str, expires_in: int) -> str | None:
+        """The object store's own presigned PUT URL (S3 family), or None when the store cannot sign."""
+        if self.is_local or not hasattr(self.fs, "set_session"):
+            return None
+        from fsspec.asyn import sync
+
+        s3 = sync(self.fs.loop, self.fs.set_session)
+        bucket, _, obj = self.path(key).partition("/")
+        return sync(self.fs.loop, s3.generate_presigned_url, "put_object",
+                    Params={"Bucket": bucket, "Key": obj}, ExpiresIn=expires_in)
 
     def total_bytes(self) -> int:
         try:
@@ -139,7 +143,66 @@ class BlobStore:
         self.delete(probe)
 
 
-def open_store(url: str) -> BlobStore:
-    return BlobStore(url)
+class BlobWriter:
+    """Incremental writes to one blob with size limits and a running sha256.
+
+    Use as a context manager: an exception inside the block (or :meth:`abort`) removes the blob.
+    """
+
+    def __init__(self, store: BlobStore, key: str, *, max_bytes: int | None, expected_size: int | None) -> None:
+        self.store, self.key = store, key
+        self.max_bytes, self.expected_size = max_bytes, expected_size
+        self._digest = hashlib.sha256()
+        self.size = 0
+        self.head = b""
+        path = store.path(key)
+        if store.is_local:
+            store.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        self._handle = store.fs.open(path, "wb")
+        self.result: Written = Written(0, "", b"")
+
+    def write(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self.size += len(chunk)
+        if self.max_bytes is not None and self.size > self.max_bytes:
+            raise BlobTooLarge(f"file exceeds the maximum of {self.max_bytes} bytes")
+        if self.expected_size is not None and self.size > self.expected_size:
+            raise BlobSizeMismatch(f"received more than the declared {self.expected_size} bytes")
+        if len(self.head) < 8192:
+            self.head += chunk[: 8192 - len(self.head)]
+        self._digest.update(chunk)
+        self._handle.write(chunk)
+
+    def close(self) -> Written:
+        self._handle.close()
+        if self.expected_size is not None and self.size != self.expected_size:
+            self.store.delete(self.key)
+            raise BlobSizeMismatch(f"received {self.size} bytes, declared {self.expected_size}")
+        self.result = Written(size=self.size, sha256=self._digest.hexdigest(), head=self.head)
+        return self.result
+
+    def abort(self) -> None:
+        try:
+            self._handle.close()
+        finally:
+            self.store.delete(self.key)
+
+    def __enter__(self) -> "BlobWriter":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.abort()
+            return
+        self.close()
+
+
+def open_store(url: str, options_json: str | None = None) -> BlobStore:
+    """Open the store; ``options_json`` is a JSON object of fsspec options (endpoint, credentials)."""
+    options = json.loads(options_json) if options_json else None
+    if options is not None and not isinstance(options, dict):
+        raise ValueError("ROSET_STORAGE_OPTIONS must be a JSON object")
+    return BlobStore(url, options)
 
 

@@ -143,4 +143,15 @@ files.add(
     """,
 )
 
-ALL = [core, files]
+from roset_local.store.webhooks import webhooks as webhooks_schema  # noqa: E402
+
+from roset_local.store.analytics import analytics as analytics_schema  # noqa: E402
+from roset_local.store.org import org as org_schema  # noqa: E402
+
+from roset_local.store.console import console as console_schema  # noqa: E402
+
+from roset_local.store.connections import connections as connections_schema  # noqa: E402
+
+from roset_local.store.chunks import index as index_schema  # noqa: E402
+
+ALL = [core, files, webhooks_schema, org_schema, analytics_schema, console_schema, connections_schema, index_schema]

@@ -1,0 +1,109 @@
+"""GET /v1/analytics/*: read-only figures over the rollups; space-confined keys see their spaces only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get
+from litestar.params import FromQuery
+
+from roset_local.api.deps import blocking, caller, check_space_name, services_of
+from roset_local.errors import BadRequest
+from roset_local.store import analytics as store
+
+MAX_DAYS = 365
+MAX_LIMIT = 200
+
+
+def _int_param(name: str, raw: str | None, default: int, maximum: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = 0
+    if not 1 <= value <= maximum:
+        raise BadRequest(f"{name}: must be an integer from 1 to {maximum}")
+    return value
+
+
+def _spaces(request: Request, space: str | None) -> tuple[str, ...] | None:
+    return caller(request).space_filter(check_space_name(space) if space is not None else None)
+
+
+def _days(raw: str | None) -> list[str]:
+    return store.window(_int_param("days", raw, 30, MAX_DAYS))
+
+
+_OPT = {"scope": "analytics:read"}
+_TAGS = ["analytics"]
+
+
+@get("/v1/analytics/overview", opt=_OPT, tags=_TAGS)
+@blocking
+def overview(request: Request, space: FromQuery[str | None] = None) -> dict[str, Any]:
+    return store.overview(services_of(request).db, _spaces(request, space))
+
+
+@get("/v1/analytics/processing", opt=_OPT, tags=_TAGS)
+@blocking
+def processing(request: Request, days: FromQuery[str | None] = None, space: FromQuery[str | None] = None) -> dict[str, Any]:
+    window = _days(days)
+    return store.processing(services_of(request).db, _spaces(request, space), window)
+
+
+@get("/v1/analytics/file-types", opt=_OPT, tags=_TAGS)
+@blocking
+def file_types(request: Request, space: FromQuery[str | None] = None) -> dict[str, Any]:
+    return store.file_types(services_of(request).db, _spaces(request, space))
+
+
+@get("/v1/analytics/spaces", opt=_OPT, tags=_TAGS)
+@blocking
+def spaces(request: Request, space: FromQuery[str | None] = None) -> dict[str, Any]:
+    return store.space_health(services_of(request).db, _spaces(request, space))
+
+
+@get("/v1/analytics/failures", opt=_OPT, tags=_TAGS)
+@blocking
+def failures(request: Request, limit: FromQuery[str | None] = None, space: FromQuery[str | None] = None) -> dict[str, Any]:
+    lim = _int_param("limit", limit, 20, MAX_LIMIT)
+    return store.recent_failures(services_of(request).db, _spaces(request, space), lim)
+
+
+@get("/v1/analytics/volume", opt=_OPT, tags=_TAGS)
+@blocking
+def volume(request: Request, days: FromQuery[str | None] = None, space: FromQuery[str | None] = None) -> dict[str, Any]:
+    window = _days(days)
+    return store.volume(services_of(request).db, _spaces(request, space), window)
+
+
+@get("/v1/analytics/trends", opt=_OPT, tags=_TAGS)
+@blocking
+def trends(request: Request, days: FromQuery[str | None] = None, space: FromQuery[str | None] = None) -> dict[str, Any]:
+    window = _days(days)
+    return store.trends(services_of(request).db, _spaces(request, space), window)
+
+
+@get("/v1/analytics/providers", opt=_OPT, tags=_TAGS)
+@blocking
+def providers(request: Request, days: FromQuery[str | None] = None, space: FromQuery[str | None] = None) -> dict[str, Any]:
+    window = _days(days)
+    return store.providers(services_of(request).db, _spaces(request, space), window)
+
+
+@get("/v1/analytics/top-failures", opt=_OPT, tags=_TAGS)
+@blocking
+def top_failures(request: Request, limit: FromQuery[str | None] = None, space: FromQuery[str | None] = None) -> dict[str, Any]:
+    lim = _int_param("limit", limit, 10, MAX_LIMIT)
+    return store.top_failures(services_of(request).db, _spaces(request, space), lim)
+
+
+@get("/v1/analytics/storage-growth", opt=_OPT, tags=_TAGS)
+@blocking
+def storage_growth(request: Request, days: FromQuery[str | None] = None, space: FromQuery[str | None] = None) -> dict[str, Any]:
+    window = _days(days)
+    return store.storage_growth(services_of(request).db, _spaces(request, space), window)
+
+
+ROUTES = [overview, processing, file_types, spaces, failures, volume, trends, providers, top_failures, storage_growth]

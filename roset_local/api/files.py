@@ -1,0 +1,287 @@
+"""Files and their variants: list, get, delete, reprocess, download."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, delete, get, post
+from litestar.params import FromPath, FromQuery, RawBody
+from litestar.response import File, Stream
+
+from roset_local.api.deps import blocking, caller, decode_body, services_of
+from roset_local.api.shapes import file_out, job_out, variant_out
+from roset_local.errors import BadRequest, Forbidden, NotFound, RosetError
+from roset_local.ids import new_id
+from roset_local.pagination import decode_cursor, encode_cursor, parse_limit
+from roset_local.pipeline import lifecycle
+from roset_local.pipeline.options import processing_options
+from roset_local.services import Services
+from roset_local.store import files as file_store
+from roset_local.store import jobs as job_store
+from roset_local.store import variants as variant_store
+from roset_local.timeutil import now_str
+
+CONTENT_PURPOSE = "content"
+URL_TTL = 3600
+
+
+def visible_file(services: Services, request: Request, file_id: str) -> dict[str, Any]:
+    """The file if it exists and the caller may see its space (404 either way: no existence leak)."""
+    file = file_store.get_file(services.db, file_id)
+    if file is None or not caller(request).can_see(file["space"]):
+        raise NotFound("File not found")
+    return file
+
+
+def content_url(services: Services, file_id: str, part: str) -> str:
+    """An expiring URL for a file's bytes (part "file") or a binary variant (part = type)."""
+    expires, signature = services.extensions["signer"].expiring(CONTENT_PURPOSE, f"{file_id}/{part}", URL_TTL)
+    path = f"/v1/files/{file_id}/content" if part == "file" else f"/v1/files/{file_id}/variants/{part}/content"
+    return f"{services.settings.base_url}{path}?expires={expires}&signature={signature}"
+
+
+def _metadata_filters(request: Request) -> dict[str, str]:
+    filters = {}
+    for key, value in request.query_params.items():
+        if key.startswith("metadata."):
+            name = key[len("metadata."):]
+            if not name or '"' in name:
+                raise BadRequest(f"{key}: invalid metadata key")
+            filters[name] = value
+    return filters
+
+
+@get("/v1/files", opt={"scope": "files:read"}, tags=["files"])
+@blocking
+def list_files(
+    request: Request,
+    space: FromQuery[str | None] = None,
+    status: FromQuery[str | None] = None,
+    search: FromQuery[str | None] = None,
+    sort_by: FromQuery[str] = "created_at",
+    sort_order: FromQuery[str] = "desc",
+    limit: FromQuery[int | None] = None,
+    cursor: FromQuery[str | None] = None,
+) -> dict[str, Any]:
+    services, principal = services_of(request), caller(request)
+    if sort_by not in file_store.SORT_COLUMNS:
+        raise BadRequest(f"sort_by: must be one of {', '.join(file_store.SORT_COLUMNS)}")
+    if sort_order not in ("asc", "desc"):
+        raise BadRequest("sort_order: must be asc or desc")
+    if status is not None and status not in file_store.FILE_STATUSES:
+        raise BadRequest(f"status: must be one of {', '.join(file_store.FILE_STATUSES)}")
+    lim = parse_limit(limit)
+    raw_cursor = decode_cursor(cursor, 4)
+    if raw_cursor is not None and raw_cursor[:2] != [sort_by, sort_order]:
+        raise BadRequest("cursor: made for another sort order")
+    spaces = principal.space_filter(space or "default")
+    content_ids = None
+    if search:
+        matcher = services.extensions.get("search_file_ids")
+        content_ids = matcher(services.db, search, spaces) if matcher is not None else None
+    rows = file_store.list_files(
+        services.db, spaces=spaces, status=status, search=search, content_ids=content_ids,
+        metadata=_metadata_filters(request), sort_by=sort_by, sort_order=sort_order, limit=lim,
+        cursor=raw_cursor[2:] if raw_cursor else None,
+    )
+    next_cursor = None
+    if len(rows) > lim:
+        rows = rows[:lim]
+        next_cursor = encode_cursor([sort_by, sort_order, rows[-1]["_sort"], rows[-1]["id"]])
+    return {"files": [file_out(r) for r in rows], "next_cursor": next_cursor}
+
+
+@get("/v1/files/{file_id:str}", opt={"scope": "files:read"}, tags=["files"])
+@blocking
+def get_file(request: Request, file_id: FromPath[str]) -> dict[str, Any]:
+    services = services_of(request)
+    file = visible_file(services, request, file_id)
+    variants = variant_store.list_variants(services.db, file_id, with_content=False)
+    body = file_out(file)
+    body["variants"] = [
+        variant_out(v, content=False, url=content_url(services, file_id, v["type"]) if v["blob_key"] else None)
+        for v in variants
+    ]
+    body["job"] = job_out(job_store.latest_job(services.db, file_id))
+    body["jobs"] = [job_out(j) for j in job_store.jobs_for_file(services.db, file_id)]
+    return body
+
+
+@delete("/v1/files/{file_id:str}", opt={"scope": "files:write"}, status_code=200, tags=["files"])
+@blocking
+def delete_file(request: Request, file_id: FromPath[str]) -> dict[str, Any]:
+    services = services_of(request)
+    visible_file(services, request, file_id)
+    lifecycle.delete_file(services, file_id)
+    return {"deleted": True}
+
+
+class FileIds(msgspec.Struct):
+    file_ids: list[str]
+
+
+@delete("/v1/files", opt={"scope": "files:write"}, status_code=200, tags=["files"])
+@blocking
+def delete_files(request: Request, body: RawBody) -> dict[str, Any]:
+    data = decode_body(body, FileIds)
+    if not 1 <= len(data.file_ids) <= 100:
+        raise BadRequest("file_ids: 1 to 100 ids")
+    services = services_of(request)
+    deleted, errors = 0, []
+    for file_id in dict.fromkeys(data.file_ids):
+        try:
+            visible_file(services, request, file_id)
+            lifecycle.delete_file(services, file_id)
+            deleted += 1
+        except RosetError as exc:
+            errors.append({"id": file_id, "error": exc.message, "code": exc.code})
+    return {"deleted": deleted, "errors": errors}
+
+
+class ProcessOptions(msgspec.Struct):
+    provider: str | None = None
+    embedding_model: str | None = None
+    chunking: dict[str, Any] | None = None
+    variants: list[str] | None = None
+
+
+def _options(data: ProcessOptions) -> dict[str, Any]:
+    return processing_options(msgspec.structs.asdict(data))
+
+
+@post("/v1/files/{file_id:str}/process", opt={"scope": "jobs:write"}, status_code=201, tags=["files"])
+@blocking
+def process_file(request: Request, file_id: FromPath[str], body: RawBody) -> dict[str, Any]:
+    services = services_of(request)
+    data = decode_body(body, ProcessOptions) if body.strip() else ProcessOptions()
+    file = visible_file(services, request, file_id)
+    job = lifecycle.start_processing(services, file, _options(data))
+    return {"job_id": job["id"], "file_id": file_id, "status": job["status"]}
+
+
+class ProcessBatch(ProcessOptions):
+    file_ids: list[str] | None = None
+    connection_id: str | None = None
+
+
+@post("/v1/files/process-batch", opt={"scope": "jobs:write"}, status_code=201, tags=["files"])
+@blocking
+def process_batch(request: Request, body: RawBody) -> dict[str, Any]:
+    services, principal = services_of(request), caller(request)
+    data = decode_body(body, ProcessBatch)
+    if not data.file_ids and not data.connection_id:
+        raise BadRequest("One of file_ids or connection_id is required")
+    if data.file_ids is not None and len(data.file_ids) > 1000:
+        raise BadRequest("file_ids: at most 1000 ids")
+    options = _options(data)
+    ids = list(dict.fromkeys(data.file_ids or []))
+    if data.connection_id:
+        lister = services.extensions.get("connection_file_ids")
+        if lister is None:
+            raise NotFound("Connection not found")
+        ids += [i for i in lister(services, data.connection_id, principal) if i not in ids]
+    batch_id = new_id("batch")
+    with services.db.write():
+        services.db.insert("batches", {"id": batch_id, "kind": "process", "created_at": now_str()})
+    job_ids, errors = [], []
+    for file_id in ids:
+        try:
+            file = visible_file(services, request, file_id)
+            job = lifecycle.start_processing(services, file, options)
+        except RosetError as exc:
+            errors.append({"id": file_id, "error": exc.message, "code": exc.code})
+            continue
+        job_ids.append(job["id"])
+        with services.db.write():
+            services.db.insert("batch_items", {"batch_id": batch_id, "file_id": file_id, "job_id": job["id"]})
+    return {"batch_id": batch_id, "queued": len(job_ids), "job_ids": job_ids, "errors": errors}
+
+
+@get("/v1/files/{file_id:str}/variants", opt={"scope": "files:read"}, tags=["variants"])
+@blocking
+def list_variants(request: Request, file_id: FromPath[str]) -> dict[str, Any]:
+    services = services_of(request)
+    visible_file(services, request, file_id)
+    rows = variant_store.list_variants(services.db, file_id)
+    return {"variants": [
+        variant_out(v, content=True, url=content_url(services, file_id, v["type"]) if v["blob_key"] else None)
+        for v in rows
+    ]}
+
+
+@get("/v1/files/{file_id:str}/variants/{variant_type:str}", opt={"scope": "files:read"}, tags=["variants"])
+@blocking
+def get_variant(request: Request, file_id: FromPath[str], variant_type: FromPath[str]) -> dict[str, Any]:
+    services = services_of(request)
+    visible_file(services, request, file_id)
+    row = variant_store.get_variant(services.db, file_id, variant_type)
+    if row is None:
+        raise NotFound(f"No {variant_type} variant for this file")
+    return variant_out(row, content=True, url=content_url(services, file_id, row["type"]) if row["blob_key"] else None)
+
+
+@get("/v1/files/{file_id:str}/download", opt={"scope": "files:read"}, tags=["files"])
+@blocking
+def download_file(request: Request, file_id: FromPath[str]) -> dict[str, Any]:
+    """An expiring URL for the original bytes (no Authorization header needed to fetch it)."""
+    services = services_of(request)
+    file = visible_file(services, request, file_id)
+    if file["status"] == "uploading":
+        raise NotFound("The file's bytes have not been uploaded yet")
+    return {"url": content_url(services, file_id, "file"), "expires_in": URL_TTL}
+
+
+def _stream_blob(services: Services, key: str, media_type: str, filename: str | None) -> Response:
+    path = services.blobs.local_path(key)
+    if path is not None:
+        return File(path=path, media_type=media_type, filename=filename,
+                    content_disposition_type="attachment" if filename else "inline")
+    return Stream(services.blobs.iter_bytes(key), media_type=media_type)
+
+
+def _check_signature(services: Services, file_id: str, part: str, expires: str, signature: str) -> None:
+    problem = services.extensions["signer"].check_expiring(CONTENT_PURPOSE, f"{file_id}/{part}", expires, signature)
+    if problem == "expired":
+        raise Forbidden("This URL has expired")
+    if problem:
+        raise Forbidden("Invalid URL signature")
+
+
+@get("/v1/files/{file_id:str}/content", opt={"public": True}, tags=["files"])
+@blocking
+def file_content(request: Request, file_id: FromPath[str], expires: FromQuery[str] = "",
+                 signature: FromQuery[str] = "") -> Response:
+    services = services_of(request)
+    _check_signature(services, file_id, "file", expires, signature)
+    file = file_store.get_file(services.db, file_id)
+    if file is None or file["status"] == "uploading":
+        raise NotFound("File not found")
+    opener = services.extensions.get("open_file_bytes")
+    if file.get("node_id") and opener is not None:
+        return Stream(_iter_handle(opener(file)), media_type=file["content_type"] or "application/octet-stream")
+    return _stream_blob(services, file["storage_key"], file["content_type"] or "application/octet-stream", file["filename"])
+
+
+def _iter_handle(handle: Any) -> Any:
+    with handle as src:
+        while chunk := src.read(1024 * 1024):
+            yield chunk
+
+
+@get("/v1/files/{file_id:str}/variants/{variant_type:str}/content", opt={"public": True}, tags=["variants"])
+@blocking
+def variant_content(request: Request, file_id: FromPath[str], variant_type: FromPath[str], expires: FromQuery[str] = "",
+                    signature: FromQuery[str] = "") -> Response:
+    services = services_of(request)
+    _check_signature(services, file_id, variant_type, expires, signature)
+    row = variant_store.get_variant(services.db, file_id, variant_type)
+    if row is None:
+        raise NotFound("Variant not found")
+    if row["blob_key"]:
+        return _stream_blob(services, row["blob_key"], row["content_type"], None)
+    return Response(row["content"] or "", media_type=row["content_type"])
+
+
+ROUTES = [list_files, get_file, delete_file, delete_files, process_file, process_batch, list_variants, get_variant,
+          download_file, file_content, variant_content]

@@ -1,0 +1,127 @@
+"""Organisation: settings, routing rules, provider keys (redacted) and monthly usage."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request, delete, get, put
+from litestar.params import FromPath, RawBody
+
+from roset_local import secrets
+from roset_local.api.deps import blocking, decode_body, services_of
+from roset_local.errors import BadRequest, NotFound
+from roset_local.store import org as org_store
+
+_URL_RE = re.compile(r"^https?://[^\s/?#]+(/[^\s]*)?$")
+_KEY_RE = re.compile(r"^[\x21-\x7e]{1,4096}$")  # printable ASCII, no spaces
+
+
+class ProviderKeyIn(msgspec.Struct, forbid_unknown_fields=True):
+    provider: str
+    key: str
+    base_url: str | None = None
+
+
+def _json(raw: bytes) -> Any:
+    if not raw.strip():
+        raise BadRequest("Request body must be a JSON object")
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        raise BadRequest("Request body is not valid JSON") from None
+
+
+def _check_provider(provider: str) -> str:
+    if provider not in org_store.PROVIDERS:
+        raise BadRequest(f"provider: must be one of {', '.join(org_store.PROVIDERS)}")
+    return provider
+
+
+@get("/v1/org/settings", opt={"scope": "org:read"}, tags=["org"])
+@blocking
+def get_settings(request: Request) -> dict[str, Any]:
+    return org_store.get_org_settings(services_of(request).db)
+
+
+@put("/v1/org/settings", opt={"scope": "org:write"}, tags=["org"])
+@blocking
+def put_settings(request: Request, body: RawBody) -> dict[str, Any]:
+    try:
+        return org_store.update_org_settings(services_of(request).db, _json(body))
+    except org_store.InvalidSetting as exc:
+        raise BadRequest(str(exc)) from None
+
+
+@get("/v1/org/routing-rules", opt={"scope": "org:read"}, tags=["org"])
+@blocking
+def get_routing_rules(request: Request) -> dict[str, Any]:
+    return {"rules": org_store.get_routing_rules(services_of(request).db)}
+
+
+@put("/v1/org/routing-rules", opt={"scope": "org:write"}, tags=["org"])
+@blocking
+def put_routing_rules(request: Request, body: RawBody) -> dict[str, Any]:
+    try:
+        return {"rules": org_store.set_routing_rules(services_of(request).db, _json(body))}
+    except org_store.InvalidSetting as exc:
+        raise BadRequest(str(exc)) from None
+
+
+@get("/v1/org/provider-keys", opt={"scope": "org:read"}, tags=["org"])
+@blocking
+def list_provider_keys(request: Request) -> dict[str, Any]:
+    return {"provider_keys": secrets.list_provider_keys(services_of(request))}
+
+
+@put("/v1/org/provider-keys", opt={"scope": "org:write"}, tags=["org"])
+@blocking
+def put_provider_key(request: Request, body: RawBody) -> dict[str, Any]:
+    data = decode_body(body, ProviderKeyIn)
+    provider = _check_provider(data.provider)
+    key = data.key.strip()
+    if not _KEY_RE.match(key):
+        raise BadRequest("key: must be 1-4096 printable characters without spaces")
+    base_url = data.base_url.strip().rstrip("/") if data.base_url else None
+    if base_url is not None and not _URL_RE.match(base_url):
+        raise BadRequest("base_url: must be an http:// or https:// URL")
+    return secrets.save_provider_key(services_of(request), provider, key, base_url)
+
+
+@delete("/v1/org/provider-keys/{provider:str}", opt={"scope": "org:write"}, status_code=200, tags=["org"])
+@blocking
+def delete_provider_key(request: Request, provider: FromPath[str]) -> dict[str, Any]:
+    _check_provider(provider)
+    if not org_store.delete_provider_key(services_of(request).db, provider):
+        raise NotFound(f"No {provider} key is configured")
+    return {"deleted": True, "provider": provider}
+
+
+@get("/v1/org/usage", opt={"scope": "org:read"}, tags=["org"])
+@blocking
+def get_usage(request: Request) -> dict[str, Any]:
+    return org_store.usage(services_of(request))
+
+
+ROUTES = [
+    get_settings,
+    put_settings,
+    get_routing_rules,
+    put_routing_rules,
+    list_provider_keys,
+    put_provider_key,
+    delete_provider_key,
+    get_usage,
+]
+
+
+def register(services: Any) -> dict[str, Any]:
+    """Expose the org settings to the pipeline through ``services.extensions`` (no tasks)."""
+    services.extensions.update(
+        org_settings=org_store.get_org_settings,
+        routing_rules=org_store.get_routing_rules,
+        hosted_keys=secrets.get_hosted_keys,
+        check_quota=org_store.check_quota,
+    )
+    return {}

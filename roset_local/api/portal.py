@@ -1,0 +1,201 @@
+"""The share portal's JSON API: tokens (create, verify, revoke, list) and read-only, space-confined access."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, delete, get, post
+from litestar.params import FromPath, FromQuery, RawBody
+from litestar.response import ServerSentEvent
+
+from roset_local.api.deps import blocking, caller, check_space_name, decode_body, services_of
+from roset_local.api.files import URL_TTL, content_url
+from roset_local.api.shapes import file_out, variant_out
+from roset_local.errors import BadRequest, NotFound
+from roset_local.pagination import decode_cursor, encode_cursor, parse_limit
+from roset_local.portal import features, tokens
+from roset_local.services import Services
+from roset_local.store import files as file_store
+from roset_local.store import variants as variant_store
+
+PORTAL = {"portal": True, "scope": "files:read"}
+
+
+class TokenCreate(msgspec.Struct):
+    space: str
+    ttl: int | None = None
+
+
+class SearchIn(msgspec.Struct):
+    query: str
+    mode: str = "hybrid"
+    limit: int = 20
+
+
+class QaIn(msgspec.Struct):
+    question: str
+    stream: bool = False
+    limit: int = 5
+
+
+@post("/v1/portal/tokens", opt={"scope": "portal:write"}, status_code=201, tags=["portal"])
+@blocking
+def create_token(request: Request, body: RawBody) -> dict[str, Any]:
+    data = decode_body(body, TokenCreate)
+    space = check_space_name(data.space)
+    principal = caller(request)
+    principal.require_space(space)
+    out = tokens.create_token(services_of(request), space, data.ttl, created_by=principal.key_name)
+    return {"token": out["token"], "expires_at": out["expires_at"], "space": out["space"], "url": out["url"],
+            "id": out["id"]}
+
+
+@get("/v1/portal/tokens", opt={"scope": "portal:write"}, tags=["portal"])
+@blocking
+def list_tokens(request: Request, active: FromQuery[bool] = False) -> dict[str, Any]:
+    return {"tokens": tokens.list_tokens(services_of(request), caller(request).spaces, active_only=active)}
+
+
+@delete("/v1/portal/tokens/{token:str}", opt={"scope": "portal:write"}, status_code=200, tags=["portal"])
+@blocking
+def revoke_token(request: Request, token: FromPath[str]) -> dict[str, Any]:
+    services = services_of(request)
+    row = tokens.find(services, token)
+    if row is None or row["revoked_at"] or not caller(request).can_see(row["space"]):
+        raise NotFound("Portal token not found")
+    tokens.revoke(services, row)
+    return {"revoked": True, "id": row["id"]}
+
+
+@get("/v1/portal/tokens/{token:str}/verify", opt={"public": True}, tags=["portal"])
+@blocking
+def verify_token(request: Request, token: FromPath[str]) -> dict[str, Any]:
+    return tokens.verify(services_of(request), token)
+
+
+def portal_space(request: Request, space: str | None) -> str:
+    """The token's space; an API key (for previews) names one with ``space`` (default ``default``)."""
+    principal = caller(request)
+    if principal.auth_type == "portal_token":
+        assert principal.spaces
+        return principal.spaces[0]
+    name = check_space_name(space or "default")
+    principal.require_space(name)
+    return name
+
+
+def portal_file(services: Services, space: str, file_id: str) -> dict[str, Any]:
+    file = file_store.get_file(services.db, file_id)
+    if file is None or file["space"] != space:
+        raise NotFound("File not found")
+    return file
+
+
+def list_space_files(services: Services, space: str, *, status: str | None = None, search: str | None = None,
+                     sort_by: str = "created_at", sort_order: str = "desc", limit: int | None = None,
+                     cursor: str | None = None) -> dict[str, Any]:
+    """One page of a space's files as the API shapes them (shared by the portal API and pages)."""
+    if sort_by not in file_store.SORT_COLUMNS:
+        raise BadRequest(f"sort_by: must be one of {', '.join(file_store.SORT_COLUMNS)}")
+    if sort_order not in ("asc", "desc"):
+        raise BadRequest("sort_order: must be asc or desc")
+    if status is not None and status not in file_store.FILE_STATUSES:
+        raise BadRequest(f"status: must be one of {', '.join(file_store.FILE_STATUSES)}")
+    lim = parse_limit(limit)
+    raw = decode_cursor(cursor, 4)
+    if raw is not None and raw[:2] != [sort_by, sort_order]:
+        raise BadRequest("cursor: made for another sort order")
+    rows = file_store.list_files(services.db, spaces=(space,), status=status, search=search, content_ids=None,
+                                 metadata={}, sort_by=sort_by, sort_order=sort_order, limit=lim,
+                                 cursor=raw[2:] if raw else None)
+    next_cursor = None
+    if len(rows) > lim:
+        rows = rows[:lim]
+        next_cursor = encode_cursor([sort_by, sort_order, rows[-1]["_sort"], rows[-1]["id"]])
+    return {"files": [file_out(r) for r in rows], "next_cursor": next_cursor}
+
+
+def file_detail(services: Services, file: dict[str, Any]) -> dict[str, Any]:
+    body = file_out(file)
+    body["variants"] = [
+        variant_out(v, content=True, url=content_url(services, file["id"], v["type"]) if v["blob_key"] else None)
+        for v in variant_store.list_variants(services.db, file["id"])
+        if v["type"] != "embeddings"
+    ]
+    return body
+
+
+@get("/v1/portal/files", opt=PORTAL, tags=["portal"])
+@blocking
+def portal_files(request: Request, space: FromQuery[str | None] = None, status: FromQuery[str | None] = None,
+                 search: FromQuery[str | None] = None, sort_by: FromQuery[str] = "created_at",
+                 sort_order: FromQuery[str] = "desc", limit: FromQuery[int | None] = None,
+                 cursor: FromQuery[str | None] = None) -> dict[str, Any]:
+    services = services_of(request)
+    return list_space_files(services, portal_space(request, space), status=status, search=search, sort_by=sort_by,
+                            sort_order=sort_order, limit=limit, cursor=cursor)
+
+
+@get("/v1/portal/files/{file_id:str}", opt=PORTAL, tags=["portal"])
+@blocking
+def portal_get_file(request: Request, file_id: FromPath[str], space: FromQuery[str | None] = None) -> dict[str, Any]:
+    services = services_of(request)
+    return file_detail(services, portal_file(services, portal_space(request, space), file_id))
+
+
+@get("/v1/portal/files/{file_id:str}/download", opt=PORTAL, tags=["portal"])
+@blocking
+def portal_download(request: Request, file_id: FromPath[str], space: FromQuery[str | None] = None) -> dict[str, Any]:
+    services = services_of(request)
+    file = portal_file(services, portal_space(request, space), file_id)
+    if file["status"] == "uploading":
+        raise NotFound("The file's bytes have not been uploaded yet")
+    return {"url": content_url(services, file_id, "file"), "expires_in": URL_TTL}
+
+
+@post("/v1/portal/search", opt={"portal": True, "scope": "search:read"}, status_code=200, tags=["portal"])
+@blocking
+def portal_search(request: Request, body: RawBody, space: FromQuery[str | None] = None) -> dict[str, Any]:
+    data = decode_body(body, SearchIn)
+    name = portal_space(request, space)
+    return features.search(services_of(request), data.query, spaces=(name,), mode=data.mode,
+                           limit=max(1, min(data.limit, 100)))
+
+
+@post("/v1/portal/qa", opt={"portal": True, "scope": "search:read"}, status_code=200, tags=["portal"])
+async def portal_qa(request: Request, space: FromQuery[str | None] = None) -> Response:
+    data = decode_body(await request.body(), QaIn)
+    services = services_of(request)
+    name = portal_space(request, space)
+    limit = max(1, min(data.limit, 20))
+
+    def events() -> Any:
+        return features.answer_events(services, data.question, spaces=(name,), limit=limit)
+
+    if data.stream:
+        first = await anext_or_error(events)
+        return ServerSentEvent(_sse(first))
+    import anyio
+
+    result = await anyio.to_thread.run_sync(lambda: features.collect_answer(events()))
+    return Response(result, status_code=200)
+
+
+async def anext_or_error(make: Any) -> Any:
+    """Start the stream before answering so bad input or a missing module still gets a JSON error."""
+    stream = features.in_thread(make)
+    first = await stream.__anext__()
+    return first, stream
+
+
+async def _sse(started: Any) -> Any:
+    first, rest = started
+    yield json.dumps(first)
+    async for event in rest:
+        yield json.dumps(event)
+
+
+ROUTES = [create_token, list_tokens, revoke_token, verify_token, portal_files, portal_get_file, portal_download,
+          portal_search, portal_qa]

@@ -1,0 +1,1 @@
+"""Storage connections as a feature: create/verify/test, incremental sync into nodes, node uploads/downloads."""

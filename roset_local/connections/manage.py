@@ -1,0 +1,176 @@
+"""Connection records: validate settings, keep credentials encrypted, verify/test against the storage."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from roset_local.auth import Principal
+from roset_local.errors import BadRequest, NotFound
+from roset_local.ids import new_id
+from roset_local.secrets import SecretError, secret_box
+from roset_local.storage import connections as conn
+from roset_local.store import connections as store
+from roset_local.timeutil import now_str
+
+if TYPE_CHECKING:
+    from roset_local.services import Services
+
+MIN_INTERVAL_MINUTES = 5  # a shorter schedule would mostly re-list unchanged buckets
+MAX_INTERVAL_MINUTES = 7 * 24 * 60
+PUBLIC_PROVIDER_KEYS = ("id", "name", "auth_type", "auth_types", "credential_fields", "alternative_credential_fields",
+                        "default_region", "region_required", "endpoint", "endpoint_required")
+
+
+def providers() -> list[dict[str, Any]]:
+    return [{k: p[k] for k in PUBLIC_PROVIDER_KEYS if k in p} for p in conn.PROVIDERS]
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Storage-layer errors as 400s carrying the provider's reason (never a secret) and a machine code."""
+    try:
+        yield
+    except conn.ConnectionConfigError as exc:
+        raise BadRequest(exc.message) from None
+    except conn.ConnectionAccessError as exc:
+        raise BadRequest(exc.reason, reason=exc.code) from None
+
+
+def spec_from_payload(services: Services, data: Mapping[str, Any]) -> conn.ConnectionSpec:
+    with storage_errors():
+        return conn.ConnectionSpec.from_dict(data, local_roots=services.settings.local_roots)
+
+
+def _context(connection_id: str) -> str:
+    return f"connection:{connection_id}"
+
+
+def spec_of(services: Services, row: Mapping[str, Any]) -> conn.ConnectionSpec:
+    """The stored connection's spec, credentials decrypted."""
+    creds: dict[str, Any] = {}
+    if row.get("credentials"):
+        try:
+            creds = json.loads(secret_box(services).decrypt(row["credentials"], _context(row["id"])))
+        except SecretError:
+            raise BadRequest("The connection's credentials cannot be decrypted (was the secret key changed?); "
+                             "create the connection again") from None
+    data = {k: row.get(k) for k in ("provider", "bucket", "region", "prefix", "endpoint_url")}
+    return spec_from_payload(services, {**data, "credentials": creds})
+
+
+def connection_out(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "provider": row["provider"],
+        "name": row["name"],
+        "bucket": row["bucket"],
+        "region": row["region"],
+        "prefix": row["prefix"] or None,
+        "endpoint_url": row["endpoint_url"],
+        "space": row["space"],
+        "status": row["status"],
+        "verified": row["verified"],
+        "credentials": {k: "***" for k in row["credential_fields"]},
+        "sync_interval_minutes": row["sync_interval_minutes"],
+        "process_new_files": row["process_new_files"],
+        "last_synced_at": row["last_synced_at"],
+        "next_sync_at": row["next_sync_at"],
+        "last_error": row["last_error"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def check_interval(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not MIN_INTERVAL_MINUTES <= value <= MAX_INTERVAL_MINUTES:
+        raise BadRequest(f"sync_interval_minutes: must be null or an integer from {MIN_INTERVAL_MINUTES} "
+                         f"to {MAX_INTERVAL_MINUTES}")
+    return value
+
+
+def create_connection(services: Services, principal: Principal, data: Mapping[str, Any], *,
+                      verified: bool = False, spec: conn.ConnectionSpec | None = None) -> dict[str, Any]:
+    """Record a connection (``pending``, or ``active`` when ``verified``). ``data`` is the validated body."""
+    from roset_local.api.deps import check_space_name
+
+    name = (data.get("name") or "").strip()
+    if not name or len(name) > 200:
+        raise BadRequest("name: must be 1-200 characters")
+    space = check_space_name(data.get("space") or "default")
+    principal.require_space(space)
+    interval = check_interval(data.get("sync_interval_minutes"))
+    spec = spec or spec_from_payload(services, data)
+    connection_id = new_id("conn")
+    creds = dict(spec.credentials)
+    now = now_str()
+    row = {
+        "id": connection_id, "name": name, "provider": spec.provider, "bucket": spec.bucket,
+        "region": spec.region, "prefix": spec.prefix, "endpoint_url": spec.endpoint_url,
+        "credentials": secret_box(services).encrypt(json.dumps(creds), _context(connection_id)) if creds else None,
+        "credential_fields": sorted(creds), "space": space,
+        "status": "active" if verified else "pending", "verified": verified,
+        "sync_interval_minutes": interval, "process_new_files": bool(data.get("process_new_files")),
+        "last_error": None, "last_synced_at": None, "next_sync_at": now if interval else None,
+        "created_at": now, "updated_at": now,
+    }
+    with services.db.write():
+        store.insert_connection(services.db, row)
+    created = store.get_connection(services.db, connection_id)
+    assert created is not None
+    return created
+
+
+def verify_and_create(services: Services, principal: Principal, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the credentials reach the bucket, then create the connection as active; nothing on failure."""
+    spec = spec_from_payload(services, data)
+    with storage_errors():
+        conn.verify(spec)
+    return create_connection(services, principal, data, verified=True, spec=spec)
+
+
+def visible_connection(services: Services, principal: Principal, connection_id: str) -> dict[str, Any]:
+    row = store.get_connection(services.db, connection_id)
+    if row is None or not principal.can_see(row["space"]):
+        raise NotFound("Connection not found")
+    return row
+
+
+def test_connection(services: Services, row: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"success": bool, "error"?}``; the status follows (active on success, error on failure)."""
+    try:
+        spec = spec_of(services, row)
+    except BadRequest as exc:
+        ok, error = False, exc.message
+    else:
+        ok, error = conn.test(spec)
+    with services.db.write():
+        if ok:
+            store.set_connection_fields(services.db, row["id"], status="active", last_error=None)
+        else:
+            store.set_connection_fields(services.db, row["id"], status="error", last_error=error)
+    return {"success": True} if ok else {"success": False, "error": error}
+
+
+test_connection.__test__ = False  # type: ignore[attr-defined]
+
+
+def delete_connection(services: Services, row: Mapping[str, Any]) -> None:
+    """Forget the connection and its nodes; the bucket is never touched."""
+    with services.db.write():
+        store.delete_connection(services.db, row["id"])
+
+
+def list_buckets(services: Services, data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    spec = spec_from_payload(services, {**data, "bucket": data.get("bucket") or ""})
+    with storage_errors():
+        return conn.list_buckets(spec)
+
+
+def start(provider: str, bucket: str | None) -> dict[str, Any]:
+    with storage_errors():
+        return {"provider": provider, "instructions": conn.setup_instructions(provider, bucket or "")}

@@ -1,0 +1,287 @@
+"""Incremental sync: list the bucket, diff against the nodes, apply every change in one transaction.
+
+Nothing is written to the nodes until the listing is complete, so a bucket that fails or vanishes
+mid-sync leaves the previous nodes exactly as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from roset_local.connections.manage import spec_of, storage_errors
+from roset_local.errors import BadRequest, Conflict
+from roset_local.ids import new_id
+from roset_local.pipeline import lifecycle
+from roset_local.storage import connections as conn
+from roset_local.store import connections as store
+from roset_local.store import files as file_store
+from roset_local.store.events import record_event
+from roset_local.timeutil import now_str, parse, to_str, utcnow
+
+if TYPE_CHECKING:
+    from roset_local.services import Services
+
+log = logging.getLogger("roset_local.connections")
+
+PROGRESS_EVERY = 0.5  # seconds between progress writes while listing
+
+
+def minute_seconds(services: Services) -> float:
+    """Length of a schedule "minute": 60, shortened by tests through ``extensions``."""
+    return float(services.extensions.get("connections_minute_seconds", 60.0))
+
+
+def next_sync_at(services: Services, interval: int | None) -> str | None:
+    if not interval:
+        return None
+    return to_str(utcnow() + timedelta(seconds=interval * minute_seconds(services)))
+
+
+# -- requesting a sync ----------------------------------------------------------------------------
+
+def request_sync(services: Services, row: Mapping[str, Any], trigger: str = "manual") -> dict[str, Any]:
+    """Queue a sync (409 while one is queued or running) and hand it to the queue."""
+    db = services.db
+    sync_id = new_id("sync")
+    with db.write():
+        if store.active_sync(db, row["id"]) is not None:
+            raise Conflict("A sync of this connection is already queued or running")
+        store.insert_sync(db, {"id": sync_id, "connection_id": row["id"], "status": "queued", "trigger": trigger,
+                               "created_at": now_str()})
+        if trigger == "scheduled":
+            store.set_connection_fields(db, row["id"], next_sync_at=next_sync_at(services, row["sync_interval_minutes"]))
+    services.extensions["tasks"]["connection_sync"](sync_id)
+    sync = store.get_sync(db, sync_id)
+    assert sync is not None
+    return sync
+
+
+def run_due(services: Services) -> int:
+    """Queue a sync for every scheduled connection whose time has come; returns how many."""
+    started = 0
+    for row in store.due_connections(services.db, now_str()):
+        try:
+            request_sync(services, row, "scheduled")
+            started += 1
+        except Conflict:
+            continue
+    return started
+
+
+class Scheduler:
+    """Checks every ``tick`` seconds for connections due for a scheduled sync."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.tick = float(services.extensions.get("connections_tick_seconds", 30.0))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="roset-connection-scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.tick):
+            try:
+                run_due(self.services)
+            except Exception:  # the scheduler must outlive a bad tick (e.g. a locked database)
+                log.exception("scheduled sync check failed")
+
+
+# -- running a sync -------------------------------------------------------------------------------
+
+def _file_state(state: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[Any, Any, Any]]:
+    return {p: (r["etag"], r["size_bytes"], r["last_modified"]) for p, r in state.items() if r["type"] == "file"}
+
+
+def _parent(path: str) -> str | None:
+    end = path.rstrip("/").rfind("/")
+    return path[: end + 1] if end >= 0 else None
+
+
+def _name(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _object_fields(info: conn.ObjectInfo) -> dict[str, Any]:
+    from roset_local.storage.connections.model import guess_type
+
+    ctype = info.content_type if info.content_type not in (None, "", "application/octet-stream") else guess_type(info.key)
+    return {"size_bytes": info.size, "etag": info.etag, "content_type": ctype,
+            "last_modified": to_str(info.last_modified) if info.last_modified else None}
+
+
+def _fail(services: Services, sync: Mapping[str, Any], row: Mapping[str, Any], error: str) -> None:
+    db = services.db
+    with db.write():
+        store.set_sync_fields(db, sync["id"], status="failed", error=error, completed_at=now_str())
+        store.set_connection_fields(db, row["id"], status="error", last_error=error,
+                                    next_sync_at=next_sync_at(services, row["sync_interval_minutes"]))
+        record_event(db, "connection.sync.failed",
+                     {"connection_id": row["id"], "sync_id": sync["id"], "status": "failed", "error": error},
+                     space=row["space"])
+    lifecycle.notify_events(services)
+
+
+def run_sync(services: Services, sync_id: str) -> dict[str, Any] | None:
+    """Run a queued sync to the end (the queue task). Returns the finished sync row."""
+    db = services.db
+    sync = store.get_sync(db, sync_id)
+    if sync is None or sync["status"] != "queued":
+        return sync
+    row = store.get_connection(db, sync["connection_id"])
+    if row is None:
+        return None
+    started = time.monotonic()
+    with db.write():
+        store.set_sync_fields(db, sync_id, status="syncing", started_at=now_str())
+    state = store.node_state(db, row["id"])
+    previous = _file_state(state)
+    listing: list[conn.ObjectInfo] = []
+    try:
+        spec = spec_of(services, row)
+        last = time.monotonic()
+        for info in conn.walk(spec):
+            listing.append(info)
+            if time.monotonic() - last >= PROGRESS_EVERY:
+                last = time.monotonic()
+                with db.write():
+                    store.set_sync_fields(db, sync_id, synced=len(listing), total=max(len(previous), len(listing)))
+        diff = conn.diff_listing(previous, listing)
+        result = _apply(services, row, sync_id, spec.prefix, state, listing, diff)
+    except BadRequest as exc:
+        _fail(services, sync, row, exc.message)
+        return store.get_sync(db, sync_id)
+    except conn.ConnectionAccessError as exc:
+        _fail(services, sync, row, exc.reason)
+        return store.get_sync(db, sync_id)
+    except conn.ConnectionConfigError as exc:
+        _fail(services, sync, row, exc.message)
+        return store.get_sync(db, sync_id)
+    except Exception as exc:  # a bug must fail the sync, never leave it "syncing"
+        log.exception("sync %s crashed", sync_id)
+        _fail(services, sync, row, f"{type(exc).__name__}: {exc}")
+        return store.get_sync(db, sync_id)
+    lifecycle.notify_events(services)
+    log.info("sync %s of %s: %d objects in %.2f s", sync_id, row["id"], len(listing), time.monotonic() - started)
+    if row["process_new_files"]:
+        from roset_local.connections.nodes import process_nodes
+
+        process_nodes(services, row, [i.key for i in (*diff.new, *diff.updated)])
+    return result
+
+
+def _apply(services: Services, row: Mapping[str, Any], sync_id: str, prefix: str,
+           state: Mapping[str, Mapping[str, Any]], listing: list[conn.ObjectInfo],
+           diff: conn.ListingDiff) -> dict[str, Any]:
+    """Write the whole difference, the sync's end and its event in one transaction."""
+    db = services.db
+    now = now_str()
+    keys = {info.key for info in listing}
+    wanted_folders = conn.folders_for(keys, prefix)
+    folder_ids = {p: r["id"] for p, r in state.items() if r["type"] == "folder" and p in wanted_folders}
+    new_folders = sorted(wanted_folders - folder_ids.keys())
+    folder_ids.update({p: new_id("node") for p in new_folders})
+    stale_folders = [r["id"] for p, r in state.items() if r["type"] == "folder" and p not in wanted_folders]
+
+    def parent_id(path: str) -> str | None:
+        parent = _parent(path)
+        return folder_ids.get(parent) if parent else None
+
+    with db.write():
+        pending = store.pending_paths(db, row["id"])
+        inserts: list[dict[str, Any]] = [
+            {"id": folder_ids[p], "connection_id": row["id"], "parent_id": parent_id(p), "type": "folder",
+             "name": _name(p), "path": p, "size_bytes": None, "etag": None, "content_type": None,
+             "last_modified": None, "file_id": None, "status": "present", "created_at": now, "updated_at": now}
+            for p in new_folders
+        ]
+        updates: list[dict[str, Any]] = []
+        for info in diff.new:
+            fields = _object_fields(info)
+            if info.key in pending:  # an upload in progress whose object now exists
+                updates.append({"id": pending[info.key], "parent_id": parent_id(info.key), "updated_at": now, **fields})
+                continue
+            inserts.append({"id": new_id("node"), "connection_id": row["id"], "parent_id": parent_id(info.key),
+                            "type": "file", "name": _name(info.key), "path": info.key, "file_id": None,
+                            "status": "present", "created_at": now, "updated_at": now, **fields})
+        for info in diff.updated:
+            old = state[info.key]
+            fields = _object_fields(info)
+            updates.append({"id": old["id"], "parent_id": parent_id(info.key), "updated_at": now, **fields})
+            if old["file_id"]:  # the linked file's bytes changed: its hash is unknown until read again
+                file_store.set_file_fields(db, old["file_id"], size_bytes=info.size, sha256=None,
+                                           content_type=fields["content_type"])
+        store.insert_nodes(db, inserts)
+        store.update_node_objects(db, updates)
+        store.delete_nodes(db, [state[p]["id"] for p in diff.deleted] + stale_folders)
+        counts = {"files_added": len(diff.new), "files_updated": len(diff.updated), "files_deleted": len(diff.deleted)}
+        store.set_sync_fields(db, sync_id, status="completed", synced=len(keys), total=len(keys),
+                              folders=len(wanted_folders), completed_at=now, **counts)
+        store.set_connection_fields(db, row["id"], status="active", last_error=None, last_synced_at=now,
+                                    next_sync_at=next_sync_at(services, row["sync_interval_minutes"]))
+        record_event(db, "connection.sync.completed",
+                     {"connection_id": row["id"], "sync_id": sync_id, "status": "completed", **counts},
+                     space=row["space"])
+    result = store.get_sync(db, sync_id)
+    assert result is not None
+    return result
+
+
+# -- read-only views ------------------------------------------------------------------------------
+
+def preview(services: Services, row: Mapping[str, Any]) -> dict[str, Any]:
+    """What a sync would change now, from a live listing (nothing is written)."""
+    spec = spec_of(services, row)
+    previous = _file_state(store.node_state(services.db, row["id"]))
+    with storage_errors():
+        diff = conn.diff_listing(previous, conn.walk(spec))
+    return {"new_files": len(diff.new), "updated_files": len(diff.updated), "deleted_files": len(diff.deleted),
+            "total_size_bytes": diff.total_size}
+
+
+def sync_out(sync: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": sync["id"],
+        "connection_id": sync["connection_id"],
+        "status": sync["status"],
+        "trigger": sync["trigger"],
+        "files_added": sync["files_added"],
+        "files_updated": sync["files_updated"],
+        "files_deleted": sync["files_deleted"],
+        "objects": sync["total"] if sync["status"] == "completed" else sync["synced"],
+        "error": sync["error"],
+        "created_at": sync["created_at"],
+        "started_at": sync["started_at"],
+        "completed_at": sync["completed_at"],
+    }
+
+
+def progress(services: Services, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The latest sync's progress; ``idle`` when the connection was never synced."""
+    sync = store.latest_sync(services.db, row["id"])
+    if sync is None:
+        return {"status": "idle", "synced": 0, "total": 0, "percent": 0, "eta_seconds": None, "started_at": None,
+                "completed_at": None, "sync_id": None}
+    synced, total = sync["synced"], sync["total"]
+    if sync["status"] == "completed":
+        percent, eta = 100, 0
+    elif sync["status"] == "syncing" and total:
+        percent = min(99, int(synced * 100 / total))
+        elapsed = max(0.0, (utcnow() - parse(sync["started_at"])).total_seconds()) if sync["started_at"] else 0.0
+        eta = int(elapsed / synced * (total - synced)) if synced else None
+    else:
+        percent, eta = 0, None
+    return {"status": sync["status"], "synced": synced, "total": total, "percent": percent, "eta_seconds": eta,
+            "started_at": sync["started_at"], "completed_at": sync["completed_at"], "sync_id": sync["id"],
+            "error": sync["error"]}

@@ -1,0 +1,194 @@
+"""Index a file: chunk its text, embed the chunks, and replace its chunks, FTS rows and vectors in one write."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from roset_local.index.chunking import Chunk, chunk_document, validate_chunking
+from roset_local.index.embedder import canonical_model, get_embedder
+from roset_local.index.vectors import sign_bits
+from roset_local.store import chunks as store
+from roset_local.store.db import Database
+
+EMBED_BATCH = 32  # chunks per embedding call; cancellation is checked between calls
+
+
+class IndexCancelled(Exception):
+    """The job was cancelled while its chunks were being embedded; nothing was written."""
+
+
+def org_defaults(db: Database) -> tuple[dict[str, Any] | None, str | None]:
+    """(default_chunking, default_embedding_model) from the organisation's settings."""
+    try:
+        from roset_local.store.org import get_org_settings
+    except ImportError:
+        from roset_local.store.settings import get_setting
+
+        return get_setting(db, "default_chunking"), get_setting(db, "default_embedding_model")
+    settings = get_org_settings(db)
+    return settings.get("default_chunking"), settings.get("default_embedding_model")
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """What gets embedded: the heading path gives a chunk its context (a section's later chunks too)."""
+    if chunk.heading and not chunk.text.lstrip("# ").startswith(chunk.heading.split(" > ")[-1]):
+        return f"{chunk.heading}\n{chunk.text}"
+    return chunk.text
+
+
+def embed_chunks(
+    services: Any, model: str | None, chunks: list[Chunk], cancelled: Callable[[], bool] = lambda: False
+) -> tuple[str, np.ndarray]:
+    """(canonical model name, (n, d) vectors). Raises ValueError for a model that is not available."""
+    name = canonical_model(model)
+    embedder = get_embedder(services, name)
+    texts = [embedding_text(c) for c in chunks]
+    parts = []
+    for start in range(0, len(texts), EMBED_BATCH):
+        if cancelled():
+            raise IndexCancelled()
+        parts.append(embedder.embed(texts[start : start + EMBED_BATCH]))
+    vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.dimensions), np.float32)
+    return name, vectors.astype(np.float32)
+
+
+def write_index(
+    db: Database,
+    *,
+    file_id: str,
+    space: str,
+    filename: str,
+    chunks: list[Chunk],
+    model: str | None,
+    vectors: np.ndarray | None,
+) -> str | None:
+    """Replace the file's chunks (and their FTS rows and vectors) atomically; returns the vec table."""
+    with db.write():
+        store.delete_file_chunks(db, file_id)
+        table = None
+        if vectors is not None and len(chunks):
+            table = store.ensure_vector_table(db, str(model), int(vectors.shape[1]))
+        ids = []
+        for seq, c in enumerate(chunks):
+            ids.append(
+                store.insert_chunk(
+                    db,
+                    {
+                        "file_id": file_id, "space": space, "seq": seq, "text": c.text, "char_start": c.char_start,
+                        "char_end": c.char_end, "page": c.page, "heading": c.heading, "ts_start": c.ts_start,
+                        "ts_end": c.ts_end, "vector_table": table,
+                    },
+                    filename,
+                )
+            )
+        if table is not None and vectors is not None:
+            bits = sign_bits(vectors)
+            store.insert_vectors(
+                db, table, [(cid, file_id, space, vectors[i].tobytes(), bits[i].tobytes()) for i, cid in enumerate(ids)]
+            )
+    return table
+
+
+def index_file(
+    services: Any,
+    *,
+    file_id: str,
+    space: str,
+    filename: str,
+    content_type: str,
+    metadata: dict,
+    markdown: str,
+    pages: list[tuple[int, str]],
+    segments: list[tuple[float, float, str]],
+    chunking: dict | None,
+    embedding_model: str | None,
+    with_embeddings: bool,
+    cancelled: Callable[[], bool],
+) -> dict:
+    """Chunk, embed and index one file, replacing whatever it had.
+
+    Returns the content of the ``embeddings`` and ``searchable-index`` variants. Embedding runs
+    before the write so the transaction stays short; a cancelled job writes nothing. Raises
+    ValueError for an invalid chunking config or an embedding model that is not configured.
+    """
+    db = services.db
+    default_chunking, default_model = org_defaults(db)
+    cfg = validate_chunking(chunking or default_chunking)
+    chunks = chunk_document(markdown or "", pages=pages or (), segments=segments or (), config=cfg)
+    model = None
+    vectors = None
+    if with_embeddings:
+        try:
+            model, vectors = embed_chunks(services, embedding_model or default_model, chunks, cancelled)
+        except IndexCancelled:
+            return {}
+    if cancelled():
+        return {}
+    write_index(db, file_id=file_id, space=space, filename=filename, chunks=chunks, model=model, vectors=vectors)
+    result: dict[str, Any] = {
+        "searchable-index": {"chunk_count": len(chunks), "fts": True, "chunking": cfg},
+    }
+    if vectors is not None:
+        dims = int(vectors.shape[1]) if len(chunks) else int(get_embedder(services, model).dimensions)
+        result["embeddings"] = {"model": model, "dimensions": dims, "chunk_count": len(chunks), "chunking": cfg}
+    return result
+
+
+def delete_file_index(db: Database, file_id: str) -> None:
+    """Remove everything searchable about a file (chunks, FTS rows, vectors). Inside the caller's write."""
+    store.delete_file_chunks(db, file_id)
+
+
+def reembed_file(services: Any, *, file_id: str, embedding_model: str | None) -> dict:
+    """Re-chunk and re-embed from the stored ``markdown`` variant, without extracting again.
+
+    Chunking follows the file's own options (else the organisation's default). Raises LookupError
+    when the file or its markdown variant is missing, ValueError for an unavailable model.
+    """
+    db = services.db
+    file = store.file_for_index(db, file_id)
+    if file is None:
+        raise LookupError(f"file {file_id} not found")
+    markdown = store.markdown_of(db, file_id)
+    if markdown is None:
+        raise LookupError(f"file {file_id} has no markdown variant to re-embed")
+    options = json.loads(file.get("options") or "{}")
+    old = store.file_chunks(db, file_id)
+    model = embedding_model or options.get("embedding_model")
+    if any(r["ts_start"] is not None for r in old):
+        # Media: the transcript's segment times exist only in the chunks, so keep their boundaries.
+        chunks = [
+            Chunk(r["text"], r["char_start"], r["char_end"], r["page"], r["heading"], r["ts_start"], r["ts_end"])
+            for r in old
+        ]
+        name, vectors = embed_chunks(services, model, chunks)
+        write_index(db, file_id=file_id, space=file["space"], filename=file["filename"], chunks=chunks,
+                    model=name, vectors=vectors)
+        return {
+            "searchable-index": {"chunk_count": len(chunks), "fts": True},
+            "embeddings": {"model": name, "dimensions": int(vectors.shape[1]), "chunk_count": len(chunks)},
+        }
+    return index_file(
+        services, file_id=file_id, space=file["space"], filename=file["filename"],
+        content_type=file["content_type"] or "", metadata=json.loads(file.get("metadata") or "{}"),
+        markdown=markdown, pages=_pages_from(old, markdown), segments=[], chunking=options.get("chunking"),
+        embedding_model=model, with_embeddings=True, cancelled=lambda: False,
+    )
+
+
+def _pages_from(rows: list[dict[str, Any]], markdown: str) -> list[tuple[int, str]]:
+    """Rebuild (page, text) parts from stored chunk offsets so page numbers survive a re-embed."""
+    starts: dict[int, int] = {}
+    for r in rows:
+        if r["page"] is not None:
+            starts[r["page"]] = min(starts.get(r["page"], r["char_start"]), r["char_start"])
+    ordered = sorted(starts.items(), key=lambda kv: kv[1])
+    out = []
+    for i, (page, start) in enumerate(ordered):
+        end = ordered[i + 1][1] if i + 1 < len(ordered) else len(markdown)
+        out.append((page, markdown[start:end]))
+    return out

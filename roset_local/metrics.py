@@ -1,0 +1,174 @@
+"""GET /metrics in the Prometheus text format: jobs, files, queue depth, job latency, HTTP traffic.
+
+HTTP figures are collected in this process (since start); job and file figures come from the
+analytics rollups, so they survive restarts. Public when ROSET_METRICS_PUBLIC is set, otherwise
+the caller needs an API key with ``analytics:read``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from litestar import Request, Response, get
+
+from roset_local import __version__
+from roset_local.api.deps import blocking, services_of
+from roset_local.auth import authenticate_key
+from roset_local.errors import Unauthorized
+from roset_local.queue import queue_depth
+from roset_local.store import analytics as analytics_store
+from roset_local.store import keys as key_store
+
+HTTP_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_ID_SEGMENT = re.compile(r"\d|^[A-Za-z0-9_-]{24,}$")
+
+
+def route_label(scope: dict[str, Any], status: int) -> str:
+    """The matched route template; unmatched paths collapse so label cardinality stays bounded."""
+    template = scope.get("path_template")
+    if template:
+        return str(template)
+    path = str(scope.get("path", ""))
+    if path.startswith("/static/"):
+        return "/static/*"
+    if status == 404:
+        return "unmatched"
+    return "/".join("{id}" if _ID_SEGMENT.search(part) else part for part in path.split("/"))
+
+
+class HttpMetrics:
+    """Request counts by (method, route, status) and a duration histogram by (method, route)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: dict[tuple[str, str, str], int] = {}
+        self.durations: dict[tuple[str, str], list[float]] = {}  # bucket counts..., +Inf, sum
+
+    def observe(self, scope: dict[str, Any], state: dict[str, Any], status: int, duration_ms: int) -> None:
+        method = str(scope.get("method", ""))
+        route = route_label(scope, status)
+        seconds = duration_ms / 1000
+        with self._lock:
+            key = (method, route, str(status))
+            self.requests[key] = self.requests.get(key, 0) + 1
+            hist = self.durations.setdefault((method, route), [0.0] * (len(HTTP_BUCKETS_S) + 2))
+            for i, bound in enumerate(HTTP_BUCKETS_S):
+                if seconds <= bound:
+                    hist[i] += 1
+            hist[-2] += 1
+            hist[-1] += seconds
+
+    def snapshot(self) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str, str], list[float]]]:
+        with self._lock:
+            return dict(self.requests), {k: list(v) for k, v in self.durations.items()}
+
+
+def http_observer(services: Any) -> Callable[[dict, dict, int, int], None]:
+    """The RequestContext callback; the collector is kept in ``services.extensions``."""
+    collector = services.extensions.setdefault("http_metrics", HttpMetrics())
+    return collector.observe
+
+
+# -- exposition ---------------------------------------------------------------------------------
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(pairs: Iterable[tuple[str, str]]) -> str:
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
+    return "{" + inner + "}" if inner else ""
+
+
+def _num(value: float) -> str:
+    if value == math.inf:
+        return "+Inf"
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+class Exposition:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(self, name: str, kind: str, help_text: str) -> None:
+        self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+
+    def sample(self, name: str, value: float, labels: Iterable[tuple[str, str]] = ()) -> None:
+        self.lines.append(f"{name}{_labels(labels)} {_num(value)}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def render(services: Any) -> str:
+    db = services.db
+    out = Exposition()
+    out.family("roset_info", "gauge", "Roset Local build information.")
+    out.sample("roset_info", 1, [("version", __version__)])
+
+    out.family("roset_jobs", "gauge", "Jobs by status.")
+    jobs = analytics_store.jobs_by_status(db)
+    for status in sorted(set(jobs) | {"queued", "processing", "completed", "failed", "cancelled"}):
+        out.sample("roset_jobs", jobs.get(status, 0), [("status", status)])
+
+    out.family("roset_files", "gauge", "Files by status.")
+    files = analytics_store.files_by_status(db)
+    for status in sorted(set(files) | {"uploading", "uploaded", "processing", "completed", "failed"}):
+        out.sample("roset_files", files.get(status, 0), [("status", status)])
+
+    out.family("roset_queue_depth", "gauge", "Tasks waiting in the queue (pending and scheduled).")
+    out.sample("roset_queue_depth", queue_depth(services.huey))
+
+    out.family("roset_job_duration_seconds", "histogram", "Processing time of completed jobs.")
+    buckets, count, ms_sum = analytics_store.duration_histogram(db)
+    for bound_ms, cumulative in buckets:
+        le = "+Inf" if bound_ms == math.inf else _num(bound_ms / 1000)
+        out.sample("roset_job_duration_seconds_bucket", cumulative, [("le", le)])
+    out.sample("roset_job_duration_seconds_sum", ms_sum / 1000)
+    out.sample("roset_job_duration_seconds_count", count)
+
+    collector: HttpMetrics | None = services.extensions.get("http_metrics")
+    requests, durations = collector.snapshot() if collector else ({}, {})
+    out.family("roset_http_requests_total", "counter", "HTTP requests by method, route template and status.")
+    for (method, route, status), n in sorted(requests.items()):
+        out.sample("roset_http_requests_total", n, [("method", method), ("route", route), ("status", status)])
+    out.family("roset_http_request_duration_seconds", "histogram", "HTTP request duration by method and route template.")
+    for (method, route), hist in sorted(durations.items()):
+        base = [("method", method), ("route", route)]
+        for bound, hits in zip(HTTP_BUCKETS_S, hist):
+            out.sample("roset_http_request_duration_seconds_bucket", hits, base + [("le", _num(bound))])
+        out.sample("roset_http_request_duration_seconds_bucket", hist[-2], base + [("le", "+Inf")])
+        out.sample("roset_http_request_duration_seconds_sum", round(hist[-1], 6), base)
+        out.sample("roset_http_request_duration_seconds_count", hist[-2], base)
+    return out.text()
+
+
+def _authorize(request: Request) -> None:
+    """Without ROSET_METRICS_PUBLIC: an API key with analytics:read (the route itself is public)."""
+    services = services_of(request)
+    if services.settings.metrics_public:
+        return
+    scheme, _, token = (request.headers.get("authorization") or "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() not in {"apikey", "bearer"} or not token.startswith(key_store.KEY_PREFIX):
+        raise Unauthorized("Missing Authorization header (use 'ApiKey rsk_...')")
+    principal = authenticate_key(services.db, token)
+    state = request.scope.setdefault("state", {})
+    state.update(principal=principal, auth_type=principal.auth_type, key_id=principal.key_id, key_name=principal.key_name)
+    principal.require_scope("analytics:read")
+
+
+@get("/metrics", opt={"public": True}, tags=["system"])
+@blocking
+def metrics(request: Request) -> Response:
+    _authorize(request)
+    return Response(render(services_of(request)), media_type=CONTENT_TYPE)
+
+
+ROUTES = [metrics]

@@ -1,0 +1,1 @@
+"""Processing: intake of bytes, the job lifecycle, and the extraction → index → variants pipeline."""

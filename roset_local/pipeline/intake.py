@@ -1,0 +1,298 @@
+"""Intake of uploads: streaming multipart bodies and signed-URL registrations, ending in a queued job."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import multipart
+
+from roset_local.auth import Principal
+from roset_local.errors import BadRequest, Forbidden, Gone, NotFound, PayloadTooLarge
+from roset_local.ids import new_id
+from roset_local.pipeline import lifecycle
+from roset_local.pipeline.options import parse_bool, processing_options, validate_metadata
+from roset_local.storage.blobs import BlobSizeMismatch, BlobTooLarge
+from roset_local.store import files as file_store
+from roset_local.store.db import Database
+from roset_local import timeutil
+from roset_local.timeutil import now_str
+
+if TYPE_CHECKING:
+    from roset_local.services import Services
+
+MAX_FIELD_BYTES = 1024 * 1024
+FORM_FIELDS = {"space", "provider", "embedding_model", "chunking", "variants", "skip_processing", "metadata",
+               "content_type", "filename", "_test_fault"}
+UPLOAD_PURPOSE = "upload"
+
+
+def resolve_space(principal: Principal, requested: str | None) -> str:
+    from roset_local.api.deps import check_space_name
+
+    space = check_space_name(requested) if requested else "default"
+    principal.require_space(space)
+    return space
+
+
+def _boundary(content_type: str) -> str:
+    _, params = multipart.parse_options_header(content_type)
+    boundary = params.get("boundary")
+    if not boundary:
+        raise BadRequest("multipart/form-data body without a boundary")
+    return boundary
+
+
+def ingest_multipart(
+    services: "Services", principal: Principal, content_type: str, chunks: Iterator[bytes], query_space: str | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Parse a multipart body as it streams; the file part goes straight to a staging blob.
+
+    The file record is made only once the whole body is read and the fields validated, so an
+    aborted or invalid upload leaves neither rows nor bytes behind.
+    """
+    lifecycle.check_quota(services)
+    parser = multipart.PushMultipartParser(_boundary(content_type), max_header_count=16)
+    fields: dict[str, str] = {}
+    staging = f"_incoming/{secrets.token_hex(12)}"
+    writer = None
+    file_name: str | None = None
+    file_type: str | None = None
+    current: str | None = None  # "file", a field name, or "skip"
+    value = bytearray()
+    try:
+        for chunk in chunks:
+            for event in parser.parse(chunk):
+                if isinstance(event, multipart.MultipartSegment):
+                    if event.name == "file" and event.filename is not None and writer is None:
+                        current = "file"
+                        file_name = event.filename
+                        file_type = event.content_type
+                        writer = services.blobs.writer(staging, max_bytes=services.settings.max_upload_bytes)
+                    elif event.name in FORM_FIELDS and event.filename is None:
+                        current = event.name
+                        value = bytearray()
+                    else:
+                        current = "skip"
+                elif event is None:
+                    if current in FORM_FIELDS:
+                        fields[current] = value.decode("utf-8", "replace")
+                    current = None
+                elif current == "file":
+                    writer.write(event)  # type: ignore[union-attr]
+                elif current in FORM_FIELDS:
+                    value.extend(event)
+                    if len(value) > MAX_FIELD_BYTES:
+                        raise BadRequest(f"{current}: field too large")
+        for _ in parser.parse(b""):
+            pass
+        if not parser.closed:
+            raise BadRequest("multipart body ended early")
+        if writer is None:
+            raise BadRequest("file: a file part named 'file' is required")
+        written = writer.close()
+    except BlobTooLarge as exc:
+        if writer is not None:
+            writer.abort()
+        raise PayloadTooLarge(str(exc)) from None
+    except multipart.MultipartError as exc:
+        if writer is not None:
+            writer.abort()
+        raise BadRequest(f"malformed multipart body: {exc}") from None
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    try:
+        space = resolve_space(principal, query_space or fields.get("space"))
+        metadata = validate_metadata(fields.get("metadata"))
+        options = processing_options(fields)
+        if services.settings.test_faults and fields.get("_test_fault"):
+            options["_test_fault"] = fields["_test_fault"]  # test builds only: make extraction misbehave
+        skip = parse_bool("skip_processing", fields.get("skip_processing"))
+        file, job = lifecycle.create_file(
+            services, space=space, filename=fields.get("filename") or file_name or "file",
+            content_type=fields.get("content_type") or file_type, size_bytes=written.size, metadata=metadata,
+            options=options, skip_processing=skip,
+        )
+    except BaseException:
+        services.blobs.delete(staging)
+        raise
+    try:
+        services.blobs.move(staging, file["storage_key"])
+        ctype = lifecycle.detect_type(services, file, written.head, fields.get("content_type") or file_type)
+        file = lifecycle.mark_uploaded(services, file, size=written.size, sha256=written.sha256, content_type=ctype)
+    except BaseException:
+        services.blobs.delete(staging)
+        lifecycle.discard_file(services, file["id"])
+        raise
+    return file, job
+
+
+def issue_upload_url(services: "Services", file_id: str) -> tuple[str, int]:
+    """Where the client PUTs the bytes.
+
+    With an object-store blob store, that store's own presigned URL (the bytes never pass through
+    Roset Local) and a queued wait for the object; otherwise a single-use URL served here.
+    """
+    ttl = services.settings.upload_url_ttl_seconds
+    file = file_store.get_file(services.db, file_id)
+    direct = services.blobs.presign_put(file["storage_key"], ttl) if file else None
+    if direct:
+        services.extensions["tasks"]["await_upload"].schedule(args=(file_id, 0), delay=1)
+        return direct, ttl
+    nonce = secrets.token_urlsafe(16)
+    expires = int(time.time()) + ttl
+    signer = services.extensions["signer"]
+    signature = signer.sign(UPLOAD_PURPOSE, file_id, nonce, str(expires))
+    with services.db.write():
+        services.db.insert("upload_tokens", {"id": nonce, "file_id": file_id, "expires_at": expires, "used_at": None})
+    url = (f"{services.settings.base_url}/v1/uploads/{file_id}?token={nonce}&expires={expires}"
+           f"&signature={signature}")
+    return url, ttl
+
+
+def register_upload(services: "Services", principal: Principal, body: dict[str, Any], *, batch_id: str | None = None
+                    ) -> tuple[dict[str, Any], dict[str, Any] | None, str, int]:
+    """The JSON flow: a file record in ``uploading`` with a queued job, and its upload URL."""
+    filename = body.get("filename")
+    if not isinstance(filename, str) or not filename.strip():
+        raise BadRequest("filename: required")
+    size = body.get("size_bytes")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise BadRequest("size_bytes: must be a non-negative integer")
+    if size is not None and size > services.settings.max_upload_bytes:
+        raise PayloadTooLarge(f"size_bytes: exceeds the maximum of {services.settings.max_upload_bytes} bytes")
+    ctype = body.get("content_type")
+    if ctype is not None and (not isinstance(ctype, str) or "/" not in ctype):
+        raise BadRequest("content_type: must be a MIME type such as application/pdf")
+    space = resolve_space(principal, body.get("space"))
+    file, job = lifecycle.create_file(
+        services, space=space, filename=filename, content_type=ctype, size_bytes=size,
+        metadata=validate_metadata(body.get("metadata")), options=processing_options(body),
+        skip_processing=parse_bool("skip_processing", body.get("skip_processing")), batch_id=batch_id,
+    )
+    url, ttl = issue_upload_url(services, file["id"])
+    return file, job, url, ttl
+
+
+AWAIT_MAX_DELAY = 30.0
+
+
+def await_direct_upload(services: "Services", file_id: str, attempt: int) -> float | None:
+    """Check whether a presigned PUT has landed; returns the delay before the next check, or None.
+
+    A stored object of the wrong declared size is deleted (nothing kept) and the wait goes on, so
+    the client can PUT again while its URL is valid; past the URL's lifetime the job fails with
+    ``upload_timeout`` (see pipeline.process.recover).
+    """
+    file = file_store.get_file(services.db, file_id)
+    if file is None or file["status"] != "uploading":
+        return None
+    key = file["storage_key"]
+    size = services.blobs.size(key)
+    if size is not None:
+        declared = file["size_bytes"]
+        if declared is not None and size != declared:
+            services.blobs.delete(key)
+        else:
+            digest = hashlib.sha256()
+            head = b""
+            for chunk in services.blobs.iter_bytes(key):
+                digest.update(chunk)
+                if len(head) < 8192:
+                    head += chunk[: 8192 - len(head)]
+            ctype = lifecycle.detect_type(services, file, head, file["content_type"])
+            lifecycle.mark_uploaded(services, file, size=size, sha256=digest.hexdigest(), content_type=ctype)
+            return None
+    age = time.time() - timeutil.parse(file["created_at"]).timestamp()
+    if age > services.settings.upload_url_ttl_seconds:
+        return None
+    return min(AWAIT_MAX_DELAY, 0.5 * (2 ** min(attempt, 10)))
+
+
+def _claim_token(db: Database, file_id: str, nonce: str) -> None:
+    with db.write():
+        token = db.one("SELECT * FROM upload_tokens WHERE id = :id", {"id": nonce})
+        if token is None or token["file_id"] != file_id:
+            raise Forbidden("Invalid upload URL")
+        if token["used_at"]:
+            raise Gone("This upload URL has already been used")
+        db.execute("UPDATE upload_tokens SET used_at = :now WHERE id = :id", {"now": now_str(), "id": nonce})
+
+
+def _release_token(db: Database, nonce: str) -> None:
+    with db.write():
+        db.execute("UPDATE upload_tokens SET used_at = NULL WHERE id = :id", {"id": nonce})
+
+
+def receive_signed_put(services: "Services", file_id: str, token: str, expires: str, signature: str,
+                       content_type: str | None, chunks: Iterator[bytes]) -> dict[str, Any]:
+    """A PUT to an upload URL: check signature, expiry and single use, then store the bytes."""
+    signer = services.extensions["signer"]
+    if not signer.verify(signature, UPLOAD_PURPOSE, file_id, token, expires):
+        raise Forbidden("Invalid upload URL signature")
+    try:
+        if int(expires) < time.time():
+            raise Gone("This upload URL has expired")
+    except ValueError:
+        raise Forbidden("Invalid upload URL") from None
+    db = services.db
+    file = file_store.get_file(db, file_id)
+    if file is None:
+        raise NotFound("File not found")
+    _claim_token(db, file_id, token)
+    declared = file["size_bytes"] if file["size_bytes"] is not None else None
+    try:
+        return lifecycle.receive_bytes(services, file, chunks, declared_content_type=file["content_type"] or content_type,
+                                       expected_size=declared)
+    except BaseException:
+        _release_token(db, token)  # nothing was kept: the same URL may be used again
+        raise
+
+
+def create_batch(services: "Services", principal: Principal, items: Any) -> dict[str, Any]:
+    if not isinstance(items, list) or not (1 <= len(items) <= 50):
+        raise BadRequest("files: must be an array of 1 to 50 file descriptions")
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise BadRequest(f"files[{i}]: must be an object")
+        resolve_space(principal, item.get("space"))
+    batch_id = new_id("batch")
+    with services.db.write():
+        services.db.insert("batches", {"id": batch_id, "kind": "upload", "created_at": now_str()})
+    out = []
+    for i, item in enumerate(items):
+        try:
+            file, job, url, ttl = register_upload(services, principal, item, batch_id=batch_id)
+        except BadRequest as exc:
+            raise BadRequest(f"files[{i}].{exc.message}") from None
+        with services.db.write():
+            services.db.insert("batch_items", {"batch_id": batch_id, "file_id": file["id"], "job_id": job["id"] if job else None})
+        out.append({"id": file["id"], "filename": file["filename"], "space": file["space"], "upload_url": url,
+                    "expires_in": ttl, "job_id": job["id"] if job else None, "status": file["status"]})
+    return {"batch_id": batch_id, "files": out}
+
+
+def batch_status(db: Database, batch_id: str, can_see: Callable[[str], bool]) -> dict[str, Any]:
+    if db.one("SELECT id FROM batches WHERE id = :id", {"id": batch_id}) is None:
+        raise NotFound("Batch not found")
+    rows = db.all(
+        "SELECT f.id, f.status, f.space, f.filename, f.latest_job_id AS job_id FROM batch_items b "
+        "JOIN files f ON f.id = b.file_id WHERE b.batch_id = :id ORDER BY f.created_at, f.id",
+        {"id": batch_id},
+    )
+    rows = [r for r in rows if can_see(r["space"])]
+    completed = sum(1 for r in rows if r["status"] == "completed")
+    failed = sum(1 for r in rows if r["status"] == "failed")
+    return {
+        "id": batch_id,
+        "total": len(rows),
+        "completed": completed,
+        "failed": failed,
+        "in_progress": len(rows) - completed - failed,
+        "files": [{"id": r["id"], "filename": r["filename"], "status": r["status"], "job_id": r["job_id"]} for r in rows],
+    }

@@ -1,0 +1,281 @@
+"""The file and job lifecycle: create, receive bytes, queue, cancel, retry, delete. Shared by API and pages."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from roset_local.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
+from roset_local.ids import new_file_id
+from roset_local.storage.blobs import BlobSizeMismatch, BlobTooLarge
+from roset_local.store import files as file_store
+from roset_local.store import jobs as job_store
+from roset_local.store import variants as variant_store
+from roset_local.store.events import record_event
+from roset_local.timeutil import now_str
+
+if TYPE_CHECKING:
+    from roset_local.services import Services
+
+log = logging.getLogger("roset_local.pipeline")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_UNSAFE_KEY = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def sanitize_filename(name: str | None) -> str:
+    """Display name: no path parts, no control characters, at most 255 characters."""
+    text = unicodedata.normalize("NFC", str(name or ""))
+    text = text.replace("\\", "/").split("/")[-1]
+    text = _CONTROL.sub("", text).strip().strip(".")
+    if text in {"", ".", ".."}:
+        text = "file"
+    return text[:255]
+
+
+def storage_name(filename: str) -> str:
+    """The last part of the storage key: a filesystem- and URL-safe version of the name."""
+    safe = _UNSAFE_KEY.sub("_", filename).strip("._") or "file"
+    return safe[:120]
+
+
+def notify_events(services: "Services") -> None:
+    hook = services.extensions.get("events_committed")
+    if hook is not None:
+        try:
+            hook()
+        except Exception:  # delivery is best-effort here; the relay also polls
+            log.exception("events_committed hook failed")
+
+
+def enqueue(services: "Services", job_id: str, delay: float | None = None) -> None:
+    task = services.extensions["tasks"]["process_job"]
+    if delay:
+        task.schedule(args=(job_id,), delay=delay)
+    else:
+        task(job_id)
+
+
+def check_quota(services: "Services") -> None:
+    checker = services.extensions.get("check_quota")
+    if checker is not None:
+        checker(services)
+
+
+def file_event_data(file: dict[str, Any], job: dict[str, Any] | None, status: str, **extra: Any) -> dict[str, Any]:
+    return {"file_id": file["id"], "job_id": job["id"] if job else None, "space": file["space"], "status": status,
+            "filename": file["filename"], **extra}
+
+
+def create_file(
+    services: "Services",
+    *,
+    space: str,
+    filename: str,
+    content_type: str | None,
+    size_bytes: int | None,
+    metadata: dict[str, str],
+    options: dict[str, Any],
+    skip_processing: bool,
+    batch_id: str | None = None,
+    connection_id: str | None = None,
+    node_id: str | None = None,
+    file_id: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Record a file (status ``uploading``) and, unless skipped, its queued job (not yet run)."""
+    if not skip_processing:
+        check_quota(services)
+    file_id = file_id or new_file_id()
+    name = sanitize_filename(filename)
+    now = now_str()
+    row = {
+        "id": file_id,
+        "space": space,
+        "filename": name,
+        "content_type": content_type,
+        "size_bytes": size_bytes,
+        "sha256": None,
+        "storage_key": f"{space}/{file_id}/{storage_name(name)}",
+        "status": "uploading",
+        "metadata": metadata,
+        "options": options,
+        "batch_id": batch_id,
+        "connection_id": connection_id,
+        "node_id": node_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    db = services.db
+    job = None
+    with db.write():
+        file_store.insert_file(db, row)
+        if not skip_processing:
+            job = job_store.create_job(db, file_id=file_id, space=space, options=options)
+    file = file_store.get_file(db, file_id)
+    assert file is not None
+    return file, job
+
+
+def receive_bytes(
+    services: "Services", file: dict[str, Any], chunks: Iterator[bytes], *, declared_content_type: str | None,
+    expected_size: int | None = None,
+) -> dict[str, Any]:
+    """Stream bytes into the blob store, then mark the file uploaded and queue its job.
+
+    On failure the bytes are removed and the exception propagates (callers decide whether the
+    file record goes too).
+    """
+    try:
+        written = services.blobs.write_stream(
+            file["storage_key"], chunks, max_bytes=services.settings.max_upload_bytes, expected_size=expected_size
+        )
+    except BlobTooLarge as exc:
+        raise PayloadTooLarge(str(exc)) from None
+    except BlobSizeMismatch as exc:
+        raise BadRequest(f"size_bytes: {exc}") from None
+    content_type = detect_type(services, file, written.head, declared_content_type)
+    return mark_uploaded(services, file, size=written.size, sha256=written.sha256, content_type=content_type)
+
+
+def detect_type(services: "Services", file: dict[str, Any], head: bytes, declared: str | None) -> str:
+    from roset_local.pipeline.detect import detect
+
+    path = services.blobs.local_path(file["storage_key"])
+    return detect(path=path, head=head, filename=file["filename"], declared=declared)
+
+
+def mark_uploaded(services: "Services", file: dict[str, Any], *, size: int, sha256: str, content_type: str) -> dict[str, Any]:
+    db = services.db
+    job = job_store.latest_job(db, file["id"])
+    with db.write():
+        file_store.set_file_fields(db, file["id"], status="uploaded", size_bytes=size, sha256=sha256, content_type=content_type)
+        updated = file_store.get_file(db, file["id"])
+        assert updated is not None
+        record_event(db, "file.uploaded", file_event_data(updated, job, "uploaded"), space=updated["space"])
+    notify_events(services)
+    if job is not None and job["status"] == "queued":
+        enqueue(services, job["id"])
+    return updated
+
+
+def discard_file(services: "Services", file_id: str) -> None:
+    """Remove a file that never became usable (failed upload): rows and any bytes."""
+    file = file_store.get_file(services.db, file_id)
+    if file is None:
+        return
+    with services.db.write():
+        file_store.delete_file_rows(services.db, file_id)
+    services.blobs.delete(file["storage_key"])
+
+
+def start_processing(services: "Services", file: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """A new job for a file whose bytes are stored. 409 while another job is queued or running."""
+    if file["status"] == "uploading":
+        raise Conflict("The file's bytes have not been uploaded yet")
+    check_quota(services)
+    db = services.db
+    with db.write():
+        if job_store.active_job_for_file(db, file["id"]) is not None:
+            raise Conflict("The file already has a queued or processing job")
+        merged = {**(file.get("options") or {}), **options}
+        job = job_store.create_job(db, file_id=file["id"], space=file["space"], options=merged)
+    enqueue(services, job["id"])
+    return job
+
+
+def settle_file_after_job(db: Any, file_id: str, job_status: str, *, error: str | None = None, reason: str | None = None) -> None:
+    """File status follows its latest job (inside db.write())."""
+    if job_status == "completed":
+        file_store.set_file_fields(db, file_id, status="completed", error=None, reason=None)
+    elif job_status == "failed":
+        file_store.set_file_fields(db, file_id, status="failed", error=error, reason=reason)
+    elif job_status == "processing":
+        file_store.set_file_fields(db, file_id, status="processing")
+    elif job_status in ("cancelled", "queued"):
+        has_output = db.value("SELECT count(*) FROM variants WHERE file_id = :f", {"f": file_id})
+        file_store.set_file_fields(db, file_id, status="completed" if has_output else "uploaded")
+
+
+def cancel_job(services: "Services", job_id: str) -> dict[str, Any]:
+    db = services.db
+    with db.write():
+        job = job_store.get_job(db, job_id)
+        if job is None:
+            raise NotFound("Job not found")
+        if job["status"] not in ("queued", "processing"):
+            raise Conflict(f"A {job['status']} job cannot be cancelled")
+        now = now_str()
+        job = job_store.transition(db, job_id, "cancelled", cancel_requested=1, completed_at=now, stage="cancelled",
+                                   lease_owner=None, lease_expires_at=None)
+        file = file_store.get_file(db, job["file_id"])
+        if file is not None:
+            if file["status"] != "uploading":
+                settle_file_after_job(db, file["id"], "cancelled")
+            record_event(db, "job.cancelled", file_event_data(file, job, "cancelled"), space=file["space"])
+    notify_events(services)
+    return job
+
+
+def retry_job(services: "Services", job_id: str) -> dict[str, Any]:
+    db = services.db
+    with db.write():
+        job = job_store.get_job(db, job_id)
+        if job is None:
+            raise NotFound("Job not found")
+        if job["status"] != "failed":
+            raise Conflict(f"Only failed jobs can be retried; this one is {job['status']}")
+        file = file_store.get_file(db, job["file_id"])
+        if file is None or file["status"] == "uploading":
+            raise Conflict("The file's bytes are not available; upload it again")
+        if job_store.active_job_for_file(db, job["file_id"]) is not None:
+            raise Conflict("The file already has a queued or processing job")
+        job = job_store.transition(db, job_id, "queued", reason=None, error=None, stage="queued", progress=0,
+                                   completed_at=None, duration_ms=None, cancel_requested=0)
+        db.execute("UPDATE files SET latest_job_id = :j WHERE id = :f", {"j": job_id, "f": job["file_id"]})
+        settle_file_after_job(db, job["file_id"], "queued")
+    enqueue(services, job_id)
+    return job
+
+
+def delete_file(services: "Services", file_id: str) -> dict[str, Any]:
+    """Remove the file, its jobs, variants, index entries and stored bytes; emits file.deleted."""
+    db = services.db
+    with db.write():
+        file = file_store.get_file(db, file_id)
+        if file is None:
+            raise NotFound("File not found")
+        blob_keys = [file["storage_key"], *variant_store.blob_keys(db, file_id)]
+        db.execute("UPDATE jobs SET cancel_requested = 1 WHERE file_id = :f AND status IN ('queued','processing')",
+                   {"f": file_id})
+        remove_index = services.extensions.get("delete_file_index")
+        if remove_index is not None:
+            remove_index(db, file_id)
+        file_store.delete_file_rows(db, file_id)
+        record_event(db, "file.deleted", {"file_id": file_id, "job_id": None, "space": file["space"],
+                                          "status": "deleted", "filename": file["filename"]}, space=file["space"])
+    notify_events(services)
+    if not file.get("connection_id"):  # bytes of a linked bucket are never touched
+        for key in blob_keys:
+            services.blobs.delete(key)
+    else:
+        for key in blob_keys[1:]:
+            services.blobs.delete(key)
+    services.blobs.delete_prefix(f"{file['space']}/{file_id}")
+    return file
+
+
+def delete_space(services: "Services", space: str, cascade: bool) -> int:
+    ids = file_store.file_ids_in_space(services.db, space)
+    if not ids:
+        raise NotFound(f"Space '{space}' not found")
+    if not cascade:
+        raise Conflict(f"Space '{space}' still has {len(ids)} files; delete them first or use cascade=true")
+    for file_id in ids:
+        try:
+            delete_file(services, file_id)
+        except NotFound:
+            continue
+    return len(ids)

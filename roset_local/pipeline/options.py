@@ -1,0 +1,110 @@
+"""Validation of per-upload processing options and metadata (shared by upload, process, batch)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from roset_local.errors import BadRequest
+from roset_local.store.variants import VARIANT_TYPES
+
+PROVIDERS = ("reducto", "gemini", "whisper", "openai")
+MAX_METADATA_KEYS = 50
+
+
+def validate_metadata(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise BadRequest("metadata: must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise BadRequest("metadata: must be a JSON object of string values")
+    if len(value) > MAX_METADATA_KEYS:
+        raise BadRequest(f"metadata: at most {MAX_METADATA_KEYS} keys")
+    for key, item in value.items():
+        if not isinstance(key, str) or not key or len(key) > 100 or '"' in key:
+            raise BadRequest("metadata: keys must be non-empty strings of at most 100 characters")
+        if not isinstance(item, str) or len(item) > 2000:
+            raise BadRequest(f"metadata.{key}: values must be strings of at most 2000 characters")
+    return dict(value)
+
+
+def _json_field(name: str, value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise BadRequest(f"{name}: must be valid JSON") from None
+    return value
+
+
+def validate_chunking(value: Any) -> dict[str, Any] | None:
+    value = _json_field("chunking", value)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadRequest("chunking: must be an object {strategy, chunk_size, chunk_overlap}")
+    try:
+        from roset_local.index.chunking import validate_chunking as check
+    except ImportError:  # the index module is optional at this layer
+        check = None
+    if check is not None:
+        try:
+            return check(value)
+        except ValueError as exc:
+            raise BadRequest(f"chunking: {exc}") from None
+    return value
+
+
+def validate_variants(value: Any) -> list[str] | None:
+    value = _json_field("variants", value)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadRequest("variants: must be an array of variant types")
+    unknown = [v for v in value if v not in VARIANT_TYPES]
+    if unknown:
+        raise BadRequest(f"variants: unknown types {', '.join(unknown)} (allowed: {', '.join(VARIANT_TYPES)})")
+    return list(dict.fromkeys(value))
+
+
+def validate_provider(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if value not in PROVIDERS:
+        raise BadRequest(f"provider: must be one of {', '.join(PROVIDERS)}")
+    return str(value)
+
+
+def validate_embedding_model(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or len(value) > 200:
+        raise BadRequest("embedding_model: must be a model name")
+    return value
+
+
+def processing_options(raw: dict[str, Any]) -> dict[str, Any]:
+    """The options a job carries: provider, embedding_model, chunking, variants (None = defaults)."""
+    options = {
+        "provider": validate_provider(raw.get("provider")),
+        "embedding_model": validate_embedding_model(raw.get("embedding_model")),
+        "chunking": validate_chunking(raw.get("chunking")),
+        "variants": validate_variants(raw.get("variants")),
+    }
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def parse_bool(name: str, value: Any) -> bool:
+    if value in (None, ""):
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {"true", "1", "yes"}:
+        return True
+    if isinstance(value, str) and value.lower() in {"false", "0", "no"}:
+        return False
+    raise BadRequest(f"{name}: must be a boolean")

@@ -1,0 +1,370 @@
+"""Running one job: claim with a lease → extract (isolated processes) → index → swap in variants."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from roset_local.pipeline.lifecycle import enqueue, file_event_data, notify_events, settle_file_after_job
+from roset_local.providers.base import ExtractionError, ExtractRequest
+from roset_local.store import files as file_store
+from roset_local.store import jobs as job_store
+from roset_local.store import variants as variant_store
+from roset_local.store.events import record_event
+from roset_local.timeutil import now_str, to_str, utcnow
+
+if TYPE_CHECKING:
+    from roset_local.services import Services
+
+log = logging.getLogger("roset_local.pipeline")
+
+LEASE_SECONDS = 60.0
+HEARTBEAT_SECONDS = 10.0
+MAX_ATTEMPTS = 3
+ALL_VARIANTS = ("markdown", "embeddings", "thumbnail", "metadata", "searchable-index")
+
+
+class JobGone(Exception):
+    """The job was cancelled, deleted or reclaimed while running: drop the work silently."""
+
+
+class CancelToken:
+    """Set when the job must stop; polled between stages and by the extraction pool."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def __call__(self) -> bool:
+        return self._event.is_set()
+
+
+_BOOT = uuid.uuid4().hex[:12]  # tells this process apart from an earlier one that had the same pid
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{_BOOT}"
+
+
+def _owner_is_dead(owner: str | None) -> bool:
+    """True when the lease belongs to a process of this host that no longer runs."""
+    if not owner:
+        return True
+    host, _, rest = owner.partition(":")
+    pid_text, _, boot = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another host: only the lease expiry can tell
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return boot != _BOOT
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, services: "Services", job_id: str, owner: str, cancel: CancelToken) -> None:
+        super().__init__(name=f"lease-{job_id}", daemon=True)
+        self.services, self.job_id, self.owner, self.cancel = services, job_id, owner, cancel
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                if not job_store.heartbeat(self.services.db, self.job_id, self.owner, LEASE_SECONDS):
+                    self.cancel.set()
+                    return
+            except Exception:
+                log.exception("lease heartbeat failed for %s", self.job_id)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def extraction_pool(services: "Services") -> Any:
+    pool = services.extensions.get("extraction_pool")
+    if pool is None:
+        from roset_local.providers.isolation import ExtractionPool
+
+        with services.extensions.setdefault("_pool_lock", threading.Lock()):
+            pool = services.extensions.get("extraction_pool")
+            if pool is None:
+                pool = ExtractionPool(
+                    max_workers=max(1, services.settings.workers),
+                    timeout_seconds=services.settings.job_timeout_seconds,
+                    models_dir=services.settings.models_dir,
+                    test_faults=services.settings.test_faults,
+                )
+                services.extensions["extraction_pool"] = pool
+                services.on_stop(pool.close)
+    return pool
+
+
+@contextlib.contextmanager
+def local_copy(services: "Services", file: dict[str, Any]) -> Iterator[str]:
+    """A filesystem path to the file's bytes: the blob itself when local, else a temp copy."""
+    opener = services.extensions.get("open_file_bytes")
+    path = services.blobs.local_path(file["storage_key"]) if not file.get("node_id") else None
+    if path is not None and opener is None:
+        yield path
+        return
+    suffix = os.path.splitext(file["filename"])[1][:16]
+    tmpdir = tempfile.mkdtemp(prefix="roset-job-")
+    target = os.path.join(tmpdir, "input" + suffix)
+    try:
+        source = opener(file) if (opener is not None and file.get("node_id")) else services.blobs.open(file["storage_key"])
+        with source as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+        yield target
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def wanted_variants(services: "Services", options: dict[str, Any]) -> list[str]:
+    if options.get("variants"):
+        return list(options["variants"])
+    getter = services.extensions.get("org_settings")
+    if getter is not None:
+        return list(getter(services.db).get("default_variants") or ALL_VARIANTS)
+    return list(ALL_VARIANTS)
+
+
+def choose_provider(services: "Services", content_type: str, forced: str | None) -> str:
+    from roset_local.providers.registry import route
+
+    rules_of = services.extensions.get("routing_rules")
+    rules = rules_of(services.db) if rules_of is not None else None
+    return route(content_type, rules, forced)
+
+
+def hosted_keys(services: "Services") -> dict[str, dict[str, Any]]:
+    getter = services.extensions.get("hosted_keys")
+    return dict(getter(services)) if getter is not None else {}
+
+
+def pages_used(content_type: str, metadata: dict[str, Any]) -> int:
+    """Billing pages: PDF pages; 1 per image; 1 per started minute of audio/video; else 1."""
+    ctype = (content_type or "").lower()
+    if ctype == "application/pdf":
+        return max(1, int(metadata.get("page_count") or 1))
+    if ctype.startswith(("audio/", "video/")):
+        return max(1, math.ceil(float(metadata.get("duration_seconds") or 0) / 60))
+    return 1
+
+
+def run_job(services: "Services", job_id: str) -> None:
+    """Process one job if it can be claimed; every exit leaves the job in a definite state."""
+    db = services.db
+    owner = _owner()
+    with db.write():
+        job = job_store.claim(db, job_id, owner, LEASE_SECONDS)
+        if job is None:
+            return
+        file = file_store.get_file(db, job["file_id"])
+        if file is None:
+            job_store.transition(db, job_id, "failed", reason="file_deleted", error="The file was deleted",
+                                 completed_at=now_str())
+            return
+        settle_file_after_job(db, file["id"], "processing")
+        record_event(db, "file.processing.started", file_event_data(file, job, "processing"), space=file["space"])
+    notify_events(services)
+    cancel = CancelToken()
+    beat = _Heartbeat(services, job_id, owner, cancel)
+    beat.start()
+    started = time.monotonic()
+    try:
+        _process(services, job, file, owner, cancel, started)
+    except JobGone:
+        log.info("job %s stopped: cancelled or deleted", job_id)
+    except ExtractionError as exc:
+        if exc.reason == "cancelled" or cancel.is_set():
+            log.info("job %s cancelled during extraction", job_id)
+        else:
+            _fail(services, job, file, owner, exc.reason, str(exc.message if hasattr(exc, "message") else exc), started)
+    except Exception as exc:  # a bug must fail the job, never leave it processing
+        log.exception("job %s crashed", job_id)
+        _fail(services, job, file, owner, "internal_error", f"{type(exc).__name__}: {exc}", started)
+    finally:
+        beat.stop()
+
+
+def _fail(services: "Services", job: dict[str, Any], file: dict[str, Any], owner: str, reason: str, message: str,
+          started: float) -> None:
+    db = services.db
+    with db.write():
+        if not job_store.still_ours(db, job["id"], owner):
+            return
+        job_store.transition(db, job["id"], "failed", reason=reason, error=message, stage="failed",
+                             completed_at=now_str(), duration_ms=int((time.monotonic() - started) * 1000),
+                             lease_owner=None, lease_expires_at=None)
+        settle_file_after_job(db, file["id"], "failed", error=message, reason=reason)
+        record_event(db, "file.processing.failed",
+                     file_event_data(file, job, "failed", error=message, reason=reason), space=file["space"])
+    notify_events(services)
+
+
+def _check(services: "Services", job_id: str, owner: str, cancel: CancelToken) -> None:
+    if cancel.is_set() or not job_store.still_ours(services.db, job_id, owner):
+        cancel.set()
+        raise JobGone(job_id)
+
+
+def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], owner: str, cancel: CancelToken,
+             started: float) -> None:
+    db = services.db
+    options = job["options"] or {}
+    timings: dict[str, float] = {}
+    last_progress = [0.0]
+
+    def progress(percent: int, stage: str) -> None:
+        now = time.monotonic()
+        if now - last_progress[0] >= 0.5 or percent >= 100:
+            last_progress[0] = now
+            job_store.set_progress(db, job["id"], owner, int(percent * 0.8), stage)
+
+    content_type = file["content_type"] or "application/octet-stream"
+    provider = choose_provider(services, content_type, options.get("provider"))
+    keys = hosted_keys(services)
+    engine = "hosted" if provider in keys else "local"
+    with db.write():
+        db.execute("UPDATE jobs SET provider = :p, engine = :e, stage = 'extracting' WHERE id = :id",
+                   {"p": provider, "e": engine, "id": job["id"]})
+    t0 = time.monotonic()
+    with local_copy(services, file) as path:
+        request = ExtractRequest(path=path, filename=file["filename"], content_type=content_type,
+                                 options={k: v for k, v in options.items() if k.startswith("_")})
+        extraction = extraction_pool(services).run(provider, keys, request, progress, cancel)
+    timings["extract_ms"] = round((time.monotonic() - t0) * 1000, 1)
+    _check(services, job["id"], owner, cancel)
+
+    wanted = wanted_variants(services, options)
+    outputs: list[dict[str, Any]] = []
+    if "markdown" in wanted or {"embeddings", "searchable-index"} & set(wanted):
+        outputs.append({"type": "markdown", "content": extraction.markdown, "content_type": "text/markdown"})
+    index_result: dict[str, Any] = {}
+    indexer = services.extensions.get("index_file")
+    if indexer is not None and {"embeddings", "searchable-index"} & set(wanted):
+        job_store.set_progress(db, job["id"], owner, 85, "indexing")
+        t1 = time.monotonic()
+        index_result = indexer(
+            services, file_id=file["id"], space=file["space"], filename=file["filename"], content_type=content_type,
+            metadata=file["metadata"], markdown=extraction.markdown,
+            pages=[(p.number, p.markdown) for p in extraction.pages],
+            segments=[(s.start, s.end, s.text) for s in extraction.segments],
+            chunking=options.get("chunking"), embedding_model=options.get("embedding_model"),
+            with_embeddings="embeddings" in wanted, cancelled=cancel,
+        ) or {}
+        timings["index_ms"] = round((time.monotonic() - t1) * 1000, 1)
+        _check(services, job["id"], owner, cancel)
+    for vtype in ("embeddings", "searchable-index"):
+        if vtype in wanted and vtype in index_result:
+            body = json.dumps(index_result[vtype])
+            outputs.append({"type": vtype, "content": body, "content_type": "application/json"})
+    thumb_key = None
+    if "thumbnail" in wanted and extraction.thumbnail:
+        ext = "webp" if extraction.thumbnail_type == "image/webp" else "png"
+        thumb_key = f"{file['space']}/{file['id']}/variants/{job['id']}/thumbnail.{ext}"
+        services.blobs.write_bytes(thumb_key, extraction.thumbnail)
+        outputs.append({"type": "thumbnail", "blob_key": thumb_key, "content": None,
+                        "content_type": extraction.thumbnail_type or "image/png", "size_bytes": len(extraction.thumbnail)})
+    pages = pages_used(content_type, extraction.metadata)
+    if "metadata" in wanted:
+        meta = dict(extraction.metadata)
+        meta.update({"sha256": file["sha256"], "detected_type": meta.get("detected_type") or content_type,
+                     "size_bytes": file["size_bytes"], "filename": file["filename"], "provider": provider,
+                     "engine": engine, "pages_billed": pages,
+                     "timings_ms": {**(meta.get("timings_ms") or meta.get("timings") or {}), **timings}})
+        outputs.append({"type": "metadata", "content": json.dumps(meta, default=str), "content_type": "application/json"})
+    try:
+        with db.write():
+            if not job_store.still_ours(db, job["id"], owner):
+                raise JobGone(job["id"])
+            old_blobs = variant_store.replace_variants(db, file_id=file["id"], job_id=job["id"], provider=provider,
+                                                       variants=outputs)
+            duration = int((time.monotonic() - started) * 1000)
+            done = job_store.transition(db, job["id"], "completed", stage="completed", progress=100, pages=pages,
+                                        completed_at=now_str(), duration_ms=duration, lease_owner=None,
+                                        lease_expires_at=None)
+            settle_file_after_job(db, file["id"], "completed")
+            record_event(db, "file.processing.completed", file_event_data(file, done, "completed"), space=file["space"])
+    except BaseException:
+        if thumb_key:
+            services.blobs.delete(thumb_key)
+        raise
+    notify_events(services)
+    for key in old_blobs:
+        services.blobs.delete(key)
+
+
+def recover(services: "Services") -> dict[str, int]:
+    """After a crash or on a schedule: re-queue expired leases, queue orphaned queued jobs, time out uploads."""
+    db = services.db
+    requeued = failed = 0
+    for job in job_store.processing_jobs(db):
+        with db.write():
+            current = job_store.get_job(db, job["id"])
+            if current is None or current["status"] != "processing":
+                continue
+            if (current["lease_expires_at"] or 0) > time.time() and not _owner_is_dead(current["lease_owner"]):
+                continue
+            if current["attempts"] >= MAX_ATTEMPTS:
+                job_store.transition(db, job["id"], "failed", reason="provider_crashed", stage="failed",
+                                     error=f"The job was interrupted {current['attempts']} times (server restarts or crashes)",
+                                     completed_at=now_str(), lease_owner=None, lease_expires_at=None)
+                file = file_store.get_file(db, job["file_id"])
+                if file:
+                    settle_file_after_job(db, file["id"], "failed", error="interrupted", reason="provider_crashed")
+                    record_event(db, "file.processing.failed",
+                                 file_event_data(file, current, "failed", error="interrupted", reason="provider_crashed"),
+                                 space=file["space"])
+                failed += 1
+                continue
+            job_store.transition(db, job["id"], "queued", stage="queued", lease_owner=None, lease_expires_at=None)
+        requeued += 1
+    notify_events(services)
+    queued = 0
+    for job_id in job_store.queued_job_ids(db):
+        job = job_store.get_job(db, job_id)
+        file = file_store.get_file(db, job["file_id"]) if job else None
+        if file is not None and file["status"] != "uploading":
+            enqueue(services, job_id)
+            queued += 1
+    cutoff = to_str(utcnow() - _upload_window(services))
+    timed_out = 0
+    for job in job_store.stale_uploads(db, cutoff):
+        with db.write():
+            current = job_store.get_job(db, job["id"])
+            if current is None or current["status"] != "queued":
+                continue
+            job_store.transition(db, job["id"], "failed", reason="upload_timeout", stage="failed", completed_at=now_str(),
+                                 error="The file's bytes were not uploaded before the upload URL expired")
+            file_store.set_file_fields(db, job["file_id"], status="failed", reason="upload_timeout",
+                                       error="The file's bytes were never uploaded")
+        timed_out += 1
+    return {"requeued": requeued, "failed": failed, "queued": queued, "upload_timeouts": timed_out}
+
+
+def _upload_window(services: "Services") -> Any:
+    from datetime import timedelta
+
+    return timedelta(seconds=services.settings.upload_url_ttl_seconds)

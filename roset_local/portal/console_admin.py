@@ -1,0 +1,423 @@
+"""Console pages for administration: spaces and share links, connections, webhooks, API keys,
+provider keys, settings and routing rules, API logs. Each calls the functions the JSON API calls."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from litestar import Request
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from roset_local.api.deps import blocking, check_space_name
+from roset_local.errors import BadRequest, NotFound, RosetError
+from roset_local.pagination import decode_cursor, encode_cursor
+from roset_local.portal import features, tokens
+from roset_local.portal.web import action, flash_redirect, form_of, page, require_session, run, services_of, template
+from roset_local.store import files as file_store
+from roset_local.store import keys as key_store
+from roset_local.store import logs as log_store
+
+_KEY_RE = re.compile(r"^[\x21-\x7e]{1,4096}$")
+
+
+async def _do(request: Request, back: str, fn: Any, ok: str | Any) -> Redirect:
+    """Run one form action (after the session and CSRF checks); errors come back as a notice on ``back``."""
+    session, form = await form_of(request)
+    try:
+        result = await run(fn, services_of(request), form, session)
+    except (RosetError, ValueError) as exc:
+        return flash_redirect(back, getattr(exc, "message", None) or str(exc), error=True)
+    if isinstance(result, Redirect):
+        return result
+    return flash_redirect(back, ok(result) if callable(ok) else ok)
+
+
+# -- spaces and share links ----------------------------------------------------------------------
+
+
+@page("/console/spaces")
+@blocking
+def spaces_page(request: Request) -> Template:
+    require_session(request)
+    services = services_of(request)
+    spaces = []
+    for row in file_store.list_spaces(services.db, None):
+        spaces.append(file_store.space_stats(services.db, row["space"]))
+    return template(request, "console/spaces.html", nav="spaces", spaces=spaces,
+                    tokens=tokens.list_tokens(services, None), new_token=request.query_params.get("share"))
+
+
+@action("/console/spaces/share")
+async def share_space(request: Request) -> Redirect:
+    def go(services: Any, form: dict[str, Any], session: Any) -> Redirect:
+        space = check_space_name(str(form.get("space") or ""))
+        try:
+            ttl = int(form.get("ttl") or tokens.DEFAULT_TTL)
+        except ValueError:
+            raise BadRequest("ttl: a number of seconds") from None
+        out = tokens.create_token(services, space, ttl, created_by=f"console:{session.username}")
+        from urllib.parse import quote
+
+        return Redirect(path=f"/console/spaces?share={quote(out['url'])}", status_code=303)
+
+    return await _do(request, "/console/spaces", go, "")
+
+
+@action("/console/portal-tokens/{token_id:str}/revoke")
+async def revoke_share(request: Request, token_id: FromPath[str]) -> Redirect:
+    def go(services: Any, form: Any, session: Any) -> None:
+        row = tokens.find(services, token_id)
+        if row is None:
+            raise NotFound("Share link not found")
+        tokens.revoke(services, row)
+
+    return await _do(request, "/console/spaces", go, "Share link revoked")
+
+
+@action("/console/spaces/{name:str}/delete")
+async def delete_space(request: Request, name: FromPath[str]) -> Redirect:
+    from roset_local.pipeline import lifecycle
+
+    def go(services: Any, form: Any, session: Any) -> int:
+        return lifecycle.delete_space(services, check_space_name(name), True)
+
+    return await _do(request, "/console/spaces", go, lambda n: f"Deleted space {name} ({n} files)")
+
+
+# -- webhooks ------------------------------------------------------------------------------------
+
+
+def _webhooks() -> Any:
+    manage = features.module("roset_local.webhooks.manage")
+    store = features.module("roset_local.store.webhooks")
+    return manage, store
+
+
+@page("/console/webhooks")
+@blocking
+def webhooks_page(request: Request) -> Template:
+    require_session(request)
+    manage, store = _webhooks()
+    events = features.module("roset_local.store.events")
+    rows = store.list_webhooks(services_of(request).db) if store else []
+    return template(request, "console/webhooks.html", nav="webhooks", available=manage is not None, webhooks=rows,
+                    event_types=getattr(events, "EVENT_TYPES", ()), secret=request.query_params.get("secret"))
+
+
+@action("/console/webhooks")
+async def create_webhook(request: Request) -> Redirect:
+    def go(services: Any, form: dict[str, Any], session: Any) -> Redirect:
+        manage, _ = _webhooks()
+        events = form.get("events") or []
+        events = [events] if isinstance(events, str) else list(events)
+        row = manage.create_webhook(services, str(form.get("url") or "").strip(), events)
+        from urllib.parse import quote
+
+        return Redirect(path=f"/console/webhooks/{row['id']}?secret={quote(row['secret'])}", status_code=303)
+
+    return await _do(request, "/console/webhooks", go, "")
+
+
+@page("/console/webhooks/{webhook_id:str}")
+@blocking
+def webhook_page(request: Request, webhook_id: FromPath[str], cursor: FromQuery[str | None] = None) -> Template:
+    require_session(request)
+    manage, store = _webhooks()
+    if manage is None:
+        raise NotFound("Webhooks are not available yet in this build")
+    services = services_of(request)
+    hook = manage.get_or_404(services, webhook_id)
+    rows = store.list_deliveries(services.db, webhook_id, limit=50, cursor=decode_cursor(cursor, 2))
+    next_cursor = encode_cursor([rows[49]["seq"], rows[49]["id"]]) if len(rows) > 50 else None
+    return template(request, "console/webhook.html", nav="webhooks", hook=hook, deliveries=rows[:50],
+                    next_cursor=next_cursor, secret=request.query_params.get("secret"))
+
+
+@action("/console/webhooks/{webhook_id:str}/{verb:str}")
+async def webhook_action(request: Request, webhook_id: FromPath[str], verb: FromPath[str]) -> Redirect:
+    back = f"/console/webhooks/{webhook_id}"
+
+    def go(services: Any, form: dict[str, Any], session: Any) -> Any:
+        manage, store = _webhooks()
+        manage.get_or_404(services, webhook_id)
+        if verb == "test":
+            out = manage.send_test(services, webhook_id)
+            return f"Test sent: {out.get('status')} {out.get('status_code') or ''} {out.get('error') or ''}".strip()
+        if verb == "rotate":
+            from urllib.parse import quote
+
+            row = manage.rotate_secret(services, webhook_id)
+            return Redirect(path=f"{back}?secret={quote(row['secret'])}", status_code=303)
+        if verb == "replay":
+            out = manage.replay(services, webhook_id, since=str(form.get("since") or ""),
+                                until=form.get("until") or None, event_types=None)
+            return f"Replayed {out['replayed']} events ({out['skipped']} skipped)"
+        if verb in ("enable", "disable"):
+            manage.update_webhook(services, webhook_id, url=None, events=None, active=verb == "enable")
+            return f"Webhook {verb}d"
+        if verb == "delete":
+            store.delete_webhook(services.db, webhook_id)
+            return Redirect(path="/console/webhooks?notice=Webhook+deleted", status_code=303)
+        raise NotFound("Unknown action")
+
+    return await _do(request, back, go, lambda message: message)
+
+
+# -- API keys ------------------------------------------------------------------------------------
+
+
+@page("/console/keys")
+@blocking
+def keys_page(request: Request) -> Template:
+    require_session(request)
+    rows = key_store.list_keys(services_of(request).db)
+    return template(request, "console/keys.html", nav="keys", keys=rows, scopes=key_store.ALL_SCOPES,
+                    new_key=None)
+
+
+@action("/console/keys", status_code=200)
+async def create_key(request: Request) -> Template:
+    """The new key is rendered once in this response (never in a URL, never stored)."""
+    session, form = await form_of(request)
+    services = services_of(request)
+    name = str(form.get("name") or "").strip()
+    scopes = form.get("scopes") or []
+    scopes = [scopes] if isinstance(scopes, str) else list(scopes)
+    spaces = [s.strip() for s in str(form.get("spaces") or "").split(",") if s.strip()]
+
+    def go() -> tuple[dict[str, Any], str]:
+        if not name or len(name) > 200:
+            raise BadRequest("Name: 1-200 characters")
+        bad = [s for s in scopes if s not in key_store.ALL_SCOPES]
+        if bad:
+            raise BadRequest(f"Unknown scopes: {', '.join(bad)}")
+        for s in spaces:
+            check_space_name(s)
+        return key_store.create_key(services.db, name=name, scopes=scopes or None, spaces=spaces or None)
+
+    try:
+        row, raw = await run(go)
+    except RosetError as exc:
+        return flash_redirect("/console/keys", exc.message, error=True)  # type: ignore[return-value]
+    rows = await run(key_store.list_keys, services.db)
+    return template(request, "console/keys.html", nav="keys", keys=rows, scopes=key_store.ALL_SCOPES,
+                    new_key={"raw": raw, "name": row["name"]})
+
+
+@action("/console/keys/{key_id:str}/revoke")
+async def revoke_key(request: Request, key_id: FromPath[str]) -> Redirect:
+    def go(services: Any, form: Any, session: Any) -> None:
+        if not key_store.revoke_key(services.db, key_id):
+            raise NotFound("API key not found")
+
+    return await _do(request, "/console/keys", go, "API key revoked")
+
+
+# -- provider keys, settings, routing rules ------------------------------------------------------
+
+
+@page("/console/provider-keys")
+@blocking
+def provider_keys_page(request: Request) -> Template:
+    require_session(request)
+    secrets = features.module("roset_local.secrets")
+    rows = secrets.list_provider_keys(services_of(request)) if secrets else []
+    return template(request, "console/provider_keys.html", nav="provider-keys", available=secrets is not None,
+                    providers=rows)
+
+
+@action("/console/provider-keys")
+async def save_provider_key(request: Request) -> Redirect:
+    def go(services: Any, form: dict[str, Any], session: Any) -> str:
+        from roset_local import secrets
+        from roset_local.store import org as org_store
+
+        provider = str(form.get("provider") or "")
+        if provider not in org_store.PROVIDERS:
+            raise BadRequest("Unknown provider")
+        key = str(form.get("key") or "").strip()
+        if not _KEY_RE.match(key):
+            raise BadRequest("Key: 1-4096 printable characters without spaces")
+        base_url = str(form.get("base_url") or "").strip().rstrip("/") or None
+        if base_url and not re.match(r"^https?://[^\s/?#]+(/\S*)?$", base_url):
+            raise BadRequest("Base URL: an http:// or https:// URL")
+        secrets.save_provider_key(services, provider, key, base_url)
+        return f"Saved the {provider} key"
+
+    return await _do(request, "/console/provider-keys", go, lambda m: m)
+
+
+@action("/console/provider-keys/{provider:str}/delete")
+async def delete_provider_key(request: Request, provider: FromPath[str]) -> Redirect:
+    def go(services: Any, form: Any, session: Any) -> None:
+        from roset_local.store import org as org_store
+
+        if not org_store.delete_provider_key(services.db, provider):
+            raise NotFound(f"No {provider} key is configured")
+
+    return await _do(request, "/console/provider-keys", go, f"Removed the {provider} key")
+
+
+SETTING_FIELDS = ("default_embedding_model", "default_chunking.strategy", "default_chunking.chunk_size",
+                  "default_chunking.chunk_overlap", "default_variants", "chat_model", "pages_limit")
+EMBEDDING_MODELS = ("all-minilm-l6-v2", "text-embedding-3-small", "text-embedding-3-large")
+BLANK_RULES = 2  # empty rows to add rules without JavaScript
+
+
+def _text(form: dict[str, Any], name: str) -> str:
+    value = form.get(name)
+    if isinstance(value, list):
+        value = value[-1] if value else ""
+    return str(value or "").strip()
+
+
+def _values(form: dict[str, Any], name: str) -> list[str]:
+    value = form.get(name)
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def settings_patch(form: dict[str, Any]) -> dict[str, Any]:
+    """The settings form as a PUT /v1/org/settings body (validated by the org module, not here)."""
+    from roset_local.store import org as org_store
+
+    def integer(name: str) -> int | None:
+        raw = _text(form, name)
+        if not raw:
+            return None
+        try:
+            return int(raw)
+        except ValueError:
+            raise org_store.InvalidSetting(f"{name}: must be a whole number") from None
+
+    return {
+        "default_embedding_model": _text(form, "default_embedding_model"),
+        "default_chunking": {"strategy": _text(form, "default_chunking.strategy"),
+                             "chunk_size": integer("default_chunking.chunk_size"),
+                             "chunk_overlap": integer("default_chunking.chunk_overlap")},
+        "default_variants": _values(form, "default_variants"),
+        "chat_model": _text(form, "chat_model") or None,
+        "pages_limit": integer("pages_limit"),
+    }
+
+
+def rules_from_form(form: dict[str, Any]) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    """(the rules to save, every row as shown with its form index); blank and removed rows are dropped."""
+    patterns, providers = _values(form, "rule_content_type"), _values(form, "rule_provider")
+    removed = set(_values(form, "rule_remove"))
+    rows: list[dict[str, Any]] = []
+    keep: list[dict[str, str]] = []
+    for i, pattern in enumerate(patterns):
+        provider = providers[i] if i < len(providers) else ""
+        row = {"content_type": pattern.strip(), "provider": provider, "index": i, "removed": str(i) in removed}
+        rows.append(row)
+        if row["content_type"] and not row["removed"]:
+            row["rule"] = len(keep)
+            keep.append({"content_type": row["content_type"], "provider": provider})
+    return keep, rows
+
+
+def _settings_template(request: Request, *, values: dict[str, Any] | None = None,
+                       rows: list[dict[str, Any]] | None = None, settings_error: str | None = None,
+                       rules_error: str | None = None, bad_rule: int | None = None) -> Template:
+    from roset_local.store import org as org_store
+
+    services = services_of(request)
+    current = org_store.get_org_settings(services.db)
+    if values is None:
+        chunking = current["default_chunking"]
+        values = {"default_embedding_model": current["default_embedding_model"],
+                  "default_chunking.strategy": chunking["strategy"],
+                  "default_chunking.chunk_size": chunking["chunk_size"],
+                  "default_chunking.chunk_overlap": chunking["chunk_overlap"],
+                  "default_variants": current["default_variants"], "chat_model": current["chat_model"] or "",
+                  "pages_limit": "" if current["pages_limit"] is None else current["pages_limit"]}
+    if rows is None:
+        rows = [{**r, "index": i} for i, r in enumerate(org_store.get_routing_rules(services.db))]
+    start = max((r["index"] for r in rows), default=-1) + 1
+    rows = [*rows, *({"content_type": "", "provider": "", "index": start + i, "blank": True}
+                     for i in range(BLANK_RULES))]
+    bad_field = settings_error.split(":", 1)[0] if settings_error else None
+    response = template(request, "console/settings.html", nav="settings", values=values, rows=rows,
+                        usage=org_store.usage(services), settings_error=settings_error, rules_error=rules_error,
+                        bad_field=bad_field, bad_rule=bad_rule, variant_types=org_store.VARIANT_TYPES,
+                        strategies=org_store.CHUNK_STRATEGIES, providers=org_store.PROVIDERS,
+                        embedding_models=EMBEDDING_MODELS)
+    if settings_error or rules_error:
+        response.status_code = 400
+    return response
+
+
+@page("/console/settings")
+@blocking
+def settings_page(request: Request) -> Template:
+    require_session(request)
+    return _settings_template(request)
+
+
+@action("/console/settings/org")
+async def save_settings(request: Request) -> Any:
+    """Save the settings form; a value the org module refuses comes back next to its field (400)."""
+    from roset_local.store import org as org_store
+
+    _, form = await form_of(request)
+    db = services_of(request).db
+    try:
+        await run(lambda: org_store.update_org_settings(db, settings_patch(form)))
+    except org_store.InvalidSetting as exc:
+        values = {name: _text(form, name) for name in SETTING_FIELDS}
+        values["default_variants"] = _values(form, "default_variants")
+        return await run(lambda: _settings_template(request, values=values, settings_error=str(exc)))
+    return flash_redirect("/console/settings", "Settings saved")
+
+
+@action("/console/settings/routing")
+async def save_routing(request: Request) -> Any:
+    """Save the routing rule rows (or restore the defaults); errors point at the row."""
+    from roset_local.store import org as org_store
+
+    _, form = await form_of(request)
+    db = services_of(request).db
+    if _text(form, "reset"):
+        await run(org_store.set_routing_rules, db, {"rules": []})
+        return flash_redirect("/console/settings", "Routing rules restored to the defaults")
+    rules, rows = rules_from_form(form)
+    try:
+        await run(org_store.set_routing_rules, db, {"rules": rules})
+    except org_store.InvalidSetting as exc:
+        match = re.match(r"rules\[(\d+)\]", str(exc))
+        bad = next((r["index"] for r in rows if match and r.get("rule") == int(match.group(1))), None)
+        message = str(exc)
+        if bad is not None and match:
+            field, _, reason = message[match.end():].lstrip(".").partition(":")
+            message = f"Rule {bad + 1}{', ' + field.replace('_', ' ') if field else ''}:{reason}"
+        shown = [r for r in rows if r["content_type"] or r["provider"]]
+        return await run(lambda: _settings_template(request, rows=shown, rules_error=message, bad_rule=bad))
+    return flash_redirect("/console/settings", "Routing rules saved")
+
+
+# -- API logs ------------------------------------------------------------------------------------
+
+
+@page("/console/logs")
+@blocking
+def logs_page(request: Request, method: FromQuery[str | None] = None, status: FromQuery[str | None] = None,
+              path: FromQuery[str | None] = None, cursor: FromQuery[str | None] = None) -> Template:
+    require_session(request)
+    try:
+        code = int(status) if status else None
+    except ValueError:
+        raise BadRequest("status: a number such as 404") from None
+    rows = log_store.list_logs(services_of(request).db, method=method or None, status=code, path=path or None,
+                               auth_type=None, limit=100, cursor=decode_cursor(cursor, 2))
+    next_cursor = encode_cursor([rows[99]["seq"], rows[99]["id"]]) if len(rows) > 100 else None
+    return template(request, "console/logs.html", nav="logs", logs=rows[:100], next_cursor=next_cursor,
+                    f_method=method or "", f_status=status or "", f_path=path or "")
+
+
+ROUTES = [spaces_page, share_space, revoke_share, delete_space, webhooks_page, create_webhook,
+          webhook_page, webhook_action, keys_page, create_key, revoke_key, provider_keys_page, save_provider_key,
+          delete_provider_key, settings_page, save_settings, save_routing, logs_page]

@@ -1,0 +1,433 @@
+"""Extraction in worker processes, so a segfault, a memory blow-up or a hang fails only its own job."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from multiprocessing.connection import Connection
+from typing import Any, Callable
+
+from .base import Extraction, ExtractionError, ExtractRequest, no_progress
+
+CancelToken = Any  # a threading.Event (or anything with is_set()) or a callable returning bool
+
+_job_ids = itertools.count(1)
+
+
+WORKER_START_SECONDS = 120.0  # bound on a worker's own start-up before it takes a job
+
+
+class _Worker:
+    def __init__(self, ctx: Any, models_dir: str | None, test_faults: bool, deny_network: bool) -> None:
+        parent, child = ctx.Pipe(duplex=True)
+        self.conn: Connection = parent
+        self.process = ctx.Process(
+            target=_worker_main,
+            args=(child, models_dir, test_faults, deny_network),
+            name="roset-extract",
+            daemon=True,
+        )
+        self.process.start()
+        child.close()
+        self.jobs = 0
+        self.killed_by_us = False
+        self.network: str | None = None  # "open", "namespace" or "guard" once the worker reports in
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Waits for the worker's start-up report (imports done, network policy applied)."""
+        deadline = time.monotonic() + timeout
+        while self.network is None and time.monotonic() < deadline:
+            if self.conn.poll(0.05):
+                try:
+                    msg = self.conn.recv()
+                except (EOFError, OSError):
+                    return False
+                if msg[0] == "ready":
+                    self.network = str(msg[2])
+            elif not self.process.is_alive():
+                return False
+        return self.network is not None
+
+    def alive(self) -> bool:
+        return bool(self.process.is_alive())
+
+    def rss_bytes(self) -> int | None:
+        try:
+            with open(f"/proc/{self.process.pid}/statm", "rb") as fh:
+                return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def kill(self) -> None:
+        self.killed_by_us = True
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(("stop",))
+        except (OSError, ValueError):
+            pass
+        self.process.join(2)
+        if self.process.is_alive():
+            self.kill()
+        else:
+            self.conn.close()
+
+
+class ExtractionPool:
+    """A pool of extraction worker processes (spawn context: no inherited locks or threads).
+
+    `run()` blocks the calling thread until the job ends; up to `max_workers` jobs run at once,
+    further callers wait for a slot. A worker is replaced after `max_jobs_per_worker` jobs, or when
+    it dies. Memory is watched as the worker's resident set (Linux /proc), polled every
+    `poll_interval` seconds. `deny_network=True` puts each worker in its own empty network
+    namespace (Linux; a socket guard elsewhere): local engines then provably never reach the
+    network, and hosted adapters fail. `test_faults=True` lets `options["_test_fault"]` ("segfault", "hog",
+    "sleep", "slow", "raise") misbehave on purpose: for tests only, never from user input.
+    """
+
+    def __init__(
+        self,
+        max_workers: int = 2,
+        memory_limit_bytes: int = 3 * 1024**3,
+        timeout_seconds: float = 900.0,
+        max_jobs_per_worker: int = 100,
+        *,
+        models_dir: str | os.PathLike[str] | None = None,
+        start_method: str = "spawn",
+        cancel_grace_seconds: float = 2.0,
+        poll_interval: float = 0.05,
+        test_faults: bool = False,
+        deny_network: bool = False,
+    ) -> None:
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        self.max_workers = max_workers
+        self.memory_limit_bytes = memory_limit_bytes
+        self.timeout_seconds = timeout_seconds
+        self.max_jobs_per_worker = max_jobs_per_worker
+        self.models_dir = os.fspath(models_dir) if models_dir else None
+        self.cancel_grace_seconds = cancel_grace_seconds
+        self.poll_interval = poll_interval
+        self.test_faults = test_faults
+        self.deny_network = deny_network
+        self._ctx = multiprocessing.get_context(start_method)
+        self._slots = threading.BoundedSemaphore(max_workers)
+        self._lock = threading.Lock()
+        self._idle: list[_Worker] = []
+        self._all: set[_Worker] = set()
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def warm(self, count: int | None = None, timeout: float = 60.0) -> None:
+        """Starts idle workers ahead of the first jobs and waits until they are ready."""
+        with self._lock:
+            missing = min(count or self.max_workers, self.max_workers) - len(self._all)
+            started = [_Worker(self._ctx, self.models_dir, self.test_faults, self.deny_network) for _ in range(missing)]
+            self._all.update(started)
+        for worker in started:
+            # Not idle before it is ready: only one thread may read a worker's pipe.
+            worker.wait_ready(timeout)
+            self._checkin(worker)
+
+    def network_modes(self) -> dict[int, str | None]:
+        """Each worker's network policy as it reported it: "open", "namespace" or "guard"."""
+        with self._lock:
+            return {w.process.pid: w.network for w in self._all if w.process.pid}
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            workers = list(self._all)
+            self._idle.clear()
+            self._all.clear()
+        for worker in workers:
+            worker.stop()
+
+    def __enter__(self) -> "ExtractionPool":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def worker_pids(self) -> list[int]:
+        with self._lock:
+            return [w.process.pid for w in self._all if w.process.pid]
+
+    # -- jobs ------------------------------------------------------------------------------------
+    def run(
+        self,
+        provider_name: str,
+        hosted_keys: dict[str, dict[str, Any]] | None,
+        request: ExtractRequest,
+        progress: Callable[[int, str], None] | None = None,
+        cancel: CancelToken | None = None,
+        timeout_seconds: float | None = None,
+    ) -> Extraction:
+        """Runs one extraction in a worker; raises ExtractionError with the failure's reason.
+
+        Beyond the provider's own reasons: `provider_crashed` (the worker died), `too_large` (its
+        memory passed the limit), `provider_timeout` (past `timeout_seconds`), `cancelled` (the
+        token was set: the worker stops at its next page or stage, or is killed after a grace time).
+        """
+        if self._closed:
+            raise ExtractionError("provider_crashed", "extraction pool is closed")
+        report = progress or no_progress
+        with self._slots:
+            worker = self._checkout()
+            try:
+                timeout = self.timeout_seconds if timeout_seconds is None else timeout_seconds
+                return self._drive(worker, provider_name, dict(hosted_keys or {}), request, report, cancel, timeout)
+            finally:
+                self._checkin(worker)
+
+    def _checkout(self) -> _Worker:
+        with self._lock:
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.alive():
+                    return worker
+                self._all.discard(worker)
+            worker = _Worker(self._ctx, self.models_dir, self.test_faults, self.deny_network)
+            self._all.add(worker)
+            return worker
+
+    def _checkin(self, worker: _Worker) -> None:
+        retire = worker.killed_by_us or not worker.alive() or worker.jobs >= self.max_jobs_per_worker
+        with self._lock:
+            if retire or self._closed or len(self._idle) >= self.max_workers:
+                self._all.discard(worker)
+            else:
+                self._idle.append(worker)
+                return
+        if worker.killed_by_us:
+            return
+        worker.stop()
+
+    def _drive(
+        self,
+        worker: _Worker,
+        provider_name: str,
+        hosted_keys: dict[str, dict[str, Any]],
+        request: ExtractRequest,
+        progress: Callable[[int, str], None],
+        cancel: CancelToken | None,
+        timeout: float,
+    ) -> Extraction:
+        job_id = next(_job_ids)
+        worker.jobs += 1
+        try:
+            worker.conn.send(("job", job_id, provider_name, hosted_keys, request))
+        except (OSError, ValueError) as exc:
+            worker.kill()
+            raise ExtractionError("provider_crashed", f"extraction worker unreachable: {exc}") from exc
+        # The job's clock starts when the worker acknowledges it: a fresh worker first spends
+        # seconds importing its engines, which must not count against the file.
+        deadline = time.monotonic() + timeout + WORKER_START_SECONDS
+        acknowledged = False
+        cancel_sent_at: float | None = None
+        answered = False
+        try:
+            while True:
+                if worker.conn.poll(self.poll_interval):
+                    try:
+                        msg = worker.conn.recv()
+                    except (EOFError, OSError):
+                        raise self._death(worker) from None
+                    if msg[0] == "ready":
+                        worker.network = str(msg[2])
+                        continue
+                    if msg[1] != job_id:
+                        continue
+                    if not acknowledged:
+                        acknowledged = True
+                        deadline = time.monotonic() + timeout
+                    if msg[0] == "started":
+                        continue
+                    if msg[0] == "progress":
+                        progress(int(msg[2]), str(msg[3]))
+                        continue
+                    if msg[0] == "result":
+                        answered = True
+                        result: Extraction = msg[2]
+                        return result
+                    if msg[0] == "error":
+                        answered = True
+                        raise ExtractionError(msg[2], msg[3])
+                    continue
+                if not worker.alive():
+                    if worker.conn.poll(0):
+                        continue  # drain what it sent before dying
+                    raise self._death(worker)
+                rss = worker.rss_bytes()
+                if rss is not None and rss > self.memory_limit_bytes:
+                    worker.kill()
+                    raise ExtractionError(
+                        "too_large",
+                        f"extraction used more than {self.memory_limit_bytes // (1024 * 1024)} MiB of memory",
+                    )
+                now = time.monotonic()
+                if now > deadline:
+                    worker.kill()
+                    raise ExtractionError("provider_timeout", f"extraction took longer than {timeout:g} s")
+                if cancel_sent_at is None and _is_cancelled(cancel):
+                    cancel_sent_at = now
+                    try:
+                        worker.conn.send(("cancel", job_id))
+                    except (OSError, ValueError):
+                        pass
+                if cancel_sent_at is not None and now - cancel_sent_at > self.cancel_grace_seconds:
+                    worker.kill()
+                    raise ExtractionError("cancelled", "job was cancelled")
+        except BaseException:
+            # Any failure in the caller's own code (a progress callback, KeyboardInterrupt) must not
+            # leave a worker busy with an abandoned job.
+            if not answered and worker.alive():
+                worker.kill()
+            raise
+
+    @staticmethod
+    def _death(worker: _Worker) -> ExtractionError:
+        worker.process.join(1)
+        code = worker.process.exitcode
+        worker.killed_by_us = True  # never reuse it
+        worker.conn.close()
+        if code is not None and code < 0:
+            sig = -code
+            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+            if sig == signal.SIGKILL:
+                return ExtractionError("too_large", "extraction worker was killed (out of memory)")
+            return ExtractionError("provider_crashed", f"extraction worker crashed ({name})")
+        return ExtractionError("provider_crashed", f"extraction worker exited unexpectedly (code {code})")
+
+
+def _is_cancelled(cancel: CancelToken | None) -> bool:
+    if cancel is None:
+        return False
+    is_set = getattr(cancel, "is_set", None)
+    if callable(is_set):
+        return bool(is_set())
+    return bool(cancel())
+
+
+# -- worker side ---------------------------------------------------------------------------------
+def _worker_main(conn: Connection, models_dir: str | None, test_faults: bool, deny_network: bool) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    network = _deny_network() if deny_network else "open"  # first: unshare() needs a thread-free process
+    from .engines import LocalEngines
+    from .registry import build_registry
+
+    engines = LocalEngines(models_dir)
+    registries: dict[str, Any] = {}
+    conn.send(("ready", 0, network))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        if msg[0] == "stop":
+            return
+        if msg[0] != "job":
+            continue  # a cancel that arrived after its job ended
+        _, job_id, provider_name, hosted_keys, request = msg
+        outcome: tuple[Any, ...]
+        try:
+            conn.send(("started", job_id))
+            progress = _worker_progress(conn, job_id)
+            if test_faults and request.options.get("_test_fault"):
+                _test_fault(str(request.options["_test_fault"]), progress)
+            key = json.dumps(hosted_keys, sort_keys=True, default=str)
+            if key not in registries:
+                if len(registries) >= 4:
+                    registries.pop(next(iter(registries)))
+                registries[key] = build_registry(hosted_keys, engines=engines)
+            provider = registries[key].get(provider_name)
+            if provider is None:
+                raise ExtractionError("provider_not_configured", f"unknown provider {provider_name!r}")
+            outcome = ("result", job_id, provider.extract(request, progress))
+        except ExtractionError as exc:
+            outcome = ("error", job_id, exc.reason, exc.message)
+        except MemoryError:
+            outcome = ("error", job_id, "too_large", "extraction ran out of memory")
+        except Exception as exc:  # a library bug must fail the job, not the worker
+            outcome = ("error", job_id, "provider_crashed", f"{type(exc).__name__}: {exc}"[:1000])
+        try:
+            conn.send(outcome)
+        except (OSError, ValueError):
+            return
+        except Exception as exc:  # e.g. an unpicklable result
+            conn.send(("error", job_id, "provider_crashed", f"result cannot be returned: {exc}"[:1000]))
+
+
+def _deny_network() -> str:
+    """Moves this process into a new, empty network namespace; a socket guard where that fails."""
+    import ctypes
+    import ctypes.util
+
+    clone_newuser, clone_newnet = 0x10000000, 0x40000000
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        if libc.unshare(clone_newnet) == 0:  # enough privilege (root in a container)
+            return "namespace"
+        uid, gid = os.getuid(), os.getgid()
+        if libc.unshare(clone_newuser | clone_newnet) == 0:  # unprivileged: map ourselves in a user ns
+            for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+                try:
+                    with open(f"/proc/self/{name}", "w") as fh:
+                        fh.write(text)
+                except OSError:
+                    pass
+            return "namespace"
+    except (OSError, AttributeError):
+        pass
+    import socket
+
+    def refuse(self: socket.socket, *args: Any, **kwargs: Any) -> Any:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            raise OSError("network access is disabled in extraction workers")
+        return connect(self, *args, **kwargs)
+
+    connect = socket.socket.connect
+    socket.socket.connect = refuse  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = refuse  # type: ignore[method-assign,assignment]
+    return "guard"
+
+
+def _worker_progress(conn: Connection, job_id: int) -> Callable[[int, str], None]:
+    def progress(percent: int, stage: str) -> None:
+        conn.send(("progress", job_id, percent, stage))
+        # Progress reports double as the cancellation points between pages and stages.
+        while conn.poll():
+            msg = conn.recv()
+            if msg[0] == "cancel" and msg[1] == job_id:
+                raise ExtractionError("cancelled", "job was cancelled")
+            if msg[0] == "stop":
+                raise ExtractionError("cancelled", "worker is shutting down")
+
+    return progress
+
+
+def _test_fault(kind: str, progress: Callable[[int, str], None]) -> None:
+    if kind == "segfault":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    elif kind == "hog":
+        hoard = []
+        while True:
+            hoard.append(b"x" * (32 * 1024 * 1024))
+            time.sleep(0.005)
+    elif kind == "sleep":
+        time.sleep(3600)
+    elif kind == "slow":
+        for i in range(3600 * 20):
+            progress(min(99, i), "slow")
+            time.sleep(0.05)
+    elif kind == "raise":
+        raise RuntimeError("test fault")

@@ -1,0 +1,38 @@
+"""Storage connections: the providers a connection can point at, and the operations on them.
+
+Usage: ``spec = ConnectionSpec.from_dict(payload, local_roots=settings.local_roots)`` then
+``verify(spec)``, ``browse(spec, ...)``, ``walk(spec)`` + ``diff_listing(...)``, ``presign_*``.
+Import the module (``from roset_local.storage import connections``) rather than ``test``
+itself, so pytest never mistakes it for a test.
+"""
+
+from roset_local.storage.connections.errors import (
+    ConnectionAccessError,
+    ConnectionConfigError,
+    ObjectNotFoundError,
+)
+from roset_local.storage.connections.instructions import setup_instructions
+from roset_local.storage.connections.model import ObjectInfo, PresignedUpload
+from roset_local.storage.connections.ops import (
+    browse,
+    list_buckets,
+    local_path,
+    open_fs,
+    open_read,
+    presign_download,
+    presign_upload,
+    probe,
+    stat,
+    test,
+    verify,
+    walk,
+)
+from roset_local.storage.connections.spec import PROVIDER_IDS, PROVIDERS, S3_FAMILY, ConnectionSpec
+from roset_local.storage.connections.sync import ListingDiff, diff_listing, folders_for
+
+__all__ = [
+    "PROVIDERS", "PROVIDER_IDS", "S3_FAMILY", "ConnectionAccessError", "ConnectionConfigError",
+    "ConnectionSpec", "ListingDiff", "ObjectInfo", "ObjectNotFoundError", "PresignedUpload", "browse",
+    "diff_listing", "folders_for", "list_buckets", "local_path", "open_fs", "open_read", "presign_download",
+    "presign_upload", "probe", "setup_instructions", "stat", "test", "verify", "walk",
+]

@@ -1,0 +1,143 @@
+"""Files and spaces: records of uploaded bytes, their status and metadata."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from roset_local.pagination import keyset
+from roset_local.store.db import Database, Row
+from roset_local.timeutil import now_str
+
+FILE_STATUSES = ("uploading", "uploaded", "processing", "completed", "failed")
+SORT_COLUMNS = {
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "filename": "filename",
+    "size_bytes": "coalesce(size_bytes, -1)",
+}
+
+
+def decode_file(row: Row) -> Row:
+    row["metadata"] = json.loads(row["metadata"] or "{}")
+    row["options"] = json.loads(row["options"] or "{}")
+    return row
+
+
+def insert_file(db: Database, row: dict[str, Any]) -> None:
+    data = dict(row)
+    data["metadata"] = json.dumps(data.get("metadata") or {})
+    data["options"] = json.dumps(data.get("options") or {})
+    db.insert("files", data)
+
+
+def get_file(db: Database, file_id: str) -> Row | None:
+    row = db.one("SELECT * FROM files WHERE id = :id", {"id": file_id})
+    return decode_file(row) if row else None
+
+
+def set_file_fields(db: Database, file_id: str, **values: Any) -> None:
+    if "metadata" in values:
+        values["metadata"] = json.dumps(values["metadata"])
+    if "options" in values:
+        values["options"] = json.dumps(values["options"])
+    values["updated_at"] = now_str()
+    db.update("files", {"id": file_id}, values)
+
+
+def _space_clause(spaces: tuple[str, ...] | None, params: dict[str, Any], column: str = "space") -> str:
+    if spaces is None:
+        return ""
+    names = []
+    for i, space in enumerate(spaces):
+        params[f"sp{i}"] = space
+        names.append(f":sp{i}")
+    return f"{column} IN ({', '.join(names) or 'NULL'})"
+
+
+def list_files(
+    db: Database,
+    *,
+    spaces: tuple[str, ...] | None,
+    status: str | None,
+    search: str | None,
+    content_ids: list[str] | None,
+    metadata: dict[str, str],
+    sort_by: str,
+    sort_order: str,
+    limit: int,
+    cursor: list[Any] | None,
+) -> list[Row]:
+    """One page (limit + 1 rows) ordered by (sort column, id); the cursor holds the last pair."""
+    params: dict[str, Any] = {"limit": limit + 1}
+    where = []
+    clause = _space_clause(spaces, params)
+    if clause:
+        where.append(clause)
+    if status:
+        where.append("status = :status")
+        params["status"] = status
+    if search:
+        params["search"] = f"%{search.replace('%', '').replace('_', '')}%"
+        cond = "filename LIKE :search"
+        if content_ids:
+            marks = []
+            for i, fid in enumerate(content_ids[:500]):
+                params[f"cid{i}"] = fid
+                marks.append(f":cid{i}")
+            cond = f"({cond} OR id IN ({', '.join(marks)}))"
+        where.append(cond)
+    for i, (key, value) in enumerate(sorted(metadata.items())):
+        params[f"mk{i}"] = f'$."{key}"'
+        params[f"mv{i}"] = value
+        where.append(f"json_extract(metadata, :mk{i}) = :mv{i}")
+    column = SORT_COLUMNS[sort_by]
+    cond, order = keyset(column, sort_order, cursor, params)
+    if cond:
+        where.append(cond)
+    sql = f"SELECT *, {column} AS _sort FROM files"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {order} LIMIT :limit"
+    return [decode_file(r) for r in db.all(sql, params)]
+
+
+def delete_file_rows(db: Database, file_id: str) -> None:
+    """Delete the file and (by cascade) its jobs, variants and upload tokens. Inside db.write()."""
+    db.execute("DELETE FROM batch_items WHERE file_id = :id", {"id": file_id})
+    db.execute("DELETE FROM files WHERE id = :id", {"id": file_id})
+
+
+def file_ids_in_space(db: Database, space: str) -> list[str]:
+    return [r["id"] for r in db.all("SELECT id FROM files WHERE space = :s", {"s": space})]
+
+
+def list_spaces(db: Database, spaces: tuple[str, ...] | None) -> list[Row]:
+    params: dict[str, Any] = {}
+    clause = _space_clause(spaces, params)
+    where = f"WHERE {clause}" if clause else ""
+    return db.all(
+        f"SELECT space, count(*) AS file_count FROM files {where} GROUP BY space ORDER BY space", params
+    )
+
+
+def space_stats(db: Database, space: str) -> Row:
+    totals = db.one(
+        "SELECT count(*) AS total_files, coalesce(sum(size_bytes), 0) AS total_size_bytes FROM files WHERE space = :s",
+        {"s": space},
+    ) or {"total_files": 0, "total_size_bytes": 0}
+    counts = {
+        r["status"]: r["n"]
+        for r in db.all("SELECT status, count(*) AS n FROM files WHERE space = :s GROUP BY status", {"s": space})
+    }
+    variant_bytes = db.value(
+        "SELECT coalesce(sum(v.size_bytes), 0) FROM variants v JOIN files f ON f.id = v.file_id WHERE f.space = :s",
+        {"s": space},
+    )
+    return {
+        "space": space,
+        "total_files": totals["total_files"],
+        "total_size_bytes": totals["total_size_bytes"],
+        "variant_size_bytes": int(variant_bytes or 0),
+        "status_counts": counts,
+    }
