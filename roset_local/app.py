@@ -27,12 +27,19 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
 def web_dir() -> Path:
-    """Templates and static assets: beside the package in a checkout, or inside the frozen bundle."""
+    """Templates and static assets: inside the frozen bundle, beside the package in a checkout, or
+    under ``<prefix>/share/roset-local/web`` for a wheel install."""
     import sys
 
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
         return Path(bundle) / "web"
+    if WEB_DIR.is_dir():
+        return WEB_DIR
+    for prefix in (sys.prefix, sys.base_prefix):
+        installed = Path(prefix) / "share" / "roset-local" / "web"
+        if installed.is_dir():
+            return installed
     return WEB_DIR
 
 

@@ -63,6 +63,8 @@ def _open_services(args: argparse.Namespace) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+
     import uvicorn
 
     from roset_local.app import create_app
@@ -74,6 +76,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "Roset Local %s serving on http://%s:%d (data: %s)", __version__, settings.host, settings.port,
         settings.data_dir.resolve(),
     )
+    # uvicorn re-raises the signal it caught once shutdown is done; with a no-op handler in place
+    # that re-raise is harmless and a clean SIGTERM shutdown exits 0 (systemd, Docker expect it).
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         app,
         host=settings.host,

@@ -186,8 +186,9 @@ def bench_embedding(work: Path) -> None:
     t = time.perf_counter()
     model.embed([c.text for c in chunks])
     raw = len(chunks) / (time.perf_counter() - t)
+    (work / "embed.db").unlink(missing_ok=True)
     db = Database(work / "embed.db")
-    apply_migrations(db, [schema.files, store.index])
+    apply_migrations(db, [schema.core, schema.files, store.index])
     with db.write():
         db.insert("files", {"id": "file-e", "space": "default", "filename": "e.md", "storage_key": "k",
                             "status": "completed", "created_at": "x", "updated_at": "x"})
@@ -214,12 +215,16 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; work dir {work}")
     rng = np.random.default_rng(42)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    if not sizes:
+        bench_embedding(work)
+        return
     print("embedding 3000 sentences for the synthetic vector distribution...", flush=True)
     real = real_embeddings(3000 + args.runs * 2, rng)
     base, queries = real[:3000], real[3000:]
     query_texts = [" ".join(rng.choice(SENTENCE_WORDS, 4)) for _ in range(args.runs * 2)]
     try:
-        for n in (int(s) for s in args.sizes.split(",") if s):
+        for n in sizes:
             bench_size(work, n, base, queries, query_texts, rng, args.runs)
         bench_embedding(work)
     finally:

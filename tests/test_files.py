@@ -371,7 +371,9 @@ def test_kill_9_mid_processing_recovers_every_job(make_live_server, tmp_path):
 def test_fifty_concurrent_uploads_lose_nothing(live_server):
     def one(i):
         with live_server.client() as http:
-            r = http.post("/v1/upload", files={"file": (f"c{i}.md", TEXT + str(i).encode(), "text/markdown")})
+            # markdown + metadata: this test is about concurrency and loss, not embedding speed
+            r = http.post("/v1/upload", files={"file": (f"c{i}.md", TEXT + str(i).encode(), "text/markdown")},
+                          data={"variants": '["markdown", "metadata"]'})
             return r.status_code, r.json()["id"]
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:

@@ -14,6 +14,8 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+
+import sqlean
 from typing import TYPE_CHECKING, Any
 
 from roset_local.pipeline.lifecycle import enqueue, file_event_data, notify_events, settle_file_after_job
@@ -201,11 +203,27 @@ def run_job(services: "Services", job_id: str) -> None:
             log.info("job %s cancelled during extraction", job_id)
         else:
             _fail(services, job, file, owner, exc.reason, str(exc.message if hasattr(exc, "message") else exc), started)
+    except sqlean.OperationalError as exc:  # locked/busy/schema change: transient, run it again
+        log.warning("job %s hit a database error (%s); re-queued", job_id, exc)
+        if not _requeue(services, job, owner):
+            _fail(services, job, file, owner, "internal_error", f"database error: {exc}", started)
     except Exception as exc:  # a bug must fail the job, never leave it processing
         log.exception("job %s crashed", job_id)
         _fail(services, job, file, owner, "internal_error", f"{type(exc).__name__}: {exc}", started)
     finally:
         beat.stop()
+
+
+def _requeue(services: "Services", job: dict[str, Any], owner: str) -> bool:
+    """Put a job back in the queue after a transient error; False once its attempts are used up."""
+    db = services.db
+    with db.write():
+        current = job_store.get_job(db, job["id"])
+        if current is None or not job_store.still_ours(db, job["id"], owner) or current["attempts"] >= MAX_ATTEMPTS:
+            return False
+        job_store.transition(db, job["id"], "queued", stage="queued", lease_owner=None, lease_expires_at=None)
+    enqueue(services, job["id"], delay=2.0)
+    return True
 
 
 def _fail(services: "Services", job: dict[str, Any], file: dict[str, Any], owner: str, reason: str, message: str,

@@ -14,7 +14,16 @@ from roset_local.api.deps import blocking, check_space_name
 from roset_local.errors import BadRequest, NotFound, RosetError
 from roset_local.pagination import decode_cursor, encode_cursor
 from roset_local.portal import features, tokens
-from roset_local.portal.web import action, flash_redirect, form_of, page, require_session, run, services_of, template
+from roset_local.portal.web import (
+    action,
+    flash_redirect,
+    form_of,
+    page,
+    require_session,
+    run,
+    services_of,
+    template,
+)
 from roset_local.store import files as file_store
 from roset_local.store import keys as key_store
 from roset_local.store import logs as log_store
@@ -312,7 +321,8 @@ def rules_from_form(form: dict[str, Any]) -> tuple[list[dict[str, str]], list[di
     keep: list[dict[str, str]] = []
     for i, pattern in enumerate(patterns):
         provider = providers[i] if i < len(providers) else ""
-        row = {"content_type": pattern.strip(), "provider": provider, "index": i, "removed": str(i) in removed}
+        row: dict[str, Any] = {"content_type": pattern.strip(), "provider": provider, "index": i,
+                               "removed": str(i) in removed}
         rows.append(row)
         if row["content_type"] and not row["removed"]:
             row["rule"] = len(keep)
@@ -368,9 +378,10 @@ async def save_settings(request: Request) -> Any:
     try:
         await run(lambda: org_store.update_org_settings(db, settings_patch(form)))
     except org_store.InvalidSetting as exc:
-        values = {name: _text(form, name) for name in SETTING_FIELDS}
+        values: dict[str, Any] = {name: _text(form, name) for name in SETTING_FIELDS}
         values["default_variants"] = _values(form, "default_variants")
-        return await run(lambda: _settings_template(request, values=values, settings_error=str(exc)))
+        problem = str(exc)
+        return await run(lambda: _settings_template(request, values=values, settings_error=problem))
     return flash_redirect("/console/settings", "Settings saved")
 
 

@@ -7,6 +7,7 @@ Every action calls the functions the JSON API calls (``roset_local.connections``
 from __future__ import annotations
 
 from typing import Any
+
 from litestar import Request
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
@@ -14,10 +15,20 @@ from litestar.response import Redirect, Template
 from roset_local.api.deps import blocking
 from roset_local.connections import manage, nodes, sync
 from roset_local.errors import BadRequest, NotFound, RosetError
-from roset_local.pagination import decode_cursor, page as trim_page
-from roset_local.portal.web import (action, flash_redirect, form_of, page, require_session, run, services_of,
-                                    template)
+from roset_local.pagination import decode_cursor
+from roset_local.pagination import page as trim_page
+from roset_local.portal.web import (
+    action,
+    flash_redirect,
+    form_of,
+    page,
+    require_session,
+    run,
+    services_of,
+    template,
+)
 from roset_local.storage import connections as conn
+from roset_local.storage.connections.spec import family as provider_family
 from roset_local.store import connections as store
 
 PAGE_SIZE = 50
@@ -42,12 +53,12 @@ BUCKET_LABEL = {"s3": "Bucket", "gcs": "Bucket", "azure": "Container", "local": 
 
 def auth_methods(provider: dict[str, Any]) -> list[dict[str, Any]]:
     """The ways to authenticate with a provider, each with its credential fields."""
-    family = conn.family(provider["id"])
+    family = provider_family(provider["id"])
     if family == "azure":
-        return [{"id": "connection_string", "label": "Connection string", "fields": ["connection_string"]},
-                {"id": "shared_key", "label": "Account name and key", "fields": ["account_name", "account_key"]}]
+        return [{"id": "connection_string", "label": "Use a connection string", "fields": ["connection_string"]},
+                {"id": "shared_key", "label": "Use the account name and key", "fields": ["account_name", "account_key"]}]
     if family == "gcs":
-        return [{"id": "service_account", "label": "Service-account key", "fields": ["service_account_json"]},
+        return [{"id": "service_account", "label": "Use a service-account key", "fields": ["service_account_json"]},
                 {"id": "anonymous", "label": "Public bucket (anonymous)", "fields": []}]
     if family == "local":
         return []
@@ -117,7 +128,7 @@ def _list_context(request: Request, provider_id: str | None, cursor: str | None)
     }
     if chosen is not None:
         context["guide"] = manage.start(chosen["id"], "")["instructions"]
-        context["family"] = conn.family(chosen["id"])
+        context["family"] = provider_family(chosen["id"])
         context["methods"] = auth_methods(chosen)
         context["bucket_label"] = BUCKET_LABEL[context["family"]]
     return context
@@ -171,7 +182,7 @@ async def connection_action(request: Request, connection_id: FromPath[str], verb
             return flash_redirect(back, f"{row['name']}: test failed: {out.get('error')}", error=True)
         if verb == "sync":
             await run(sync.request_sync, services, row)
-            return flash_redirect(f"{detail}#sync", "Sync started")
+            return flash_redirect(detail, "Sync started")
         if verb == "delete":
             await run(manage.delete_connection, services, row)
             return flash_redirect("/console/connections", f"Deleted the connection {row['name']} (the bucket is untouched)")
@@ -183,7 +194,7 @@ async def connection_action(request: Request, connection_id: FromPath[str], verb
 def _crumbs(path: str, base: str) -> list[tuple[str, str]]:
     """(label, prefix) for each level of ``path`` below the connection prefix ``base``."""
     out: list[tuple[str, str]] = []
-    rest = path[len(base):] if path.startswith(base) else path
+    rest = path.removeprefix(base)
     acc = base
     for part in [p for p in rest.split("/") if p]:
         acc += part + "/"

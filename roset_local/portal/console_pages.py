@@ -153,11 +153,14 @@ def _file_rows(services: Any, *, space: str | None, status: str | None, q: str |
 @blocking
 def files_page(request: Request, space: FromQuery[str | None] = None, status: FromQuery[str | None] = None,
                q: FromQuery[str | None] = None, sort: FromQuery[str] = "created_at", order: FromQuery[str] = "desc",
-               cursor: FromQuery[str | None] = None) -> Template:
+               cursor: FromQuery[str | None] = None, partial: FromQuery[bool] = False) -> Template:
+    """The files table; ``partial=1`` answers only its rows (the page reloads them after uploads)."""
     require_session(request)
     services = services_of(request)
     rows, next_cursor = _file_rows(services, space=space or None, status=status, q=q, sort=sort, order=order,
                                    cursor=cursor)
+    if partial:
+        return template(request, "console/_file_rows.html", files=rows)
     spaces = [r["space"] for r in file_store.list_spaces(services.db, None)]
     return template(request, "console/files.html", nav="files", files=rows, next_cursor=next_cursor,
                     spaces=spaces, f_space=space or "", f_status=status or "", f_q=q or "", sort=sort, order=order,

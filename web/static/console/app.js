@@ -47,17 +47,42 @@
             var prog = node.querySelector("progress.job");
             if (prog && st.progress != null) prog.value = st.status === "completed" ? 100 : st.progress;
             if (before !== st.status && node.hasAttribute("data-reload-on-change") && DONE[st.status]) window.location.reload();
+            if (before !== st.status && node.tagName === "LI") refreshRows();
           });
           if (DONE[st.status]) delete watched[id];
         });
       }).catch(function () {});
   }
   function watch(id, node) { (watched[id] = watched[id] || []).push(node); }
-  document.querySelectorAll("[data-poll-files] [data-file-id], [data-poll-files][data-file-id]").forEach(function (node) {
-    var s = node.getAttribute("data-state");
-    if (s && !DONE[s]) watch(node.getAttribute("data-file-id"), node);
-  });
+  function scan(root) {
+    root.querySelectorAll("[data-poll-files] [data-file-id], [data-poll-files][data-file-id]").forEach(function (node) {
+      var s = node.getAttribute("data-state");
+      if (s && !DONE[s]) watch(node.getAttribute("data-file-id"), node);
+    });
+  }
+  scan(document);
   setInterval(poll, 1500);
+
+  // The files table reloads its rows (same filters and page) when uploads finish or change state.
+  var rowsBody = document.getElementById("file-rows"), refreshTimer = null;
+  function refreshRows() {
+    if (!rowsBody || refreshTimer) return;
+    refreshTimer = setTimeout(function () {
+      refreshTimer = null;
+      var q = window.location.search ? window.location.search + "&" : "?";
+      fetch(rowsBody.getAttribute("data-rows-url") + q + "partial=1", { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          if (html == null) return;
+          Object.keys(watched).forEach(function (id) {
+            watched[id] = watched[id].filter(function (n) { return !rowsBody.contains(n); });
+            if (!watched[id].length) delete watched[id];
+          });
+          rowsBody.innerHTML = html;
+          scan(rowsBody.closest("[data-poll-files]") || document);
+        }).catch(function () {});
+    }, 300);
+  }
 
   // ---- uploads --------------------------------------------------------------------------
   var zone = document.getElementById("dropzone");
@@ -85,6 +110,7 @@
           item.link.href = "/console/files/" + body.id;
           setBadge(item.row, body.status);
           if (!DONE[body.status] || body.status === "uploaded") watch(body.id, item.row);
+          refreshRows();
         } else {
           setBadge(item.row, "failed");
           item.msg.textContent = (body && body.error) || ("Upload failed (HTTP " + xhr.status + ")");
@@ -124,6 +150,86 @@
         .then(function (html) { if (html) live.innerHTML = html; }).catch(function () {});
     }, 2000);
   }
+
+  // ---- connection sync progress --------------------------------------------------------------
+  var syncBox = document.querySelector("[data-sync-progress]");
+  if (syncBox) {
+    var ACTIVE = { queued: 1, syncing: 1 };
+    var bar = document.getElementById("sync-bar"), text = syncBox.querySelector("[data-sync-text]");
+    var state = syncBox.getAttribute("data-state");
+    var tick = function () {
+      if (!ACTIVE[state]) return;
+      fetch(syncBox.getAttribute("data-sync-progress"), { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (p) {
+          if (!p) return;
+          bar.value = p.percent || 0;
+          setBadge(syncBox, p.status);
+          if (ACTIVE[p.status]) {
+            text.textContent = p.status === "queued" ? "Waiting for a worker…" :
+              p.synced + " of " + (p.total || "?") + " objects listed" + (p.eta_seconds ? ", about " + p.eta_seconds + " s left" : "");
+            state = p.status;
+            setTimeout(tick, 1000);
+          } else {
+            text.textContent = p.status === "completed" ? "Done: " + p.total + " objects. Updating the lists…" : (p.error || "Failed");
+            state = p.status;
+            setTimeout(function () { window.location.reload(); }, 600);
+          }
+        }).catch(function () { setTimeout(tick, 3000); });
+    };
+    setTimeout(tick, 500);
+  }
+
+  // ---- connection setup: credential method, live bucket name in the instructions, copy ---------
+  document.querySelectorAll("form.connect-form").forEach(function (form) {
+    var radios = form.querySelectorAll("[data-method]");
+    var show = function () {
+      var chosen = form.querySelector("[data-method]:checked");
+      form.querySelectorAll("[data-method-fields]").forEach(function (box) {
+        box.hidden = !!chosen && box.getAttribute("data-method-fields") !== chosen.value;
+      });
+    };
+    radios.forEach(function (r) { r.addEventListener("change", show); });
+    show();
+    var bucket = form.querySelector("[data-bucket-input]");
+    var refs = document.querySelectorAll(".bucket-ref");
+    var update = function () {
+      var name = bucket.value.trim() || "YOUR_BUCKET";
+      refs.forEach(function (r) { r.textContent = name; });
+    };
+    if (bucket && refs.length) { bucket.addEventListener("input", update); update(); }
+  });
+  document.addEventListener("click", function (ev) {
+    var sel = ev.target.getAttribute && ev.target.getAttribute("data-copy-text");
+    if (!sel) return;
+    var text = document.querySelector(sel).textContent;
+    var done = function () { ev.target.textContent = "Copied"; };
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(done, function () {});
+    else {
+      var t = el("textarea"); t.value = text; document.body.appendChild(t); t.select();
+      document.execCommand("copy"); document.body.removeChild(t); done();
+    }
+  });
+
+  // ---- routing rules: add a row -------------------------------------------------------------
+  document.querySelectorAll("[data-add-rule]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var body = document.getElementById("rule-rows");
+      var rows = body.querySelectorAll("[data-rule-row]");
+      var last = rows[rows.length - 1];
+      var row = last.cloneNode(true);
+      row.classList.remove("invalid");
+      var n = rows.length + 1;
+      row.querySelector("td").textContent = String(n);
+      row.querySelectorAll("input[name=rule_content_type]").forEach(function (i) { i.value = ""; i.removeAttribute("aria-invalid"); i.setAttribute("aria-label", "Content type of rule " + n); });
+      var sel = row.querySelector("select"); sel.setAttribute("aria-label", "Provider of rule " + n);
+      if (!sel.querySelector("option[value='']")) { var o = el("option", null, "choose…"); o.value = ""; sel.insertBefore(o, sel.firstChild); }
+      sel.value = "";
+      row.lastElementChild.textContent = "";
+      body.appendChild(row);
+      row.querySelector("input").focus();
+    });
+  });
 
   // ---- streamed answers ---------------------------------------------------------------------
   document.querySelectorAll("form.qa-form").forEach(function (form) {
