@@ -82,8 +82,42 @@ def _parse_header(value: str) -> tuple[str, str] | None:
     return scheme.lower(), token
 
 
-def authenticate_key(db: Database, raw: str) -> Principal:
-    row = key_store.find_by_hash(db, key_store.hash_key(raw))
+class KeyCache:
+    """Verified keys for a second: the hot path skips a query and JSON decoding per request.
+
+    Revocation through the API drops the entry at once; a revocation by another process (the CLI)
+    takes effect within ``ttl`` seconds. Expiry is checked on every request regardless.
+    """
+
+    def __init__(self, ttl: float = 1.0) -> None:
+        self.ttl = ttl
+        self._rows: dict[str, tuple[float, dict]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key_hash: str) -> dict | None:
+        hit = self._rows.get(key_hash)
+        if hit is None or time.monotonic() - hit[0] > self.ttl:
+            return None
+        return hit[1]
+
+    def put(self, key_hash: str, row: dict) -> None:
+        with self._lock:
+            if len(self._rows) > 10_000:
+                self._rows.clear()
+            self._rows[key_hash] = (time.monotonic(), row)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+
+def authenticate_key(db: Database, raw: str, cache: KeyCache | None = None) -> Principal:
+    key_hash = key_store.hash_key(raw)
+    row = cache.get(key_hash) if cache is not None else None
+    if row is None:
+        row = key_store.find_by_hash(db, key_hash)
+        if row is not None and cache is not None:
+            cache.put(key_hash, row)
     if row is None:
         raise Unauthorized("Invalid API key")
     if row["revoked_at"]:
@@ -122,7 +156,7 @@ def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
         raise Unauthorized("Missing Authorization header (use 'ApiKey rsk_...')")
     scheme, token = parsed
     if scheme in {"apikey", "bearer"} and token.startswith(key_store.KEY_PREFIX):
-        principal = authenticate_key(services.db, token)
+        principal = authenticate_key(services.db, token, services.key_cache)
     elif scheme in {"portaltoken", "bearer"} and token.startswith("ptk_"):
         if not opt.get("portal"):
             raise Unauthorized("Portal tokens are only accepted by /v1/portal endpoints")

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 from roset_local.errors import new_request_id
-from roset_local.ids import new_id
 from roset_local.store import keys as key_store
 from roset_local.store import logs as log_store
 from roset_local.store.db import Database
@@ -20,6 +19,10 @@ log = logging.getLogger("roset_local.http")
 
 # Paths never written to the API log: static assets and probes would drown real calls.
 _UNLOGGED_PREFIXES = ("/static/", "/schema/static")
+
+
+def rid_fallback() -> str:
+    return new_request_id()
 
 
 class LogWriter:
@@ -158,7 +161,7 @@ class RequestContext:
             return
         writer.submit(
             {
-                "id": new_id("log"),
+                "id": f"log-{state.get('request_id', rid_fallback())[4:]}",
                 "seq": writer.next_seq(),
                 "method": scope.get("method", ""),
                 "path": path,  # query strings are never logged: they may carry secrets

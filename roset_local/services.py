@@ -57,6 +57,7 @@ class Services:
         self.huey: Any = None
         self.consumer: Any = None
         self.rate_limiter: Any = None
+        self.key_cache: Any = None
         self.log_writer: Any = None
         self.org_id = "org-local"
         self._stoppers: list[Callable[[], None]] = []
@@ -92,6 +93,9 @@ class Services:
         self.extensions["signer"] = Signer(load_signing_key(s.data_dir))
         self.huey = queue_mod.make_huey(s.queue_path)
         self.rate_limiter = RateLimiter(s.rate_limit_per_minute)
+        from roset_local.auth import KeyCache
+
+        self.key_cache = KeyCache()
         self.log_writer = LogWriter(self.db)
         from roset_local.tasks import register_tasks
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import httpx
 import pytest
 from litestar.testing import TestClient
 
@@ -120,13 +121,14 @@ def test_key_cannot_mint_more_power_than_it_has(client):
     assert me["spaces"] == ["acme"]
 
 
-def test_expired_key_is_401(client, settings):
+def test_expired_key_is_401(client, settings, services):
     created = client.post("/v1/org/api-keys", json={"name": "short", "expires_at": "2999-01-01T00:00:00Z"}).json()
     assert created["expires_at"] == "2999-01-01 00:00:00"
     assert client.get("/v1/me", headers=auth(created["key"])).status_code == 200
     db = open_database(settings.db_path)
     with db.write():
         db.execute("UPDATE api_keys SET expires_at = '2001-01-01 00:00:00' WHERE id = ?", [created["id"]])
+    services.key_cache.clear()  # the row changed behind the server's back (time travel)
     r = client.get("/v1/me", headers=auth(created["key"]))
     assert r.status_code == 401 and "expired" in r.json()["error"]
 
@@ -245,6 +247,17 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     base = {k: v for k, v in os.environ.items() if not k.startswith("ROSET_")}
     return subprocess.run([sys.executable, "-m", "roset_local", *args], capture_output=True, text=True,
                           env={**base, **(env or {})}, cwd=ROOT, timeout=60)
+
+
+def test_cli_revocation_reaches_a_running_server_within_a_second(live_server):
+    with live_server.client() as http:
+        made = http.post("/v1/org/api-keys", json={"name": "cli-revoked"}).json()
+        assert http.get("/v1/me", headers=auth(made["key"])).status_code == 200
+    assert run_cli("keys", "revoke", "--data-dir", str(live_server.data_dir), made["id"]).returncode == 0
+    import time
+
+    time.sleep(1.2)
+    assert httpx.get(f"{live_server.url}/v1/me", headers=auth(made["key"])).status_code == 401
 
 
 def test_cli_version_and_keys(tmp_path):

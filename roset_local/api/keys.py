@@ -87,6 +87,7 @@ def revoke_api_key(request: Request, key_id: FromPath[str]) -> dict[str, Any]:
     if row is None or row["revoked_at"]:
         raise NotFound("API key not found")
     key_store.revoke_key(db, key_id)
+    services_of(request).key_cache.clear()  # revocation takes effect at once
     return {"deleted": True}
 
 

@@ -88,10 +88,10 @@ class _Heartbeat(threading.Thread):
     def __init__(self, services: "Services", job_id: str, owner: str, cancel: CancelToken) -> None:
         super().__init__(name=f"lease-{job_id}", daemon=True)
         self.services, self.job_id, self.owner, self.cancel = services, job_id, owner, cancel
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(HEARTBEAT_SECONDS):
+        while not self._halt.wait(HEARTBEAT_SECONDS):
             try:
                 if not job_store.heartbeat(self.services.db, self.job_id, self.owner, LEASE_SECONDS):
                     self.cancel.set()
@@ -100,7 +100,7 @@ class _Heartbeat(threading.Thread):
                 log.exception("lease heartbeat failed for %s", self.job_id)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
 def extraction_pool(services: "Services") -> Any:

@@ -220,6 +220,7 @@ async def revoke_key(request: Request, key_id: FromPath[str]) -> Redirect:
     def go(services: Any, form: Any, session: Any) -> None:
         if not key_store.revoke_key(services.db, key_id):
             raise NotFound("API key not found")
+        services.key_cache.clear()  # revocation takes effect at once
 
     return await _do(request, "/console/keys", go, "API key revoked")
 
