@@ -65,6 +65,20 @@ def list_files(
     cursor: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
     services, principal = services_of(request), caller(request)
+    spaces = principal.space_filter(space or "default")
+    content_ids = None
+    if search:
+        matcher = services.extensions.get("search_file_ids")
+        content_ids = matcher(services.db, search, spaces) if matcher is not None else None
+    return file_page(services, spaces=spaces, status=status, search=search, content_ids=content_ids,
+                     metadata=_metadata_filters(request), sort_by=sort_by, sort_order=sort_order, limit=limit,
+                     cursor=cursor)
+
+
+def file_page(services: Services, *, spaces: tuple[str, ...] | None, status: str | None, search: str | None,
+              content_ids: list[str] | None, metadata: dict[str, str], sort_by: str, sort_order: str,
+              limit: int | None, cursor: str | None) -> dict[str, Any]:
+    """One validated page of files as the API shapes them (the JSON list, the portal and its pages)."""
     if sort_by not in file_store.SORT_COLUMNS:
         raise BadRequest(f"sort_by: must be one of {', '.join(file_store.SORT_COLUMNS)}")
     if sort_order not in ("asc", "desc"):
@@ -75,15 +89,9 @@ def list_files(
     raw_cursor = decode_cursor(cursor, 4)
     if raw_cursor is not None and raw_cursor[:2] != [sort_by, sort_order]:
         raise BadRequest("cursor: made for another sort order")
-    spaces = principal.space_filter(space or "default")
-    content_ids = None
-    if search:
-        matcher = services.extensions.get("search_file_ids")
-        content_ids = matcher(services.db, search, spaces) if matcher is not None else None
     rows = file_store.list_files(
-        services.db, spaces=spaces, status=status, search=search, content_ids=content_ids,
-        metadata=_metadata_filters(request), sort_by=sort_by, sort_order=sort_order, limit=lim,
-        cursor=raw_cursor[2:] if raw_cursor else None,
+        services.db, spaces=spaces, status=status, search=search, content_ids=content_ids, metadata=metadata,
+        sort_by=sort_by, sort_order=sort_order, limit=lim, cursor=raw_cursor[2:] if raw_cursor else None,
     )
     next_cursor = None
     if len(rows) > lim:

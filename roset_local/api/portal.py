@@ -11,10 +11,9 @@ from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import ServerSentEvent
 
 from roset_local.api.deps import blocking, caller, check_space_name, decode_body, services_of
-from roset_local.api.files import URL_TTL, content_url
+from roset_local.api.files import URL_TTL, content_url, file_page
 from roset_local.api.shapes import file_out, variant_out
-from roset_local.errors import BadRequest, NotFound
-from roset_local.pagination import decode_cursor, encode_cursor, parse_limit
+from roset_local.errors import NotFound
 from roset_local.portal import features, tokens
 from roset_local.services import Services
 from roset_local.store import files as file_store
@@ -97,24 +96,8 @@ def list_space_files(services: Services, space: str, *, status: str | None = Non
                      sort_by: str = "created_at", sort_order: str = "desc", limit: int | None = None,
                      cursor: str | None = None) -> dict[str, Any]:
     """One page of a space's files as the API shapes them (shared by the portal API and pages)."""
-    if sort_by not in file_store.SORT_COLUMNS:
-        raise BadRequest(f"sort_by: must be one of {', '.join(file_store.SORT_COLUMNS)}")
-    if sort_order not in ("asc", "desc"):
-        raise BadRequest("sort_order: must be asc or desc")
-    if status is not None and status not in file_store.FILE_STATUSES:
-        raise BadRequest(f"status: must be one of {', '.join(file_store.FILE_STATUSES)}")
-    lim = parse_limit(limit)
-    raw = decode_cursor(cursor, 4)
-    if raw is not None and raw[:2] != [sort_by, sort_order]:
-        raise BadRequest("cursor: made for another sort order")
-    rows = file_store.list_files(services.db, spaces=(space,), status=status, search=search, content_ids=None,
-                                 metadata={}, sort_by=sort_by, sort_order=sort_order, limit=lim,
-                                 cursor=raw[2:] if raw else None)
-    next_cursor = None
-    if len(rows) > lim:
-        rows = rows[:lim]
-        next_cursor = encode_cursor([sort_by, sort_order, rows[-1]["_sort"], rows[-1]["id"]])
-    return {"files": [file_out(r) for r in rows], "next_cursor": next_cursor}
+    return file_page(services, spaces=(space,), status=status, search=search, content_ids=None, metadata={},
+                     sort_by=sort_by, sort_order=sort_order, limit=limit, cursor=cursor)
 
 
 def file_detail(services: Services, file: dict[str, Any]) -> dict[str, Any]:

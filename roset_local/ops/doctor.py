@@ -7,7 +7,6 @@ import shutil
 import stat
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from roset_local.config import Settings

@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from roset_local.ops.common import APP_DB, FORMAT, MANIFEST, QUEUE_DB, integrity_problems, sha256_file, walk_files
+from roset_local.ops.common import APP_DB, FORMAT, MANIFEST, QUEUE_DB, integrity_problems, sha256_file
 
 
 class RestoreError(Exception):

@@ -15,7 +15,7 @@ from roset_local.errors import BadRequest, Forbidden, Gone, NotFound, PayloadToo
 from roset_local.ids import new_id
 from roset_local.pipeline import lifecycle
 from roset_local.pipeline.options import parse_bool, processing_options, validate_metadata
-from roset_local.storage.blobs import BlobSizeMismatch, BlobTooLarge
+from roset_local.storage.blobs import BlobTooLarge
 from roset_local.store import files as file_store
 from roset_local.store.db import Database
 from roset_local import timeutil

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from roset_local.store.db import Database, Row
+from roset_local.store.db import Database, Row, in_list
 from roset_local.store.migrations import Migrations
 from roset_local.timeutil import now_str
 
@@ -209,11 +209,7 @@ def file_filter_sql(
     """WHERE conditions on ``f`` (files) for the search filters; fills ``params``."""
     where = []
     if spaces is not None:
-        marks = []
-        for i, s in enumerate(spaces):
-            params[f"fs{i}"] = s
-            marks.append(f":fs{i}")
-        where.append(f"f.space IN ({', '.join(marks) or 'NULL'})")
+        where.append(in_list("f.space", spaces, params, "fs"))
     if content_type:
         ct = content_type.strip().lower()
         if ct.endswith("/*"):

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from roset_local.pagination import keyset
-from roset_local.store.db import Database, Row
+from roset_local.store.db import Database, Row, in_list
 from roset_local.store.migrations import Migrations
 from roset_local.timeutil import now_str
 
@@ -114,11 +114,7 @@ def list_connections(db: Database, spaces: tuple[str, ...] | None, limit: int,
     where, order = keyset("created_at", "asc", cursor, params)
     clauses = [where] if where else []
     if spaces is not None:
-        names = []
-        for i, space in enumerate(spaces):
-            params[f"sp{i}"] = space
-            names.append(f":sp{i}")
-        clauses.append(f"space IN ({', '.join(names) or 'NULL'})")
+        clauses.append(in_list("space", spaces, params, "sp"))
     sql = "SELECT * FROM connections"
     if clauses:
         sql += " WHERE " + " AND ".join(clauses)
@@ -225,11 +221,7 @@ def list_nodes(db: Database, *, connection_ids: tuple[str, ...] | None, connecti
         clauses.append("connection_id = :conn")
         params["conn"] = connection_id
     if connection_ids is not None:
-        names = []
-        for i, cid in enumerate(connection_ids):
-            params[f"c{i}"] = cid
-            names.append(f":c{i}")
-        clauses.append(f"connection_id IN ({', '.join(names) or 'NULL'})")
+        clauses.append(in_list("connection_id", connection_ids, params, "c"))
     if parent_id is not None:
         clauses.append("parent_id = :parent")
         params["parent"] = parent_id

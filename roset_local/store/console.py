@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from roset_local.ids import new_id
-from roset_local.store.db import Database, Row
+from roset_local.store.db import Database, Row, in_list
 from roset_local.store.migrations import Migrations
 from roset_local.timeutil import now_str
 
@@ -180,11 +180,7 @@ def list_portal_tokens(db: Database, *, spaces: tuple[str, ...] | None, active_o
     if active_only:
         where.append("revoked_at IS NULL AND expires_at > :now")
     if spaces is not None:
-        marks = []
-        for i, space in enumerate(spaces):
-            params[f"sp{i}"] = space
-            marks.append(f":sp{i}")
-        where.append(f"space IN ({', '.join(marks) or 'NULL'})")
+        where.append(in_list("space", spaces, params, "sp"))
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     return db.all(
         f"SELECT id, prefix, space, created_by, expires_at, revoked_at, created_at FROM portal_tokens {clause} "

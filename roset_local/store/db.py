@@ -131,3 +131,15 @@ def open_database(path: Path) -> Database:
             "(roset-local restore) or move it away to start empty."
         ) from exc
     return db
+
+
+def in_list(column: str, values: Sequence[Any], params: dict[str, Any], prefix: str) -> str:
+    """``column IN (:prefix0, :prefix1, ...)`` with the values bound in ``params``.
+
+    An empty list yields ``column IN (NULL)``, which matches nothing (an empty confinement).
+    """
+    marks = []
+    for i, value in enumerate(values):
+        params[f"{prefix}{i}"] = value
+        marks.append(f":{prefix}{i}")
+    return f"{column} IN ({', '.join(marks) or 'NULL'})"

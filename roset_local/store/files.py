@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from roset_local.pagination import keyset
-from roset_local.store.db import Database, Row
+from roset_local.store.db import Database, Row, in_list
 from roset_local.timeutil import now_str
 
 FILE_STATUSES = ("uploading", "uploaded", "processing", "completed", "failed")
@@ -46,13 +46,7 @@ def set_file_fields(db: Database, file_id: str, **values: Any) -> None:
 
 
 def _space_clause(spaces: tuple[str, ...] | None, params: dict[str, Any], column: str = "space") -> str:
-    if spaces is None:
-        return ""
-    names = []
-    for i, space in enumerate(spaces):
-        params[f"sp{i}"] = space
-        names.append(f":sp{i}")
-    return f"{column} IN ({', '.join(names) or 'NULL'})"
+    return "" if spaces is None else in_list(column, spaces, params, "sp")
 
 
 def list_files(

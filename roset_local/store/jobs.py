@@ -8,7 +8,7 @@ from typing import Any
 
 from roset_local.ids import new_id
 from roset_local.pagination import keyset
-from roset_local.store.db import Database, Row
+from roset_local.store.db import Database, Row, in_list
 from roset_local.timeutil import now_str
 
 JOB_STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
@@ -145,11 +145,7 @@ def list_jobs(
     params: dict[str, Any] = {"limit": limit + 1}
     where = []
     if spaces is not None:
-        marks = []
-        for i, space in enumerate(spaces):
-            params[f"sp{i}"] = space
-            marks.append(f":sp{i}")
-        where.append(f"space IN ({', '.join(marks) or 'NULL'})")
+        where.append(in_list("space", spaces, params, "sp"))
     if status:
         where.append("status = :status")
         params["status"] = status

@@ -14,7 +14,7 @@ from typing import Any
 
 from roset_local.ids import new_id
 from roset_local.pagination import keyset
-from roset_local.store.db import Database, Row
+from roset_local.store.db import Database, Row, in_list
 from roset_local.store.migrations import Migrations
 from roset_local.timeutil import from_epoch, now_str
 
@@ -335,11 +335,7 @@ def list_messages(
         where.append("m.event_type = :type")
         params["type"] = event_type
     if spaces is not None:
-        marks = []
-        for i, space in enumerate(spaces):
-            params[f"sp{i}"] = space
-            marks.append(f":sp{i}")
-        where.append(f"(m.space IS NULL OR m.space IN ({', '.join(marks) or 'NULL'}))")
+        where.append("(m.space IS NULL OR " + in_list("m.space", spaces, params, "sp") + ")")
     sql = (
         "SELECT m.id, m.event_seq, m.event_id, m.event_type, m.webhook_id, m.status, m.attempts, m.space, "
         "m.created_at, e.data FROM webhook_messages m LEFT JOIN events e ON e.id = m.event_id "
