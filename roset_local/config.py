@@ -98,6 +98,7 @@ class Settings:
             pages_limit=pages_limit or None,
             admin_password=env.get("ROSET_ADMIN_PASSWORD") or None,
             test_faults=_bool(env, "ROSET_TEST_FAULTS", False),
+            consumer=_bool(env, "ROSET_CONSUMER", True),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "data_dir" in clean:
