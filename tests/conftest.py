@@ -19,6 +19,9 @@ from litestar.testing import TestClient
 from roset_local.app import create_app
 from roset_local.config import Settings
 
+# The real storage servers (rclone S3, Azurite, fake-gcs-server) as session fixtures for any suite.
+pytest_plugins = ["tests.storage.servers"]
+
 ADMIN_KEY = "rsk_test_admin_key_0123456789abcdef"
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -26,7 +26,6 @@ from tests.storage.targets import (
     make_target,
 )
 
-pytest_plugins = ["tests.storage.servers"]
 
 
 @pytest.fixture
