@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-import anyio
 import msgspec
 from litestar import Request, Response, delete, get, post, put
 from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import Stream
 
 from roset_local.api.deps import blocking, caller, decode_body, services_of
-from roset_local.api.upload import request_chunks
+from roset_local.api.upload import with_body
 from roset_local.connections import manage, nodes
 from roset_local.errors import BadRequest
 from roset_local.pagination import decode_cursor, page, parse_limit
@@ -141,9 +139,7 @@ async def put_node_content(request: Request, node_id: FromPath[str], expires: Fr
                            signature: FromQuery[str] = "") -> Response:
     """Target of a ``local`` connection's upload URL; commit with POST /v1/nodes/upload/commit."""
     services = services_of(request)
-    size = await anyio.to_thread.run_sync(
-        functools.partial(nodes.write_local, services, node_id, expires, signature, request_chunks(request))
-    )
+    size = await with_body(request, lambda chunks: nodes.write_local(services, node_id, expires, signature, chunks))
     return Response({"node_id": node_id, "size_bytes": size}, status_code=200)
 
 

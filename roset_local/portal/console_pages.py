@@ -12,7 +12,7 @@ from litestar.response import Redirect, ServerSentEvent, Template
 from roset_local.api.deps import blocking
 from roset_local.api.files import content_url
 from roset_local.api.shapes import file_out, job_out
-from roset_local.api.upload import request_chunks, upload_body
+from roset_local.api.upload import upload_body, with_body
 from roset_local.errors import BadRequest, NotFound, RosetError
 from roset_local.pagination import decode_cursor, encode_cursor
 from roset_local.pipeline import intake, lifecycle
@@ -175,9 +175,10 @@ async def console_upload(request: Request, space: FromQuery[str | None] = None) 
     ctype = request.headers.get("content-type", "")
     if not ctype.startswith("multipart/form-data"):
         raise BadRequest("Send the file as multipart/form-data")
-    chunks = request_chunks(request)
-    file, job = await run(intake.ingest_multipart, services_of(request), session.principal(), ctype, chunks,
-                          space or None)
+    services, principal = services_of(request), session.principal()
+    file, job = await with_body(
+        request, lambda chunks: intake.ingest_multipart(services, principal, ctype, chunks, space or None)
+    )
     return Response(upload_body(file, job), status_code=201)
 
 
