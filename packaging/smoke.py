@@ -177,7 +177,8 @@ def main() -> int:
         port = free_port()
         # The equivalent of `env -i`: nothing inherited; PATH names an empty folder (no python anywhere).
         env = {"PATH": str(empty_path), "HOME": str(home), "TMPDIR": str(tmp), "LANG": "C.UTF-8",
-               "ROSET_ADMIN_KEY": ADMIN_KEY, "ROSET_PORT": str(port), "ROSET_DATA_DIR": str(work / "data")}
+               "ROSET_ADMIN_KEY": ADMIN_KEY, "ROSET_PORT": str(port), "ROSET_DATA_DIR": str(work / "data"),
+               "ROSET_RATE_LIMIT": "100000"}  # the smoke polls statuses fast; not a rate-limit test
         print(f"executable: {exe.stat().st_size / 1024**2:.1f} MiB")
         log = open(work / "server.log", "wb")
         url = f"http://127.0.0.1:{port}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 log = logging.getLogger("roset_local.index")
@@ -25,4 +26,20 @@ def register(services: Any) -> dict[str, Any]:
         except LookupError as exc:  # the file went away meanwhile
             log.info("re-embed skipped: %s", exc)
 
+    def warm_vector_indexes() -> None:
+        # The first vector query would otherwise load the in-memory bit index (17 s at 1M chunks);
+        # do it in the background at start. The embedding model itself stays lazy (idle memory).
+        def run() -> None:
+            from roset_local.index.vectors import bit_index
+            from roset_local.store import chunks as chunk_store
+
+            try:
+                for row in chunk_store.list_vector_tables(services.db):
+                    bit_index(services, row["name"], int(row["dimensions"])).sync(services.db)
+            except Exception:  # a warm-up failure only means the first query loads it
+                log.exception("vector index warm-up failed")
+
+        threading.Thread(target=run, name="roset-vector-warmup", daemon=True).start()
+
+    services.on_start(warm_vector_indexes)
     return {"reembed_file": reembed_file_task}
