@@ -21,10 +21,6 @@ log = logging.getLogger("roset_local.http")
 _UNLOGGED_PREFIXES = ("/static/", "/schema/static")
 
 
-def rid_fallback() -> str:
-    return new_request_id()
-
-
 class LogWriter:
     """Collects API log rows and key last-use times; one thread writes them in batches."""
 
@@ -137,7 +133,7 @@ class RequestContext:
                 headers = list(message.get("headers") or [])
                 names = {h[0].lower() for h in headers}
                 if b"x-request-id" not in names:
-                    headers.append((b"x-request-id", state.get("request_id", rid).encode()))
+                    headers.append((b"x-request-id", state["request_id"].encode()))
                 for name, value in (state.get("rate_headers") or {}).items():
                     if name.lower().encode() not in names:
                         headers.append((name.lower().encode(), value.encode()))
@@ -161,7 +157,7 @@ class RequestContext:
             return
         writer.submit(
             {
-                "id": f"log-{state.get('request_id', rid_fallback())[4:]}",
+                "id": f"log-{state['request_id'][4:]}",  # set by __call__ for every request
                 "seq": writer.next_seq(),
                 "method": scope.get("method", ""),
                 "path": path,  # query strings are never logged: they may carry secrets

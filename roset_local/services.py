@@ -91,6 +91,9 @@ class Services:
         from roset_local.signing import Signer, load_signing_key
 
         self.extensions["signer"] = Signer(load_signing_key(s.data_dir))
+        from roset_local.providers.models import list_models
+
+        self.extensions["list_models"] = lambda: list_models(s.models_dir)
         self.huey = queue_mod.make_huey(s.queue_path)
         self.rate_limiter = RateLimiter(s.rate_limit_per_minute)
         from roset_local.auth import KeyCache

@@ -80,6 +80,7 @@ def test_space_from_query_or_form_and_confinement(client):
     assert upload(client, space="acme").json()["space"] == "acme"
     r = client.post("/v1/upload", files={"file": ("a.txt", b"hello", "text/plain")}, data={"space": "beta"})
     assert r.json()["space"] == "beta"
+    beta_id = r.json()["id"]
     assert upload(client, space="../etc").status_code == 400
     key = client.post("/v1/org/api-keys", json={"name": "acme", "spaces": ["acme"]}).json()["key"]
     r = client.post("/v1/upload", files={"file": ("a.txt", b"x", "text/plain")}, params={"space": "beta"},
@@ -89,7 +90,6 @@ def test_space_from_query_or_form_and_confinement(client):
                       headers=auth(key))
     assert own.status_code == 201
     # the confined key sees only its space, everywhere
-    beta_id = r.request and client.get("/v1/files", params={"space": "beta"}).json()["files"][0]["id"]
     assert client.get(f"/v1/files/{beta_id}", headers=auth(key)).status_code == 404
     assert client.get("/v1/files", params={"space": "beta"}, headers=auth(key)).status_code == 403
     assert [s["space"] for s in client.get("/v1/spaces", headers=auth(key)).json()["spaces"]] == ["acme"]
@@ -106,6 +106,8 @@ def test_space_from_query_or_form_and_confinement(client):
         ({"variants": ["markdown", "bogus"]}, "variants"),
         ({"provider": "acme-ocr"}, "provider"),
         ({"skip_processing": "maybe"}, "skip_processing"),
+        ({"chunking": {"strategy": "sentences-ish"}}, "chunking"),
+        ({"chunking": {"strategy": "fixed", "chunk_size": 500, "chunk_overlap": 400}}, "chunking"),
     ],
 )
 def test_bad_upload_fields_are_400_and_leave_nothing(client, settings, fields, needle):

@@ -25,9 +25,12 @@ def test_health_and_ready_need_no_auth(client):
     assert r.headers["x-request-id"].startswith("req-")
     full = client.get("/health", params={"full": "true"}).json()
     assert full["status"] == "ok"
-    for name in ("database", "queue", "storage"):
+    for name in ("database", "queue", "storage", "models"):
         assert full["checks"][name]["status"] == "ok"
         assert full["checks"][name]["latency_ms"] >= 0
+    models = full["checks"]["models"]["models"]
+    assert models and {m["status"] for m in models} <= {"ok", "missing"}  # the OCR models ship in wheels
+    assert any(m["status"] == "ok" for m in models)
     ready = client.get("/ready")
     assert ready.status_code == 200
 

@@ -36,10 +36,17 @@ def check_subsystems(services: Services, *, models: bool) -> dict[str, dict[str,
         "storage": _timed(lambda: (services.blobs.check(), {"url": services.blobs.url.split("?")[0]})[1]),
     }
     if models:
-        lister = services.extensions.get("list_models")
-        if lister is not None:
-            checks["models"] = _timed(lambda: {"models": lister()})
+        checks["models"] = _timed(lambda: _models(services))
     return checks
+
+
+def _models(services: Services) -> dict[str, Any]:
+    """Model files with their state; a corrupt one fails the check (a missing one is made on use)."""
+    rows = services.extensions["list_models"]()
+    corrupt = [r["name"] for r in rows if r["status"] == "corrupt"]
+    if corrupt:
+        raise RuntimeError(f"corrupt model files: {', '.join(corrupt)}")
+    return {"models": rows}
 
 
 @get("/health", opt={"public": True}, include_in_schema=True, tags=["system"])

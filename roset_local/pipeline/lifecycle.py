@@ -247,7 +247,9 @@ def delete_file(services: "Services", file_id: str) -> dict[str, Any]:
         file = file_store.get_file(db, file_id)
         if file is None:
             raise NotFound("File not found")
-        blob_keys = [file["storage_key"], *variant_store.blob_keys(db, file_id)]
+        blob_keys = variant_store.blob_keys(db, file_id)
+        if not file.get("connection_id"):  # a linked bucket's bytes are the user's: never touched
+            blob_keys.append(file["storage_key"])
         db.execute("UPDATE jobs SET cancel_requested = 1 WHERE file_id = :f AND status IN ('queued','processing')",
                    {"f": file_id})
         remove_index = services.extensions.get("delete_file_index")
@@ -257,12 +259,8 @@ def delete_file(services: "Services", file_id: str) -> dict[str, Any]:
         record_event(db, "file.deleted", {"file_id": file_id, "job_id": None, "space": file["space"],
                                           "status": "deleted", "filename": file["filename"]}, space=file["space"])
     notify_events(services)
-    if not file.get("connection_id"):  # bytes of a linked bucket are never touched
-        for key in blob_keys:
-            services.blobs.delete(key)
-    else:
-        for key in blob_keys[1:]:
-            services.blobs.delete(key)
+    for key in blob_keys:
+        services.blobs.delete(key)
     services.blobs.delete_prefix(f"{file['space']}/{file_id}")
     return file
 

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from roset_local.errors import BadRequest
+from roset_local.index.chunking import validate_chunking as validate_chunking_config
 from roset_local.store.variants import VARIANT_TYPES
 
 PROVIDERS = ("reducto", "gemini", "whisper", "openai")
@@ -48,15 +49,9 @@ def validate_chunking(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise BadRequest("chunking: must be an object {strategy, chunk_size, chunk_overlap}")
     try:
-        from roset_local.index.chunking import validate_chunking as check
-    except ImportError:  # the index module is optional at this layer
-        check = None
-    if check is not None:
-        try:
-            return check(value)
-        except ValueError as exc:
-            raise BadRequest(f"chunking: {exc}") from None
-    return value
+        return validate_chunking_config(value)
+    except ValueError as exc:
+        raise BadRequest(f"chunking: {exc}") from None
 
 
 def validate_variants(value: Any) -> list[str] | None:

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import sqlean
 from typing import TYPE_CHECKING, Any
@@ -124,17 +125,20 @@ def extraction_pool(services: "Services") -> Any:
 
 @contextlib.contextmanager
 def local_copy(services: "Services", file: dict[str, Any]) -> Iterator[str]:
-    """A filesystem path to the file's bytes: the blob itself when local, else a temp copy."""
-    opener = services.extensions.get("open_file_bytes")
-    path = services.blobs.local_path(file["storage_key"]) if not file.get("node_id") else None
-    if path is not None and opener is None:
-        yield path
-        return
+    """A filesystem path to the file's bytes: the blob itself when on local disk, else a temp copy
+    (an object-store blob, or a file that lives in a connected bucket)."""
+    if not file.get("node_id"):
+        path = services.blobs.local_path(file["storage_key"])
+        if path is not None:
+            yield path
+            return
+        source = services.blobs.open(file["storage_key"])
+    else:
+        source = services.extensions["open_file_bytes"](file)
     suffix = os.path.splitext(file["filename"])[1][:16]
     tmpdir = tempfile.mkdtemp(prefix="roset-job-")
     target = os.path.join(tmpdir, "input" + suffix)
     try:
-        source = opener(file) if (opener is not None and file.get("node_id")) else services.blobs.open(file["storage_key"])
         with source as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst, 1024 * 1024)
         yield target
@@ -367,7 +371,7 @@ def recover(services: "Services") -> dict[str, int]:
         if file is not None and file["status"] != "uploading":
             enqueue(services, job_id)
             queued += 1
-    cutoff = to_str(utcnow() - _upload_window(services))
+    cutoff = to_str(utcnow() - timedelta(seconds=services.settings.upload_url_ttl_seconds))
     timed_out = 0
     for job in job_store.stale_uploads(db, cutoff):
         with db.write():
@@ -380,9 +384,3 @@ def recover(services: "Services") -> dict[str, int]:
                                        error="The file's bytes were never uploaded")
         timed_out += 1
     return {"requeued": requeued, "failed": failed, "queued": queued, "upload_timeouts": timed_out}
-
-
-def _upload_window(services: "Services") -> Any:
-    from datetime import timedelta
-
-    return timedelta(seconds=services.settings.upload_url_ttl_seconds)
