@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, runtime_checkable
 
+from roset_local.structure.model import Element
+
 REASONS = frozenset(
     {
         "unsupported_format",
@@ -61,6 +63,9 @@ class Extraction:
     metadata: dict[str, Any] = field(default_factory=dict)
     thumbnail: bytes | None = None
     thumbnail_type: str | None = None
+    # The document's structure (headings, lists, tables, figures with page and box), where the
+    # engine finds one; empty for plain-text engines.
+    elements: list[Element] = field(default_factory=list)
 
 
 @dataclass
