@@ -9,10 +9,11 @@ from .lines import Line
 from .model import PageGeometry
 
 BAND = 0.12  # top and bottom share of the page where running headers and footers live
+NUMBER_BAND = 0.2  # a lone page number may sit higher above the bottom edge (or lower below the top)
 EDGE_LINES = 3  # lines considered at each edge of a page
 
 _PAGE_NUMBER = re.compile(
-    r"^(?:page|p\.|seite|página|pagina)?\s*(?:\d{1,4}|[ivxlcdm]{1,7})(?:\s*(?:of|/|von|de|di)\s*\d{1,4})?$|^[-–—]\s*\d{1,4}\s*[-–—]$",
+    r"^(?:page|p\.|seite|página|pagina)?\s*(?:\d{1,4}|[ivxlcdm]{1,7})(?:\s*(?:of|/|von|de|di)\s*\d{1,4})?$|^[-–—]\s*\d{1,4}\s*[-–—]$|^\d{1,3}[-–.]\d{1,4}$",
     re.IGNORECASE,
 )
 
@@ -30,11 +31,13 @@ def find_furniture(pages: list[PageGeometry], page_lines: list[list[Line]]) -> d
         edge: list[tuple[Line, str]] = []
         if lines:
             by_y = sorted(lines, key=lambda ln: ln.box.y0)
-            for ln in by_y[:EDGE_LINES]:
-                if ln.box.y1 <= page.height * BAND:
+            for k, ln in enumerate(by_y[:EDGE_LINES]):
+                band = NUMBER_BAND if k == 0 and _PAGE_NUMBER.match(ln.text.strip()) else BAND
+                if ln.box.y1 <= page.height * band:
                     edge.append((ln, "page_header"))
-            for ln in by_y[-EDGE_LINES:]:
-                if ln.box.y0 >= page.height * (1 - BAND) and all(ln is not e[0] for e in edge):
+            for k, ln in enumerate(reversed(by_y[-EDGE_LINES:])):
+                band = NUMBER_BAND if k == 0 and _PAGE_NUMBER.match(ln.text.strip()) else BAND
+                if ln.box.y0 >= page.height * (1 - band) and all(ln is not e[0] for e in edge):
                     edge.append((ln, "page_footer"))
         for ln, kind in edge:
             counts[(kind, _key(ln.text))].add(page.number)

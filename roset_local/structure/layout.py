@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from .furniture import find_furniture
 from .headings import assign_headings
-from .lines import Block, Line, build_blocks, build_lines, is_rtl, reading_order, word_size
+from .lines import Block, Line, build_blocks, build_lines, is_rtl, reading_order, split_lead_lines, word_size
 from .model import Box, Element, PageGeometry, Table, Word
 
 Outline = list[tuple[int, str, "int | None"]]  # (level from 1, title, page from 1 or None)
@@ -20,8 +20,9 @@ BACKGROUND_AREA = 0.6  # an image covering more of the page than this is a backg
 _BULLETS = "•◦▪▫‣⁃∙·●○■□►▶➢➤✓✔-–—*\uf0b7\uf0a7\uf076\uf0d8\uf0fc\uf06e\uf071"
 _BULLET_RE = re.compile(r"^([" + re.escape(_BULLETS) + r"])(?:\s+|$)")
 _NUMBER_RE = re.compile(r"^(\(?(?:\d{1,3}|[a-zA-Z]|[ivxlcdm]{1,6})[.)])\s+")
-_CAPTION_RE = re.compile(r"^(figure|fig\.|table|listing|chart|image|exhibit|scheme)\s*[\dA-Z]", re.IGNORECASE)
-_FIGURE_CAPTION_RE = re.compile(r"^(figure|fig\.|chart|image|exhibit|scheme)\s*[\dA-Z]", re.IGNORECASE)
+_LABEL_NUMBER = r"\s*(?:\d|[IVXL]+[.:\s]|[A-Z][.:\s-])"
+_CAPTION_RE = re.compile(r"^(?i:figure|fig\.|table|tab\.|listing|chart|exhibit|scheme|plate)" + _LABEL_NUMBER)
+_FIGURE_CAPTION_RE = re.compile(r"^(?i:figure|fig\.|chart|exhibit|scheme|plate)" + _LABEL_NUMBER)
 
 
 def _find_tables() -> Callable[[PageGeometry], list[Table]] | None:
@@ -75,7 +76,7 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
                     continue
                 words = [w for w in words if not table.box.contains_center_of(w.box)]
                 specials.append(Block([], table.box, kind="table", payload=table))
-        for fig in _figures(page):
+        for fig in _figures(page, words):
             words = [w for w in words if not fig.contains_center_of(w.box)]
             specials.append(Block([], fig, kind="figure"))
         page_lines.append(build_lines(words))
@@ -91,7 +92,7 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
         for ln in lines:
             if id(ln) in marks:
                 elements.append(Element(marks[id(ln)], ln.text, page.number, ln.box))
-        blocks = build_blocks(body, gap, _starts_item)
+        blocks = split_lead_lines(build_blocks(body, gap, _starts_item))
         for b in blocks + specials:
             b.extra["page"] = page.number
             _classify(b)
@@ -116,22 +117,35 @@ def _classify(b: Block) -> None:
         b.kind = "caption"
 
 
-def _figures(page: PageGeometry) -> list[Box]:
+def _figures(page: PageGeometry, words: list[Word]) -> list[Box]:
+    """Image boxes worth a figure placeholder; pieces of one picture are merged when no text lies between them."""
     area = max(page.width * page.height, 1.0)
     figs: list[Box] = []
-    for box in page.images:
+    for box in page.images[:200]:
         if box.width < FIGURE_MIN_SIDE or box.height < FIGURE_MIN_SIDE:
             continue
         share = box.width * box.height / area
         if share < FIGURE_MIN_AREA or share > BACKGROUND_AREA:
             continue
-        # Images drawn as tiles or stacked copies make one figure.
-        for i, other in enumerate(figs):
-            if _overlaps(other, box, 2.0):
-                figs[i] = other.union(box)
+        figs.append(box)
+    merged = True
+    while merged and len(figs) > 1:
+        merged = False
+        for i in range(len(figs)):
+            for j in range(i + 1, len(figs)):
+                a, b = figs[i], figs[j]
+                if not _overlaps(a, b, 2.0):
+                    continue
+                union = a.union(b)
+                if any(union.contains_center_of(w.box) and not a.contains_center_of(w.box)
+                       and not b.contains_center_of(w.box) for w in words):
+                    continue
+                figs[i] = union
+                del figs[j]
+                merged = True
                 break
-        else:
-            figs.append(box)
+            if merged:
+                break
     return figs
 
 

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 
 from .model import Box, Word
 
 LINE_SPLIT_EM = 1.0  # a horizontal gap wider than this many ems inside a line separates columns or cells
+
+
+_MARKER = re.compile(r"^(?:[•◦▪▫‣⁃∙·●○■□►▶➢➤✓✔\-–—*\uf0b7\uf0a7\uf076\uf0d8\uf0fc\uf06e\uf071]|\(?(?:\d{1,3}|[a-zA-Z]|[ivxlcdm]{1,6})[.)])$")
+
+
+def is_marker(text: str) -> bool:
+    """A bullet glyph or a list number ("3.", "b)", "(iv)") on its own."""
+    return _MARKER.match(text) is not None
 
 
 def is_rtl(text: str) -> bool:
@@ -111,7 +120,9 @@ def build_lines(words: list[Word]) -> list[Line]:
         current = [row[0]]
         for prev, w in zip(row, row[1:]):
             em = max(word_size(prev), word_size(w), 1.0)
-            if w.box.x0 - prev.box.x1 > LINE_SPLIT_EM * em:
+            # A bullet or number sits a tab stop before its text: it stays with it.
+            limit = 4 * em if len(current) == 1 and is_marker(prev.text) else LINE_SPLIT_EM * em
+            if w.box.x0 - prev.box.x1 > limit:
                 lines.append(make_line(current, rtl))
                 current = []
             current.append(w)
@@ -152,6 +163,26 @@ def build_blocks(lines: list[Line], line_gap: float, starts_item: "callable[[Lin
             best.lines.append(ln)
             best.box = best.box.union(ln.box)
     return blocks
+
+
+def split_lead_lines(blocks: list[Block]) -> list[Block]:
+    """A short unpunctuated first line over full lines is a run-in heading, not a paragraph's start."""
+    out: list[Block] = []
+    for b in blocks:
+        if len(b.lines) >= 2 and not b.extra.get("item"):
+            first, second = b.lines[0], b.lines[1]
+            text = first.text.rstrip()
+            if first.box.width < 0.7 * second.box.width and text[-1:] not in ".,;:!?-" and len(text) <= 80 \
+                    and second.box.x0 <= first.box.x0 + 0.5 * first.size:
+                out.append(Block([first], first.box))
+                rest = b.lines[1:]
+                box = rest[0].box
+                for ln in rest[1:]:
+                    box = box.union(ln.box)
+                out.append(Block(rest, box))
+                continue
+        out.append(b)
+    return out
 
 
 def _compatible(block: Block, last: Line, ln: Line) -> bool:
