@@ -10,7 +10,8 @@ from .model import PageGeometry
 
 MAX_HEADING_CHARS = 160
 MAX_HEADING_LINES = 3
-LARGER = 1.15  # a line this much larger than body text reads as a heading
+LARGER = 1.15  # a block this much larger than body text reads as a heading
+LARGER_LINE = 1.08  # a single short line needs less
 TITLE_LARGER = 1.6
 
 _NUMBERED = re.compile(r"^((?:\d{1,2}|[A-Z])(?:\.\d{1,2}){0,5})\.?\s+\S")
@@ -44,11 +45,21 @@ def _strength(b: Block, body: float, followed_by_text: bool) -> float:
         return size
     if text.endswith(_SENTENCE_END):
         return 0.0
+    if size >= LARGER_LINE * body and len(b.lines) == 1 and len(text) <= 80:
+        return size
     if b.bold >= 0.9 and len(text) <= 120:
         return size * 1.05  # bold at body size: below every larger size
     if followed_by_text and len(b.lines) == 1 and len(text) <= 80 and _title_case(text):
         return size * 1.02  # a title-case line of its own over a paragraph, in the body font
     return 0.0
+
+
+def heading_like(b: Block, body: float) -> bool:
+    """Set larger or in bold, short and unpunctuated: could be a heading (whatever its numbering)."""
+    text = b.text.strip()
+    if len(text) > 100 or text.endswith(_SENTENCE_END):
+        return False
+    return b.size >= LARGER_LINE * body or b.bold >= 0.9
 
 
 def _title_case(text: str) -> bool:
@@ -86,6 +97,8 @@ def assign_headings(
     # Sections start at "##" whether or not a title was found: "#" belongs to the title alone.
     offset = 2
     ranks = _size_ranks([s for b, s in cands if b is not title])
+    # Numbering depth counts from the shallowest numbered heading ("5.1" alone in an excerpt is a top section).
+    min_depth = min((numbering_depth(b.text) for b, _ in cands if numbering_depth(b.text)), default=1)
     for b, s in cands:
         if b is title:
             continue
@@ -95,7 +108,7 @@ def assign_headings(
         if hit:
             level = offset + hit[0] - 1
         elif depth:
-            level = offset + depth - 1
+            level = offset + depth - min_depth
         b.kind = "heading"
         b.extra["level"] = max(1, min(level, 6))
 
