@@ -20,23 +20,23 @@ class Chunk:
     """A phrase of one line: words closer to each other than a column gap."""
 
     words: list[Word]
-
-    @property
-    def x0(self) -> float:
-        return self.words[0].box.x0
-
-    @property
-    def x1(self) -> float:
-        return max(w.box.x1 for w in self.words)
+    x0: float
+    x1: float
 
 
 def chunks(line: Line, h: float) -> list[Chunk]:
+    """The line's phrases (computed once per line and line height)."""
+    cached = line.cache.get(h)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
     out: list[Chunk] = []
     for w in line.words:
         if out and w.box.x0 - out[-1].x1 < CHUNK_GAP * h:
             out[-1].words.append(w)
+            out[-1].x1 = max(out[-1].x1, w.box.x1)
         else:
-            out.append(Chunk([w]))
+            out.append(Chunk([w], w.box.x0, w.box.x1))
+    line.cache[h] = out
     return out
 
 
@@ -242,6 +242,10 @@ def gutters(lines: list[Line], x0: float, x1: float, h: float) -> list[float]:
 
 
 def _prose_both_sides(all_chunks: list[Chunk], cut: float) -> bool:
-    left = [len(c.words) for c in all_chunks if c.x1 <= cut]
-    right = [len(c.words) for c in all_chunks if c.x0 >= cut]
-    return len(left) >= 3 and len(right) >= 3 and median(left) >= 4 and median(right) >= 4
+    """Most words on each side of the cut sit in phrases of >= 4 words (running text, not cells)."""
+    for side in ([c for c in all_chunks if c.x1 <= cut], [c for c in all_chunks if c.x0 >= cut]):
+        total = sum(len(c.words) for c in side)
+        long = sum(len(c.words) for c in side if len(c.words) >= 4)
+        if len(side) < 3 or long < 0.6 * total:
+            return False
+    return True

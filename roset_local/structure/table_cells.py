@@ -5,6 +5,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from statistics import median
+from typing import Any, Callable
 
 from roset_local.structure.model import Box, Cell, Table, Word
 
@@ -16,6 +17,7 @@ class Line:
     words: list[Word] = field(default_factory=list)
     y0: float = 0.0
     y1: float = 0.0
+    cache: dict[float, Any] = field(default_factory=dict)  # derived views (phrases per line height)
 
     @property
     def x0(self) -> float:
@@ -33,35 +35,67 @@ class Line:
 def group_lines(words: list[Word]) -> list[Line]:
     """Words grouped into lines by vertical overlap, top to bottom, each line's words left to right."""
     lines: list[Line] = []
-    open_lines: list[Line] = []  # lines the next word may still join (recent ones only)
-    for w in sorted(words, key=lambda w: (w.box.y0 + w.box.y1) / 2):
-        h = max(w.box.height, 0.1)
+    keyed = sorted(((w.box.y0 + w.box.y1) / 2, w.box.y0, w.box.y1, i) for i, w in enumerate(words))
+    for _, y0, y1, i in keyed:
+        h = max(y1 - y0, 0.1)
         joined = None
-        for line in reversed(open_lines[-3:]):
-            overlap = min(line.y1, w.box.y1) - max(line.y0, w.box.y0)
-            if overlap >= 0.5 * min(h, max(line.height, 0.1)):
+        for line in lines[-1:-4:-1]:  # only recent lines can still take a word
+            lh = max(line.y1 - line.y0, 0.1)
+            if min(line.y1, y1) - max(line.y0, y0) >= 0.5 * (h if h < lh else lh):
                 joined = line
                 break
         if joined is None:
-            joined = Line(y0=w.box.y0, y1=w.box.y1)
-            lines.append(joined)
-            open_lines.append(joined)
-        joined.words.append(w)
+            lines.append(Line([words[i]], y0, y1))
+            continue
+        joined.words.append(words[i])
         # a tall glyph (a bracket, a rotated run) must not swallow the lines around it
-        if w.box.height <= 2 * max(joined.height, 0.1):
-            joined.y0 = min(joined.y0, w.box.y0)
-            joined.y1 = max(joined.y1, w.box.y1)
+        if h <= 2 * max(joined.y1 - joined.y0, 0.1):
+            joined.y0 = min(joined.y0, y0)
+            joined.y1 = max(joined.y1, y1)
     for line in lines:
         line.words.sort(key=lambda w: w.box.x0)
     lines.sort(key=lambda ln: ln.y0)
     return lines
 
 
+def sub_lines(lines: list[Line], keep: Callable[[Word], bool]) -> list[Line]:
+    """The same lines restricted to the words `keep` accepts (empty lines dropped)."""
+    out: list[Line] = []
+    for line in lines:
+        ws = [w for w in line.words if keep(w)]
+        if ws:
+            out.append(Line(ws, min(w.box.y0 for w in ws), max(w.box.y1 for w in ws)))
+    return out
+
+
 def reading_text(words: list[Word]) -> str:
     """The words of one cell in reading order (lines top to bottom, words left to right), space-joined."""
     if not words:
         return ""
-    return " ".join(w.text for line in group_lines(words) for w in line.words).strip()
+    lines = group_lines(words)
+    if _vertical(lines):
+        return _vertical_text(words)
+    return " ".join(w.text for line in lines for w in line.words).strip()
+
+
+def _vertical(lines: list[Line]) -> bool:
+    """A column header set sideways: a stack of single glyphs, one per line, in one narrow column."""
+    if len(lines) < 3 or any(len(ln.words) != 1 or len(ln.words[0].text) > 2 for ln in lines):
+        return False
+    centres = [(ln.words[0].box.x0 + ln.words[0].box.x1) / 2 for ln in lines]
+    width = max(ln.words[0].box.width for ln in lines)
+    return max(centres) - min(centres) <= width
+
+
+def _vertical_text(words: list[Word]) -> str:
+    # Tables turn headers 90 degrees counter-clockwise, so the text reads from the bottom up; a
+    # blank taller than half a glyph between two glyphs is a space.
+    ordered = sorted(words, key=lambda w: -w.box.y1)
+    gap = 0.5 * median(w.box.height for w in words)
+    out = ordered[0].text
+    for prev, w in zip(ordered, ordered[1:]):
+        out += (" " if prev.box.y0 - w.box.y1 > gap else "") + w.text
+    return out
 
 
 def text_height(words: list[Word]) -> float:

@@ -25,6 +25,7 @@ from roset_local.structure.table_cells import (
     GridCell,
     Line,
     group_lines,
+    sub_lines,
     table_from_grid,
     table_from_rows,
     text_height,
@@ -58,8 +59,9 @@ def find_tables(page: PageGeometry) -> list[Table]:
     lines = group_lines([w for w in words if id(w) in free])
     for rows, _used in leader_rows(lines, h):
         take(*table_from_rows(rows, ruled=False))
-    for region in _regions([w for w in words if id(w) in free], h):
-        for rows in borderless(group_lines(region), h):
+    lines = sub_lines(lines, lambda w: id(w) in free)
+    for region in _regions(lines, h):
+        for rows in borderless(region, h):
             take(*table_from_rows(rows, ruled=False))
     found.sort(key=lambda t: (t.box.y0, t.box.x0) if t.box else (0.0, 0.0))
     return found
@@ -85,7 +87,7 @@ def _frame_table(frame: Frame, words: list[Word], h: float, page: PageGeometry) 
     if inner_h <= LINE_ROWS_MAX_RULES:
         # ruled columns (or a boxed booktabs table) with unruled rows: text lines make the rows
         edges = xs if inner_v else column_edges(group_lines(inside), box.x0, box.x1, h)
-        return _line_table(inside, edges, ys[1] if inner_h else None, h, ruled=True)
+        return _line_table(inside, edges, ys[1] if inner_h else None, h, ruled_columns=inner_v > 0)
     if inner_v == 0:
         # rows ruled, columns only by alignment: every gap becomes a virtual vertical rule
         xs = column_edges(group_lines(inside), box.x0, box.x1, h)
@@ -154,7 +156,7 @@ def _drop_empty(edges: list[float], centres: list[float]) -> list[float]:
 
 
 def _line_table(words: list[Word], edges: list[float], header_bottom: float | None, h: float,
-                ruled: bool) -> tuple[Table | None, list[Word]]:
+                ruled_columns: bool) -> tuple[Table | None, list[Word]]:
     if len(edges) < 3:
         return None, []
     lines = group_lines(words)
@@ -163,9 +165,11 @@ def _line_table(words: list[Word], edges: list[float], header_bottom: float | No
     rows = [r for r in rows if any(r)]
     if len(rows) < 2 or is_prose(rows):
         return None, []
+    if not ruled_columns and any(sum(1 for r in rows if r[c]) < 0.5 * len(rows) for c in range(len(edges) - 1)):
+        return None, []  # columns found by alignment must each hold text on most rows (not a stray `*/`)
     if sum(1 for r in rows for c in r if c) < 2 * 2:
         return None, []
-    return table_from_rows(rows, ruled=ruled)
+    return table_from_rows(rows, ruled=True)
 
 
 def _rule_bands(loose: list[Seg], h: float) -> list[tuple[Seg, Seg, list[Seg]]]:
@@ -200,27 +204,22 @@ def _band_table(top: Seg, bottom: Seg, mids: list[Seg], words: list[Word],
         ys = [top.pos] + [m.pos for m in mids] + [bottom.pos]
         virtual = [Seg(x, box.y0, box.y1) for x in edges]
         return _grid_table(edges, ys, mids + [top, bottom], virtual, inside)
-    return _line_table(inside, edges, mids[0].pos if mids else None, h, ruled=True)
+    return _line_table(inside, edges, mids[0].pos if mids else None, h, ruled_columns=False)
 
 
-def _regions(words: list[Word], h: float) -> list[list[Word]]:
-    """The page's words split at column gutters, so a table in one column is not read across the other."""
-    if not words:
+def _regions(lines: list[Line], h: float) -> list[list[Line]]:
+    """The page's lines split at column gutters, so a table in one column is not read across the other."""
+    if not lines:
         return []
-    lines = group_lines(words)
-    x0 = min(w.box.x0 for w in words)
-    x1 = max(w.box.x1 for w in words)
+    x0 = min(ln.x0 for ln in lines)
+    x1 = max(ln.x1 for ln in lines)
     cuts = gutters(lines, x0, x1, h)
     if not cuts:
-        return [words]
+        return [lines]
     bounds = [x0 - 1] + cuts + [x1 + 1]
-    regions: list[list[Word]] = [[] for _ in range(len(bounds) - 1)]
-    for w in words:
-        cx = (w.box.x0 + w.box.x1) / 2
-        for k in range(len(regions)):
-            if bounds[k] <= cx < bounds[k + 1]:
-                regions[k].append(w)
-                break
+    regions = []
+    for a, b in zip(bounds, bounds[1:]):
+        regions.append(sub_lines(lines, lambda w, a=a, b=b: a <= (w.box.x0 + w.box.x1) / 2 < b))
     return [r for r in regions if r]
 
 
