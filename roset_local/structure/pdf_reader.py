@@ -352,7 +352,7 @@ def _is_rect(subs: list[list[tuple[float, float]]]) -> bool:
     """One closed axis-aligned quadrilateral."""
     if len(subs) != 1:
         return False
-    pts = subs[0]
+    pts = [p for i, p in enumerate(subs[0]) if i == 0 or p != subs[0][i - 1]]  # an explicit close + close flag repeat a point
     if len(pts) > 1 and pts[-1] == pts[0]:
         pts = pts[:-1]
     if len(pts) != 4:
