@@ -196,23 +196,33 @@ def build_blocks(
 
 
 def split_lead_lines(blocks: list[Block]) -> list[Block]:
-    """A short unpunctuated first line over full lines is a run-in heading, not a paragraph's start."""
+    """A short unpunctuated line opening a block, or following a finished sentence, over a full line
+    is a run-in heading, not part of the paragraph."""
     out: list[Block] = []
     for b in blocks:
-        if len(b.lines) >= 2 and not b.extra.get("item"):
-            first, second = b.lines[0], b.lines[1]
-            text = first.text.rstrip()
-            if first.box.width < 0.7 * second.box.width and text[-1:] not in ".,;:!?-" and len(text) <= 80 \
-                    and second.box.x0 <= first.box.x0 + 0.5 * first.size:
-                out.append(Block([first], first.box))
-                rest = b.lines[1:]
-                box = rest[0].box
-                for ln in rest[1:]:
-                    box = box.union(ln.box)
-                out.append(Block(rest, box))
-                continue
-        out.append(b)
+        if b.extra.get("item") or len(b.lines) < 2:
+            out.append(b)
+            continue
+        start = 0
+        for k in range(len(b.lines) - 1):
+            ln, nxt = b.lines[k], b.lines[k + 1]
+            text = ln.text.rstrip()
+            after_sentence = k == 0 or b.lines[k - 1].text.rstrip()[-1:] in ".!?:"
+            if after_sentence and ln.box.width < 0.7 * nxt.box.width and text[-1:] not in ".,;:!?-" \
+                    and len(text) <= 80 and nxt.box.x0 <= ln.box.x0 + 0.5 * ln.size:
+                if k > start:
+                    out.append(_block(b.lines[start:k]))
+                out.append(_block([ln]))
+                start = k + 1
+        out.append(_block(b.lines[start:]) if start else b)
     return out
+
+
+def _block(lines: list[Line]) -> Block:
+    box = lines[0].box
+    for ln in lines[1:]:
+        box = box.union(ln.box)
+    return Block(lines, box)
 
 
 def _compatible(block: Block, last: Line, ln: Line, body: float) -> bool:
