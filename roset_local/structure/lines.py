@@ -171,9 +171,11 @@ def build_lines(words: list[Word]) -> list[Line]:
 def _gutter(rows: list[list[Word]], r: int, x0: float, x1: float) -> bool:
     """Whether the gap [x0, x1] of row r stays empty in the rows around it (none of their words crosses it)."""
     mid0, mid1 = x0 + 0.25 * (x1 - x0), x1 - 0.25 * (x1 - x0)
+    y = rows[r][0].box.y0
+    reach = 4 * max(rows[r][0].box.height, 1.0)
     clear = 0
     for k in (r - 1, r + 1, r - 2, r + 2):
-        if k < 0 or k >= len(rows):
+        if k < 0 or k >= len(rows) or abs(rows[k][0].box.y0 - y) > reach:
             continue
         if any(w.box.x1 > mid0 and w.box.x0 < mid1 for w in rows[k]):
             return False
