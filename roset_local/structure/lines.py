@@ -283,7 +283,9 @@ def reading_order(blocks: list[Block], rtl: bool = False) -> list[Block]:
         for j in range(i + 1, n):
             b = boxes[j]
             ov = x_overlap(a, b)
-            if ov > 0.1 * min(a.width, b.width):
+            em = min(blocks[i].size, blocks[j].size) if blocks[i].lines and blocks[j].lines else 0.0
+            # Blocks side by side without a gutter between them (an indented line of code) stack.
+            if ov > 0.1 * min(a.width, b.width) or -ov < 0.8 * em:
                 if a.y0 + a.y1 <= b.y0 + b.y1:
                     before[j].add(i)
                 else:
