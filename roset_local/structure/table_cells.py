@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import Any, Callable
 
+from roset_local.structure.lines import is_rtl
 from roset_local.structure.model import Box, Cell, Table, Word
 
 
@@ -75,7 +76,19 @@ def reading_text(words: list[Word]) -> str:
     lines = group_lines(words)
     if _vertical(lines):
         return _vertical_text(words)
-    return " ".join(w.text for line in lines for w in line.words).strip()
+    text = " ".join(w.text for line in lines for w in line.words).strip()
+    if is_rtl(text):  # right-to-left script: each line's words read from the right
+        text = " ".join(w.text for line in lines for w in reversed(line.words)).strip()
+    return text
+
+
+def mirror_if_rtl(table: Table) -> None:
+    """Right-to-left tables start at the right: column 0 becomes the rightmost column."""
+    if not is_rtl(" ".join(c.text for c in table.cells)):
+        return
+    for cell in table.cells:
+        cell.col = table.n_cols - cell.col - cell.colspan
+    table.cells.sort(key=lambda c: (c.row, c.col))
 
 
 def _vertical(lines: list[Line]) -> bool:
@@ -169,6 +182,7 @@ def table_from_grid(xs: list[float], ys: list[float], grid: list[GridCell], word
     cells.sort(key=lambda c: (c.row, c.col))
     table = Table(n_rows=n_rows, n_cols=n_cols, cells=cells, box=Box(xs[0], ys[0], xs[-1], ys[-1]), ruled=ruled)
     mark_headers(table, words_of)
+    mirror_if_rtl(table)
     return table, taken
 
 
@@ -193,4 +207,5 @@ def table_from_rows(rows: list[list[list[Word]]], ruled: bool) -> tuple[Table, l
                 box = cell_box if box is None else box.union(cell_box)
     table = Table(n_rows=len(rows), n_cols=n_cols, cells=cells, box=box, ruled=ruled)
     mark_headers(table, words_of)
+    mirror_if_rtl(table)
     return table, taken

@@ -52,18 +52,41 @@ def _raw_segments(page: PageGeometry) -> tuple[list[Seg], list[Seg]]:
     for r in page.rules:
         add(r.x0, r.y0, r.x1, r.y1)
     page_area = page.width * page.height
-    for b in page.rects:
-        if b.width * b.height >= 0.8 * page_area:
-            continue  # a page background or frame, not a cell
+    rects = [b for b in page.rects if b.width * b.height < 0.8 * page_area]  # not a page background
+    for b in rects:
         if b.width <= MAX_THICK or b.height <= MAX_THICK:
             add(b.x0, b.y0, b.x1, b.y1)
             continue
-        # a stroked or filled cell: its four edges are borders
-        add(b.x0, b.y0, b.x1, b.y0)
-        add(b.x0, b.y1, b.x1, b.y1)
-        add(b.x0, b.y0, b.x0, b.y1)
-        add(b.x1, b.y0, b.x1, b.y1)
+        # a shaded cell: its edges are borders, except where another shaded rectangle continues it
+        # (one cell shaded line by line, a row shaded cell by cell)
+        if not _continued(rects, b, "top"):
+            add(b.x0, b.y0, b.x1, b.y0)
+        if not _continued(rects, b, "bottom"):
+            add(b.x0, b.y1, b.x1, b.y1)
+        if not _continued(rects, b, "left"):
+            add(b.x0, b.y0, b.x0, b.y1)
+        if not _continued(rects, b, "right"):
+            add(b.x1, b.y0, b.x1, b.y1)
     return hs, vs
+
+
+def _continued(rects: list[Box], b: Box, side: str) -> bool:
+    if len(rects) > 400:
+        return False  # a chart or a drawing: not worth the quadratic look
+    for o in rects:
+        if o is b:
+            continue
+        if side in ("top", "bottom"):
+            edge, other = (b.y0, o.y1) if side == "top" else (b.y1, o.y0)
+            along = min(b.x1, o.x1) - max(b.x0, o.x0)
+            if abs(edge - other) <= SNAP and along >= 0.8 * b.width:
+                return True
+        else:
+            edge, other = (b.x0, o.x1) if side == "left" else (b.x1, o.x0)
+            along = min(b.y1, o.y1) - max(b.y0, o.y0)
+            if abs(edge - other) <= SNAP and along >= 0.8 * b.height:
+                return True
+    return False
 
 
 def _merge(segs: list[Seg]) -> list[Seg]:

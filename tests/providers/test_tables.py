@@ -1,0 +1,238 @@
+"""Table finding on PDFs the tests draw (ruled, borderless, merged cells, booktabs, two text columns) and on
+hand-built page geometry, plus the markdown a table renders to."""
+
+from __future__ import annotations
+
+import io
+
+import pypdfium2 as pdfium
+import pytest
+from fpdf import FPDF
+
+from roset_local.structure.model import Box, Cell, PageGeometry, Rule, Table, Word
+from roset_local.structure.pdf_reader import read_page
+from roset_local.structure.tables import find_tables, table_markdown
+
+LOREM = (
+    "Layout analysis turns positioned words into paragraphs and headings. Running text flows from line to "
+    "line with ordinary word spacing and justified margins, and nothing in it lines up in columns the way "
+    "the cells of a table do, even when the page is set in two columns side by side with a gutter between."
+)
+
+
+def pdf_pages(pdf: FPDF) -> list[PageGeometry]:
+    doc = pdfium.PdfDocument(io.BytesIO(bytes(pdf.output())))
+    return [read_page(doc[i], i + 1) for i in range(len(doc))]
+
+
+def grid_of(table: Table) -> list[list[str]]:
+    grid = [[""] * table.n_cols for _ in range(table.n_rows)]
+    for c in table.cells:
+        grid[c.row][c.col] = c.text
+    return grid
+
+
+def new_pdf() -> FPDF:
+    pdf = FPDF(unit="pt", format="A4")
+    pdf.set_auto_page_break(False)
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=10)
+    return pdf
+
+
+ROWS = [
+    ["Region", "Units", "Revenue"],
+    ["North", "120", "4,300"],
+    ["South", "95", "3,150"],
+    ["East", "210", "7,020"],
+]
+
+
+def test_ruled_table_cell_by_cell():
+    pdf = new_pdf()
+    pdf.multi_cell(0, 14, "Quarterly figures by region follow.")
+    pdf.ln(10)
+    with pdf.table(col_widths=(120, 80, 100), width=300, align="LEFT") as table:
+        for row in ROWS:
+            r = table.row()
+            for text in row:
+                r.cell(text)
+    pdf.ln(10)
+    pdf.multi_cell(0, 14, "The totals are audited.")
+    [page] = pdf_pages(pdf)
+    [table] = find_tables(page)
+    assert table.ruled and (table.n_rows, table.n_cols) == (4, 3)
+    assert grid_of(table) == ROWS
+    assert all(c.header for c in table.cells if c.row == 0) and not any(c.header for c in table.cells if c.row)
+    assert table.box is not None and table.box.y0 > 20
+    md = table_markdown(table)
+    assert md.splitlines()[0] == "| Region | Units | Revenue |"
+    assert md.splitlines()[1] == "|---|---|---|"
+    assert "| East | 210 | 7,020 |" in md
+
+
+def test_borderless_table_cell_by_cell():
+    pdf = new_pdf()
+    pdf.multi_cell(0, 14, "Stock on hand, counted at the end of the month:")
+    y = 120
+    rows = [["Item", "Warehouse", "Count", "Unit"], ["Bolts", "Leeds", "1200", "box"],
+            ["Nuts", "York", "800", "bag"], ["Washers", "Hull", "450", "box"], ["Screws", "Derby", "3100", "tin"]]
+    for row in rows:
+        for x, text in zip((60, 170, 290, 390), row):
+            pdf.text(x, y, text)
+        y += 16
+    pdf.set_xy(28, y + 20)
+    pdf.multi_cell(0, 14, "Counts are taken by hand and checked twice.")
+    [page] = pdf_pages(pdf)
+    [table] = find_tables(page)
+    assert not table.ruled
+    assert grid_of(table) == rows
+    assert "| Washers | Hull | 450 | box |" in table_markdown(table)
+
+
+def test_merged_cells_render_as_html_with_spans():
+    pdf = new_pdf()
+    with pdf.table(col_widths=(100, 80, 80), width=260, align="LEFT", num_heading_rows=2) as table:
+        head = table.row()
+        head.cell("Model", rowspan=2)
+        head.cell("Score", colspan=2)
+        sub = table.row()
+        sub.cell("simple")
+        sub.cell("complex")
+        for name, a, b in (("OTSL", "0.96", "0.93"), ("HTML", "0.97", "0.92")):
+            r = table.row()
+            r.cell(name)
+            r.cell(a)
+            r.cell(b)
+    [page] = pdf_pages(pdf)
+    [table] = find_tables(page)
+    assert (table.n_rows, table.n_cols) == (4, 3) and table.spans
+    spans = {(c.row, c.col): (c.rowspan, c.colspan, c.text) for c in table.cells}
+    assert spans[(0, 0)] == (2, 1, "Model")
+    assert spans[(0, 1)] == (1, 2, "Score")
+    assert spans[(1, 1)][2] == "simple" and spans[(3, 2)][2] == "0.92"
+    html = table_markdown(table)
+    assert html.startswith("<table>") and html.endswith("</table>")
+    assert '<th rowspan="2">Model</th><th colspan="2">Score</th>' in html
+    assert "<tr><td>HTML</td><td>0.97</td><td>0.92</td></tr>" in html
+
+
+def test_booktabs_rules_with_columns_from_alignment():
+    pdf = new_pdf()
+    pdf.set_line_width(0.8)
+    top, y = 100, 116
+    pdf.line(60, top, 400, top)
+    for x, text in zip((64, 200, 320), ("Method", "Precision", "Recall")):
+        pdf.text(x, y, text)
+    pdf.set_line_width(0.4)
+    pdf.line(60, y + 6, 400, y + 6)
+    y += 22
+    body = [["Rules", "0.91", "0.84"], ["Model", "0.95", "0.90"], ["Both", "0.97", "0.93"]]
+    for row in body:
+        for x, text in zip((64, 200, 320), row):
+            pdf.text(x, y, text)
+        y += 16
+    pdf.set_line_width(0.8)
+    pdf.line(60, y - 8, 400, y - 8)
+    [page] = pdf_pages(pdf)
+    [table] = find_tables(page)
+    assert grid_of(table) == [["Method", "Precision", "Recall"]] + body
+
+
+def test_two_column_article_has_no_table():
+    pdf = new_pdf()
+    for x in (40, 310):
+        pdf.set_xy(x, 60)
+        for _ in range(4):
+            pdf.multi_cell(245, 13, LOREM, align="J")
+            pdf.set_x(x)
+            pdf.ln(6)
+            pdf.set_x(x)
+    [page] = pdf_pages(pdf)
+    assert len(page.words) > 300
+    assert find_tables(page) == []
+
+
+def test_bulleted_and_numbered_lists_have_no_table():
+    pdf = new_pdf()
+    pdf.set_xy(40, 60)
+    for i in range(6):
+        pdf.set_x(40)
+        pdf.cell(20, 14, f"{i + 1}.")
+        pdf.multi_cell(400, 14, "An item of a numbered list, a sentence long, with no columns in it at all.")
+    [page] = pdf_pages(pdf)
+    assert find_tables(page) == []
+
+
+# -- hand-built geometry ----------------------------------------------------------------------------
+
+
+def word(text: str, x0: float, y0: float, size: float = 10.0, bold: bool = False) -> Word:
+    return Word(text, Box(x0, y0, x0 + 0.5 * size * len(text), y0 + size), size=size, bold=bold)
+
+
+def frame_rules(xs: list[float], ys: list[float]) -> list[Rule]:
+    rules = [Rule(xs[0], y, xs[-1], y) for y in ys]
+    rules += [Rule(x, ys[0], x, ys[-1]) for x in xs]
+    return rules
+
+
+def test_missing_interior_rules_become_spans():
+    xs, ys = [50.0, 150.0, 250.0, 350.0], [100.0, 120.0, 140.0, 160.0]
+    rules = [Rule(xs[0], y, xs[-1], y) for y in (ys[0], ys[2], ys[3])]
+    rules.append(Rule(150.0, ys[1], 350.0, ys[1]))  # no rule under the first column: it spans 2 rows
+    rules += [Rule(x, ys[0], x, ys[-1]) for x in (xs[0], xs[1], xs[3])]
+    rules.append(Rule(250.0, ys[1], 250.0, ys[-1]))  # no rule in the top row: "Scores" spans 2 columns
+    words = [word("Name", 55, 115), word("Scores", 160, 104), word("a", 160, 124), word("b", 260, 124),
+             word("x", 55, 144), word("1", 160, 144), word("2", 260, 144)]
+    page = PageGeometry(1, 600, 800, words=words, rules=rules)
+    [table] = find_tables(page)
+    cells = {(c.row, c.col): c for c in table.cells}
+    assert (cells[0, 0].rowspan, cells[0, 0].text) == (2, "Name")
+    assert (cells[0, 1].colspan, cells[0, 1].text) == (2, "Scores")
+    assert [cells[2, c].text for c in range(3)] == ["x", "1", "2"]
+    assert table.box is not None and table.box.rounded() == [50.0, 100.0, 350.0, 160.0]
+
+
+def test_page_border_and_a_lone_box_are_not_tables():
+    words = [word("Just", 100, 100), word("a", 130, 100), word("note", 145, 100)]
+    rules = frame_rules([0, 600], [0, 800]) + frame_rules([90, 300], [90, 120])
+    assert find_tables(PageGeometry(1, 600, 800, words=words, rules=rules)) == []
+
+
+def test_table_of_contents_leaders():
+    words = []
+    entries = [("Introduction", "1"), ("Methods", "4"), ("Results", "9"), ("Discussion", "15")]
+    for i, (title, page_no) in enumerate(entries):
+        y = 100 + 16 * i
+        words.append(word(title, 60, y))
+        words += [word(".", 130 + 6 * k, y) for k in range(30)]
+        words.append(word(page_no, 320, y))
+    [table] = find_tables(PageGeometry(1, 600, 800, words=words))
+    assert table.n_cols == 2 and [c.text for c in table.cells if c.col == 1] == ["1", "4", "9", "15"]
+    assert all(c.text.startswith(title) for c, (title, _) in zip([c for c in table.cells if c.col == 0], entries))
+
+
+def test_sideways_header_reads_bottom_up():
+    rules = frame_rules([50, 150, 200], [100, 160, 180])
+    words = [word("Action", 55, 140)] + [word(ch, 170, 150 - 8 * i, size=6) for i, ch in enumerate("TOTAL")]
+    words += [word("Run", 55, 165), word("X", 170, 165)]
+    [table] = find_tables(PageGeometry(1, 600, 800, words=words, rules=rules))
+    assert grid_of(table) == [["Action", "TOTAL"], ["Run", "X"]]
+
+
+@pytest.mark.parametrize(
+    "text, cell",
+    [("a|b", "a\\|b"), ("line\nbreak", "line break"), ("back\\slash", "back\\\\slash")],
+)
+def test_pipe_table_escapes(text, cell):
+    table = Table(2, 2, [Cell(0, 0, "h1", header=True), Cell(0, 1, "h2", header=True),
+                         Cell(1, 0, text), Cell(1, 1, "z")])
+    assert table_markdown(table).splitlines()[2] == f"| {cell} | z |"
+
+
+def test_html_table_escapes_text():
+    table = Table(2, 2, [Cell(0, 0, "a<b", colspan=2, header=True), Cell(1, 0, "x & y"), Cell(1, 1, "z")])
+    assert table_markdown(table) == (
+        '<table>\n<tr><th colspan="2">a&lt;b</th></tr>\n<tr><td>x &amp; y</td><td>z</td></tr>\n</table>'
+    )
