@@ -10,8 +10,9 @@ from .model import PageGeometry
 
 MAX_HEADING_CHARS = 160
 MAX_HEADING_LINES = 3
-LARGER = 1.15  # a line this much larger than body text reads as a heading
-TITLE_LARGER = 1.4
+LARGER = 1.15  # a block this much larger than body text reads as a heading
+LARGER_LINE = 1.08  # a single short line needs less
+TITLE_LARGER = 1.6
 
 _NUMBERED = re.compile(r"^((?:\d{1,2}|[A-Z])(?:\.\d{1,2}){0,5})\.?\s+\S")
 _SENTENCE_END = (".", ",", ";")
@@ -30,7 +31,7 @@ def numbering_depth(text: str) -> int:
     return m.group(1).count(".") + 1
 
 
-def _strength(b: Block, body: float) -> float:
+def _strength(b: Block, body: float, followed_by_text: bool) -> float:
     """The block's heading-ness: its font size relative to body text, bold counting as a step up."""
     text = b.text.strip()
     if not text or len(text) > MAX_HEADING_CHARS or len(b.lines) > MAX_HEADING_LINES:
@@ -42,9 +43,30 @@ def _strength(b: Block, body: float) -> float:
         return 0.0
     if size >= LARGER * body:
         return size
-    if b.bold >= 0.9 and not text.endswith(_SENTENCE_END) and len(text) <= 120:
+    if text.endswith(_SENTENCE_END):
+        return 0.0
+    if size >= LARGER_LINE * body and len(b.lines) == 1 and len(text) <= 80:
+        return size
+    if b.bold >= 0.9 and len(text) <= 120:
         return size * 1.05  # bold at body size: below every larger size
+    if followed_by_text and len(b.lines) == 1 and len(text) <= 80 and _title_case(text):
+        return size * 1.02  # a title-case line of its own over a paragraph, in the body font
     return 0.0
+
+
+def heading_like(b: Block, body: float) -> bool:
+    """Set larger or in bold, short and unpunctuated: could be a heading (whatever its numbering)."""
+    text = b.text.strip()
+    if len(text) > 100 or text.endswith(_SENTENCE_END):
+        return False
+    return b.size >= LARGER_LINE * body or b.bold >= 0.9
+
+
+def _title_case(text: str) -> bool:
+    words = [w for w in re.findall(r"[^\W\d_][\w'’-]*", text) if len(w) >= 4]
+    if len(words) < 2:
+        return False
+    return sum(w[0].isupper() for w in words) >= 0.75 * len(words)
 
 
 def assign_headings(
@@ -53,10 +75,12 @@ def assign_headings(
     """Marks heading blocks (`kind` "heading" or "title", `extra["level"]`) among paragraph blocks."""
     toc = {_norm(title): (level, page) for level, title, page in (outline or []) if _norm(title)}
     cands: list[tuple[Block, float]] = []
-    for b in blocks:
+    for k, b in enumerate(blocks):
         if b.kind != "paragraph" or not b.lines:
             continue
-        s = _strength(b, body)
+        nxt = blocks[k + 1] if k + 1 < len(blocks) else None
+        followed = nxt is not None and nxt.kind == "paragraph" and len(nxt.lines) >= 2
+        s = _strength(b, body, followed)
         if toc and not s:
             hit = toc.get(_norm(b.text))
             if hit and len(b.text) <= MAX_HEADING_CHARS:
@@ -70,8 +94,11 @@ def assign_headings(
     if title is not None:
         title.kind = "title"
         title.extra["level"] = 1
-    offset = 2 if title is not None else 1
+    # Sections start at "##" whether or not a title was found: "#" belongs to the title alone.
+    offset = 2
     ranks = _size_ranks([s for b, s in cands if b is not title])
+    # Numbering depth counts from the shallowest numbered heading ("5.1" alone in an excerpt is a top section).
+    min_depth = min((numbering_depth(b.text) for b, _ in cands if numbering_depth(b.text)), default=1)
     for b, s in cands:
         if b is title:
             continue
@@ -81,7 +108,7 @@ def assign_headings(
         if hit:
             level = offset + hit[0] - 1
         elif depth:
-            level = offset + depth - 1
+            level = offset + depth - min_depth
         b.kind = "heading"
         b.extra["level"] = max(1, min(level, 6))
 
