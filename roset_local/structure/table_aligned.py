@@ -99,6 +99,15 @@ def is_prose(rows: list[list[list[Word]]]) -> bool:
     return prose_cols >= 2 or (n_cols == 2 and prose_cols >= 1)
 
 
+def _wordy_columns(rows: list[list[list[Word]]]) -> int:
+    """Columns holding words somewhere (not only bullets, tick boxes or stray marks)."""
+    n_cols = max(len(r) for r in rows)
+    return sum(
+        1 for c in range(n_cols)
+        if any(sum(ch.isalnum() for w in r[c] for ch in w.text) >= 2 for r in rows if c < len(r))
+    )
+
+
 def _mostly_mono(lines: list[Line]) -> bool:
     words = [w for line in lines for w in line.words]
     return bool(words) and sum(w.mono for w in words) >= 0.6 * len(words)
@@ -134,7 +143,7 @@ def _accept(block: list[Line], h: float) -> list[list[list[Word]]] | None:
     if n_cols < 3:
         return None
     rows = rows_from_lines(block, edges, h)
-    if len(rows) < 3 or is_prose(rows):
+    if len(rows) < 3 or is_prose(rows) or _wordy_columns(rows) < 2:
         return None
     # every column must hold cells on at least two rows, and the grid must be mostly filled
     for c in range(n_cols):
