@@ -236,3 +236,41 @@ def test_html_table_escapes_text():
     assert table_markdown(table) == (
         '<table>\n<tr><th colspan="2">a&lt;b</th></tr>\n<tr><td>x &amp; y</td><td>z</td></tr>\n</table>'
     )
+
+
+# -- through the real server ------------------------------------------------------------------------
+
+
+def test_tables_reach_the_markdown_variant_through_the_server(live_server):
+    from tests.test_files import wait_file
+
+    pdf = new_pdf()
+    pdf.multi_cell(0, 14, "Regional figures.")
+    pdf.ln(8)
+    with pdf.table(col_widths=(120, 80, 100), width=300, align="LEFT") as table:
+        for row in ROWS:
+            r = table.row()
+            for text in row:
+                r.cell(text)
+    pdf.ln(16)
+    with pdf.table(col_widths=(100, 80, 80), width=260, align="LEFT", num_heading_rows=2) as table:
+        head = table.row()
+        head.cell("Model", rowspan=2)
+        head.cell("Score", colspan=2)
+        sub = table.row()
+        sub.cell("simple")
+        sub.cell("complex")
+        r = table.row()
+        for text in ("OTSL", "0.96", "0.93"):
+            r.cell(text)
+    with live_server.client() as http:
+        files = {"file": ("figures.pdf", bytes(pdf.output()), "application/pdf")}
+        body = http.post("/v1/upload", files=files).json()
+        assert wait_file(http, body["id"])["status"] == "completed"
+        md = http.get(f"/v1/files/{body['id']}/variants/markdown").json()["content"]
+    assert "| Region | Units | Revenue |\n|---|---|---|\n| North | 120 | 4,300 |" in md
+    assert "| East | 210 | 7,020 |" in md
+    assert '<th rowspan="2">Model</th><th colspan="2">Score</th>' in md
+    assert "<tr><td>OTSL</td><td>0.96</td><td>0.93</td></tr>" in md
+    # the cells' words are in the table only, not repeated as loose text
+    assert md.count("Revenue") == 1 and md.count("OTSL") == 1
