@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 from roset_local.structure.model import Box, PageGeometry
@@ -9,6 +10,7 @@ from roset_local.structure.model import Box, PageGeometry
 SNAP = 2.0  # points: rules this close are the same line (double rules, a cell's own border)
 MIN_RULE = 3.0  # shorter strokes are glyph parts, ticks or dots, not rules
 MAX_THICK = 4.0  # a filled rectangle thinner than this is a rule
+MAX_PAIRS = 250_000  # horizontal x vertical rules beyond which a page is a drawing
 
 
 @dataclass
@@ -124,6 +126,8 @@ def frames(page: PageGeometry) -> tuple[list[Frame], list[Seg]]:
     """Connected frames of horizontal+vertical rules, and the horizontal rules that touch no vertical."""
     hs, vs = _raw_segments(page)
     hs, vs = _merge(hs), _merge(vs)
+    if len(hs) * len(vs) > MAX_PAIRS:
+        return [], []  # a chart or a vector drawing, not a table: not worth the quadratic look
     parent = list(range(len(hs) + len(vs)))
 
     def find(i: int) -> int:
@@ -134,13 +138,11 @@ def frames(page: PageGeometry) -> tuple[list[Frame], list[Seg]]:
 
     touched = [False] * len(hs)
     vs_sorted = sorted(range(len(vs)), key=lambda j: vs[j].pos)
+    v_pos = [vs[j].pos for j in vs_sorted]
     for i, h in enumerate(hs):
-        for j in vs_sorted:
+        for k in range(bisect_left(v_pos, h.a - SNAP), bisect_right(v_pos, h.b + SNAP)):
+            j = vs_sorted[k]
             v = vs[j]
-            if v.pos < h.a - SNAP:
-                continue
-            if v.pos > h.b + SNAP:
-                break
             if _touch(h, v):
                 touched[i] = True
                 parent[find(i)] = find(len(hs) + j)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import html
 from bisect import bisect_right
+from statistics import median
 
 from roset_local.structure.model import Box, PageGeometry, Table, Word
 from roset_local.structure.table_aligned import (
     borderless,
+    chunks,
     column_edges,
     gutters,
     is_prose,
@@ -202,9 +204,29 @@ def _band_table(top: Seg, bottom: Seg, mids: list[Seg], words: list[Word],
     edges = column_edges(group_lines(inside), box.x0, box.x1, h)
     if len(mids) > LINE_ROWS_MAX_RULES:
         ys = [top.pos] + [m.pos for m in mids] + [bottom.pos]
-        virtual = [Seg(x, box.y0, box.y1) for x in edges]
+        # rules drawn only between rows leave the first and last rows outside: take a row-high band
+        # beyond either end when its text keeps to the columns
+        pitch = median(b - a for a, b in zip(ys, ys[1:]))
+        for y_from, y_to, above in ((top.pos - pitch, top.pos, True), (bottom.pos, bottom.pos + pitch, False)):
+            band = _inside(words, Box(box.x0, y_from, box.x1, y_to))
+            if band and _keeps_columns(band, edges, h):
+                ys = [y_from] + ys if above else ys + [y_to]
+                inside += band
+        virtual = [Seg(x, ys[0], ys[-1]) for x in edges]
         return _grid_table(edges, ys, mids + [top, bottom], virtual, inside)
     return _line_table(inside, edges, mids[0].pos if mids else None, h, ruled_columns=False)
+
+
+def _keeps_columns(words: list[Word], edges: list[float], h: float) -> bool:
+    """Text of one row band whose phrases each sit in one column, in at least two columns."""
+    used: set[int] = set()
+    for line in group_lines(words):
+        for ch in chunks(line, h):
+            first = bisect_right(edges, ch.x0) - 1
+            if first != bisect_right(edges, ch.x1) - 1:
+                return False
+            used.add(first)
+    return len(used) >= 2
 
 
 def _regions(lines: list[Line], h: float) -> list[list[Line]]:

@@ -71,6 +71,27 @@ def test_ruled_table_cell_by_cell():
     assert "| East | 210 | 7,020 |" in md
 
 
+@pytest.mark.parametrize("zebra", [False, True], ids=["plain", "zebra"])
+@pytest.mark.parametrize(
+    "layout",
+    ["ALL", "NONE", "INTERNAL", "MINIMAL", "HORIZONTAL_LINES", "NO_HORIZONTAL_LINES", "SINGLE_TOP_LINE"],
+)
+def test_every_border_style_gives_the_same_cells(layout, zebra):
+    rows = ROWS + [["West", "88", "2,900"], ["Central", "150", "5,500"]]
+    pdf = new_pdf()
+    pdf.multi_cell(0, 14, "Table 3: quarterly figures by region.", new_x="LMARGIN")
+    fill = {"cell_fill_color": (225, 225, 225), "cell_fill_mode": "ROWS"} if zebra else {}
+    with pdf.table(col_widths=(120, 80, 100), width=300, align="LEFT", borders_layout=layout, **fill) as table:
+        for row in rows:
+            r = table.row()
+            for text in row:
+                r.cell(text)
+    pdf.multi_cell(0, 14, "The totals are audited.")
+    [page] = pdf_pages(pdf)
+    [table] = find_tables(page)
+    assert grid_of(table) == rows
+
+
 def test_borderless_table_cell_by_cell():
     pdf = new_pdf()
     pdf.multi_cell(0, 14, "Stock on hand, counted at the end of the month:")
