@@ -39,7 +39,7 @@ LINE_ROWS_MAX_RULES = 1  # with at most this many interior horizontal rules, tex
 
 def find_tables(page: PageGeometry) -> list[Table]:
     """Every table on the page, top to bottom; each word belongs to at most one table."""
-    words = list(page.words)
+    words = [w for w in page.words if w.text.strip()]
     if not words:
         return []
     h = text_height(words)
@@ -249,14 +249,19 @@ def _md_cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
 
 
-def table_markdown(table: Table) -> str:
-    """A GitHub pipe table (first row as header), or an HTML table when a cell spans rows or columns."""
-    if table.spans:
+def table_markdown(table: Table, repeat_spans: bool = False) -> str:
+    """A GitHub pipe table (first row as header), or an HTML table when a cell spans rows or columns.
+
+    `repeat_spans` renders a table with merged cells as a pipe table too, the merged cell's text
+    repeated in every row and column it covers (the convention of docling's markdown export).
+    """
+    if table.spans and not repeat_spans:
         return _html_table(table)
     grid = [[""] * table.n_cols for _ in range(table.n_rows)]
     for cell in table.cells:
-        if 0 <= cell.row < table.n_rows and 0 <= cell.col < table.n_cols:
-            grid[cell.row][cell.col] = _md_cell(cell.text)
+        for r in range(max(cell.row, 0), min(cell.row + cell.rowspan, table.n_rows)):
+            for c in range(max(cell.col, 0), min(cell.col + cell.colspan, table.n_cols)):
+                grid[r][c] = _md_cell(cell.text)
     lines = ["| " + " | ".join(grid[0]) + " |", "|" + "|".join(["---"] * table.n_cols) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in grid[1:]]
     return "\n".join(lines)

@@ -111,6 +111,30 @@ def test_borderless_table_cell_by_cell():
     assert "| Washers | Hull | 450 | box |" in table_markdown(table)
 
 
+def test_borderless_wrapped_cells_and_right_aligned_numbers():
+    pdf = new_pdf()
+    pdf.set_xy(40, 50)
+    pdf.multi_cell(500, 13, LOREM, align="J")
+    y = 140
+    rows = [("Component", ["Description"], "Qty", "Price"),
+            ("Pump", ["Centrifugal pump for the", "primary cooling loop"], "2", "1,250.00"),
+            ("Valve", ["Check valve"], "14", "35.50"),
+            ("Sensor", ["Temperature sensor,", "stainless probe"], "6", "89.90"),
+            ("Cable", ["Shielded, per metre"], "120", "2.10")]
+    for name, desc, qty, price in rows:
+        pdf.text(60, y, name)
+        for k, line in enumerate(desc):
+            pdf.text(150, y + 12 * k, line)
+        pdf.text(330 - pdf.get_string_width(qty), y, qty)
+        pdf.text(420 - pdf.get_string_width(price), y, price)
+        y += 12 * len(desc) + 8
+    pdf.set_xy(40, y + 10)
+    pdf.multi_cell(500, 13, LOREM, align="J")
+    [page] = pdf_pages(pdf)
+    [table] = find_tables(page)
+    assert grid_of(table) == [[name, " ".join(desc), qty, price] for name, desc, qty, price in rows]
+
+
 def test_merged_cells_render_as_html_with_spans():
     pdf = new_pdf()
     with pdf.table(col_widths=(100, 80, 80), width=260, align="LEFT", num_heading_rows=2) as table:
@@ -136,6 +160,9 @@ def test_merged_cells_render_as_html_with_spans():
     assert html.startswith("<table>") and html.endswith("</table>")
     assert '<th rowspan="2">Model</th><th colspan="2">Score</th>' in html
     assert "<tr><td>HTML</td><td>0.97</td><td>0.92</td></tr>" in html
+    assert table_markdown(table, repeat_spans=True).splitlines()[:3] == [
+        "| Model | Score | Score |", "|---|---|---|", "| Model | simple | complex |",
+    ]
 
 
 def test_booktabs_rules_with_columns_from_alignment():
