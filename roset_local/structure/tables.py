@@ -59,7 +59,7 @@ def find_tables(page: PageGeometry) -> list[Table]:
     for top, bottom, mids in _rule_bands(loose, h):
         take(*_band_table(top, bottom, mids, [w for w in words if id(w) in free], h))
     lines = group_lines([w for w in words if id(w) in free])
-    for rows, _used in leader_rows(lines, h):
+    for rows in leader_rows(lines, h):
         take(*table_from_rows(rows, ruled=False))
     lines = sub_lines(lines, lambda w: id(w) in free)
     for region in _regions(lines, h):

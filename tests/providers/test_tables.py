@@ -261,6 +261,21 @@ def test_table_of_contents_leaders():
     assert all(c.text.startswith(title) for c, (title, _) in zip([c for c in table.cells if c.col == 0], entries))
 
 
+def test_two_column_index_reads_column_by_column():
+    words = []
+    left = [("alpha", "3"), ("beta", "7"), ("gamma", "12")]
+    right = [("delta", "15"), ("epsilon", "21"), ("zeta", "30")]
+    for i, ((a, pa), (b, pb)) in enumerate(zip(left, right)):
+        y = 100 + 14 * i
+        for x0, title, page_no in ((60, a, pa), (320, b, pb)):
+            words.append(word(title, x0, y))
+            words += [word(".", x0 + 50 + 5 * k, y) for k in range(30)]
+            words.append(word(page_no, x0 + 210, y))
+    [table] = find_tables(PageGeometry(1, 600, 800, words=words))
+    assert [c.text for c in table.cells if c.col == 1] == ["3", "7", "12", "15", "21", "30"]
+    assert [c.text.split()[0] for c in table.cells if c.col == 0] == [t for t, _ in left + right]
+
+
 def test_sideways_header_reads_bottom_up():
     rules = frame_rules([50, 150, 200], [100, 160, 180])
     words = [word("Action", 55, 140)] + [word(ch, 170, 150 - 8 * i, size=6) for i, ch in enumerate("TOTAL")]
