@@ -195,7 +195,9 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
         else:
             wx0, wy0, wx1, wy1 = min(wx0, x0), min(wy0, y0), max(wx1, x1), max(wy1, y1)
         ch = _LIGATURES.get(code)
-        if ch is None:
+        if code == 2 and raw.FPDFText_IsHyphen(textpage, i):
+            ch = "-"  # PDFium reports a hyphen ending a line as 0x02
+        elif ch is None:
             ch = chr(code) if code < 0xD800 or code > 0xDFFF else ""
             if unicodedata.category(ch[:1] or " ") == "Cc":
                 ch = _UNMAPPED
