@@ -102,9 +102,9 @@ def _vertical(lines: list[Line]) -> bool:
 
 def _vertical_text(words: list[Word]) -> str:
     # Tables turn headers 90 degrees counter-clockwise, so the text reads from the bottom up; a
-    # blank taller than half a glyph between two glyphs is a space.
+    # blank taller than a third of a glyph between two glyphs is a space.
     ordered = sorted(words, key=lambda w: -w.box.y1)
-    gap = 0.5 * median(w.box.height for w in words)
+    gap = 0.3 * median(w.box.height for w in words)
     out = ordered[0].text
     for prev, w in zip(ordered, ordered[1:]):
         out += (" " if prev.box.y0 - w.box.y1 > gap else "") + w.text
