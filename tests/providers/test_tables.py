@@ -345,3 +345,29 @@ def test_tables_reach_the_markdown_variant_through_the_server(live_server):
     assert "<tr><td>OTSL</td><td>0.96</td><td>0.93</td></tr>" in md
     # the cells' words are in the table only, not repeated as loose text
     assert md.count("Revenue") == 1 and md.count("OTSL") == 1
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_pages_give_consistent_tables(seed):
+    import random
+
+    rnd = random.Random(seed)
+    xs = sorted(rnd.sample(range(40, 560, 10), rnd.randint(2, 7)))
+    ys = sorted(rnd.sample(range(60, 760, 12), rnd.randint(2, 12)))
+    rules = [Rule(xs[0], y, xs[-1], y) for y in ys if rnd.random() < 0.8]
+    rules += [Rule(x, rnd.choice(ys), x, rnd.choice(ys)) for x in xs if rnd.random() < 0.7]
+    rects = [Box(x, y, x + rnd.uniform(2, 200), y + rnd.uniform(2, 90)) for x, y in
+             ((rnd.uniform(0, 500), rnd.uniform(0, 700)) for _ in range(rnd.randint(0, 6)))]
+    words = [word(rnd.choice(["a", "bb", "ccc", "1.5", "•", "*", "....", "x|y"]), rnd.uniform(30, 560),
+                  rnd.uniform(40, 780), size=rnd.choice([6, 8, 10])) for _ in range(rnd.randint(0, 300))]
+    page = PageGeometry(1, 600, 800, words=words, rules=rules, rects=rects)
+    for table in find_tables(page):
+        seen: set[tuple[int, int]] = set()
+        for c in table.cells:
+            assert 0 <= c.row and c.row + c.rowspan <= table.n_rows and 0 <= c.col and c.col + c.colspan <= table.n_cols
+            slots = {(r, k) for r in range(c.row, c.row + c.rowspan) for k in range(c.col, c.col + c.colspan)}
+            assert not slots & seen
+            seen |= slots
+        assert table.n_rows >= 2 and table.n_cols >= 2 and table.box is not None
+        md = table_markdown(table)
+        assert md.startswith("<table>") if table.spans else md.count("\n") == table.n_rows
