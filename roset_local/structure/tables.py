@@ -56,7 +56,7 @@ def find_tables(page: PageGeometry) -> list[Table]:
     frame_list, loose = frames(page)
     for frame in sorted(frame_list, key=lambda f: f.box.y0):
         take(*_frame_table(frame, [w for w in words if id(w) in free], h, page))
-    for top, bottom, mids in _rule_bands(loose, h):
+    for top, bottom, mids in _rule_bands(loose, [w for w in words if id(w) in free], h):
         take(*_band_table(top, bottom, mids, [w for w in words if id(w) in free], h))
     lines = group_lines([w for w in words if id(w) in free])
     for rows in leader_rows(lines, h):
@@ -174,9 +174,10 @@ def _line_table(words: list[Word], edges: list[float], header_bottom: float | No
     return table_from_rows(rows, ruled=True)
 
 
-def _rule_bands(loose: list[Seg], h: float) -> list[tuple[Seg, Seg, list[Seg]]]:
+def _rule_bands(loose: list[Seg], words: list[Word], h: float) -> list[tuple[Seg, Seg, list[Seg]]]:
     """Stacks of loose horizontal rules of (nearly) the same extent: a top and a bottom rule with the
-    mid rules between them (booktabs), each stack a table candidate."""
+    mid rules between them (booktabs), each stack a table candidate. A stack breaks where the text
+    between two of its rules is not tabular (a running header's rule above a page of paragraphs)."""
     long = sorted((s for s in loose if s.b - s.a >= max(50.0, 6 * h)), key=lambda s: s.pos)
     out: list[tuple[Seg, Seg, list[Seg]]] = []
     used: set[int] = set()
@@ -185,12 +186,29 @@ def _rule_bands(loose: list[Seg], h: float) -> list[tuple[Seg, Seg, list[Seg]]]:
             continue
         same = [j for j in range(i + 1, len(long))
                 if abs(long[j].a - top.a) <= 3 * SNAP and abs(long[j].b - top.b) <= 3 * SNAP]
-        if not same:
-            continue
-        stack = [top] + [long[j] for j in same]
         used.update(same)
-        out.append((stack[0], stack[-1], stack[1:-1]))
+        run = [top]
+        for nxt in (long[j] for j in same):
+            band = _inside(words, Box(top.a, run[-1].pos, top.b, nxt.pos))
+            if not _tabular(band, top.a, top.b, h):
+                if len(run) >= 2:
+                    out.append((run[0], run[-1], run[1:-1]))
+                run = []
+            run.append(nxt)
+        if len(run) >= 2:
+            out.append((run[0], run[-1], run[1:-1]))
     return out
+
+
+def _tabular(words: list[Word], x0: float, x1: float, h: float) -> bool:
+    """Whether the text between two rules could be rows of a table (or there is none: a double rule)."""
+    if not words:
+        return True
+    lines = group_lines(words)
+    edges = column_edges(lines, x0, x1, h)
+    if len(edges) < 3:
+        return len(lines) <= 2  # a header or a single row may hold one spanning cell
+    return not is_prose(rows_from_lines(lines, edges, h))
 
 
 def _band_table(top: Seg, bottom: Seg, mids: list[Seg], words: list[Word],

@@ -371,3 +371,30 @@ def test_random_pages_give_consistent_tables(seed):
         assert table.n_rows >= 2 and table.n_cols >= 2 and table.box is not None
         md = table_markdown(table)
         assert md.startswith("<table>") if table.spans else md.count("\n") == table.n_rows
+
+
+def test_running_header_and_footer_rules_do_not_swallow_the_page():
+    pdf = new_pdf()
+    pdf.set_line_width(0.5)
+    pdf.line(40, 40, 555, 40)  # a running header's rule, as wide as the table's rules
+    pdf.text(40, 34, "Annual report 2024")
+    pdf.set_xy(40, 50)
+    pdf.multi_cell(515, 13, LOREM + " " + LOREM, align="J")
+    y = 166
+    pdf.line(40, 150, 555, 150)
+    for x, text in zip((44, 420), ("Method", "Recall")):
+        pdf.text(x, y, text)
+    pdf.line(40, y + 6, 555, y + 6)
+    body = [["Rules", "0.84"], ["Model", "0.90"], ["Both", "0.93"]]
+    for row in body:
+        y += 16
+        for x, text in zip((44, 420), row):
+            pdf.text(x, y, text)
+    pdf.line(40, y + 8, 555, y + 8)
+    pdf.set_xy(40, y + 20)
+    pdf.multi_cell(515, 13, LOREM + " " + LOREM, align="J")
+    pdf.line(40, 800, 555, 800)  # and the footer's
+    pdf.text(40, 812, "Page 3 of 9")
+    [page] = pdf_pages(pdf)
+    [table] = find_tables(page)
+    assert table.ruled and grid_of(table) == [["Method", "Recall"]] + body
