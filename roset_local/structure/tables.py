@@ -92,6 +92,8 @@ def _frame_table(frame: Frame, words: list[Word], h: float, page: PageGeometry) 
         return _line_table(inside, edges, ys[1] if inner_h else None, h, ruled_columns=inner_v > 0)
     if inner_v == 0:
         # rows ruled, columns only by alignment: every gap becomes a virtual vertical rule
+        if not _tabular(inside, box.x0, box.x1, h):
+            return None, []  # paragraphs between rules (a ruled note, a form's text)
         xs = column_edges(group_lines(inside), box.x0, box.x1, h)
         virtual = [Seg(x, box.y0, box.y1) for x in xs]
         return _grid_table(xs, ys, frame.hs, virtual, inside)
