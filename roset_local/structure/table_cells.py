@@ -73,6 +73,8 @@ def reading_text(words: list[Word]) -> str:
     """The words of one cell in reading order (lines top to bottom, words left to right), space-joined."""
     if not words:
         return ""
+    if len(words) == 1:
+        return words[0].text.strip()
     lines = group_lines(words)
     if _vertical(lines):
         return _vertical_text(words)
