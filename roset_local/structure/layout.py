@@ -147,9 +147,11 @@ def _figures(page: PageGeometry, words: list[Word], body: float) -> list[Box]:
         if share < FIGURE_MIN_AREA or share > BACKGROUND_AREA:
             continue
         inside = [w for w in words if box.contains_center_of(w.box)]
-        if sum(1 for w in inside if word_size(w) >= 0.9 * body) >= 3:
+        if sum(len(w.text) for w in inside if word_size(w) >= 0.9 * body) >= 4:
             continue  # body-size text over it: a background or a banner, not a picture
         figs.append(box)
+    # Labels (smaller than body text) may sit between the pieces of one picture; body text may not.
+    body_words = [w for w in words if word_size(w) >= 0.9 * body]
     merged = True
     while merged and len(figs) > 1:
         merged = False
@@ -160,7 +162,7 @@ def _figures(page: PageGeometry, words: list[Word], body: float) -> list[Box]:
                     continue
                 union = a.union(b)
                 if any(union.contains_center_of(w.box) and not a.contains_center_of(w.box)
-                       and not b.contains_center_of(w.box) for w in words):
+                       and not b.contains_center_of(w.box) for w in body_words):
                     continue
                 figs[i] = union
                 del figs[j]

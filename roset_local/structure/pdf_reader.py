@@ -116,6 +116,22 @@ def _font_of(raw: Any, textpage: Any, obj: Any, index: int, cache: dict[int, _Fo
     return cached
 
 
+_OBJECT_KEY: list[Any] = []
+
+
+def _object_key_fn(raw: Any) -> Any:
+    """FPDFText_GetTextObject returning the address as an int: a cheap dictionary key per character.
+
+    The binding's own return type is a pointer object, and casting each one to an address costs
+    more than the call itself.
+    """
+    if not _OBJECT_KEY:
+        address = ctypes.cast(raw.FPDFText_GetTextObject, ctypes.c_void_p).value
+        proto = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)
+        _OBJECT_KEY.append(proto(address))
+    return _OBJECT_KEY[0]
+
+
 def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
     count = raw.FPDFText_CountChars(textpage)
     words: list[Word] = []
@@ -125,12 +141,13 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
     rect_ref = ctypes.byref(rect)
     get_unicode = raw.FPDFText_GetUnicode
     get_box = raw.FPDFText_GetLooseCharBox
-    get_obj = raw.FPDFText_GetTextObject
+    get_obj = _object_key_fn(raw)
     get_size = raw.FPDFText_GetFontSize
     get_matrix = raw.FPDFText_GetMatrix
     matrix = raw.FS_MATRIX()
     matrix_ref = ctypes.byref(matrix)
     fill_stroke = raw.FPDF_TEXTRENDERMODE_FILL_STROKE
+    upright, left, top = frame.rotation == 0, frame.left, frame.top
     # The word being built: characters, box, font, size.
     chars: list[str] = []
     wx0 = wy0 = wx1 = wy1 = 0.0
@@ -158,10 +175,10 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
         if code in _BREAKS or 0x2000 <= code <= 0x200A:
             flush()
             continue
-        obj = get_obj(textpage, i)
-        okey = ctypes.cast(obj, ctypes.c_void_p).value or 0
+        okey = get_obj(textpage, i) or 0
         props = objects.get(okey)
         if props is None:
+            obj = raw.FPDFText_GetTextObject(textpage, i)
             font = _font_of(raw, textpage, obj, i, fonts)
             fake_bold = bool(obj) and raw.FPDFTextObj_GetTextRenderMode(obj) == fill_stroke
             # The effective size: the nominal size scaled by the text and page matrices (TeX sets size 1).
@@ -171,8 +188,11 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
         font, size, bold = props
         if not get_box(textpage, i, rect_ref):
             continue
-        x0, y0 = frame.point(rect.left, rect.top)
-        x1, y1 = frame.point(rect.right, rect.bottom)
+        if upright:
+            x0, y0, x1, y1 = rect.left - left, top - rect.top, rect.right - left, top - rect.bottom
+        else:
+            x0, y0 = frame.point(rect.left, rect.top)
+            x1, y1 = frame.point(rect.right, rect.bottom)
         if x0 > x1:
             x0, x1 = x1, x0
         if y0 > y1:
