@@ -135,6 +135,27 @@ def test_borderless_wrapped_cells_and_right_aligned_numbers():
     assert grid_of(table) == [[name, " ".join(desc), qty, price] for name, desc, qty, price in rows]
 
 
+def test_borderless_statement_with_section_rows_and_indented_labels():
+    pdf = new_pdf()
+    pdf.set_xy(40, 40)
+    pdf.multi_cell(500, 13, LOREM, align="J")
+    rows = [("", "2024", "2023"), ("Current assets:", "", ""), ("  Cash and cash equivalents", "12,450", "10,980"),
+            ("  Accounts receivable, net of allowances", "8,310", "7,645"), ("  Inventories", "5,002", "4,870"),
+            ("Total current assets", "25,762", "23,495"), ("Long-term debt", "(3,200)", "(3,900)")]
+    y = 130
+    for label, a, b in rows:
+        pdf.text(50 + (12 if label.startswith(" ") else 0), y, label.strip())
+        for right, value in ((400, a), (480, b)):
+            if value:
+                pdf.text(right - pdf.get_string_width(value), y, value)
+        y += 14
+    pdf.set_xy(40, y + 12)
+    pdf.multi_cell(500, 13, LOREM, align="J")
+    [page] = pdf_pages(pdf)
+    [table] = find_tables(page)
+    assert grid_of(table) == [[label.strip(), a, b] for label, a, b in rows]
+
+
 def test_merged_cells_render_as_html_with_spans():
     pdf = new_pdf()
     with pdf.table(col_widths=(100, 80, 80), width=260, align="LEFT", num_heading_rows=2) as table:
