@@ -272,7 +272,8 @@ def _near_below(box: Box, b: Block) -> bool:
 def _list_item(page: PageGeometry, b: Block, stack: list[float]) -> Element:
     found = line_marker(b.lines[0])
     marker, ordered, first = found if found else ("-", False, b.lines[0].text)
-    head = Line(b.lines[0].words, b.lines[0].box, b.lines[0].size, b.lines[0].bold, b.lines[0].mono, first)
+    l0 = b.lines[0]
+    head = Line(l0.words, l0.box, l0.size, l0.bold, l0.mono, first, l0.chars)
     body = paragraph_text([head] + b.lines[1:])
     x = b.lines[0].box.x0
     tol = 0.6 * max(b.size, 1.0)

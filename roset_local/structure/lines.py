@@ -62,10 +62,7 @@ class Line:
     bold: float  # share of characters in bold
     mono: float  # share of characters in a monospaced font
     text: str = ""
-
-    @property
-    def chars(self) -> int:
-        return sum(len(w.text) for w in self.words)
+    chars: int = 0  # characters in its words (the weight of its size and style in a block)
 
 
 @dataclass
@@ -120,7 +117,7 @@ def make_line(words: list[Word], rtl: bool | None = None) -> Line:
     n = n or 1.0
     # The line's size is the one most of its characters have: superscripts do not pull it down.
     size = max(sizes.items(), key=lambda kv: (kv[1], kv[0]))[0]
-    return Line(words, box, size, bold / n, mono / n, " ".join(w.text for w in words))
+    return Line(words, box, size, bold / n, mono / n, " ".join(w.text for w in words), int(n))
 
 
 def build_lines(words: list[Word]) -> list[Line]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import re
-import unicodedata
 from typing import Any
 
 from .model import Box, PageGeometry, Rule, Word
@@ -201,11 +200,20 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
         if y0 > y1:
             y0, y1 = y1, y0
         if chars:
-            h = max(wy1 - wy0, 1.0)
-            same_line = abs((y0 + y1) - (wy0 + wy1)) < 0.6 * h
-            gap = max(x0 - wx1, wx0 - x1)  # either side: right-to-left scripts run leftwards
-            size_jump = size > 0 and cur_size > 0 and abs(size - cur_size) > 0.2 * max(size, cur_size)
-            if not same_line or gap > 0.25 * max(size, h * 0.8) or size_jump:
+            # Comparisons rather than min/max calls: this runs once per character.
+            h = wy1 - wy0
+            if h < 1.0:
+                h = 1.0
+            drift = (y0 + y1) - (wy0 + wy1)
+            gap = x0 - wx1
+            if wx0 - x1 > gap:
+                gap = wx0 - x1  # either side: right-to-left scripts run leftwards
+            em = 0.8 * h
+            if size > em:
+                em = size
+            if not -0.6 * h < drift < 0.6 * h or gap > 0.25 * em:
+                flush()
+            elif size != cur_size and size > 0 and cur_size > 0 and abs(size - cur_size) > 0.2 * max(size, cur_size):
                 flush()
         if code == 0x644 and chars and chars[-1] in _ALEFS and abs(x0 - last_x0) < 0.01:
             # A lam-alef ligature glyph comes out as alef, lam: readers expect lam, alef.
@@ -223,14 +231,25 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
             wx0, wy0, wx1, wy1 = x0, y0, x1, y1
             cur_font, cur_size, cur_bold = font, size, bold
         else:
-            wx0, wy0, wx1, wy1 = min(wx0, x0), min(wy0, y0), max(wx1, x1), max(wy1, y1)
+            if x0 < wx0:
+                wx0 = x0
+            if y0 < wy0:
+                wy0 = y0
+            if x1 > wx1:
+                wx1 = x1
+            if y1 > wy1:
+                wy1 = y1
+        if 0x20 < code < 0x7F:
+            chars.append(chr(code))
+            continue
         ch = _LIGATURES.get(code)
         if code == 2 and raw.FPDFText_IsHyphen(textpage, i):
             ch = "-"  # PDFium reports a hyphen ending a line as 0x02
         elif ch is None:
-            ch = chr(code) if code < 0xD800 or code > 0xDFFF else ""
-            if unicodedata.category(ch[:1] or " ") == "Cc":
-                ch = _UNMAPPED
+            if code < 0x20 or 0x7F <= code <= 0x9F:
+                ch = _UNMAPPED  # a control code: a glyph the font maps to no character
+            else:
+                ch = chr(code) if code < 0xD800 or code > 0xDFFF else ""
         chars.append(ch)
     flush()
     # A font whose narrowest letters are as wide as its widest is monospaced, whatever its name says.
