@@ -180,3 +180,39 @@ def test_markdown_variant_through_the_server(live_server, structured_pdf: Path):
         assert status == "completed"
         md = http.get(f"/v1/files/{file_id}/variants/markdown").json()["content"]
     check_markdown(md)
+
+
+def _ocr_words(text: str, x: float, y: float, height: float) -> list:
+    """Words of an OCR line: boxes only (no font size or weight), about 0.5 em wide per character."""
+    from roset_local.structure.model import Box, Word
+
+    words = []
+    for token in text.split():
+        width = 0.5 * height * len(token)
+        words.append(Word(text=token, box=Box(x, y, x + width, y + height)))
+        x += width + 0.3 * height
+    return words
+
+
+def test_analyse_copes_with_ocr_words_without_fonts():
+    """The scanned-page path hands over words with boxes only: box heights stand in for font sizes."""
+    from roset_local.structure.layout import analyse
+    from roset_local.structure.model import PageGeometry
+    from roset_local.structure.render import to_markdown
+
+    words = _ocr_words("Scanned Survey Results", 60, 60, 22)
+    y = 110.0
+    for n in range(1, 6):
+        words += _ocr_words(f"left column line {n} about the harvest", 60, y, 12)
+        words += _ocr_words(f"right column line {n} about the weather", 320, y + 1.5, 12)
+        y += 15
+    words += _ocr_words("7", 297, 800, 10)
+    page = PageGeometry(number=1, width=595, height=842, words=words, ocr=True)
+    elements = analyse([page])
+    md = to_markdown(elements)
+    assert md.startswith("# Scanned Survey Results\n\n")
+    left = [md.index(f"left column line {n}") for n in range(1, 6)]
+    right = [md.index(f"right column line {n}") for n in range(1, 6)]
+    assert left == sorted(left) and right == sorted(right) and max(left) < min(right)
+    assert [e.text for e in elements if e.type == "page_footer"] == ["7"] and "\n7" not in md
+    assert all(e.page == 1 and e.box is not None for e in elements)
