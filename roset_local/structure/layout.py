@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any, Callable
 
 from .furniture import find_furniture
-from .headings import assign_headings, heading_like
+from .headings import assign_headings, heading_like, numbering_depth
 from .lines import Block, Line, build_blocks, build_lines, is_rtl, reading_order, split_lead_lines, word_size
 from .model import Box, Element, PageGeometry, Table, Word
 
@@ -113,7 +113,7 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
             b.extra["page"] = page.number
             _classify(b, page, body_size)
         rtl = is_rtl(" ".join(ln.text for ln in body[:40]))
-        ordered_blocks.append((page, reading_order(blocks + specials, rtl)))
+        ordered_blocks.append((page, _vector_figures(reading_order(blocks + specials, rtl), body_size)))
         page_blocks.append(blocks)
     assign_headings([b for _, bl in ordered_blocks for b in bl], body_size, outline, [p for p, _ in ordered_blocks])
     for page, blocks in ordered_blocks:
@@ -200,6 +200,45 @@ def _line_gap(page_lines: list[list[Line]], body: float) -> float:
         return 0.3
     gaps.sort()
     return min(max(gaps[len(gaps) // 3], 0.0), 1.0)
+
+
+def _vector_figures(blocks: list[Block], body: float) -> list[Block]:
+    """A figure caption with no picture next to it captions a drawing made of lines and labels.
+
+    The labels read before the caption, back to the last paragraph of body text, are the drawing:
+    they become one figure (their words are not text of the document).
+    """
+    out: list[Block] = []
+    pictures = [b for b in blocks if b.kind == "figure"]
+    for b in blocks:
+        if b.kind == "caption" and _FIGURE_CAPTION_RE.match(b.text) and not any(_near(f.box, b) for f in pictures):
+            k = len(out)
+            while k > 0 and _label_block(out[k - 1], body):
+                k -= 1
+            if len(out) - k >= 2:
+                drawn = out[k:]
+                box = drawn[0].box
+                for d in drawn[1:]:
+                    box = box.union(d.box)
+                del out[k:]
+                out.append(Block([], box, kind="figure", extra={"page": b.extra.get("page")}))
+        out.append(b)
+    return out
+
+
+def _near(box: Box, b: Block) -> bool:
+    d = max(box.y0 - b.box.y1, b.box.y0 - box.y1, 0.0)
+    return d < 4 * b.size + 12 and min(box.x1, b.box.x1) > max(box.x0, b.box.x0)
+
+
+def _label_block(b: Block, body: float) -> bool:
+    """Short text that is not body prose: labels and callouts of a drawing."""
+    if b.kind not in ("paragraph", "code") or not b.lines:
+        return False
+    if numbering_depth(b.text) or b.size >= 1.5 * body:
+        return False  # a section heading or a title: the drawing does not reach past it
+    prose = len(b.lines) >= 2 and abs(b.size - body) <= 0.06 * body and b.bold < 0.5
+    return not prose
 
 
 def _attach_captions(blocks: list[Block]) -> None:
