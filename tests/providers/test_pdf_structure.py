@@ -216,3 +216,30 @@ def test_analyse_copes_with_ocr_words_without_fonts():
     assert left == sorted(left) and right == sorted(right) and max(left) < min(right)
     assert [e.text for e in elements if e.type == "page_footer"] == ["7"] and "\n7" not in md
     assert all(e.page == 1 and e.box is not None for e in elements)
+
+
+def test_render_sets_spans_and_escapes_only_what_markdown_would_misread():
+    from roset_local.structure.model import Element, Table, Cell
+    from roset_local.structure.render import page_markdown, to_markdown
+
+    elements = [
+        Element("heading", "1. Scope of work", page=1, level=2),
+        Element("paragraph", "- not a list, and a snake_case name", page=1),
+        Element("page_footer", "Page 1", page=1),
+        Element("list_item", "first", page=1, level=1, ordered=True, marker="1."),
+        Element("list_item", "nested (a)", page=1, level=2, ordered=True, marker="a)"),
+        Element("code", "x = 1\n  y = 2", page=2),
+        Element("figure", "Figure 2: A chart.", page=2),
+        Element("table", "", page=2, table=Table(1, 2, [Cell(0, 0, "a"), Cell(0, 1, "b")])),
+    ]
+    md = to_markdown(elements)
+    assert md.startswith("## 1. Scope of work\n\n\\- not a list, and a snake\\_case name\n\n1. first\n  - a) nested (a)\n\n")
+    assert "```\nx = 1\n  y = 2\n```\n\nFigure 2: A chart.\n\n<!-- image -->" in md
+    assert elements[2].span is None
+    for e in elements:
+        if e.span is not None:
+            assert md[e.span[0]:e.span[1]].strip() and md[e.span[1]:e.span[1] + 1] in ("", "\n")
+    assert md[elements[3].span[0]:elements[3].span[1]] == "1. first"
+    parts = page_markdown(elements, md)
+    assert parts[1].startswith("## 1. Scope") and parts[1].endswith("nested (a)")
+    assert parts[2].startswith("```") and "a" in parts[2]
