@@ -10,6 +10,7 @@ from typing import Callable
 from .model import Box, Word
 
 LINE_SPLIT_EM = 1.0  # a gap this wide (in ems) splits a line when the rows around it have it too
+MAX_ORDERED_BLOCKS = 150  # past this many blocks on a page, reading order is top to bottom
 GUTTER_EM = 2.5  # a gap this wide always separates columns or cells
 
 
@@ -126,17 +127,22 @@ def build_lines(words: list[Word]) -> list[Line]:
         return []
     order = sorted(words, key=lambda w: ((w.box.y0 + w.box.y1) / 2, w.box.x0))
     rows: list[list[Word]] = []
-    top = bottom = 0.0
+    top = bottom = row_h = 0.0
     for w in order:
         h = max(w.box.height, 0.1)
         if rows:
             overlap = min(bottom, w.box.y1) - max(top, w.box.y0)
             if overlap >= 0.5 * min(h, bottom - top):
                 rows[-1].append(w)
-                top, bottom = min(top, w.box.y0), max(bottom, w.box.y1)
+                # The band grows with mixed sizes on one baseline, but not past twice a line's height:
+                # chained overlaps must not swallow a page of scattered labels.
+                new_top, new_bottom = min(top, w.box.y0), max(bottom, w.box.y1)
+                if new_bottom - new_top <= 2.0 * max(h, row_h):
+                    top, bottom = new_top, new_bottom
                 continue
         rows.append([w])
         top, bottom = w.box.y0, w.box.y1
+        row_h = h
     for row in rows:
         row.sort(key=lambda w: w.box.x0)
     lines: list[Line] = []
@@ -273,6 +279,9 @@ def reading_order(blocks: list[Block], rtl: bool = False) -> list[Block]:
     n = len(blocks)
     if n < 2:
         return blocks
+    if n > MAX_ORDERED_BLOCKS:
+        # A page of scattered labels (a map, a chart): the pairwise rules would cost seconds.
+        return sorted(blocks, key=lambda b: (b.box.y0, -b.box.x1 if rtl else b.box.x0))
     boxes = [b.box for b in blocks]
     before: list[set[int]] = [set() for _ in range(n)]
     for i in range(n):
