@@ -15,6 +15,8 @@ Outline = list[tuple[int, str, "int | None"]]  # (level from 1, title, page from
 
 FIGURE_MIN_SIDE = 24.0  # points: smaller images are icons, bullets or rules
 FIGURE_MIN_AREA = 0.004  # share of the page
+MAX_PICTURES = 100  # per page
+MAX_MERGED_PICTURES = 30
 BACKGROUND_AREA = 0.6  # an image covering more of the page than this is a background, not a figure
 
 _BULLETS = "•◦▪▫‣⁃∙·●○■□►▶➢➤✓✔-–—*\uf0b7\uf0a7\uf076\uf0d8\uf0fc\uf06e\uf071"
@@ -140,7 +142,7 @@ def _figures(page: PageGeometry, words: list[Word], body: float) -> list[Box]:
     """Image boxes worth a figure placeholder; pieces of one picture are merged when no text lies between them."""
     area = max(page.width * page.height, 1.0)
     figs: list[Box] = []
-    for box in page.images[:200]:
+    for box in page.images[:MAX_PICTURES]:
         if box.width < FIGURE_MIN_SIDE or box.height < FIGURE_MIN_SIDE:
             continue
         share = box.width * box.height / area
@@ -152,7 +154,7 @@ def _figures(page: PageGeometry, words: list[Word], body: float) -> list[Box]:
         figs.append(box)
     # Labels (smaller than body text) may sit between the pieces of one picture; body text may not.
     body_words = [w for w in words if word_size(w) >= 0.9 * body]
-    merged = True
+    merged = len(figs) <= MAX_MERGED_PICTURES  # past that, tiles stay apart: merging is cubic
     while merged and len(figs) > 1:
         merged = False
         for i in range(len(figs)):
