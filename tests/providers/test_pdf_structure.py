@@ -243,3 +243,26 @@ def test_render_sets_spans_and_escapes_only_what_markdown_would_misread():
     parts = page_markdown(elements, md)
     assert parts[1].startswith("## 1. Scope") and parts[1].endswith("nested (a)")
     assert parts[2].startswith("```") and "a" in parts[2]
+
+
+def test_pdf_outline_confirms_headings_and_levels(tmp_path: Path):
+    """Bookmarks name headings the fonts do not show (body size, regular weight) and give their level."""
+    pdf = fpdf.FPDF(unit="pt", format="A4")
+    pdf.add_page()
+    y = 80.0
+    for title, level in [("Overview", 0), ("Scope and limits", 1)]:
+        pdf.set_y(y - 10)
+        pdf.start_section(title, level=level)
+        _body(pdf, 72, y, [title])
+        y = _body(pdf, 72, y + 24, [
+            "Plain body text set in the same size and weight as the heading above it, long enough",
+            "to read as a paragraph of the document rather than as a label or a caption of it.",
+        ]) + 20
+    path = tmp_path / "outline.pdf"
+    pdf.output(str(path))
+    result = extract_pdf(ExtractRequest(str(path), "outline.pdf", "application/pdf"), no_progress, LocalEngines())
+    lines = result.markdown.split("\n")
+    assert "## Overview" in lines and "### Scope and limits" in lines
+    assert result.metadata["outline"] == [
+        {"level": 1, "title": "Overview", "page": 1}, {"level": 2, "title": "Scope and limits", "page": 1},
+    ]
