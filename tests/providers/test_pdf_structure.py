@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -179,7 +180,11 @@ def test_markdown_variant_through_the_server(live_server, structured_pdf: Path):
             time.sleep(0.2)
         assert status == "completed"
         md = http.get(f"/v1/files/{file_id}/variants/markdown").json()["content"]
+        meta = json.loads(http.get(f"/v1/files/{file_id}/variants/metadata").json()["content"])
     check_markdown(md)
+    # the running header and page numbers left the body for the metadata variant
+    assert {"type": "page_header", "page": 2, "text": HEADER} in meta["furniture"]
+    assert {"type": "page_footer", "page": 1, "text": "Page 1 of 2"} in meta["furniture"]
 
 
 def _ocr_words(text: str, x: float, y: float, height: float) -> list:
