@@ -80,7 +80,6 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
         for w in page.words:
             sizes[round(word_size(w) * 2) / 2] += len(w.text)
     word_body = sizes.most_common(1)[0][0] if sizes else 10.0
-    page_blocks: list[list[Block]] = []
     page_lines: list[list[Line]] = []
     extras: list[list[Block]] = []
     for page in pages:
@@ -103,12 +102,13 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
     gap = _line_gap(page_lines, body_size)
     elements: list[Element] = []
     ordered_blocks: list[tuple[PageGeometry, list[Block]]] = []
+    page_furniture: dict[int, list[Element]] = {}
     for page, lines, specials in zip(pages, page_lines, extras):
         marks = furniture.get(page.number, {})
         body = [ln for ln in lines if id(ln) not in marks]
-        for ln in lines:
-            if id(ln) in marks:
-                elements.append(Element(marks[id(ln)], ln.text, page.number, ln.box))
+        page_furniture[page.number] = [
+            Element(marks[id(ln)], ln.text, page.number, ln.box) for ln in lines if id(ln) in marks
+        ]
         blocks = split_lead_lines(build_blocks(body, gap, body_size, _starts_item))
         blocks = [b for b in blocks if any(ch.isalnum() for ch in b.text)]  # stray symbols of drawings
         for b in blocks + specials:
@@ -116,11 +116,14 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
             _classify(b, page, body_size)
         rtl = is_rtl(" ".join(ln.text for ln in body[:40]))
         ordered_blocks.append((page, _vector_figures(reading_order(blocks + specials, rtl), body_size)))
-        page_blocks.append(blocks)
     assign_headings([b for _, bl in ordered_blocks for b in bl], body_size, outline, [p for p, _ in ordered_blocks])
     for page, blocks in ordered_blocks:
         _attach_captions(blocks)
+        # Each page in reading order: its running header, its body, its footer.
+        marks = page_furniture[page.number]
+        elements.extend(e for e in marks if e.type == "page_header")
         elements.extend(_elements(page, blocks, body_size))
+        elements.extend(e for e in marks if e.type != "page_header")
     return elements
 
 
