@@ -300,7 +300,47 @@ def reading_order(blocks: list[Block], rtl: bool = False) -> list[Block]:
             first, second = (i, j) if (a.x0 + a.x1 < b.x0 + b.x1) != rtl else (j, i)
             if not _separated(boxes, first, second):
                 before[second].add(first)
+    _spanning_edges(boxes, before)
     return [blocks[k] for k in _toposort(before, boxes, rtl)]
+
+
+def _spanning_edges(boxes: list[Box], before: list[set[int]]) -> None:
+    """A block spanning two columns that sit above (or below) it splits the flow of the whole page.
+
+    Whatever lies wholly above it is read before it, and whatever lies wholly below after it,
+    even in a column it does not reach (a paragraph across two of three columns).
+    """
+    n = len(boxes)
+    widths = sorted(b.width for b in boxes)
+    wide = 1.5 * widths[n // 2]
+    for s in range(n):
+        box = boxes[s]
+        if box.width < wide:
+            continue
+        above = [k for k in range(n) if boxes[k].y1 <= box.y0 + 1.0 and x_overlap(boxes[k], box) > 0]
+        below = [k for k in range(n) if boxes[k].y0 >= box.y1 - 1.0 and x_overlap(boxes[k], box) > 0]
+        if not (_side_by_side(boxes, above) or _side_by_side(boxes, below)):
+            continue
+        for k in range(n):
+            if k == s:
+                continue
+            if boxes[k].y1 <= box.y0 + 1.0:
+                before[k].discard(s)
+                before[s].add(k)
+            elif boxes[k].y0 >= box.y1 - 1.0:
+                before[s].discard(k)
+                before[k].add(s)
+
+
+def _side_by_side(boxes: list[Box], group: list[int]) -> bool:
+    """Two of these blocks share a height without sharing a column."""
+    for x in range(len(group)):
+        a = boxes[group[x]]
+        for y in range(x + 1, len(group)):
+            b = boxes[group[y]]
+            if x_overlap(a, b) <= 0 and min(a.y1, b.y1) > max(a.y0, b.y0):
+                return True
+    return False
 
 
 def _separated(boxes: list[Box], i: int, j: int) -> bool:

@@ -271,3 +271,58 @@ def test_pdf_outline_confirms_headings_and_levels(tmp_path: Path):
     assert result.metadata["outline"] == [
         {"level": 1, "title": "Overview", "page": 1}, {"level": 2, "title": "Scope and limits", "page": 1},
     ]
+
+
+def _read_all(data: bytes) -> list:
+    import pypdfium2 as pdfium
+
+    from roset_local.structure.pdf_reader import read_page
+
+    doc = pdfium.PdfDocument(data)
+    try:
+        return [read_page(doc[i], i + 1) for i in range(len(doc))]
+    finally:
+        doc.close()
+
+
+def test_three_columns_with_a_paragraph_across_two_of_them():
+    """A block spanning two of three columns still splits the page: the third column above it comes first."""
+    from roset_local.structure.layout import analyse
+    from roset_local.structure.render import to_markdown
+
+    pdf = fpdf.FPDF(unit="pt", format="A4")
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 18)
+    pdf.text(50, 60, "Three Column Newsletter")
+    for c, x in enumerate((50, 225, 400), start=1):
+        _body(pdf, x, 100, [f"Upper{c} line {n} of the column text" for n in range(1, 13)], size=9)
+    _body(pdf, 50, 260, [
+        "A closing paragraph runs across the first two columns of the page, below them both,",
+        "and continues on a second line that is a little shorter than the first one.",
+    ], size=9)
+    for c, x in enumerate((50, 225, 400), start=1):
+        _body(pdf, x, 300, [f"Lower{c} line {n} of the column text" for n in range(1, 6)], size=9)
+    md = to_markdown(analyse(_read_all(bytes(pdf.output()))))
+    order = ["# Three Column", "Upper1 line 1", "Upper2 line 1", "Upper3 line 1", "A closing paragraph",
+             "Lower1 line 1", "Lower2 line 1", "Lower3 line 1"]
+    assert [md.index(s) for s in order] == sorted(md.index(s) for s in order)
+
+
+def test_rotated_page_geometry_stays_on_the_page():
+    """A page with /Rotate 90: width and height swap and every word box lies on the displayed page."""
+    import io
+
+    import pypdfium2 as pdfium
+
+    pdf = fpdf.FPDF(unit="pt", format="A4")
+    pdf.add_page()
+    _body(pdf, 72, 100, ["Some words on a page that will be displayed rotated."])
+    doc = pdfium.PdfDocument(bytes(pdf.output()))
+    doc[0].set_rotation(90)
+    out = io.BytesIO()
+    doc.save(out)
+    doc.close()
+    (page,) = _read_all(out.getvalue())
+    assert page.width > page.height
+    assert page.words and all(0 <= w.box.x0 < w.box.x1 <= page.width and 0 <= w.box.y0 < w.box.y1 <= page.height
+                              for w in page.words)
