@@ -36,8 +36,8 @@ def _strength(b: Block, body: float, followed_by_text: bool) -> float:
     text = b.text.strip()
     if not text or len(text) > MAX_HEADING_CHARS or len(b.lines) > MAX_HEADING_LINES:
         return 0.0
-    if _TEXTLESS.match(text) or not any(ch.isalpha() for ch in text):
-        return 0.0
+    if _TEXTLESS.match(text) or sum(ch.isalpha() for ch in text) < 2:
+        return 0.0  # "X", "3.2", "—": marks in a table or a drawing
     size = b.size
     if size < 0.9 * body:
         return 0.0
