@@ -226,6 +226,7 @@ def test_member_sees_only_its_spaces(server, admin):
     alpha, beta = server.env["FILE_alpha"], server.env["FILE_beta"]
     files = member.get("/console/files").text
     assert "alpha.txt" in files and "beta.txt" not in files
+    assert 'id="upload-space" value="alpha"' in files  # uploads default to one of its spaces
     assert member.get("/console/files", params={"space": "beta"}).status_code == 403
     assert member.get(f"/console/files/{alpha}").status_code == 200
     assert member.get(f"/console/files/{beta}").status_code == 404
@@ -290,7 +291,11 @@ def test_member_keys_are_confined(server, admin):
 def test_read_only_user_cannot_post_any_action(server, admin):
     viewer = signed_in(server, admin, "viewer", "read-only")
     assert "beta.txt" in viewer.get("/console/files").text  # no spaces listed: every space, to look at
-    assert viewer.get(f"/console/files/{server.env['FILE_alpha']}").status_code == 200
+    detail = viewer.get(f"/console/files/{server.env['FILE_alpha']}")
+    assert detail.status_code == 200 and "alpha.txt" in detail.text
+    assert "/delete" not in detail.text and "/reprocess" not in detail.text  # no buttons it cannot use
+    assert 'id="dropzone"' not in viewer.get("/console/files").text
+    assert "Create share link" not in viewer.get("/console/spaces").text
     assert viewer.get("/console/keys").status_code == 403 and viewer.get("/console/settings").status_code == 403
     checked = 0
     for path, access in console_routes(unsafe=True):

@@ -162,6 +162,7 @@ def files_page(request: Request, space: FromQuery[str | None] = None, status: Fr
     spaces = [r["space"] for r in file_store.list_spaces(services.db, principal.spaces)]
     return template(request, "console/files.html", nav="files", files=rows, next_cursor=next_cursor,
                     spaces=spaces, f_space=space or "", f_status=status or "", f_q=q or "", sort=sort, order=order,
+                    upload_space=principal.spaces[0] if principal.spaces else "default",
                     statuses=file_store.FILE_STATUSES, sorts=list(file_store.SORT_COLUMNS), cursor=cursor)
 
 

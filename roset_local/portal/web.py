@@ -161,6 +161,7 @@ def template(request: Request, name: str, **context: Any) -> Template:
     context.setdefault("path", request.url.path)
     context.setdefault("h", render)
     role = session.role if session else None
+    context.setdefault("can_change", bool(role) and roles.allows(role, roles.WORK, "POST"))
     context.setdefault("nav_links", [(key, href, label) for key, href, label, access in NAV
                                      if role and roles.allows(role, access, "GET")])
     return Template(template_name=name, context=context, headers=NO_STORE, media_type="text/html")
