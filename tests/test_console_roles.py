@@ -11,12 +11,13 @@ from collections import Counter
 import httpx
 import pytest
 
+from roset_local.config import Settings
 from roset_local.portal import roles, users, web
 from roset_local.portal import routes as html_routes
 from roset_local.store import console as console_store
 from roset_local.store.db import open_database
 from roset_local.store.migrations import Migrations, apply_migrations
-from tests.conftest import LiveServer, auth, server_env
+from tests.conftest import ADMIN_KEY, LiveServer, auth, server_env
 
 ADMIN_PASSWORD = "roles-admin-password"
 PASSWORD = "roles-user-password"
@@ -233,8 +234,9 @@ def test_member_sees_only_its_spaces(server, admin):
     status = member.get("/console/api/files/status", params={"ids": f"{alpha},{beta}"}).json()["files"]
     assert status[beta] == {"status": "deleted"} and status[alpha]["status"] != "deleted"
     assert "beta" not in member.get("/console/jobs").text
-    dash = member.get("/console").text
-    assert "beta" not in dash
+    dash = member.get("/console")
+    assert dash.status_code == 200 and "Dashboard" in dash.text and "beta" not in dash.text
+    assert member.get("/console/api/qa/stream", params={"question": "what?", "space": "beta"}).status_code == 403
     spaces = member.get("/console/spaces").text
     assert "alpha" in spaces and "beta" not in spaces
     assert "beta.txt" not in member.get("/console/search", params={"q": "bananas", "mode": "text"}).text
@@ -358,3 +360,49 @@ def test_a_success_resets_the_count(server, admin):
     for _ in range(users.MAX_FAILURES - 1):
         assert other.sign_in("reset-target", "wrong-password").status_code == 401
     assert other.sign_in("reset-target").status_code == 303
+
+
+# -- connections, in process (a local root to connect) --------------------------------------------------
+
+
+@pytest.fixture
+def settings(tmp_path):
+    root = tmp_path / "root"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "a.txt").write_text("alpha")
+    return Settings.from_env({}, data_dir=tmp_path / "data", admin_key=ADMIN_KEY, workers=1,
+                             local_roots=(str(root),))
+
+
+def in_process_sign_in(client, username: str, password: str = PASSWORD) -> str:
+    client.cookies.clear()
+    form = client.get("/console/login")
+    token = re.search(r'name="_csrf" value="([^"]+)"', form.text).group(1)
+    r = client.post("/console/login", data={"_csrf": token, "username": username, "password": password},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    return re.search(r'name="csrf-token" content="([^"]+)"', client.get("/console").text).group(1)
+
+
+def test_member_sees_only_connections_of_its_spaces(client, services):
+    users.create_user(services.db, "boss", PASSWORD, role=roles.ADMIN)
+    users.create_user(services.db, "mo", PASSWORD, role=roles.MEMBER, spaces=["alpha"])
+    client.headers.pop("Authorization", None)
+    csrf = in_process_sign_in(client, "boss")
+    made = client.post("/console/connections", data={"_csrf": csrf, "provider": "local", "name": "Docs",
+                                                      "bucket": "docs", "space": "docs"}, follow_redirects=False)
+    assert made.status_code == 303, made.text
+    cid = made.headers["location"].split("?")[0].rsplit("/", 1)[1]
+
+    csrf = in_process_sign_in(client, "mo")
+    assert cid not in client.get("/console/connections").text
+    assert client.get(f"/console/connections/{cid}").status_code == 404
+    assert client.get(f"/console/connections/{cid}/browse").status_code == 404
+    assert client.get(f"/console/api/connections/{cid}/progress").status_code == 404
+    synced = client.post(f"/console/connections/{cid}/sync", data={"_csrf": csrf}, follow_redirects=False)
+    assert synced.status_code == 303 and "error=" in synced.headers["location"]
+    gone = client.post(f"/console/connections/{cid}/delete", data={"_csrf": csrf}, follow_redirects=False)
+    assert "error=" in gone.headers["location"]
+    outside = client.post("/console/connections", data={"_csrf": csrf, "provider": "local", "name": "Mine",
+                                                         "bucket": "docs", "space": "docs"})
+    assert outside.status_code == 403 and services.db.value("SELECT count(*) FROM connections") == 1

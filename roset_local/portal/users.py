@@ -58,6 +58,8 @@ class ConsoleSession:
         """Who the console acts as when it calls the same functions as the JSON API: the role's
         scopes, confined to the user's spaces (an admin sees every space)."""
         spaces = None if self.role == roles.ADMIN else self.spaces
+        if spaces is None and self.role != roles.READ_ONLY and self.role != roles.ADMIN:
+            spaces = ()  # a member without spaces (or an unknown role) sees nothing, never everything
         return Principal(auth_type="session", key_id=None, key_name=f"console:{self.username}",
                          scopes=frozenset(roles.SCOPES.get(self.role, ())), spaces=spaces)
 
