@@ -3,8 +3,11 @@ read-only users change nothing, disabled users cannot sign in, and the lockout h
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections import Counter
 
@@ -12,6 +15,7 @@ import httpx
 import pytest
 
 from roset_local.config import Settings
+from roset_local.errors import Forbidden
 from roset_local.portal import roles, users, web
 from roset_local.portal import routes as html_routes
 from roset_local.store import console as console_store
@@ -105,6 +109,39 @@ def test_every_console_route_declares_access_and_the_menu_matches():
     pages = dict(console_routes(unsafe=False))
     for _, href, _, access in web.NAV:
         assert pages[href] == access, href  # the menu shows a link exactly to those the page admits
+
+
+def test_a_console_route_without_an_access_rule_is_refused():
+    class Handler:
+        opt: dict = {"public": True}
+
+    class Connection:
+        scope = {"path": "/console/new-page", "method": "GET"}
+
+    with pytest.raises(Forbidden):
+        asyncio.run(web.console_guard(Connection(), Handler()))  # type: ignore[arg-type]
+    Connection.scope = {"path": "/portal/ptk_x", "method": "GET"}
+    assert asyncio.run(web.console_guard(Connection(), Handler())) is None  # not a console route
+
+
+def test_users_cli_sets_roles_and_spaces(tmp_path):
+    data = str(tmp_path / "data")
+
+    def cli(*args: str, password: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "roset_local", "users", *args, "--data-dir", data],
+                              input=password, capture_output=True, text=True, env=server_env(), timeout=60)
+
+    made = cli("create", "--username", "ana", "--role", "member", "--spaces", "acme,beta", "--password-stdin",
+               password=PASSWORD + "\n")
+    assert made.returncode == 0 and "ana  member (acme, beta)" in made.stdout, made.stderr
+    refused = cli("create", "--username", "bo", "--role", "member", "--password-stdin", password=PASSWORD + "\n")
+    assert refused.returncode == 1 and "at least one space" in refused.stderr
+    changed = cli("set-role", "--username", "ana", "--role", "read-only")
+    assert changed.returncode == 0 and "ana  read-only (all spaces)" in changed.stdout
+    db = open_database(tmp_path / "data" / "roset.db")
+    assert [(u["username"], u["role"], u["spaces"]) for u in console_store.list_users(db)] == [
+        ("ana", "read-only", None)]
+    db.close()
 
 
 def test_roles_allow_table():
