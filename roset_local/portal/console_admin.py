@@ -1,4 +1,4 @@
-"""Console pages for administration: spaces and share links, connections, webhooks, API keys,
+"""Console pages for spaces and share links, webhooks, API keys (members: their own),
 provider keys, settings and routing rules, API logs. Each calls the functions the JSON API calls."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Console users: argon2id passwords, sign-in with lockout, server-side sessions with a CSRF token each."""
+"""Console users: argon2id passwords, roles and spaces, an atomic sign-in lockout, sessions with a CSRF token."""
 
 from __future__ import annotations
 
