@@ -72,7 +72,7 @@ def find_furniture(pages: list[PageGeometry], page_lines: list[list[Line]], body
             counts[(kind, _key(ln.text))].add(page.number)
         candidates.append(edge)
     n_pages = len(pages)
-    need = 2 if n_pages <= 6 else max(2, int(0.25 * n_pages))
+    need = 2  # edge lines set apart by a gap: two pages agreeing is evidence enough
     out: dict[int, dict[int, str]] = {}
     for page, edge in zip(pages, candidates):
         marks: dict[int, str] = {}

@@ -224,6 +224,7 @@ def _attach_captions(blocks: list[Block]) -> None:
 def _elements(page: PageGeometry, blocks: list[Block], body_size: float) -> list[Element]:
     out: list[Element] = []
     stack: list[float] = []  # marker x positions of the open list levels
+    prev_code_lines: list[Line] = []
     for b in blocks:
         if b.kind != "list_item":
             stack.clear()
@@ -241,7 +242,15 @@ def _elements(page: PageGeometry, blocks: list[Block], body_size: float) -> list
         elif b.kind in ("heading", "title"):
             out.append(Element(b.kind, paragraph_text(b.lines), page.number, b.box, level=b.extra.get("level")))  # type: ignore[arg-type]
         elif b.kind == "code":
-            out.append(Element("code", code_text(b.lines), page.number, b.box))
+            prev = out[-1] if out else None
+            if prev is not None and prev.type == "code" and prev.box is not None and _near_below(prev.box, b):
+                # One listing cut into blocks by its blank lines.
+                lines = prev_code_lines + b.lines
+                prev.text, prev.box = code_text(lines), prev.box.union(b.box)
+                prev_code_lines = lines
+            else:
+                prev_code_lines = list(b.lines)
+                out.append(Element("code", code_text(b.lines), page.number, b.box))
         elif b.kind == "list_item":
             out.append(_list_item(page, b, stack))
         elif b.kind in ("caption", "footnote"):
@@ -253,6 +262,11 @@ def _elements(page: PageGeometry, blocks: list[Block], body_size: float) -> list
                     box = box.union(ln.box)
                 out.append(Element("paragraph", paragraph_text(part), page.number, box))
     return out
+
+
+def _near_below(box: Box, b: Block) -> bool:
+    em = max(b.size, 1.0)
+    return -0.5 * em <= b.box.y0 - box.y1 <= 2.5 * em and min(box.x1, b.box.x1) > max(box.x0, b.box.x0)
 
 
 def _list_item(page: PageGeometry, b: Block, stack: list[float]) -> Element:

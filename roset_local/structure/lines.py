@@ -171,9 +171,11 @@ def build_lines(words: list[Word]) -> list[Line]:
 def _gutter(rows: list[list[Word]], r: int, x0: float, x1: float) -> bool:
     """Whether the gap [x0, x1] of row r stays empty in the rows around it (none of their words crosses it)."""
     mid0, mid1 = x0 + 0.25 * (x1 - x0), x1 - 0.25 * (x1 - x0)
+    y = rows[r][0].box.y0
+    reach = 4 * max(rows[r][0].box.height, 1.0)
     clear = 0
     for k in (r - 1, r + 1, r - 2, r + 2):
-        if k < 0 or k >= len(rows):
+        if k < 0 or k >= len(rows) or abs(rows[k][0].box.y0 - y) > reach:
             continue
         if any(w.box.x1 > mid0 and w.box.x0 < mid1 for w in rows[k]):
             return False
@@ -281,7 +283,9 @@ def reading_order(blocks: list[Block], rtl: bool = False) -> list[Block]:
         for j in range(i + 1, n):
             b = boxes[j]
             ov = x_overlap(a, b)
-            if ov > 0.1 * min(a.width, b.width):
+            em = min(blocks[i].size, blocks[j].size) if blocks[i].lines and blocks[j].lines else 0.0
+            # Blocks side by side without a gutter between them (an indented line of code) stack.
+            if ov > 0.1 * min(a.width, b.width) or -ov < 0.8 * em:
                 if a.y0 + a.y1 <= b.y0 + b.y1:
                     before[j].add(i)
                 else:

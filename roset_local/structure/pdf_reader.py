@@ -25,6 +25,8 @@ _TEX_BOLD = re.compile(r"^[a-z]{2,4}bx")  # TeX's bold extended faces: CMBX10, S
 _LIGATURES = {0xFB00: "ff", 0xFB01: "fi", 0xFB02: "fl", 0xFB03: "ffi", 0xFB04: "ffl", 0xFB05: "st", 0xFB06: "st"}
 
 _ALEFS = frozenset("\u0627\u0623\u0625\u0622")
+# Letters whose widths tell a monospaced font: False = narrow, True = wide.
+_PROBES = {ord(c): False for c in "iljI.,"} | {ord(c): True for c in "mwMW"}
 _BREAKS = frozenset({0, 9, 10, 12, 13, 32, 0xA0, 0x200B, 0xFFFE, 0xFFFF, 0x3000})
 _UNMAPPED = "\ufffd"
 Matrix = tuple[float, float, float, float, float, float]
@@ -155,6 +157,7 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
     cur_size = 0.0
     cur_bold = False
     last_x0 = -1.0
+    glyph_widths: dict[str, list[float]] = {}  # font -> [narrowest, widest] advance per em
 
     def flush() -> None:
         if chars and cur_font is not None:
@@ -209,6 +212,13 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
             chars.insert(len(chars) - 1, "\u0644")
             continue
         last_x0 = x0
+        probe = _PROBES.get(code)
+        if probe is not None and size > 0:
+            widths = glyph_widths.setdefault(font.name, [9.0, 0.0])
+            if probe:
+                widths[1] = max(widths[1], (x1 - x0) / size)
+            else:
+                widths[0] = min(widths[0], (x1 - x0) / size)
         if not chars:
             wx0, wy0, wx1, wy1 = x0, y0, x1, y1
             cur_font, cur_size, cur_bold = font, size, bold
@@ -223,6 +233,12 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
                 ch = _UNMAPPED
         chars.append(ch)
     flush()
+    # A font whose narrowest letters are as wide as its widest is monospaced, whatever its name says.
+    mono = {name for name, (narrow, wide) in glyph_widths.items() if wide > 0 and narrow < 9 and narrow >= 0.85 * wide}
+    if mono:
+        for w in words:
+            if w.font in mono:
+                w.mono = True
     return words
 
 
