@@ -96,9 +96,9 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
             specials.append(Block([], fig, kind="figure"))
         page_lines.append(build_lines(words))
         extras.append(specials)
-    body_size = _body_size(page_lines, {})
+    body_size = _body_size(pages, page_lines, {})
     furniture = find_furniture(pages, page_lines, body_size)
-    body_size = _body_size(page_lines, furniture)
+    body_size = _body_size(pages, page_lines, furniture)
     gap = _line_gap(page_lines, body_size)
     elements: list[Element] = []
     ordered_blocks: list[tuple[PageGeometry, list[Block]]] = []
@@ -182,10 +182,11 @@ def _overlaps(a: Box, b: Box, tol: float) -> bool:
     return a.x0 - tol < b.x1 and b.x0 - tol < a.x1 and a.y0 - tol < b.y1 and b.y0 - tol < a.y1
 
 
-def _body_size(page_lines: list[list[Line]], furniture: dict[int, dict[int, str]]) -> float:
+def _body_size(pages: list[PageGeometry], page_lines: list[list[Line]], furniture: dict[int, dict[int, str]]) -> float:
+    """The size most characters of the body have (furniture aside)."""
     counts: Counter[float] = Counter()
-    for number, lines in enumerate(page_lines, start=1):
-        marks = furniture.get(number, {})
+    for page, lines in zip(pages, page_lines):
+        marks = furniture.get(page.number, {})
         for ln in lines:
             if id(ln) not in marks:
                 counts[round(ln.size * 2) / 2] += ln.chars
@@ -238,8 +239,8 @@ def _near(box: Box, b: Block) -> bool:
 
 def _label_block(b: Block, body: float) -> bool:
     """Short text that is not body prose: labels and callouts of a drawing."""
-    if b.kind not in ("paragraph", "code") or not b.lines:
-        return False
+    if b.kind != "paragraph" or not b.lines:
+        return False  # code, lists and tables are text of the document, whatever caption follows
     if numbering_depth(b.text) or b.size >= 1.5 * body:
         return False  # a section heading or a title: the drawing does not reach past it
     prose = len(b.lines) >= 2 and abs(b.size - body) <= 0.06 * body and b.bold < 0.5
