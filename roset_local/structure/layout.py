@@ -8,7 +8,9 @@ from typing import Any, Callable
 
 from .furniture import find_furniture
 from .headings import assign_headings, heading_like, numbering_depth
-from .lines import Block, Line, build_blocks, build_lines, is_rtl, reading_order, split_lead_lines, word_size
+from .lines import (
+    Block, Line, build_blocks, build_lines, is_rtl, is_sideways, reading_order, split_lead_lines, word_size,
+)
 from .model import Box, Element, PageGeometry, Table, Word
 
 Outline = list[tuple[int, str, "int | None"]]  # (level from 1, title, page from 1 or None)
@@ -98,6 +100,9 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
         extras.append(specials)
     body_size = _body_size(pages, page_lines, {})
     furniture = find_furniture(pages, page_lines, body_size)
+    for page, lines in zip(pages, page_lines):
+        for ln in _margin_notes(lines):
+            furniture.setdefault(page.number, {})[id(ln)] = "page_header"
     body_size = _body_size(pages, page_lines, furniture)
     gap = _line_gap(page_lines, body_size)
     elements: list[Element] = []
@@ -125,6 +130,15 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
         elements.extend(_elements(page, blocks, body_size))
         elements.extend(e for e in marks if e.type != "page_header")
     return elements
+
+
+def _margin_notes(lines: list[Line]) -> list[Line]:
+    """Sideways lines beside all the other text (an arXiv stamp in the margin): furniture, not body."""
+    upright = [ln for ln in lines if not is_sideways(ln)]
+    return [
+        ln for ln in lines
+        if is_sideways(ln) and upright and all(ln.box.x1 <= o.box.x0 or ln.box.x0 >= o.box.x1 for o in upright)
+    ]
 
 
 def _classify(b: Block, page: PageGeometry, body: float) -> None:

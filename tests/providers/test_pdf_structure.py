@@ -326,3 +326,23 @@ def test_rotated_page_geometry_stays_on_the_page():
     assert page.width > page.height
     assert page.words and all(0 <= w.box.x0 < w.box.x1 <= page.width and 0 <= w.box.y0 < w.box.y1 <= page.height
                               for w in page.words)
+
+
+def test_sideways_margin_stamp_is_furniture_and_reads_in_order():
+    """An arXiv-style stamp set sideways in the margin comes out as one line of furniture, not glyph soup."""
+    from roset_local.structure.layout import analyse
+
+    pdf = fpdf.FPDF(unit="pt", format="A4")
+    pdf.add_page()
+    _body(pdf, 72, 100, [
+        "Normal body text, line one of the page, long enough to read as a paragraph here.",
+        "Normal body text, line two of the page, long enough to read as a paragraph here.",
+    ])
+    with pdf.rotation(90, 30, 500):
+        pdf.set_font("Helvetica", size=14)
+        pdf.text(30, 500, "arXiv:2305.03393v1 [cs.CV] 5 May 2023")
+    elements = analyse(_read_all(bytes(pdf.output())))
+    assert [(e.type, e.text) for e in elements if e.type == "page_header"] == [
+        ("page_header", "arXiv:2305.03393v1 [cs.CV] 5 May 2023")
+    ]
+    assert [e.type for e in elements if e.type != "page_header"] == ["paragraph"]
