@@ -17,6 +17,7 @@ Outline = list[tuple[int, str, "int | None"]]  # (level from 1, title, page from
 
 FIGURE_MIN_SIDE = 24.0  # points: smaller images are icons, bullets or rules
 FIGURE_MIN_AREA = 0.004  # share of the page
+FOOTNOTE_ZONE = 0.6  # footnotes start below this share of the page height
 MAX_PICTURES = 100  # per page
 MAX_MERGED_PICTURES = 30
 BACKGROUND_AREA = 0.6  # an image covering more of the page than this is a background, not a figure
@@ -67,8 +68,21 @@ def line_marker(line: Line) -> tuple[str, bool, str] | None:
     return None
 
 
-def _starts_item(line: Line) -> bool:
-    return line_marker(line) is not None
+_NOTE_MARK = re.compile(r"^(?:\d{1,3}|[*†‡§¶])\s?\S")
+
+
+def _block_starts(page: PageGeometry, body: float) -> Callable[[Line], bool]:
+    """Lines that open a block of their own: list items, and footnotes (small print at the page foot
+    opening with a note number)."""
+
+    def starts(line: Line) -> bool:
+        if line_marker(line) is not None:
+            return True
+        return line.size < 0.9 * body and line.box.y0 > FOOTNOTE_ZONE * page.height and (
+            _NOTE_MARK.match(line.text) is not None and len(line.words) > 1 and line.words[0].text[:1] != "0"
+        )
+
+    return starts
 
 
 def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[Element]:
@@ -114,7 +128,8 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
         page_furniture[page.number] = [
             Element(marks[id(ln)], ln.text, page.number, ln.box) for ln in lines if id(ln) in marks
         ]
-        blocks = split_lead_lines(build_blocks(body, gap, body_size, _starts_item))
+        starts = _block_starts(page, body_size)
+        blocks = split_lead_lines(build_blocks(body, gap, body_size, starts))
         blocks = [b for b in blocks if any(ch.isalnum() for ch in b.text)]  # stray symbols of drawings
         for b in blocks + specials:
             b.extra["page"] = page.number
@@ -145,7 +160,7 @@ def _classify(b: Block, page: PageGeometry, body: float) -> None:
     if b.kind != "paragraph" or not b.lines:
         return
     if b.extra.get("item"):
-        if b.size < 0.9 * body and b.box.y0 > 0.6 * page.height:
+        if b.size < 0.9 * body and b.box.y0 > FOOTNOTE_ZONE * page.height:
             b.kind = "footnote"  # small numbered notes at the foot of the page
         elif not (len(b.lines) == 1 and heading_like(b, body)):
             b.kind = "list_item"  # a numbered line set larger or in bold is a heading: left to the heading pass
