@@ -77,6 +77,7 @@ def make_structured_pdf(path: Path) -> Path:
     y += 130
     _body(pdf, 72, y, ["Figure 1: Distribution of font sizes."], size=9)
     _body(pdf, 72, y + 30, ["The figure above shows how sizes spread over the document."])
+    _body(pdf, 72, 760, ["1 The first footnote explains a term.", "2 The second footnote cites a source."], size=8)
     pdf.add_page()
     _furniture(pdf, 2)
     pdf.set_font("Helvetica", "B", size=16)
@@ -118,6 +119,8 @@ def check_markdown(md: str) -> None:
     # the figure is a placeholder with its caption, before the text that follows it
     assert "Figure 1: Distribution of font sizes.\n\n<!-- image -->" in md
     assert md.index("<!-- image -->") < md.index("The figure above shows")
+    # footnotes: one paragraph each, after the page's body
+    assert "\n\n1 The first footnote explains a term.\n\n2 The second footnote cites a source.\n\n" in md
     # two columns: all of the left one, then all of the right one
     positions = [md.index(s) for s in LEFT + RIGHT]
     assert positions == sorted(positions)
@@ -153,6 +156,7 @@ def test_engine_elements_carry_type_page_box_and_span(extraction):
     assert ("Nested detail about blocks.", 2, False) in items and ("Rank the heading sizes.", 1, True) in items
     assert {e.text for e in by_type["page_header"]} == {HEADER}
     assert {e.text for e in by_type["page_footer"]} == {"Page 1 of 2", "Page 2 of 2"}
+    assert [e.text[:5] for e in by_type["footnote"]] == ["1 The", "2 The"]
     (figure,) = by_type["figure"]
     assert figure.text == "Figure 1: Distribution of font sizes." and figure.page == 1
     assert extraction.metadata["furniture"][0] == {"type": "page_header", "page": 1, "text": HEADER}
