@@ -62,7 +62,7 @@ class Settings:
     local_roots: tuple[str, ...] = ()
     webhook_schedule: tuple[float, ...] = DEFAULT_WEBHOOK_SCHEDULE
     webhook_timeout_seconds: float = 10.0
-    webhook_allow_private: bool = True
+    outbound_allow_private: bool = True  # private/loopback targets for webhooks, providers, connections
     metrics_public: bool = False
     pages_limit: int | None = None
     log_retention_days: int = 7
@@ -93,7 +93,10 @@ class Settings:
             public_url=env.get("ROSET_PUBLIC_URL") or None,
             local_roots=roots,
             webhook_schedule=_floats(env, "ROSET_WEBHOOK_SCHEDULE", DEFAULT_WEBHOOK_SCHEDULE),
-            webhook_allow_private=_bool(env, "ROSET_WEBHOOK_ALLOW_PRIVATE", True),
+            # One policy for every outbound target; the older webhook-only name still works.
+            outbound_allow_private=_bool(
+                env, "ROSET_OUTBOUND_ALLOW_PRIVATE", _bool(env, "ROSET_WEBHOOK_ALLOW_PRIVATE", True)
+            ),
             metrics_public=_bool(env, "ROSET_METRICS_PUBLIC", False),
             pages_limit=pages_limit or None,
             admin_password=env.get("ROSET_ADMIN_PASSWORD") or None,

@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from roset_local.config import Settings
+from roset_local.errors import BadRequest
+from roset_local.netguard import OutboundRefused, check_url
 from roset_local.store import org as org_store
 
 log = logging.getLogger("roset_local.secrets")
@@ -108,7 +110,18 @@ def _context(provider: str) -> str:
     return f"provider_key:{provider}"
 
 
+def check_base_url(services: Any, base_url: str | None) -> str | None:
+    """A provider base URL the outbound guard accepts (400 otherwise); None keeps the provider's own."""
+    if base_url is None:
+        return None
+    try:
+        return check_url(base_url, allow_private=services.settings.outbound_allow_private, field="base_url")
+    except OutboundRefused as exc:
+        raise BadRequest(str(exc)) from None
+
+
 def save_provider_key(services: Any, provider: str, key: str, base_url: str | None) -> dict[str, Any]:
+    base_url = check_base_url(services, base_url)
     ciphertext = secret_box(services).encrypt(key, _context(provider))
     row = org_store.save_provider_key(services.db, provider, ciphertext, key_preview(key), base_url)
     return provider_key_out(row)
@@ -131,19 +144,24 @@ def list_provider_keys(services: Any) -> list[dict[str, Any]]:
     return [provider_key_out(rows.get(p), p) for p in org_store.PROVIDERS]
 
 
-def get_hosted_keys(services: Any) -> dict[str, dict[str, str | None]]:
-    """Decrypted ``{provider: {"key", "base_url"}}`` for every configured provider (pipeline use).
+def get_hosted_keys(services: Any) -> dict[str, dict[str, Any]]:
+    """Decrypted ``{provider: {"key", "base_url", "allow_private"}}`` for every configured provider.
+
+    ``allow_private`` carries the outbound policy to the hosted clients (they may run in an
+    extraction process that has no settings).
 
     A key that no longer decrypts (secret key changed) is left out, with a warning naming only
     the provider, so that provider falls back to its local engine.
     """
     box = secret_box(services)
-    out: dict[str, dict[str, str | None]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for row in org_store.list_provider_keys(services.db):
         try:
             key = box.decrypt(row["ciphertext"], _context(row["provider"]))
         except SecretError:
             log.warning("the saved %s key cannot be decrypted; save it again", row["provider"])
             continue
-        out[row["provider"]] = {"key": key, "base_url": row["base_url"]}
+        out[row["provider"]] = {
+            "key": key, "base_url": row["base_url"], "allow_private": services.settings.outbound_allow_private,
+        }
     return out

@@ -26,7 +26,7 @@ webhooks.add(
         id TEXT PRIMARY KEY,
         url TEXT NOT NULL,
         events TEXT NOT NULL,            -- JSON array of event types
-        secret TEXT NOT NULL,            -- whsec_...; returned only by create and rotate-secret
+        secret TEXT NOT NULL,            -- sealed whsec_... (webhooks/sealing.py); shown by create and rotate only
         active INTEGER NOT NULL DEFAULT 1,
         disabled_reason TEXT,
         created_at TEXT NOT NULL,
@@ -140,6 +140,21 @@ def update_webhook(
         if not db.update("webhooks", {"id": webhook_id}, values):
             return None
     return get_webhook(db, webhook_id)
+
+
+def has_plaintext_secrets(db: Database, prefix: str) -> bool:
+    return db.one("SELECT 1 AS x FROM webhooks WHERE substr(secret, 1, :n) = :p LIMIT 1",
+                  {"n": len(prefix), "p": prefix}) is not None
+
+
+def plaintext_secrets(db: Database, prefix: str) -> list[Row]:
+    """``{id, secret}`` of secrets stored before they were sealed (inside the caller's transaction)."""
+    return db.all("SELECT id, secret FROM webhooks WHERE substr(secret, 1, :n) = :p", {"n": len(prefix), "p": prefix})
+
+
+def set_sealed_secret(db: Database, webhook_id: str, sealed: str) -> None:
+    """Replace a secret by its sealed form (same secret: ``updated_at`` is kept; caller's transaction)."""
+    db.execute("UPDATE webhooks SET secret = :s WHERE id = :id", {"s": sealed, "id": webhook_id})
 
 
 def disable_webhook(db: Database, webhook_id: str, reason: str) -> bool:
