@@ -53,6 +53,7 @@ class Settings:
     log_format: str = "text"
     log_level: str = "info"
     rate_limit_per_minute: int = 600
+    anon_rate_limit_per_minute: int = 300  # per client address: public pages, bad or missing keys
     max_upload_bytes: int = 5 * 1024**3
     workers: int = field(default_factory=lambda: os.cpu_count() or 2)
     consumer: bool = True  # run the queue consumer inside the server process
@@ -87,6 +88,7 @@ class Settings:
             log_format=env.get("ROSET_LOG_FORMAT") or "text",
             log_level=env.get("ROSET_LOG_LEVEL") or "info",
             rate_limit_per_minute=_int(env, "ROSET_RATE_LIMIT", 600),
+            anon_rate_limit_per_minute=_int(env, "ROSET_ANON_RATE_LIMIT", 300),
             max_upload_bytes=_int(env, "ROSET_MAX_UPLOAD_BYTES", 5 * 1024**3),
             workers=_int(env, "ROSET_WORKERS", os.cpu_count() or 2),
             job_timeout_seconds=_int(env, "ROSET_JOB_TIMEOUT", 1800),

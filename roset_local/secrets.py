@@ -144,24 +144,19 @@ def list_provider_keys(services: Any) -> list[dict[str, Any]]:
     return [provider_key_out(rows.get(p), p) for p in org_store.PROVIDERS]
 
 
-def get_hosted_keys(services: Any) -> dict[str, dict[str, Any]]:
-    """Decrypted ``{provider: {"key", "base_url", "allow_private"}}`` for every configured provider.
-
-    ``allow_private`` carries the outbound policy to the hosted clients (they may run in an
-    extraction process that has no settings).
+def get_hosted_keys(services: Any) -> dict[str, dict[str, str | None]]:
+    """Decrypted ``{provider: {"key", "base_url"}}`` for every configured provider (pipeline use).
 
     A key that no longer decrypts (secret key changed) is left out, with a warning naming only
     the provider, so that provider falls back to its local engine.
     """
     box = secret_box(services)
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, dict[str, str | None]] = {}
     for row in org_store.list_provider_keys(services.db):
         try:
             key = box.decrypt(row["ciphertext"], _context(row["provider"]))
         except SecretError:
             log.warning("the saved %s key cannot be decrypted; save it again", row["provider"])
             continue
-        out[row["provider"]] = {
-            "key": key, "base_url": row["base_url"], "allow_private": services.settings.outbound_allow_private,
-        }
+        out[row["provider"]] = {"key": key, "base_url": row["base_url"]}
     return out

@@ -9,7 +9,7 @@ from litestar import Request, Response
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, ServerSentEvent, Template
 
-from roset_local.api.deps import blocking
+from roset_local.api.deps import blocking, check_query
 from roset_local.api.files import content_url
 from roset_local.api.shapes import file_out, job_out
 from roset_local.api.upload import upload_body, with_body
@@ -131,7 +131,7 @@ def _file_rows(services: Any, *, space: str | None, status: str | None, q: str |
         raw = None
     spaces = (space,) if space else None
     content_ids = None
-    if q:
+    if check_query(q, "q"):
         engine = features.module("roset_local.index.search")
         if engine is not None:
             try:
