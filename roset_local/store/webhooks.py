@@ -26,7 +26,7 @@ webhooks.add(
         id TEXT PRIMARY KEY,
         url TEXT NOT NULL,
         events TEXT NOT NULL,            -- JSON array of event types
-        secret TEXT NOT NULL,            -- sealed whsec_... (webhooks/sealing.py); shown by create and rotate only
+        secret TEXT NOT NULL,            -- whsec_...; returned only by create and rotate-secret
         active INTEGER NOT NULL DEFAULT 1,
         disabled_reason TEXT,
         created_at TEXT NOT NULL,
@@ -152,9 +152,23 @@ def plaintext_secrets(db: Database, prefix: str) -> list[Row]:
     return db.all("SELECT id, secret FROM webhooks WHERE substr(secret, 1, :n) = :p", {"n": len(prefix), "p": prefix})
 
 
-def set_sealed_secret(db: Database, webhook_id: str, sealed: str) -> None:
-    """Replace a secret by its sealed form (same secret: ``updated_at`` is kept; caller's transaction)."""
-    db.execute("UPDATE webhooks SET secret = :s WHERE id = :id", {"s": sealed, "id": webhook_id})
+def replace_secrets(db: Database, sealed: dict[str, str]) -> None:
+    """Store sealed forms of the same secrets (``updated_at`` kept; caller's transaction).
+
+    With ``secure_delete`` the old plain text is overwritten in the page, not left in free space.
+    """
+    previous = db.value("PRAGMA secure_delete")
+    db.execute("PRAGMA secure_delete = ON")
+    try:
+        for webhook_id, value in sealed.items():
+            db.execute("UPDATE webhooks SET secret = :s WHERE id = :id", {"s": value, "id": webhook_id})
+    finally:
+        db.execute(f"PRAGMA secure_delete = {int(previous or 0)}")
+
+
+def truncate_wal(db: Database) -> None:
+    """Copy the WAL into the database and empty it, so no older page version stays on disk."""
+    db.value("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def disable_webhook(db: Database, webhook_id: str, reason: str) -> bool:

@@ -37,6 +37,6 @@ def seal_stored_secrets(services: "Services") -> int:
     box = secret_box(services)
     with db.write():
         rows = store.plaintext_secrets(db, SECRET_PREFIX)
-        for row in rows:
-            store.set_sealed_secret(db, row["id"], seal(box, row["secret"]))
+        store.replace_secrets(db, {row["id"]: seal(box, row["secret"]) for row in rows})
+    store.truncate_wal(db)
     return len(rows)
