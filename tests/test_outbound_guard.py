@@ -145,37 +145,54 @@ def _reducto(result_url: str | None = None) -> Any:
     return handle
 
 
-def _process_with_reducto(live_server, base_url: str) -> dict[str, Any]:
-    with live_server.client() as http:
-        r = http.put("/v1/org/provider-keys", json={"provider": "reducto", "key": "rdt_key_123", "base_url": base_url})
-        assert r.status_code == 200, r.text
-        created = upload(http)
-        assert created.status_code == 201, created.text
-        return wait_job(http, created.json()["job_id"], ("completed", "failed"))
+def _process_with_reducto(http, base_url: str) -> dict[str, Any]:
+    r = http.put("/v1/org/provider-keys", json={"provider": "reducto", "key": "rdt_key_123", "base_url": base_url})
+    assert r.status_code == 200, r.text
+    created = upload(http)
+    assert created.status_code == 201, created.text
+    return wait_job(http, created.json()["job_id"], ("completed", "failed"))
 
 
-def test_a_redirecting_provider_is_refused_and_the_job_says_why(make_live_server, fakes):
+def test_hosted_providers_follow_no_redirect_and_fetch_results_only_from_their_own_host(live_server, fakes):
     attacker = Fake(_reducto())
     redirector = Fake(lambda m, p, b: (307, {"Location": attacker.url + p}, b""))
-    fakes += [attacker, redirector]
-    job = _process_with_reducto(make_live_server(), redirector.url)
-    assert job["status"] == "failed" and job["engine"] == "hosted"
-    assert "redirect" in job["error"] and "not followed" in job["error"]
-    assert redirector.requests and attacker.requests == []
+    foreign = Fake(_reducto(result_url=attacker.url + "/results/1.json"))  # same host name, another port
+    own = Fake(lambda m, p, b: _reducto(result_url=own.url + "/results/1.json")(m, p, b))
+    fakes += [attacker, redirector, foreign, own]
+    with live_server.client() as http:
+        job = _process_with_reducto(http, redirector.url)
+        assert job["status"] == "failed" and job["engine"] == "hosted"
+        assert "redirect" in job["error"] and "not followed" in job["error"]
+        assert redirector.requests
+
+        job = _process_with_reducto(http, foreign.url)
+        assert job["status"] == "failed" and "another host" in job["error"]
+        assert attacker.requests == []  # neither the redirect nor the foreign result URL reached it
+
+        job = _process_with_reducto(http, own.url)
+        assert job["status"] == "completed", job
+        assert ("GET", "/results/1.json") in own.requests
 
 
-def test_a_result_url_on_another_host_is_not_fetched(make_live_server, fakes):
-    elsewhere = Fake(_reducto())
-    provider = Fake(_reducto(result_url=f"http://localhost:{elsewhere.url.rsplit(':', 1)[1]}/results/1.json"))
-    fakes += [elsewhere, provider]
-    job = _process_with_reducto(make_live_server(), provider.url)
-    assert job["status"] == "failed" and "another host" in job["error"]
-    assert elsewhere.requests == []
+def test_the_address_is_checked_again_when_used(tmp_path, fakes):
+    """A name that passed when saved is refused at use once it resolves to a refused address."""
+    from roset_local.index.embedder import EmbeddingError, OpenAIEmbedder
+    from roset_local.providers import ExtractionError, ExtractRequest
+    from roset_local.providers.hosted import hosted_provider
 
-
-def test_a_result_url_on_the_providers_own_host_is_fetched(make_live_server, fakes):
-    provider = Fake(lambda m, p, b: _reducto(result_url=provider.url + "/results/1.json")(m, p, b))
+    provider = Fake(_reducto())
     fakes.append(provider)
-    job = _process_with_reducto(make_live_server(), provider.url)
-    assert job["status"] == "completed", job
-    assert ("GET", "/results/1.json") in provider.requests
+    local_name = provider.url.replace("127.0.0.1", "localhost")
+    doc = tmp_path / "terms.md"
+    doc.write_text("# Terms\n\nNet 30.\n")
+    request = ExtractRequest(str(doc), "terms.md", "text/markdown", {})
+    strict = hosted_provider("reducto", {"key": "rdt_key_123", "base_url": local_name, "allow_private": False})
+    with pytest.raises(ExtractionError) as refused:
+        strict.extract(request, lambda *a: None)
+    assert "refused" in str(refused.value) and provider.requests == []
+    allowed = hosted_provider("reducto", {"key": "rdt_key_123", "base_url": local_name})
+    assert "from the provider" in allowed.extract(request, lambda *a: None).markdown
+    with pytest.raises(EmbeddingError, match="refused"):
+        OpenAIEmbedder(name="text-embedding-3-small", api_key="sk-x", base_url=local_name + "/v1",
+                       allow_private=False).embed(["hello"])
+    assert [p for _, p in provider.requests] == ["/upload", "/parse"]

@@ -42,6 +42,10 @@ def _http_error(provider: str, exc: Exception) -> ExtractionError:
     return ExtractionError("provider_crashed", f"{provider} cannot be reached: {exc}")
 
 
+def _port(url: Any) -> int:
+    return int(url.port or (443 if url.scheme == "https" else 80))
+
+
 class _Hosted:
     name = ""
     engine = "hosted"
@@ -71,7 +75,7 @@ class _Hosted:
         except (httpx.InvalidURL, TypeError, ValueError):
             raise ExtractionError("provider_crashed", f"{self.name} returned an invalid result URL") from None
         own = httpx.URL(self.base_url)
-        if parsed.scheme not in {"http", "https"} or parsed.host != own.host:
+        if parsed.scheme not in {"http", "https"} or (parsed.host, _port(parsed)) != (own.host, _port(own)):
             raise ExtractionError(
                 "provider_crashed",
                 f"{self.name} returned a result URL on another host ({parsed.host or '?'}); it is not fetched",
