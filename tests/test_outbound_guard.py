@@ -127,7 +127,8 @@ def test_connection_errors_do_not_echo_what_an_internal_server_said(client, fake
     internal.close()
     fakes.remove(internal)
     closed = client.post(f"/v1/connections/{r.json()['id']}/test").json()
-    assert closed == {"success": False, "error": "Could not reach the storage endpoint"}
+    host_port = internal.url.removeprefix("http://")
+    assert closed == {"success": False, "error": f"Could not reach the storage endpoint ({host_port})"}
 
 
 def _reducto(result_url: str | None = None) -> Any:

@@ -62,8 +62,10 @@ def _errors(spec: ConnectionSpec, what: str, key: str | None = None) -> Iterator
                 raise ObjectNotFoundError(f"Object not found: {key}") from None
             mapped = ConnectionAccessError(GENERIC_REASONS["storage_error"])
         if mapped.code in ("unreachable", "timeout"):
-            mapped.reason = GENERIC_REASONS[mapped.code]
-        mapped.reason = scrub(mapped.reason, spec)[:1000]
+            mapped.reason = _generic(spec, mapped.code)
+        # Libraries append response bodies on later lines; the first line says what went wrong.
+        first_line = (mapped.reason.strip().splitlines() or [GENERIC_REASONS["storage_error"]])[0]
+        mapped.reason = scrub(first_line, spec)[:300]
         mapped.args = (mapped.reason,)
         raise mapped from None  # the original may quote a secret: don't chain it
 
@@ -105,6 +107,16 @@ def _probe_address(spec: ConnectionSpec) -> tuple[str, int] | None:
     return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
 
+def _generic(spec: ConnectionSpec, code: str) -> str:
+    """The fixed message for ``code``, naming the endpoint as the caller gave it (nothing the network said)."""
+    try:
+        address = _probe_address(spec)
+    except ConnectionAccessError:
+        address = None
+    where = f" ({address[0]}:{address[1]})" if address else ""
+    return GENERIC_REASONS[code] + where
+
+
 def probe(spec: ConnectionSpec, timeout: float = PROBE_TIMEOUT) -> None:
     """Fail fast with code ``unreachable`` when the endpoint does not accept a TCP connection.
 
@@ -118,7 +130,7 @@ def probe(spec: ConnectionSpec, timeout: float = PROBE_TIMEOUT) -> None:
         with socket.create_connection(address, timeout=timeout):
             pass
     except OSError:
-        raise ConnectionAccessError(GENERIC_REASONS["unreachable"], "unreachable") from None
+        raise ConnectionAccessError(_generic(spec, "unreachable"), "unreachable") from None
 
 
 def open_fs(spec: ConnectionSpec) -> Any:
