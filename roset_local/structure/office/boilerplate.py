@@ -1,0 +1,61 @@
+"""Boilerplate removal for web pages: the main content, without navigation, banners, footers and asides."""
+
+from __future__ import annotations
+
+import re
+
+from bs4 import BeautifulSoup, Tag
+
+_CHROME_TAGS = ("nav", "aside", "header", "footer")
+_CHROME_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search"}
+_CHROME_NAMES = re.compile(r"(^|[-_ ])(nav|navbar|navigation|menu|breadcrumbs?|footer|sidebar|cookie|skip-link)([-_ ]|$)", re.I)
+MIN_MAIN_SHARE = 0.2  # a <main> holding less of the page's text than this is a decoy (a skip target)
+
+
+def _text_len(node: Tag) -> int:
+    return len("".join(node.get_text(" ").split()))
+
+
+def _link_share(node: Tag) -> float:
+    total = _text_len(node)
+    if not total:
+        return 0.0
+    linked = sum(_text_len(a) for a in node.find_all("a"))
+    return linked / total
+
+
+def main_content(soup: BeautifulSoup, body: Tag) -> Tag:
+    """The page's main element when it declares one; otherwise the body with page chrome removed.
+
+    Chrome is the nav/aside elements, header/footer elements outside any article, elements with a
+    landmark role of navigation/banner/contentinfo/complementary, and link-dense blocks whose class
+    or id names them as navigation, menus or footers. Pages without any of these come out whole.
+    """
+    total = _text_len(body)
+    candidates = body.find_all("main") + body.find_all(attrs={"role": "main"})
+    articles = body.find_all("article")
+    if len(articles) == 1:
+        candidates.append(articles[0])
+    for cand in candidates:
+        if total and _text_len(cand) >= MIN_MAIN_SHARE * total:
+            return cand
+    for node in list(body.find_all(True)):
+        if not getattr(node, "decomposed", False) and _is_chrome(node):
+            node.decompose()
+    return body
+
+
+def _is_chrome(node: Tag) -> bool:
+    if node.attrs is None:
+        return False
+    if node.name in ("nav", "aside"):
+        return True
+    if node.name in ("header", "footer") and node.find_parent(["article", "main"]) is None:
+        return True
+    if str(node.get("role") or "").lower() in _CHROME_ROLES:
+        return True
+    if node.name in ("div", "ul", "section"):
+        names = " ".join([str(node.get("id") or "")] + [str(c) for c in node.get("class") or []])
+        if names and _CHROME_NAMES.search(names) and _link_share(node) > 0.5:
+            return True
+    return False

@@ -1,0 +1,274 @@
+"""HTML to document elements: the main content only, with headings, nested lists, tables and figures."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+
+from roset_local.structure.model import Cell, Element, Table
+
+from .boilerplate import main_content
+
+HEADINGS = {f"h{i}": i for i in range(1, 7)}
+LISTS = {"ul", "ol", "dl"}
+BLOCKS = (
+    set(HEADINGS) | LISTS
+    | {"p", "div", "section", "article", "main", "header", "footer", "aside", "nav", "blockquote", "pre",
+       "table", "figure", "figcaption", "li", "dt", "dd", "hr", "form", "fieldset", "address", "details",
+       "summary", "center", "body", "html", "caption", "tr", "td", "th", "thead", "tbody", "tfoot"}
+)
+BLOCK_NAMES = sorted(BLOCKS)
+SKIP = {"script", "style", "noscript", "template", "head", "title", "meta", "link", "iframe", "object",
+        "embed", "svg", "canvas", "button", "select", "input", "textarea", "map", "area"}
+_SPACE = re.compile(r"\s+")
+_MAX_CELLS = 250_000  # a table larger than this is read as text: pathological colspans, not data
+
+
+@dataclass
+class HtmlDocument:
+    elements: list[Element] = field(default_factory=list)
+    title: str | None = None
+
+
+def parse_html(data: bytes | str) -> BeautifulSoup:
+    return BeautifulSoup(data, "lxml")
+
+
+def html_elements(data: bytes | str, *, boilerplate: bool = True) -> HtmlDocument:
+    """The document's elements; with `boilerplate` the main content is chosen first (see boilerplate.py)."""
+    soup = parse_html(data)
+    title_tag = soup.find("title")
+    # str(): the title must be plain data, a bs4 object cannot cross the worker's process boundary.
+    title = " ".join(str(title_tag.get_text()).split()) if title_tag is not None else None
+    root: Tag = soup.body or soup
+    if boilerplate:
+        root = main_content(soup, root)
+    walker = _Walker()
+    walker.block(root)
+    walker.flush()
+    return HtmlDocument(elements=walker.out, title=title or None)
+
+
+def _is_block(node: Tag) -> bool:
+    if node.name in BLOCKS:
+        return True
+    return node.find(BLOCK_NAMES) is not None  # an inline tag wrapping blocks (a <a> around a <div>)
+
+
+def _clean(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
+
+
+class _Walker:
+    """Walks the tree once; inline content collects in a buffer that every block boundary flushes."""
+
+    def __init__(self) -> None:
+        self.out: list[Element] = []
+        self.buffer: list[str] = []
+
+    # -- blocks ----------------------------------------------------------------------------------
+    def flush(self) -> None:
+        text = _clean("".join(self.buffer))
+        self.buffer = []
+        if text:
+            self.out.append(Element(type="paragraph", text=text))
+
+    def block(self, node: Tag) -> None:
+        for child in node.children:
+            if isinstance(child, Comment):
+                continue
+            if isinstance(child, NavigableString):
+                self.buffer.append(str(child))
+                continue
+            if not isinstance(child, Tag) or child.name in SKIP or _hidden(child):
+                continue
+            name = child.name
+            if name == "img":
+                self.flush()
+                self.out.append(Element(type="figure"))
+            elif name == "br":
+                self.buffer.append(" ")
+            elif not _is_block(child):
+                self.buffer.append(self.styled(child))
+            elif name in HEADINGS:
+                self.flush()
+                text = _clean(self.inline(child))
+                if text:
+                    self.out.append(Element(type="heading", text=text, level=HEADINGS[name]))
+                self._figures_in(child)
+            elif name in LISTS:
+                self.flush()
+                self.list(child, 1)
+            elif name == "table":
+                self.flush()
+                self.table(child)
+            elif name == "pre":
+                self.flush()
+                code = child.get_text().strip("\n")
+                if code.strip():
+                    self.out.append(Element(type="code", text=code))
+            elif name == "hr":
+                self.flush()
+            else:
+                self.flush()
+                self.block(child)
+                self.flush()
+
+    def _figures_in(self, node: Tag) -> None:
+        for _ in node.find_all("img"):
+            self.out.append(Element(type="figure"))
+
+    # -- lists -----------------------------------------------------------------------------------
+    def list(self, node: Tag, depth: int) -> None:
+        ordered = node.name == "ol"
+        try:
+            number = int(str(node.get("start", "1")))
+        except ValueError:
+            number = 1
+        seen_term = False
+        for item in node.find_all(["li", "dt", "dd"], recursive=False):
+            if item.name == "dd":
+                self.item(item, depth + 1 if seen_term else depth, False, None)
+                continue
+            seen_term = seen_term or item.name == "dt"
+            marker = f"{number}." if ordered else None
+            number += 1 if ordered else 0
+            self.item(item, depth, ordered, marker, bold=item.name == "dt")
+
+    def item(self, node: Tag, depth: int, ordered: bool, marker: str | None, bold: bool = False) -> None:
+        """One list item: its own text inline, then its nested lists one level deeper."""
+        text_parts: list[str] = []
+        nested: list[Tag] = []
+        figures = 0
+
+        def collect(n: Tag) -> None:
+            nonlocal figures
+            for child in n.children:
+                if isinstance(child, Comment):
+                    continue
+                if isinstance(child, NavigableString):
+                    text_parts.append(str(child))
+                elif isinstance(child, Tag) and child.name not in SKIP and not _hidden(child):
+                    if child.name in LISTS:
+                        nested.append(child)
+                    elif child.name == "img":
+                        figures += 1
+                    elif child.name == "table":
+                        nested.append(child)
+                    elif child.find(list(LISTS) + ["table", "img"]) is not None:
+                        collect(child)
+                    else:
+                        text_parts.append(" " + self.styled(child) + " " if _is_block(child) else self.styled(child))
+
+        collect(node)
+        text = _clean("".join(text_parts))
+        if text or not nested:
+            if bold and text:
+                text = f"**{text}**"
+            self.out.append(Element(type="list_item", text=text, level=depth, ordered=ordered, marker=marker))
+        self.out.extend(Element(type="figure") for _ in range(figures))
+        for sub in nested:
+            if sub.name == "table":
+                self.table(sub)
+            else:
+                self.list(sub, depth + 1)
+
+    # -- tables ----------------------------------------------------------------------------------
+    def table(self, node: Tag) -> None:
+        caption = node.find("caption")
+        if caption is not None:
+            text = _clean(self.inline(caption))
+            if text:
+                self.out.append(Element(type="caption", text=text))
+        rows = [tr for tr in node.find_all("tr") if tr.find_parent("table") is node]
+        cells: list[Cell] = []
+        taken: set[tuple[int, int]] = set()
+        n_cols = 0
+        for r, tr in enumerate(rows):
+            c = 0
+            for td in tr.find_all(["td", "th"], recursive=False):
+                while (r, c) in taken:
+                    c += 1
+                rowspan = max(1, min(_int(td.get("rowspan")), len(rows) - r))
+                colspan = max(1, min(_int(td.get("colspan")), 1000))
+                text = _clean(self.inline(td, in_cell=True))
+                cells.append(Cell(row=r, col=c, text=text, rowspan=rowspan, colspan=colspan, header=td.name == "th"))
+                for dr in range(rowspan):
+                    for dc in range(colspan):
+                        taken.add((r + dr, c + dc))
+                c += colspan
+                n_cols = max(n_cols, c)
+        if not cells:
+            return
+        if n_cols * len(rows) > _MAX_CELLS:
+            self.out.append(Element(type="paragraph", text=_clean(node.get_text(" "))))
+            return
+        self.out.append(Element(type="table", table=Table(n_rows=len(rows), n_cols=n_cols, cells=cells)))
+
+    # -- inline ----------------------------------------------------------------------------------
+    def inline(self, node: Tag, in_cell: bool = False) -> str:
+        parts: list[str] = []
+        for child in node.children:
+            if isinstance(child, Comment):
+                continue
+            if isinstance(child, NavigableString):
+                parts.append(str(child))
+                continue
+            if not isinstance(child, Tag) or child.name in SKIP or _hidden(child):
+                continue
+            name = child.name
+            if name == "br":
+                parts.append(" ")
+            elif name == "img":
+                parts.append(" <!-- image --> " if in_cell else " ")
+            elif name == "table":
+                parts.append(" " + _clean(child.get_text(" ")) + " ")
+            elif name == "li":
+                marker = "1." if child.parent is not None and child.parent.name == "ol" else "-"
+                parts.append(f" {marker} " + self.inline(child, in_cell) + " ")
+            else:
+                parts.append(self.styled(child, in_cell))
+                if child.name in BLOCKS:
+                    parts.append(" ")
+        return "".join(parts)
+
+    def styled(self, node: Tag, in_cell: bool = False) -> str:
+        """The node's inline markdown with its own emphasis, code or link markup."""
+        inner = self.inline(node, in_cell)
+        text = inner.strip()
+        if not text:
+            return inner
+        lead = " " if inner[:1].isspace() else ""
+        tail = " " if inner[-1:].isspace() else ""
+        name = node.name
+        if name in ("strong", "b"):
+            text = f"**{text}**"
+        elif name in ("em", "i"):
+            text = f"*{text}*"
+        elif name in ("s", "del", "strike"):
+            text = f"~~{text}~~"
+        elif name == "code":
+            text = f"`{text}`"
+        elif name == "a":
+            href = str(node.get("href") or "").strip()
+            if href and not href.lower().startswith(("javascript:", "data:")):
+                text = f"[{text}]({href})"
+        return lead + text + tail
+
+
+def _int(value: object) -> int:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return 1
+
+
+def _hidden(node: Tag) -> bool:
+    if node.attrs is None:
+        return False
+    if node.has_attr("hidden"):
+        return True
+    style = str(node.get("style") or "").replace(" ", "").lower()
+    return "display:none" in style or "visibility:hidden" in style
