@@ -9,6 +9,7 @@ from bs4 import BeautifulSoup, Tag
 _CHROME_TAGS = ("nav", "aside", "header", "footer")
 _CHROME_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search"}
 _CHROME_NAMES = re.compile(r"(^|[-_ ])(nav|navbar|navigation|menu|breadcrumbs?|footer|sidebar|cookie|skip-link)([-_ ]|$)", re.I)
+KEEP_ALL_BELOW = 0.1  # chrome holding more than 90% of the text is the page itself
 MIN_MAIN_SHARE = 0.2  # a <main> holding less of the page's text than this is a decoy (a skip target)
 
 
@@ -39,9 +40,13 @@ def main_content(soup: BeautifulSoup, body: Tag) -> Tag:
     for cand in candidates:
         if total and _text_len(cand) >= MIN_MAIN_SHARE * total:
             return cand
-    for node in list(body.find_all(True)):
-        if not getattr(node, "decomposed", False) and _is_chrome(node):
-            node.decompose()
+    chrome = [node for node in body.find_all(True) if _is_chrome(node)]
+    chrome = [node for node in chrome if not any(p in chrome for p in node.parents)]
+    removed = sum(_text_len(node) for node in chrome)
+    if total and total - removed < KEEP_ALL_BELOW * total:
+        return body  # the page is all navigation (a menu, a link list): that is its content
+    for node in chrome:
+        node.decompose()
     return body
 
 

@@ -20,6 +20,7 @@ BLOCKS = (
        "summary", "center", "body", "html", "caption", "tr", "td", "th", "thead", "tbody", "tfoot"}
 )
 BLOCK_NAMES = sorted(BLOCKS)
+_STRUCTURE = sorted(set(HEADINGS) | LISTS | {"table", "img", "pre", "figure"})
 SKIP = {"script", "style", "noscript", "template", "head", "title", "meta", "link", "iframe", "object",
         "embed", "svg", "canvas", "button", "select", "input", "textarea", "map", "area"}
 _SPACE = re.compile(r"\s+")
@@ -54,7 +55,10 @@ def html_elements(data: bytes | str, *, boilerplate: bool = True) -> HtmlDocumen
 def _is_block(node: Tag) -> bool:
     if node.name in BLOCKS:
         return True
-    return node.find(BLOCK_NAMES) is not None  # an inline tag wrapping blocks (a <a> around a <div>)
+    # An inline tag wrapping blocks (a <a> around a <div>) is a block, unless it only wraps text.
+    if node.name == "a":
+        return node.find(_STRUCTURE) is not None
+    return node.find(BLOCK_NAMES) is not None
 
 
 def _clean(text: str) -> str:

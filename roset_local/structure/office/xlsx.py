@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from typing import Any
 
 from roset_local.structure.model import Cell, Element, Table
+
+from .xlsx_charts import anchor_of, chart_elements, comment_elements
 
 MAX_CELLS_PER_SHEET = 2_000_000  # beyond this a sheet is cut (guards.py already bounds the inflated size)
 
@@ -14,12 +17,14 @@ def xlsx_elements(path: str) -> list[Element]:
     import openpyxl
 
     # data_only: formulas read as the value Excel last computed and saved, as a reader sees it.
-    wb = openpyxl.load_workbook(path, data_only=True, read_only=False)
+    with warnings.catch_warnings():  # openpyxl warns about every extension it skips (data validation, ...)
+        warnings.simplefilter("ignore")
+        wb = openpyxl.load_workbook(path, data_only=True, read_only=False)
     out: list[Element] = []
     try:
         for sheet in wb.worksheets:
             out.append(Element(type="heading", text=str(sheet.title), level=2))
-            out.extend(_sheet_elements(sheet))
+            out.extend(_sheet_elements(wb, sheet))
         for chart_sheet in getattr(wb, "chartsheets", []):
             out.append(Element(type="heading", text=str(chart_sheet.title), level=2))
             out.append(Element(type="figure"))
@@ -50,23 +55,38 @@ def _sheet_cells(sheet: Any) -> dict[tuple[int, int], str]:
     return grid
 
 
-def _sheet_elements(sheet: Any) -> list[Element]:
+def _sheet_elements(workbook: Any, sheet: Any) -> list[Element]:
     grid = _sheet_cells(sheet)
-    out: list[Element] = []
+    placed: list[tuple[tuple[int, int], list[Element]]] = []
     for block in blocks(set(grid)):
-        rows = [r for r, _ in block]
-        cols = [c for _, c in block]
-        r0, c0 = min(rows), min(cols)
-        n_rows, n_cols = max(rows) - r0 + 1, max(cols) - c0 + 1
-        cells = [
-            Cell(row=r - r0, col=c - c0, text=grid[(r, c)], header=r == r0)
-            for r in range(r0, r0 + n_rows)
-            for c in range(c0, c0 + n_cols)
-            if (r, c) in block
-        ]
-        out.append(Element(type="table", table=Table(n_rows=n_rows, n_cols=n_cols, cells=cells)))
-    pictures = len(getattr(sheet, "_images", [])) + len(getattr(sheet, "_charts", []))
-    out.extend(Element(type="figure") for _ in range(pictures))
+        placed.append((min(block), _block_elements(grid, block)))
+    for image in getattr(sheet, "_images", []):
+        placed.append((anchor_of(image), [Element(type="figure")]))
+    for chart in getattr(sheet, "_charts", []):
+        placed.append((anchor_of(chart), chart_elements(workbook, chart, display)))
+    placed.sort(key=lambda item: item[0])
+    return [el for _, els in placed for el in els] + comment_elements(sheet)
+
+
+def _block_elements(grid: dict[tuple[int, int], str], block: set[tuple[int, int]]) -> list[Element]:
+    """One block as a table; a title row (one merged label across the whole block) becomes a paragraph."""
+    out: list[Element] = []
+    rows = [r for r, _ in block]
+    cols = [c for _, c in block]
+    r0, c0 = min(rows), min(cols)
+    n_rows, n_cols = max(rows) - r0 + 1, max(cols) - c0 + 1
+    first = [grid.get((r0, c)) if (r0, c) in block else None for c in range(c0, c0 + n_cols)]
+    if n_rows > 1 and n_cols > 1 and first[0] and all(v == first[0] for v in first):
+        out.append(Element(type="paragraph", text=first[0]))
+        block = {(r, c) for r, c in block if r != r0}
+        r0, n_rows = r0 + 1, n_rows - 1
+    cells = [
+        Cell(row=r - r0, col=c - c0, text=grid[(r, c)], header=r == r0)
+        for r in range(r0, r0 + n_rows)
+        for c in range(c0, c0 + n_cols)
+        if (r, c) in block
+    ]
+    out.append(Element(type="table", table=Table(n_rows=n_rows, n_cols=n_cols, cells=cells)))
     return out
 
 
