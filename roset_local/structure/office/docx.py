@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .docx_math import with_equations_as_text
 from .html import HtmlDocument, html_elements
 
 # Word's Title is the document's one top heading, so its sections (Heading 1-5) sit one level below it,
@@ -26,7 +27,9 @@ def docx_elements(path: str) -> HtmlDocument:
     from markitdown.converter_utils.docx.pre_process import pre_process_docx
 
     with open(path, "rb") as fh:
-        stream = pre_process_docx(fh)  # equations (OMML) become LaTeX text
+        # markitdown's pass repairs zip name casing and styles mammoth cannot read; its equation step
+        # gives up on a whole part at the first equation it cannot convert, so ours goes one at a time.
+        stream = with_equations_as_text(pre_process_docx(fh))
     result = mammoth.convert_to_html(
         stream,
         style_map=_STYLE_MAP,
