@@ -10,7 +10,7 @@ from .html import HtmlDocument, html_elements
 # Word's Title is the document's one top heading, so its sections (Heading 1-5) sit one level below it,
 # whether or not the document has a title: the outline keeps the same depth either way.
 _STYLE_MAP = "\n".join(
-    ["p[style-name='Title'] => h1:fresh", "p.Title => h1:fresh", "p[style-name='Subtitle'] => h2:fresh"]
+    ["p[style-name='Title'] => h1:fresh", "p.Title => h1:fresh"]
     + [f"p.Heading{n} => h{n + 1}:fresh" for n in range(1, 6)]
     + [f"p[style-name='heading {n}'] => h{n + 1}:fresh" for n in range(1, 6)]
     + [f"p[style-name='Heading {n}'] => h{n + 1}:fresh" for n in range(1, 6)]

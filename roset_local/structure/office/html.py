@@ -187,6 +187,12 @@ class _Walker:
             if text:
                 self.out.append(Element(type="caption", text=text))
         rows = [tr for tr in node.find_all("tr") if tr.find_parent("table") is node]
+        only = rows[0].find_all(["td", "th"], recursive=False) if len(rows) == 1 else []
+        if len(only) == 1:
+            # A one-cell table is a frame around content (a layout box), not data: read what it holds.
+            self.block(only[0])
+            self.flush()
+            return
         cells: list[Cell] = []
         taken: set[tuple[int, int]] = set()
         n_cols = 0
