@@ -61,6 +61,13 @@ def _block(el: Element, counters: dict[int, int]) -> str:
     return el.text
 
 
+def _same_list(prev: Element | None, el: Element) -> bool:
+    """Whether `el` continues the list `prev` belongs to (a top-level switch of bullets/numbers starts a new one)."""
+    if prev is None or prev.type != "list_item" or el.type != "list_item":
+        return False
+    return not ((el.level or 1) == 1 and (prev.level or 1) == 1 and el.ordered != prev.ordered)
+
+
 def render(elements: list[Element]) -> str:
     """Renders the elements in order (furniture left out) and sets each one's `span`.
 
@@ -83,7 +90,7 @@ def render(elements: list[Element]) -> str:
             el.span = None
             continue
         if out:
-            sep = "\n" if el.type == "list_item" and prev is not None and prev.type == "list_item" else "\n\n"
+            sep = "\n" if _same_list(prev, el) else "\n\n"
             out.append(sep)
             pos += len(sep)
         el.span = (pos, pos + len(text))

@@ -1,0 +1,265 @@
+"""Office and HTML structure: PPTX headings and nested bullets, XLSX without filler, HTML without its chrome,
+DOCX numbered lists, element spans; through the engine, the worker pool and the real server."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from roset_local.providers import ExtractionPool, ExtractRequest
+from roset_local.providers.base import no_progress
+from roset_local.providers.office import MarkItDownHolder, extract_office
+from roset_local.structure.office import convert
+from tests.test_files import upload, wait_file
+
+PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+PAGE = """<!DOCTYPE html><html><head><title>Field guide to ducks</title></head><body>
+<header><a href="/">Home</a> <a href="/shop">Shop</a> Site banner text</header>
+<nav><ul><li><a href="/a">Navigation link one</a></li><li><a href="/b">Navigation link two</a></li></ul></nav>
+<div class="content">
+<h1>Mallards</h1>
+<p>The mallard is a <strong>dabbling</strong> duck found across the northern hemisphere.</p>
+<ul><li>Green head<ul><li>Only on drakes</li></ul></li><li>Orange feet</li></ul>
+<table><tr><th>Name</th><th colspan="2">Weight range</th></tr><tr><td>Mallard</td><td>0.7 kg</td><td>1.6 kg</td></tr></table>
+</div>
+<aside>Related: buy our duck calendar</aside>
+<footer>Copyright 2026 Duck Facts Inc. Privacy policy</footer>
+</body></html>"""
+
+
+def make_pptx(path: Path) -> Path:
+    import pptx
+    from pptx.util import Inches
+
+    prs = pptx.Presentation()
+    slide = prs.slides.add_slide(prs.slide_layouts[1])  # title and content
+    slide.shapes.title.text = "Migration Plan"
+    body = slide.placeholders[1].text_frame
+    body.text = "Spring departure"
+    for text, level in (("Leave the lake in March", 1), ("Autumn return", 0)):
+        para = body.add_paragraph()
+        para.text, para.level = text, level
+    second = prs.slides.add_slide(prs.slide_layouts[5])  # title only
+    second.shapes.title.text = "Flock Sizes"
+    frame = second.shapes.add_table(3, 2, Inches(1), Inches(2), Inches(6), Inches(2))
+    for r, row in enumerate([("Lake", "Ducks"), ("North", "120"), ("South", "95")]):
+        for c, text in enumerate(row):
+            frame.table.cell(r, c).text = text
+    prs.save(str(path))
+    return path
+
+
+def make_xlsx(path: Path) -> Path:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    sales = wb.active
+    sales.title = "Sales"
+    sales["C3"], sales["D3"] = "Region", "Revenue"
+    sales["C4"], sales["D4"] = "North", 4200.0
+    sales["C5"], sales["D5"] = "South", 0.25
+    sales["D5"].number_format = "0%"
+    sales["G10"] = "Separate note block"
+    staff = wb.create_sheet("Staff")
+    staff.merge_cells("A1:B1")
+    staff["A1"] = "Team roster"
+    staff.append(["Name", "Role"])
+    staff.append(["Ada", "Lead"])
+    wb.save(str(path))
+    return path
+
+
+_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+
+def make_docx_numbered(path: Path) -> Path:
+    """A DOCX with a decimal numbered list (two levels) and a bulleted one, written as raw WordprocessingML."""
+
+    def item(text: str, num: int, level: int) -> str:
+        return (f'<w:p><w:pPr><w:numPr><w:ilvl w:val="{level}"/><w:numId w:val="{num}"/></w:numPr></w:pPr>'
+                f"<w:r><w:t>{text}</w:t></w:r></w:p>")
+
+    def level(ilvl: int, fmt: str, text: str) -> str:
+        return (f'<w:lvl w:ilvl="{ilvl}"><w:start w:val="1"/><w:numFmt w:val="{fmt}"/>'
+                f'<w:lvlText w:val="{text}"/></w:lvl>')
+
+    numbering = (
+        f'<w:numbering xmlns:w="{_W}">'
+        f'<w:abstractNum w:abstractNumId="0">{level(0, "decimal", "%1.")}{level(1, "decimal", "%1.%2.")}</w:abstractNum>'
+        f'<w:abstractNum w:abstractNumId="1">{level(0, "bullet", "-")}</w:abstractNum>'
+        '<w:num w:numId="1"><w:abstractNumId w:val="0"/></w:num><w:num w:numId="2"><w:abstractNumId w:val="1"/></w:num>'
+        "</w:numbering>"
+    )
+    body = (
+        '<w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr><w:r><w:t>Checklist</w:t></w:r></w:p>'
+        + item("Pack the feed", 1, 0) + item("Grain", 1, 1) + item("Fill the pond", 1, 0)
+        + item("Loose bullet", 2, 0)
+    )
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    parts = {
+        "[Content_Types].xml": (
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/word/document.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
+        ),
+        "_rels/.rels": (
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f'<Relationship Id="rId1" Type="{rel}/officeDocument" Target="word/document.xml"/></Relationships>'
+        ),
+        "word/_rels/document.xml.rels": (
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f'<Relationship Id="rId1" Type="{rel}/numbering" Target="numbering.xml"/>'
+            f'<Relationship Id="rId2" Type="{rel}/styles" Target="styles.xml"/></Relationships>'
+        ),
+        "word/styles.xml": (
+            f'<w:styles xmlns:w="{_W}"><w:style w:type="paragraph" w:styleId="Heading1">'
+            '<w:name w:val="heading 1"/></w:style></w:styles>'
+        ),
+        "word/numbering.xml": numbering,
+        "word/document.xml": f'<w:document xmlns:w="{_W}"><w:body>{body}</w:body></w:document>',
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, text in parts.items():
+            zf.writestr(name, text)
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def _engine(path: Path, content_type: str):
+    result = extract_office(ExtractRequest(str(path), path.name, content_type), content_type, no_progress, MarkItDownHolder())
+    return pickle.loads(pickle.dumps(result))  # as it comes back from a worker process
+
+
+def _spans_hold_their_text(result) -> None:
+    assert result.elements
+    for el in result.elements:
+        if el.span is not None and el.type in ("heading", "paragraph", "list_item"):
+            assert el.text in result.markdown[el.span[0] : el.span[1]], el
+
+
+def test_pptx_titles_are_headings_and_bullets_nest(tmp_path: Path) -> None:
+    result = _engine(make_pptx(tmp_path / "deck.pptx"), PPTX)
+    md = result.markdown
+    assert "# Migration Plan\n\n- Spring departure\n    - Leave the lake in March\n- Autumn return" in md
+    assert "# Flock Sizes" in md and "| Lake | Ducks |" in md and "| South | 95 |" in md
+    assert "Slide number" not in md
+    heads = [(e.text, e.page) for e in result.elements if e.type == "heading"]
+    assert heads == [("Migration Plan", 1), ("Flock Sizes", 2)]
+    items = [(e.text, e.level) for e in result.elements if e.type == "list_item"]
+    assert items == [("Spring departure", 1), ("Leave the lake in March", 2), ("Autumn return", 1)]
+    assert [p.number for p in result.pages] == [1, 2] and "| North | 120 |" in result.pages[1].markdown
+    assert result.metadata["page_count"] == 2 and result.metadata["engine"]["library"] == "python-pptx"
+    _spans_hold_their_text(result)
+
+
+def test_xlsx_has_a_heading_per_sheet_and_no_filler(tmp_path: Path) -> None:
+    result = _engine(make_xlsx(tmp_path / "book.xlsx"), XLSX)
+    md = result.markdown
+    assert "Unnamed" not in md and "NaN" not in md and "nan" not in md.lower()
+    assert md.startswith("## Sales\n\n| Region | Revenue |\n|---|---|\n| North | 4200 |\n| South | 25% |")
+    assert "| Separate note block |" in md  # a block of its own, not padded into the first table
+    assert "## Staff\n\nTeam roster\n\n| Name | Role |\n|---|---|\n| Ada | Lead |" in md
+    assert [e.text for e in result.elements if e.type == "heading"] == ["Sales", "Staff"]
+    assert sum(e.type == "table" for e in result.elements) == 3
+
+
+def test_html_keeps_main_content_without_navigation_or_footer(tmp_path: Path) -> None:
+    page = tmp_path / "ducks.html"
+    page.write_text(PAGE)
+    result = _engine(page, "text/html")
+    md = result.markdown
+    for chrome in ("Navigation link", "Site banner", "Copyright 2026", "duck calendar", "Shop"):
+        assert chrome not in md
+    assert md.startswith("# Mallards\n\nThe mallard is a **dabbling** duck")
+    assert "- Green head\n    - Only on drakes\n- Orange feet" in md
+    assert "| Name | Weight range | Weight range |\n|---|---|---|\n| Mallard | 0.7 kg | 1.6 kg |" in md
+    assert result.metadata["title"] == "Field guide to ducks" and type(result.metadata["title"]) is str
+    table = next(e.table for e in result.elements if e.type == "table")
+    assert table is not None and table.cells[1].colspan == 2
+    _spans_hold_their_text(result)
+
+
+def test_html_that_is_all_navigation_keeps_it(tmp_path: Path) -> None:
+    page = tmp_path / "menu.html"
+    page.write_text('<html><body><nav><ul><li><a href="/a">Alpha page</a></li><li>Beta</li></ul></nav></body></html>')
+    assert _engine(page, "text/html").markdown == "- [Alpha page](/a)\n- Beta"
+
+
+def test_docx_numbered_and_bulleted_lists(tmp_path: Path) -> None:
+    result = _engine(make_docx_numbered(tmp_path / "list.docx"), DOCX)
+    # Word's Heading 1 sits below the (absent) title; a switch from numbers to bullets starts a new list.
+    assert result.markdown == "## Checklist\n\n1. Pack the feed\n    1. Grain\n2. Fill the pond\n\n- Loose bullet"
+    ordered = [(e.text, e.level, e.ordered) for e in result.elements if e.type == "list_item"]
+    assert ordered == [("Pack the feed", 1, True), ("Grain", 2, True), ("Fill the pond", 1, True), ("Loose bullet", 1, False)]
+
+
+def test_office_structure_crosses_the_worker_pool(pool: ExtractionPool, tmp_path: Path) -> None:
+    """Every kind comes back from a worker process, an HTML title included (a bs4 object would not)."""
+    page = tmp_path / "titled.html"
+    page.write_text(PAGE)
+    files = [(page, "text/html"), (make_pptx(tmp_path / "d.pptx"), PPTX), (make_xlsx(tmp_path / "b.xlsx"), XLSX),
+             (make_docx_numbered(tmp_path / "l.docx"), DOCX)]
+    for path, ctype in files:
+        result = pool.run("reducto", {}, ExtractRequest(str(path), path.name, ctype))
+        assert result.elements and result.markdown
+    assert result.elements[0].type == "heading"
+
+
+def test_markitdown_fallback_title_is_plain_text(tmp_path: Path) -> None:
+    from roset_local.providers.office import _convert
+
+    page = tmp_path / "t.html"
+    page.write_text("<html><head><title>Plain title</title></head><body><p>Body</p></body></html>")
+    markdown, title = _convert(str(page), ".html", MarkItDownHolder())
+    assert "Body" in markdown and type(title) is str
+    pickle.dumps(title)
+
+
+@pytest.mark.parametrize("broken", [b"PK\x03\x04 not really a zip", b"<html><body>" + b"<div>" * 5000 + b"deep"])
+def test_broken_or_deep_input_fails_cleanly_or_reads(tmp_path: Path, broken: bytes) -> None:
+    is_html = broken.startswith(b"<html")
+    path = tmp_path / ("deep.html" if is_html else "broken.pptx")
+    path.write_bytes(broken)
+    ctype = "text/html" if is_html else PPTX
+    if is_html:
+        assert "deep" in _engine(path, ctype).markdown
+    else:
+        from roset_local.providers import ExtractionError
+
+        with pytest.raises(ExtractionError) as info:
+            _engine(path, ctype)
+        assert info.value.reason == "corrupt_file"
+
+
+def test_office_and_html_markdown_through_the_server(live_server, tmp_path: Path) -> None:
+    uploads = {
+        "deck.pptx": (make_pptx(tmp_path / "deck.pptx").read_bytes(), PPTX, "- Spring departure\n    - Leave the lake"),
+        "book.xlsx": (make_xlsx(tmp_path / "book.xlsx").read_bytes(), XLSX, "## Staff"),
+        "ducks.html": (PAGE.encode(), "text/html", "- Green head\n    - Only on drakes"),
+        "list.docx": (make_docx_numbered(tmp_path / "list.docx").read_bytes(), DOCX, "1. Pack the feed\n    1. Grain"),
+    }
+    with live_server.client() as http:
+        ids = {}
+        for name, (data, ctype, _) in uploads.items():
+            res = upload(http, name=name, data=data, ctype=ctype)
+            assert res.status_code in (200, 201, 202), res.text
+            ids[name] = res.json()["id"]
+        for name, file_id in ids.items():
+            done = wait_file(http, file_id, timeout=120)
+            assert done["status"] == "completed", (name, done)
+            md = http.get(f"/v1/files/{file_id}/variants/markdown").json()["content"]
+            assert uploads[name][2] in md, (name, md)
+            if name == "book.xlsx":
+                assert "Unnamed" not in md and "NaN" not in md
+            if name == "ducks.html":
+                assert "Navigation link" not in md and "Copyright" not in md
