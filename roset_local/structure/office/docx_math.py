@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
-from typing import Any, BinaryIO
+from typing import Any
 
 _M = "{http://schemas.openxmlformats.org/officeDocument/2006/math}"
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
-_PARTS = ("word/document.xml", "word/footnotes.xml", "word/endnotes.xml")
 
 
 def _latex(omath: Any) -> str:
@@ -34,7 +31,8 @@ def _run(text: str) -> Any:
     return run
 
 
-def _replace_math(xml: bytes) -> bytes:
+def replace_math(xml: bytes) -> bytes:
+    """The part's XML with each equation replaced by a text run of its LaTeX ($...$, $$...$$ on its own)."""
     from lxml import etree
 
     if b"oMath" not in xml:
@@ -56,21 +54,3 @@ def _replace_math(xml: bytes) -> bytes:
         parent.replace(omath, _run(f"${latex}$" if latex else ""))
         changed = True
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True) if changed else xml
-
-
-def with_equations_as_text(stream: BinaryIO) -> BinaryIO:
-    """The package with every equation of its body, footnotes and endnotes replaced by its LaTeX."""
-    stream.seek(0)
-    with zipfile.ZipFile(stream) as zin:
-        if not any(name in zin.namelist() and b"oMath" in zin.read(name) for name in _PARTS):
-            stream.seek(0)
-            return stream
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
-            for info in zin.infolist():
-                data = zin.read(info.filename)
-                if info.filename in _PARTS:
-                    data = _replace_math(data)
-                zout.writestr(info, data)
-    out.seek(0)
-    return out
