@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from roset_local.structure.model import Cell, Element, Table
 
+from .pptx_comments import comment_authors, slide_comments
 from .xlsx import display
 
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
@@ -17,11 +18,13 @@ def pptx_elements(path: str) -> list[Element]:
 
     prs = pptx.Presentation(path)
     height = int(prs.slide_height or 6858000)
+    authors = comment_authors(prs)
     out: list[Element] = []
     for number, slide in enumerate(prs.slides, start=1):
         slide_out: list[Element] = []
         for shape in reading_order(list(slide.shapes), height):
             slide_out.extend(_shape(shape, height))
+        slide_out.extend(slide_comments(slide, authors))
         notes = _notes(slide)
         if notes:
             slide_out.append(Element(type="paragraph", text=f"Notes: {notes}"))
@@ -54,10 +57,13 @@ def reading_order(shapes: list[Any], height: int) -> list[Any]:
 
 def _shape(shape: Any, height: int) -> list[Element]:
     # A shape python-pptx cannot model (an unknown graphic frame, a broken picture) is skipped, not fatal.
+    # extend() keeps what the generator yielded before it failed.
+    out: list[Element] = []
     try:
-        return list(_shape_elements(shape, height))
+        out.extend(_shape_elements(shape, height))
     except (NotImplementedError, KeyError, AttributeError, ValueError, TypeError):
-        return []
+        pass
+    return out
 
 
 def _shape_elements(shape: Any, height: int) -> Iterable[Element]:
@@ -77,7 +83,8 @@ def _shape_elements(shape: Any, height: int) -> Iterable[Element]:
         yield from _chart(shape.chart)
         return
     if kind == MSO_SHAPE_TYPE.PICTURE or (shape.is_placeholder and hasattr(shape, "image")):
-        yield Element(type="figure")
+        if _has_image(shape):
+            yield Element(type="figure")
         return
     if not getattr(shape, "has_text_frame", False) or not shape.has_text_frame:
         return
@@ -98,6 +105,14 @@ def _shape_elements(shape: Any, height: int) -> Iterable[Element]:
             yield Element(type="paragraph", text=text)
         else:
             yield Element(type="list_item", text=text, level=int(para.level or 0) + 1, ordered=kind_of == "number")
+
+
+def _has_image(shape: Any) -> bool:
+    """Whether the picture has image data to show (a missing fill or a dangling link shows nothing)."""
+    try:
+        return bool(shape.image.content_type)
+    except Exception:  # noqa: BLE001 - python-pptx raises its own XML errors, KeyError, AttributeError
+        return False
 
 
 def _bullet(para: Any, default: bool) -> str | None:
@@ -133,8 +148,11 @@ def _table(table: Any) -> Table | None:
 
 def _chart(chart: Any) -> Iterable[Element]:
     title = ""
-    if chart.has_title and chart.chart_title.has_text_frame:
-        title = " ".join(chart.chart_title.text_frame.text.split())
+    try:
+        if chart.has_title and chart.chart_title.has_text_frame:
+            title = " ".join(chart.chart_title.text_frame.text.split())
+    except (NotImplementedError, KeyError, AttributeError, ValueError):
+        title = ""
     if title:
         yield Element(type="paragraph", text=title)
     yield Element(type="figure")
