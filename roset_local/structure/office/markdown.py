@@ -22,8 +22,23 @@ def _cell(text: str) -> str:
     return " ".join(text.replace("|", "\\|").split())
 
 
+def _carried_rows(table: Table) -> set[int]:
+    """Rows whose every filled slot belongs to a cell spanning further down (a pivot table's group row):
+    expanded, such a row only repeats what the next row says."""
+    continuing: set[int] = set()
+    ending: set[int] = set()
+    for cell in table.cells:
+        if not cell.text:
+            continue
+        last = min(cell.row + cell.rowspan, table.n_rows) - 1
+        continuing.update(range(cell.row, last))
+        ending.add(last)
+    return {r for r in continuing - ending if r > 0}
+
+
 def pipe_table(table: Table) -> str:
-    rows = table_grid(table)
+    skip = _carried_rows(table)
+    rows = [row for i, row in enumerate(table_grid(table)) if i not in skip]
     if not rows or not table.n_cols:
         return ""
     lines = ["| " + " | ".join(_cell(t) for t in rows[0]) + " |", "|" + "---|" * table.n_cols]
