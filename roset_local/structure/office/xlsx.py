@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 from roset_local.structure.model import Cell, Element, Table
@@ -11,6 +12,8 @@ from roset_local.structure.model import Cell, Element, Table
 from .xlsx_charts import anchor_of, chart_elements, comment_elements
 
 MAX_CELLS_PER_SHEET = 2_000_000  # beyond this a sheet is cut (guards.py already bounds the inflated size)
+MAX_MERGE_AREA = 1_000_000  # a merged range larger than this is read as its top-left cell alone
+MAX_TABLE_AREA = 4_000_000  # rows x columns of one rendered table
 
 
 def xlsx_elements(path: str) -> list[Element]:
@@ -33,32 +36,49 @@ def xlsx_elements(path: str) -> list[Element]:
     return out
 
 
-def _sheet_cells(sheet: Any) -> dict[tuple[int, int], str]:
-    """Every non-empty cell's displayed text by (row, column), merged ranges filled with their value."""
+@dataclass
+class _Grid:
+    text: dict[tuple[int, int], str] = field(default_factory=dict)  # every filled slot, merged ones included
+    spans: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)  # merge origin -> (rows, cols)
+    covered: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)  # merged slot -> its origin
+
+
+def _sheet_grid(sheet: Any) -> _Grid:
+    """Every non-empty cell's displayed text by (row, column); a merged range counts as filled throughout."""
     # openpyxl keeps only the cells the file defines in `_cells`; iter_rows() would materialise the
     # whole declared dimension, which a hostile or sloppy file can set to a million rows.
     stored: dict[tuple[int, int], Any] = getattr(sheet, "_cells", {})
-    grid: dict[tuple[int, int], str] = {}
+    grid = _Grid()
     for i, (key, cell) in enumerate(stored.items()):
         if i >= MAX_CELLS_PER_SHEET:
             break
         text = display(cell.value, getattr(cell, "number_format", "General"))
         if text:
-            grid[key] = text
+            grid.text[key] = text
+    if not grid.text:
+        return grid
+    # A merge reaching past the last filled row or column (whole-row merges) is clipped there.
+    last_row = max(r for r, _ in grid.text)
+    last_col = max(c for _, c in grid.text)
     for rng in sheet.merged_cells.ranges:
-        value = grid.get((rng.min_row, rng.min_col))
-        if value is None:
+        origin = (rng.min_row, rng.min_col)
+        value = grid.text.get(origin)
+        max_row, max_col = min(rng.max_row, last_row), min(rng.max_col, last_col)
+        if value is None or (max_row - rng.min_row + 1) * (max_col - rng.min_col + 1) > MAX_MERGE_AREA:
             continue
-        for r in range(rng.min_row, rng.max_row + 1):
-            for c in range(rng.min_col, rng.max_col + 1):
-                grid[(r, c)] = value
+        grid.spans[origin] = (max_row - rng.min_row + 1, max_col - rng.min_col + 1)
+        for r in range(rng.min_row, max_row + 1):
+            for c in range(rng.min_col, max_col + 1):
+                grid.text[(r, c)] = value
+                if (r, c) != origin:
+                    grid.covered[(r, c)] = origin
     return grid
 
 
 def _sheet_elements(workbook: Any, sheet: Any) -> list[Element]:
-    grid = _sheet_cells(sheet)
+    grid = _sheet_grid(sheet)
     placed: list[tuple[tuple[int, int], list[Element]]] = []
-    for block in blocks(set(grid)):
+    for block in blocks(set(grid.text)):
         placed.append((min(block), _block_elements(grid, block)))
     for image in getattr(sheet, "_images", []):
         placed.append((anchor_of(image), [Element(type="figure")]))
@@ -68,24 +88,29 @@ def _sheet_elements(workbook: Any, sheet: Any) -> list[Element]:
     return [el for _, els in placed for el in els] + comment_elements(sheet)
 
 
-def _block_elements(grid: dict[tuple[int, int], str], block: set[tuple[int, int]]) -> list[Element]:
-    """One block as a table; a title row (one merged label across the whole block) becomes a paragraph."""
+def _block_elements(grid: _Grid, block: set[tuple[int, int]]) -> list[Element]:
+    """One block as a table (merged cells as spans); a title row (one label across the whole block)
+    becomes a paragraph."""
     out: list[Element] = []
-    rows = [r for r, _ in block]
-    cols = [c for _, c in block]
-    r0, c0 = min(rows), min(cols)
-    n_rows, n_cols = max(rows) - r0 + 1, max(cols) - c0 + 1
-    first = [grid.get((r0, c)) if (r0, c) in block else None for c in range(c0, c0 + n_cols)]
+    r0, c0 = min(r for r, _ in block), min(c for _, c in block)
+    n_rows, n_cols = max(r for r, _ in block) - r0 + 1, max(c for _, c in block) - c0 + 1
+    first = [grid.text.get((r0, c)) if (r0, c) in block else None for c in range(c0, c0 + n_cols)]
     if n_rows > 1 and n_cols > 1 and first[0] and all(v == first[0] for v in first):
         out.append(Element(type="paragraph", text=first[0]))
         block = {(r, c) for r, c in block if r != r0}
         r0, n_rows = r0 + 1, n_rows - 1
-    cells = [
-        Cell(row=r - r0, col=c - c0, text=grid[(r, c)], header=r == r0)
-        for r in range(r0, r0 + n_rows)
-        for c in range(c0, c0 + n_cols)
-        if (r, c) in block
-    ]
+    if n_rows * n_cols > MAX_TABLE_AREA:  # a sprawling, mostly empty block: its rows as lines of text
+        for r in sorted({r for r, _ in block}):
+            out.append(Element(type="paragraph", text=" | ".join(grid.text[k] for k in sorted(block) if k[0] == r)))
+        return out
+    cells = []
+    for r, c in sorted(block):
+        origin = grid.covered.get((r, c))
+        if origin is not None and origin in block:
+            continue  # inside a merge whose origin cell carries the span
+        rows, cols = grid.spans.get((r, c), (1, 1)) if origin is None else (1, 1)
+        rows, cols = min(rows, r0 + n_rows - r), min(cols, c0 + n_cols - c)
+        cells.append(Cell(row=r - r0, col=c - c0, text=grid.text[(r, c)], rowspan=rows, colspan=cols, header=r == r0))
     out.append(Element(type="table", table=Table(n_rows=n_rows, n_cols=n_cols, cells=cells)))
     return out
 
