@@ -72,6 +72,12 @@ def make_xlsx(path: Path) -> Path:
     staff["A1"] = "Team roster"
     staff.append(["Name", "Role"])
     staff.append(["Ada", "Lead"])
+    staff.append(["Bo", "Ops"])
+    staff.append(["Cy", None])
+    staff.merge_cells("B4:B5")  # Bo and Cy share one role cell
+    hidden = wb.create_sheet("Lookup")
+    hidden["A1"] = "hidden lookup value"
+    hidden.sheet_state = "hidden"
     wb.save(str(path))
     return path
 
@@ -94,11 +100,15 @@ def make_docx_numbered(path: Path) -> Path:
         f'<w:numbering xmlns:w="{_W}">'
         f'<w:abstractNum w:abstractNumId="0">{level(0, "decimal", "%1.")}{level(1, "decimal", "%1.%2.")}</w:abstractNum>'
         f'<w:abstractNum w:abstractNumId="1">{level(0, "bullet", "-")}</w:abstractNum>'
+        f'<w:abstractNum w:abstractNumId="2">{level(0, "upperRoman", "Part %1:")}</w:abstractNum>'
         '<w:num w:numId="1"><w:abstractNumId w:val="0"/></w:num><w:num w:numId="2"><w:abstractNumId w:val="1"/></w:num>'
+        '<w:num w:numId="3"><w:abstractNumId w:val="2"/>'
+        '<w:lvlOverride w:ilvl="0"><w:startOverride w:val="4"/></w:lvlOverride></w:num>'
         "</w:numbering>"
     )
     body = (
-        '<w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr><w:r><w:t>Checklist</w:t></w:r></w:p>'
+        '<w:p><w:pPr><w:pStyle w:val="Heading1"/><w:numPr><w:ilvl w:val="0"/><w:numId w:val="3"/></w:numPr></w:pPr>'
+        "<w:r><w:t>Checklist</w:t></w:r></w:p>"
         + item("Pack the feed", 1, 0) + item("Grain", 1, 1) + item("Fill the pond", 1, 0)
         + item("Loose bullet", 2, 0)
     )
@@ -168,9 +178,14 @@ def test_xlsx_has_a_heading_per_sheet_and_no_filler(tmp_path: Path) -> None:
     assert "Unnamed" not in md and "NaN" not in md and "nan" not in md.lower()
     assert md.startswith("## Sales\n\n| Region | Revenue |\n|---|---|\n| North | 4200 |\n| South | 25% |")
     assert "| Separate note block |" in md  # a block of its own, not padded into the first table
-    assert "## Staff\n\nTeam roster\n\n| Name | Role |\n|---|---|\n| Ada | Lead |" in md
+    assert "## Staff\n\nTeam roster\n\n| Name | Role |\n|---|---|\n| Ada | Lead |\n| Bo | Ops |\n| Cy | Ops |" in md
+    assert "hidden lookup" not in md and "Lookup" not in md  # hidden sheets are not what a reader sees
     assert [e.text for e in result.elements if e.type == "heading"] == ["Sales", "Staff"]
-    assert sum(e.type == "table" for e in result.elements) == 3
+    tables = [e.table for e in result.elements if e.type == "table"]
+    assert len(tables) == 3
+    ops = next(c for c in tables[2].cells if c.text == "Ops")
+    assert (ops.row, ops.col, ops.rowspan, ops.colspan) == (2, 1, 2, 1)  # the merge is a span, not two cells
+    assert [c.header for c in tables[2].cells[:2]] == [True, True]
 
 
 def test_html_keeps_main_content_without_navigation_or_footer(tmp_path: Path) -> None:
@@ -189,6 +204,18 @@ def test_html_keeps_main_content_without_navigation_or_footer(tmp_path: Path) ->
     _spans_hold_their_text(result)
 
 
+def test_html_pivot_table_expands_spans_and_drops_group_rows(tmp_path: Path) -> None:
+    page = tmp_path / "pivot.html"
+    page.write_text(
+        "<table><tr><th>Year</th><th>Month</th><th>Cost</th></tr><tr><th rowspan='3'>2025</th></tr>"
+        "<tr><td>January</td><td>$1</td></tr><tr><td>February</td><td>$2</td></tr></table>"
+    )
+    result = _engine(page, "text/html")
+    assert result.markdown == "| Year | Month | Cost |\n|---|---|---|\n| 2025 | January | $1 |\n| 2025 | February | $2 |"
+    year = next(c for c in result.elements[0].table.cells if c.text == "2025")
+    assert (year.row, year.rowspan, year.header) == (1, 3, True)
+
+
 def test_html_that_is_all_navigation_keeps_it(tmp_path: Path) -> None:
     page = tmp_path / "menu.html"
     page.write_text('<html><body><nav><ul><li><a href="/a">Alpha page</a></li><li>Beta</li></ul></nav></body></html>')
@@ -197,8 +224,9 @@ def test_html_that_is_all_navigation_keeps_it(tmp_path: Path) -> None:
 
 def test_docx_numbered_and_bulleted_lists(tmp_path: Path) -> None:
     result = _engine(make_docx_numbered(tmp_path / "list.docx"), DOCX)
-    # Word's Heading 1 sits below the (absent) title; a switch from numbers to bullets starts a new list.
-    assert result.markdown == "## Checklist\n\n1. Pack the feed\n    1. Grain\n2. Fill the pond\n\n- Loose bullet"
+    # Word's Heading 1 sits below the (absent) title and keeps its automatic number as text; a switch
+    # from numbers to bullets starts a new list.
+    assert result.markdown == "## Part IV: Checklist\n\n1. Pack the feed\n    1. Grain\n2. Fill the pond\n\n- Loose bullet"
     ordered = [(e.text, e.level, e.ordered) for e in result.elements if e.type == "list_item"]
     assert ordered == [("Pack the feed", 1, True), ("Grain", 2, True), ("Fill the pond", 1, True), ("Loose bullet", 1, False)]
 
@@ -246,7 +274,7 @@ def test_office_and_html_markdown_through_the_server(live_server, tmp_path: Path
         "deck.pptx": (make_pptx(tmp_path / "deck.pptx").read_bytes(), PPTX, "- Spring departure\n    - Leave the lake"),
         "book.xlsx": (make_xlsx(tmp_path / "book.xlsx").read_bytes(), XLSX, "## Staff"),
         "ducks.html": (PAGE.encode(), "text/html", "- Green head\n    - Only on drakes"),
-        "list.docx": (make_docx_numbered(tmp_path / "list.docx").read_bytes(), DOCX, "1. Pack the feed\n    1. Grain"),
+        "list.docx": (make_docx_numbered(tmp_path / "list.docx").read_bytes(), DOCX, "## Part IV: Checklist\n\n1. Pack the feed\n    1. Grain"),
     }
     with live_server.client() as http:
         ids = {}

@@ -26,6 +26,8 @@ def xlsx_elements(path: str) -> list[Element]:
     out: list[Element] = []
     try:
         for sheet in wb.worksheets:
+            if sheet.sheet_state != "visible":
+                continue  # hidden sheets (lookup data, scratch) are not what a reader of the workbook sees
             out.append(Element(type="heading", text=str(sheet.title), level=2))
             out.extend(_sheet_elements(wb, sheet))
         for chart_sheet in getattr(wb, "chartsheets", []):
