@@ -246,6 +246,8 @@ class _Walker:
 
     def styled(self, node: Tag, in_cell: bool = False) -> str:
         """The node's inline markdown with its own emphasis, code or link markup."""
+        if node.name == "br":
+            return " "
         inner = self.inline(node, in_cell)
         text = inner.strip()
         if not text:
