@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from roset_local.structure.model import Cell, Element, Table
 
+from .chart_xml import chart_head, chart_table
 from .pptx_comments import comment_authors, slide_comments
 from .xlsx import display
 
@@ -150,28 +151,16 @@ def _chart(chart: Any) -> Iterable[Element]:
     title = ""
     try:
         if chart.has_title and chart.chart_title.has_text_frame:
-            title = " ".join(chart.chart_title.text_frame.text.split())
+            title = chart.chart_title.text_frame.text
     except (NotImplementedError, KeyError, AttributeError, ValueError):
         title = ""
-    if title:
-        yield Element(type="paragraph", text=title)
-    yield Element(type="figure")
+    yield from chart_head(title)
     plots = list(chart.plots)
-    if not plots:
-        return
-    categories = [str(c) for c in plots[0].categories]
     series = [s for plot in plots for s in plot.series]
-    if not categories or not series:
-        return
-    cells = [Cell(row=0, col=0, text="", header=True)]
-    cells += [Cell(row=0, col=i + 1, text=str(s.name), header=True) for i, s in enumerate(series)]
-    for r, category in enumerate(categories, start=1):
-        cells.append(Cell(row=r, col=0, text=category))
-        for i, s in enumerate(series):
-            values = list(s.values)
-            value = values[r - 1] if r - 1 < len(values) else None
-            cells.append(Cell(row=r, col=i + 1, text=display(value)))
-    yield Element(type="table", table=Table(n_rows=len(categories) + 1, n_cols=len(series) + 1, cells=cells))
+    categories = [str(c) for c in plots[0].categories] if plots else []
+    table = chart_table([str(s.name) for s in series], [[display(v) for v in s.values] for s in series], categories)
+    if table is not None:
+        yield table
 
 
 def _notes(slide: Any) -> str:

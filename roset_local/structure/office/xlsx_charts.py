@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from roset_local.structure.model import Cell, Element, Table
+from roset_local.structure.model import Element
+
+from .chart_xml import chart_head, chart_table
 
 
 def anchor_of(drawing: Any) -> tuple[int, int]:
@@ -60,34 +62,17 @@ def _values(workbook: Any, formula: str | None) -> list[Any]:
 
 
 def chart_elements(workbook: Any, chart: Any, display: Any) -> list[Element]:
-    out: list[Element] = []
-    title = _rich_text(getattr(chart, "title", None))
-    if title:
-        out.append(Element(type="paragraph", text=title))
-    out.append(Element(type="figure"))
-    series = list(getattr(chart, "series", []) or [])
-    if not series:
-        return out
+    out = chart_head(_rich_text(getattr(chart, "title", None)))
     names, columns, categories = [], [], []
-    for s in series:
+    for s in list(getattr(chart, "series", []) or []):
         name_values = _values(workbook, _ref(getattr(s, "tx", None)) if getattr(s, "tx", None) else None)
         names.append(display(name_values[0]) if name_values else "")
         values = _values(workbook, _ref(getattr(s, "val", None)) or _ref(getattr(s, "yVal", None)))
-        columns.append(values)
+        columns.append([display(v) for v in values])
         if not categories:
             categories = _values(workbook, _ref(getattr(s, "cat", None)) or _ref(getattr(s, "xVal", None)))
-    n_rows = max((len(c) for c in columns), default=0)
-    if not n_rows:
-        return out
-    cells = [Cell(row=0, col=0, text="", header=True)]
-    cells += [Cell(row=0, col=i + 1, text=name, header=True) for i, name in enumerate(names)]
-    for r in range(n_rows):
-        label = display(categories[r]) if r < len(categories) else str(r + 1)
-        cells.append(Cell(row=r + 1, col=0, text=label))
-        for i, col in enumerate(columns):
-            cells.append(Cell(row=r + 1, col=i + 1, text=display(col[r]) if r < len(col) else ""))
-    out.append(Element(type="table", table=Table(n_rows=n_rows + 1, n_cols=len(series) + 1, cells=cells)))
-    return out
+    table = chart_table(names, columns, [display(c) for c in categories])
+    return out + ([table] if table is not None else [])
 
 
 def comment_elements(sheet: Any) -> list[Element]:
