@@ -85,8 +85,29 @@ def make_xlsx(path: Path) -> Path:
 _W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 
 
-def make_docx_numbered(path: Path) -> Path:
-    """A DOCX with a decimal numbered list (two levels) and a bulleted one, written as raw WordprocessingML."""
+_CHART = (
+    '<c:chartSpace xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart" '
+    'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"><c:chart><c:title><c:tx><c:rich><a:p><a:r>'
+    "<a:t>Ducks counted</a:t></a:r></a:p></c:rich></c:tx></c:title><c:plotArea><c:barChart><c:ser><c:tx><c:strRef>"
+    '<c:strCache><c:pt idx="0"><c:v>Mallards</c:v></c:pt></c:strCache></c:strRef></c:tx><c:cat><c:strRef><c:strCache>'
+    '<c:pt idx="0"><c:v>2024</c:v></c:pt><c:pt idx="1"><c:v>2025</c:v></c:pt></c:strCache></c:strRef></c:cat>'
+    '<c:val><c:numRef><c:numCache><c:pt idx="0"><c:v>12.0</c:v></c:pt><c:pt idx="1"><c:v>15.5</c:v></c:pt>'
+    "</c:numCache></c:numRef></c:val></c:ser></c:barChart></c:plotArea></c:chart></c:chartSpace>"
+)
+_CHART_RUN = (
+    '<w:p><w:r><w:t xml:space="preserve">Survey: </w:t></w:r><w:r><w:drawing><wp:inline '
+    'xmlns:wp="http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing"><a:graphic '
+    'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"><a:graphicData '
+    'uri="http://schemas.openxmlformats.org/drawingml/2006/chart"><c:chart '
+    'xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart" '
+    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" r:id="rId9"/>'
+    "</a:graphicData></a:graphic></wp:inline></w:drawing></w:r></w:p>"
+)
+
+
+def make_docx_numbered(path: Path, chart: bool = False) -> Path:
+    """A DOCX with a decimal numbered list (two levels) and a bulleted one, written as raw WordprocessingML;
+    with `chart`, a bar chart follows them."""
 
     def item(text: str, num: int, level: int) -> str:
         return (f'<w:p><w:pPr><w:numPr><w:ilvl w:val="{level}"/><w:numId w:val="{num}"/></w:numPr></w:pPr>'
@@ -111,6 +132,7 @@ def make_docx_numbered(path: Path) -> Path:
         "<w:r><w:t>Checklist</w:t></w:r></w:p>"
         + item("Pack the feed", 1, 0) + item("Grain", 1, 1) + item("Fill the pond", 1, 0)
         + item("Loose bullet", 2, 0)
+        + (_CHART_RUN if chart else "")
     )
     rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
     parts = {
@@ -128,8 +150,10 @@ def make_docx_numbered(path: Path) -> Path:
         "word/_rels/document.xml.rels": (
             '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
             f'<Relationship Id="rId1" Type="{rel}/numbering" Target="numbering.xml"/>'
-            f'<Relationship Id="rId2" Type="{rel}/styles" Target="styles.xml"/></Relationships>'
+            f'<Relationship Id="rId2" Type="{rel}/styles" Target="styles.xml"/>'
+            f'<Relationship Id="rId9" Type="{rel}/chart" Target="charts/chart1.xml"/></Relationships>'
         ),
+        "word/charts/chart1.xml": _CHART,
         "word/styles.xml": (
             f'<w:styles xmlns:w="{_W}"><w:style w:type="paragraph" w:styleId="Heading1">'
             '<w:name w:val="heading 1"/></w:style></w:styles>'
@@ -229,6 +253,35 @@ def test_docx_numbered_and_bulleted_lists(tmp_path: Path) -> None:
     assert result.markdown == "## Part IV: Checklist\n\n1. Pack the feed\n    1. Grain\n2. Fill the pond\n\n- Loose bullet"
     ordered = [(e.text, e.level, e.ordered) for e in result.elements if e.type == "list_item"]
     assert ordered == [("Pack the feed", 1, True), ("Grain", 2, True), ("Fill the pond", 1, True), ("Loose bullet", 1, False)]
+
+
+def test_docx_chart_is_a_figure_with_its_data(tmp_path: Path) -> None:
+    result = _engine(make_docx_numbered(tmp_path / "chart.docx", chart=True), DOCX)
+    assert result.markdown.endswith(
+        "- Loose bullet\n\nSurvey:\n\nDucks counted\n\n<!-- image -->\n\n"
+        "|  | Mallards |\n|---|---|\n| 2024 | 12 |\n| 2025 | 15.5 |"
+    )
+    assert [e.type for e in result.elements[-4:]] == ["paragraph", "paragraph", "figure", "table"]
+
+
+def test_pptx_chart_is_a_figure_with_its_data(tmp_path: Path) -> None:
+    import pptx
+    from pptx.chart.data import CategoryChartData
+    from pptx.enum.chart import XL_CHART_TYPE
+    from pptx.util import Inches
+
+    prs = pptx.Presentation()
+    slide = prs.slides.add_slide(prs.slide_layouts[5])
+    slide.shapes.title.text = "Counts"
+    data = CategoryChartData()
+    data.categories = ["2024", "2025"]
+    data.add_series("Teal", (3, 4.5))
+    slide.shapes.add_chart(XL_CHART_TYPE.COLUMN_CLUSTERED, Inches(1), Inches(2), Inches(6), Inches(4), data)
+    path = tmp_path / "chart.pptx"
+    prs.save(str(path))
+    md = _engine(path, PPTX).markdown
+    assert md.startswith("# Counts\n\n")
+    assert "<!-- image -->\n\n|  | Teal |\n|---|---|\n| 2024 | 3 |\n| 2025 | 4.5 |" in md
 
 
 def test_office_structure_crosses_the_worker_pool(pool: ExtractionPool, tmp_path: Path) -> None:
