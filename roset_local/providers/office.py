@@ -94,7 +94,9 @@ def extract_office(req: ExtractRequest, content_type: str, progress: ProgressFn,
     progress(10, "converting")
     elements: list[Element] = []
     slides: list[Page] = []
-    structured = _structured(req.path, content_type) if content_type in STRUCTURED_KINDS else None
+    # The `fast` extraction mode keeps today's plain conversion (text for search, no structure).
+    fast = str(req.options.get("extraction") or "") == "fast"
+    structured = _structured(req.path, content_type) if content_type in STRUCTURED_KINDS and not fast else None
     if structured is not None:
         markdown, elements = structured.markdown, structured.elements
         slides = [Page(number=n, markdown=text, ocr=False) for n, text in structured.pages]

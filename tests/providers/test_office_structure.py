@@ -21,10 +21,9 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 PAGE = """<!DOCTYPE html><html><head><title>Field guide to ducks</title></head><body>
-<header><a href="/">Home</a> <a href="/shop">Shop</a> Site banner text</header>
+<header><a href="/">Home</a> <a href="/shop">Shop</a> Site banner text<h1>Mallards</h1></header>
 <nav><ul><li><a href="/a">Navigation link one</a></li><li><a href="/b">Navigation link two</a></li></ul></nav>
 <div class="content">
-<h1>Mallards</h1>
 <p>The mallard is a <strong>dabbling</strong> duck found across the northern hemisphere.</p>
 <ul><li>Green head<ul><li>Only on drakes</li></ul></li><li>Orange feet</li></ul>
 <table><tr><th>Name</th><th colspan="2">Weight range</th></tr><tr><td>Mallard</td><td>0.7 kg</td><td>1.6 kg</td></tr></table>
@@ -46,6 +45,7 @@ def make_pptx(path: Path) -> Path:
     for text, level in (("Leave the lake in March", 1), ("Autumn return", 0)):
         para = body.add_paragraph()
         para.text, para.level = text, level
+    prs.slides.add_slide(prs.slide_layouts[6])  # blank: a slide without content is still a page
     second = prs.slides.add_slide(prs.slide_layouts[5])  # title only
     second.shapes.title.text = "Flock Sizes"
     frame = second.shapes.add_table(3, 2, Inches(1), Inches(2), Inches(6), Inches(2))
@@ -188,12 +188,21 @@ def test_pptx_titles_are_headings_and_bullets_nest(tmp_path: Path) -> None:
     assert "# Flock Sizes" in md and "| Lake | Ducks |" in md and "| South | 95 |" in md
     assert "Slide number" not in md
     heads = [(e.text, e.page) for e in result.elements if e.type == "heading"]
-    assert heads == [("Migration Plan", 1), ("Flock Sizes", 2)]
+    assert heads == [("Migration Plan", 1), ("Flock Sizes", 3)]
     items = [(e.text, e.level) for e in result.elements if e.type == "list_item"]
     assert items == [("Spring departure", 1), ("Leave the lake in March", 2), ("Autumn return", 1)]
-    assert [p.number for p in result.pages] == [1, 2] and "| North | 120 |" in result.pages[1].markdown
-    assert result.metadata["page_count"] == 2 and result.metadata["engine"]["library"] == "python-pptx"
+    assert [p.number for p in result.pages] == [1, 2, 3] and "| North | 120 |" in result.pages[2].markdown
+    assert result.pages[1].markdown == "" and result.pages[0].markdown.startswith("# Migration Plan")
+    assert result.metadata["page_count"] == 3 and result.metadata["engine"]["library"] == "python-pptx"
     _spans_hold_their_text(result)
+
+
+def test_fast_mode_keeps_the_plain_conversion(tmp_path: Path) -> None:
+    path = make_pptx(tmp_path / "deck.pptx")
+    result = extract_office(ExtractRequest(str(path), path.name, PPTX, {"extraction": "fast"}), PPTX, no_progress,
+                            MarkItDownHolder())
+    assert result.metadata["engine"]["library"] == "markitdown" and result.elements == []
+    assert "Leave the lake in March" in result.markdown and "- Spring departure" not in result.markdown
 
 
 def test_xlsx_has_a_heading_per_sheet_and_no_filler(tmp_path: Path) -> None:

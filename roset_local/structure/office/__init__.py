@@ -27,6 +27,7 @@ class OfficeResult:
 
 def convert(path: str, kind: Kind) -> OfficeResult:
     title: str | None = None
+    page_count = 0
     if kind == "html":
         from .html import html_elements
 
@@ -40,24 +41,25 @@ def convert(path: str, kind: Kind) -> OfficeResult:
     elif kind == "pptx":
         from .pptx import pptx_elements
 
-        elements = pptx_elements(path)
+        elements, page_count = pptx_elements(path)
     else:
         from .xlsx import xlsx_elements
 
         elements = xlsx_elements(path)
     markdown = render(elements)
-    return OfficeResult(markdown=markdown, elements=elements, title=title, pages=_pages(markdown, elements))
+    return OfficeResult(markdown=markdown, elements=elements, title=title, pages=_pages(markdown, elements, page_count))
 
 
-def _pages(markdown: str, elements: list[Element]) -> list[tuple[int, str]]:
-    """Each page's (slide's) stretch of the markdown, from its first element to its last."""
+def _pages(markdown: str, elements: list[Element], count: int) -> list[tuple[int, str]]:
+    """Each of `count` pages' (slides') stretch of the markdown, from its first element to its last
+    (empty for a page without any)."""
     ranges: dict[int, tuple[int, int]] = {}
     for el in elements:
         if el.page is None or el.span is None:
             continue
         start, end = ranges.get(el.page, el.span)
         ranges[el.page] = (min(start, el.span[0]), max(end, el.span[1]))
-    return [(page, markdown[a:b]) for page, (a, b) in sorted(ranges.items())]
+    return [(page, markdown[slice(*ranges[page])] if page in ranges else "") for page in range(1, count + 1)]
 
 
 __all__ = ["OfficeResult", "convert", "render"]

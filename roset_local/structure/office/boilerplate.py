@@ -46,6 +46,10 @@ def main_content(soup: BeautifulSoup, body: Tag) -> Tag:
     if total and total - removed < KEEP_ALL_BELOW * total:
         return body  # the page is all navigation (a menu, a link list): that is its content
     for node in chrome:
+        # A page banner often holds the page's own title: its headings stay where the banner was.
+        if node.name == "header" or str(node.get("role") or "").lower() == "banner":
+            for heading in node.find_all(["h1", "h2"]):
+                node.insert_before(heading.extract())
         node.decompose()
     return body
 

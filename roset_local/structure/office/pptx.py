@@ -14,7 +14,8 @@ _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 ROW_BAND = 0.04  # shapes whose tops differ by less than this share of the slide height sit in one row
 
 
-def pptx_elements(path: str) -> list[Element]:
+def pptx_elements(path: str) -> tuple[list[Element], int]:
+    """The slides' elements (each with its slide number as `page`) and the number of slides."""
     import pptx
 
     prs = pptx.Presentation(path)
@@ -32,7 +33,7 @@ def pptx_elements(path: str) -> list[Element]:
         for el in slide_out:
             el.page = number
         out.extend(slide_out)
-    return out
+    return out, len(prs.slides)
 
 
 def _top_left(shape: Any) -> tuple[int, int]:
