@@ -160,5 +160,18 @@ def docx_elements(path: str) -> HtmlDocument:
         convert_image=mammoth.images.img_element(_image),
     )
     doc = html_elements(result.value, boilerplate=False)
-    doc.elements = _with_charts(doc.elements, prepared.charts)
+    doc.elements = [_typed(el) for el in _with_charts(doc.elements, prepared.charts)]
     return doc
+
+
+_DISPLAY_MATH = re.compile(r"^\$\$(.+)\$\$$", re.S)
+
+
+def _typed(el: Element) -> Element:
+    """Word's Title (the only level-1 heading, see _STYLE_MAP) is the document title; a paragraph that is
+    one display equation is a formula."""
+    if el.type == "heading" and el.level == 1:
+        el.type = "title"
+    elif el.type == "paragraph" and (m := _DISPLAY_MATH.match(el.text)) and "$$" not in m.group(1):
+        el.type, el.text = "formula", m.group(1).strip()
+    return el

@@ -115,6 +115,11 @@ class _Walker:
                     self.out.append(Element(type="code", text=code))
             elif name == "hr":
                 self.flush()
+            elif name == "figcaption":
+                self.flush()
+                text = _clean(self.inline(child))
+                if text:
+                    self.out.append(Element(type="caption", text=text))
             else:
                 self.flush()
                 self.block(child)
