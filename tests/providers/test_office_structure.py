@@ -249,6 +249,19 @@ def test_html_pivot_table_expands_spans_and_drops_group_rows(tmp_path: Path) -> 
     assert (year.row, year.rowspan, year.header) == (1, 3, True)
 
 
+def test_html_main_element_is_read_without_its_navigation(tmp_path: Path) -> None:
+    page = tmp_path / "article.html"
+    page.write_text(
+        "<body><div>Top menu <a href='/'>Home</a></div><main><header><h1>Teal</h1></header>"
+        "<nav role='navigation'><a href='/talk'>Talk</a> <a href='/edit'>Edit</a></nav>"
+        "<p>The teal is a small dabbling duck of wetlands and lakes.</p>"
+        "<div role='navigation'><table><tr><td><a href='/x'>Related birds</a></td></tr></table></div>"
+        "</main><div>Site footer text</div></body>"
+    )
+    md = _engine(page, "text/html").markdown
+    assert md == "# Teal\n\nThe teal is a small dabbling duck of wetlands and lakes."
+
+
 def test_html_that_is_all_navigation_keeps_it(tmp_path: Path) -> None:
     page = tmp_path / "menu.html"
     page.write_text('<html><body><nav><ul><li><a href="/a">Alpha page</a></li><li>Beta</li></ul></nav></body></html>')

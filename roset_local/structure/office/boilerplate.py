@@ -7,7 +7,8 @@ import re
 from bs4 import BeautifulSoup, Tag
 
 _CHROME_TAGS = ("nav", "aside", "header", "footer")
-_CHROME_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search"}
+_NAV_ROLES = {"navigation", "complementary", "search"}
+_CHROME_ROLES = _NAV_ROLES | {"banner", "contentinfo"}
 _CHROME_NAMES = re.compile(r"(^|[-_ ])(nav|navbar|navigation|menu|breadcrumbs?|footer|sidebar|cookie|skip-link)([-_ ]|$)", re.I)
 KEEP_ALL_BELOW = 0.1  # chrome holding more than 90% of the text is the page itself
 MIN_MAIN_SHARE = 0.2  # a <main> holding less of the page's text than this is a decoy (a skip target)
@@ -39,6 +40,10 @@ def main_content(soup: BeautifulSoup, body: Tag) -> Tag:
         candidates.append(articles[0])
     for cand in candidates:
         if total and _text_len(cand) >= MIN_MAIN_SHARE * total:
+            # Inside the main content, headers and footers belong to the article; navigation does not.
+            for node in cand.find_all(True):
+                if not getattr(node, "decomposed", False) and _is_navigation(node):
+                    node.decompose()
             return cand
     chrome = [node for node in body.find_all(True) if _is_chrome(node)]
     chrome = [node for node in chrome if not any(p in chrome for p in node.parents)]
@@ -52,6 +57,12 @@ def main_content(soup: BeautifulSoup, body: Tag) -> Tag:
                 node.insert_before(heading.extract())
         node.decompose()
     return body
+
+
+def _is_navigation(node: Tag) -> bool:
+    if node.attrs is None:
+        return False
+    return node.name in ("nav", "aside") or str(node.get("role") or "").lower() in _NAV_ROLES
 
 
 def _is_chrome(node: Tag) -> bool:
