@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+from bs4 import BeautifulSoup, Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
 
 from roset_local.structure.model import Cell, Element, Table
 
@@ -23,6 +23,7 @@ BLOCK_NAMES = sorted(BLOCKS)
 _STRUCTURE = sorted(set(HEADINGS) | LISTS | {"table", "img", "pre", "figure"})
 SKIP = {"script", "style", "noscript", "template", "head", "title", "meta", "link", "iframe", "object",
         "embed", "svg", "canvas", "button", "select", "input", "textarea", "map", "area"}
+_NOT_TEXT = (Comment, Declaration, Doctype, ProcessingInstruction)  # strings that are markup, not text
 _SPACE = re.compile(r"\s+")
 _MAX_CELLS = 250_000  # a table larger than this is read as text: pathological colspans, not data
 
@@ -81,7 +82,7 @@ class _Walker:
 
     def block(self, node: Tag) -> None:
         for child in node.children:
-            if isinstance(child, Comment):
+            if isinstance(child, _NOT_TEXT):
                 continue
             if isinstance(child, NavigableString):
                 self.buffer.append(str(child))
@@ -155,7 +156,7 @@ class _Walker:
         def collect(n: Tag) -> None:
             nonlocal figures
             for child in n.children:
-                if isinstance(child, Comment):
+                if isinstance(child, _NOT_TEXT):
                     continue
                 if isinstance(child, NavigableString):
                     text_parts.append(str(child))
@@ -226,7 +227,7 @@ class _Walker:
     def inline(self, node: Tag, in_cell: bool = False) -> str:
         parts: list[str] = []
         for child in node.children:
-            if isinstance(child, Comment):
+            if isinstance(child, _NOT_TEXT):
                 continue
             if isinstance(child, NavigableString):
                 parts.append(str(child))
