@@ -3,6 +3,7 @@ DOCX numbered lists, element spans; through the engine, the worker pool and the 
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import pickle
 import zipfile
@@ -67,6 +68,8 @@ def make_xlsx(path: Path) -> Path:
     sales["C5"], sales["D5"] = "South", 0.25
     sales["D5"].number_format = "0%"
     sales["G10"] = "Separate note block"
+    sales["G11"], sales["G12"] = 1234.5, dt.date(2026, 3, 1)
+    sales["G11"].number_format = "$#,##0.00"
     staff = wb.create_sheet("Staff")
     staff.merge_cells("A1:B1")
     staff["A1"] = "Team roster"
@@ -210,7 +213,8 @@ def test_xlsx_has_a_heading_per_sheet_and_no_filler(tmp_path: Path) -> None:
     md = result.markdown
     assert "Unnamed" not in md and "NaN" not in md and "nan" not in md.lower()
     assert md.startswith("## Sales\n\n| Region | Revenue |\n|---|---|\n| North | 4200 |\n| South | 25% |")
-    assert "| Separate note block |" in md  # a block of its own, not padded into the first table
+    # a block of its own, not padded into the first table; numbers and dates as the sheet shows them
+    assert "| Separate note block |\n|---|\n| $1,234.50 |\n| 2026-03-01 |" in md
     assert "## Staff\n\nTeam roster\n\n| Name | Role |\n|---|---|\n| Ada | Lead |\n| Bo | Ops |\n| Cy | Ops |" in md
     assert "hidden lookup" not in md and "Lookup" not in md  # hidden sheets are not what a reader sees
     assert [e.text for e in result.elements if e.type == "heading"] == ["Sales", "Staff"]

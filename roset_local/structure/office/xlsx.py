@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,7 +158,13 @@ def display(value: Any, number_format: str = "General") -> str:
             return f"{value * 100:.{decimals}f}%"
         if fmt != "General" and "0" in fmt:
             decimals = _decimals(fmt)
+            if "E+" in fmt.upper():
+                return f"{value:.{decimals}E}"
             text = f"{value:,.{decimals}f}" if "," in fmt else f"{value:.{decimals}f}"
+            symbol = _CURRENCY.search(fmt)
+            if symbol:
+                sign, digits = ("-", text[1:]) if text.startswith("-") else ("", text)
+                text = f"{sign}{symbol.group(1) or symbol.group(2)}{digits}"
             return text
         if isinstance(value, float):
             if value.is_integer() and abs(value) < 1e15:
@@ -165,6 +172,10 @@ def display(value: Any, number_format: str = "General") -> str:
             return f"{value:.10g}"
         return str(value)
     return " ".join(str(value).split())
+
+
+# A currency in a number format: Excel's locale form [$€-407] or a literal symbol ($, "€").
+_CURRENCY = re.compile(r"\[\$([^-\]]+)[^\]]*\]|([$€£¥₹])")
 
 
 def _decimals(fmt: str) -> int:
