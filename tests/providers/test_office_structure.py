@@ -178,8 +178,10 @@ def _engine(path: Path, content_type: str):
 
 
 def _spans_hold_their_text(result) -> None:
+    """Each element's span covers its text in the markdown, and all text is plain str (no bs4 strings)."""
     assert result.elements
     for el in result.elements:
+        assert type(el.text) is str and all(type(c.text) is str for c in (el.table.cells if el.table else []))
         if el.span is not None and el.type in ("heading", "paragraph", "list_item"):
             assert el.text in result.markdown[el.span[0] : el.span[1]], el
 
@@ -223,6 +225,7 @@ def test_xlsx_has_a_heading_per_sheet_and_no_filler(tmp_path: Path) -> None:
     ops = next(c for c in tables[2].cells if c.text == "Ops")
     assert (ops.row, ops.col, ops.rowspan, ops.colspan) == (2, 1, 2, 1)  # the merge is a span, not two cells
     assert [c.header for c in tables[2].cells[:2]] == [True, True]
+    _spans_hold_their_text(result)
 
 
 def test_html_keeps_main_content_without_navigation_or_footer(tmp_path: Path) -> None:
@@ -279,6 +282,7 @@ def test_docx_numbered_and_bulleted_lists(tmp_path: Path) -> None:
     assert result.markdown == "## Part IV: Checklist\n\n1. Pack the feed\n    1. Grain\n2. Fill the pond\n\n- Loose bullet"
     ordered = [(e.text, e.level, e.ordered) for e in result.elements if e.type == "list_item"]
     assert ordered == [("Pack the feed", 1, True), ("Grain", 2, True), ("Fill the pond", 1, True), ("Loose bullet", 1, False)]
+    _spans_hold_their_text(result)
 
 
 def test_docx_chart_is_a_figure_with_its_data(tmp_path: Path) -> None:
