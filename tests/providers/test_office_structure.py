@@ -269,6 +269,13 @@ def test_html_main_element_is_read_without_its_navigation(tmp_path: Path) -> Non
     assert md == "# Teal\n\nThe teal is a small dabbling duck of wetlands and lakes."
 
 
+def test_html_checkboxes_are_task_list_items(tmp_path: Path) -> None:
+    page = tmp_path / "tasks.html"
+    page.write_text("<ul><li><input type='checkbox' checked> Ship it</li></ul><p><input type=checkbox> Test it</p>"
+                    "<table><tr><th>Pick</th></tr><tr><td><input type=checkbox checked>Tea</td></tr></table>")
+    assert _engine(page, "text/html").markdown == "- [x] Ship it\n- [ ] Test it\n\n| Pick |\n|---|\n| [x] Tea |"
+
+
 def test_html_that_is_all_navigation_keeps_it(tmp_path: Path) -> None:
     page = tmp_path / "menu.html"
     page.write_text('<html><body><nav><ul><li><a href="/a">Alpha page</a></li><li>Beta</li></ul></nav></body></html>')

@@ -77,7 +77,9 @@ class _Walker:
     def flush(self) -> None:
         text = _clean("".join(self.buffer))
         self.buffer = []
-        if text:
+        if text.startswith(("[x] ", "[ ] ")):  # a paragraph led by a checkbox is a task-list item
+            self.out.append(Element(type="list_item", text=text, level=1))
+        elif text:
             self.out.append(Element(type="paragraph", text=text))
 
     def block(self, node: Tag) -> None:
@@ -87,7 +89,10 @@ class _Walker:
             if isinstance(child, NavigableString):
                 self.buffer.append(str(child))
                 continue
-            if not isinstance(child, Tag) or child.name in SKIP or _hidden(child):
+            if not isinstance(child, Tag) or _hidden(child):
+                continue
+            if child.name in SKIP:
+                self.buffer.append(_checkbox(child))
                 continue
             name = child.name
             if name == "img":
@@ -160,7 +165,9 @@ class _Walker:
                     continue
                 if isinstance(child, NavigableString):
                     text_parts.append(str(child))
-                elif isinstance(child, Tag) and child.name not in SKIP and not _hidden(child):
+                elif isinstance(child, Tag) and child.name in SKIP:
+                    text_parts.append(_checkbox(child))
+                elif isinstance(child, Tag) and not _hidden(child):
                     if child.name in LISTS:
                         nested.append(child)
                     elif child.name == "img":
@@ -232,7 +239,10 @@ class _Walker:
             if isinstance(child, NavigableString):
                 parts.append(str(child))
                 continue
-            if not isinstance(child, Tag) or child.name in SKIP or _hidden(child):
+            if not isinstance(child, Tag) or _hidden(child):
+                continue
+            if child.name in SKIP:
+                parts.append(_checkbox(child))
                 continue
             name = child.name
             if name == "br":
@@ -281,6 +291,13 @@ def _int(value: object) -> int:
         return int(str(value).strip())
     except (TypeError, ValueError):
         return 1
+
+
+def _checkbox(node: Tag) -> str:
+    """A checkbox as a task-list mark ("[x] " / "[ ] "); any other skipped element as nothing."""
+    if node.name == "input" and str(node.get("type") or "").lower() == "checkbox":
+        return "[x] " if node.has_attr("checked") else "[ ] "
+    return ""
 
 
 def _hidden(node: Tag) -> bool:
