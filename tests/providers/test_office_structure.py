@@ -108,9 +108,18 @@ _CHART_RUN = (
 )
 
 
-def make_docx_numbered(path: Path, chart: bool = False) -> Path:
+_FOOTNOTE_RUN = (
+    '<w:p><w:r><w:t>Ducks migrate</w:t></w:r><w:r><w:footnoteReference w:id="1"/></w:r><w:r><w:t>.</w:t></w:r></w:p>'
+)
+_FOOTNOTES = (
+    f'<w:footnotes xmlns:w="{_W}"><w:footnote w:id="1"><w:p><w:r><w:t>Mostly in autumn.</w:t></w:r></w:p>'
+    "</w:footnote></w:footnotes>"
+)
+
+
+def make_docx_numbered(path: Path, chart: bool = False, footnote: bool = False) -> Path:
     """A DOCX with a decimal numbered list (two levels) and a bulleted one, written as raw WordprocessingML;
-    with `chart`, a bar chart follows them."""
+    with `chart`, a bar chart follows them, with `footnote` a paragraph with a footnote."""
 
     def item(text: str, num: int, level: int) -> str:
         return (f'<w:p><w:pPr><w:numPr><w:ilvl w:val="{level}"/><w:numId w:val="{num}"/></w:numPr></w:pPr>'
@@ -136,6 +145,7 @@ def make_docx_numbered(path: Path, chart: bool = False) -> Path:
         + item("Pack the feed", 1, 0) + item("Grain", 1, 1) + item("Fill the pond", 1, 0)
         + item("Loose bullet", 2, 0)
         + (_CHART_RUN if chart else "")
+        + (_FOOTNOTE_RUN if footnote else "")
     )
     rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
     parts = {
@@ -154,9 +164,11 @@ def make_docx_numbered(path: Path, chart: bool = False) -> Path:
             '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
             f'<Relationship Id="rId1" Type="{rel}/numbering" Target="numbering.xml"/>'
             f'<Relationship Id="rId2" Type="{rel}/styles" Target="styles.xml"/>'
-            f'<Relationship Id="rId9" Type="{rel}/chart" Target="charts/chart1.xml"/></Relationships>'
+            f'<Relationship Id="rId9" Type="{rel}/chart" Target="charts/chart1.xml"/>'
+            f'<Relationship Id="rId10" Type="{rel}/footnotes" Target="footnotes.xml"/></Relationships>'
         ),
         "word/charts/chart1.xml": _CHART,
+        "word/footnotes.xml": _FOOTNOTES,
         "word/styles.xml": (
             f'<w:styles xmlns:w="{_W}"><w:style w:type="paragraph" w:styleId="Heading1">'
             '<w:name w:val="heading 1"/></w:style></w:styles>'
@@ -299,6 +311,11 @@ def test_docx_chart_is_a_figure_with_its_data(tmp_path: Path) -> None:
         "|  | Mallards |\n|---|---|\n| 2024 | 12 |\n| 2025 | 15.5 |"
     )
     assert [e.type for e in result.elements[-4:]] == ["paragraph", "paragraph", "figure", "table"]
+
+
+def test_docx_footnotes_without_in_page_links(tmp_path: Path) -> None:
+    md = _engine(make_docx_numbered(tmp_path / "notes.docx", footnote=True), DOCX).markdown
+    assert md.endswith("- Loose bullet\n\nDucks migrate[1].\n\n1. Mostly in autumn."), md
 
 
 def test_pptx_chart_is_a_figure_with_its_data(tmp_path: Path) -> None:

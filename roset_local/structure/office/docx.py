@@ -159,7 +159,8 @@ def docx_elements(path: str) -> HtmlDocument:
         style_map=_STYLE_MAP + ("\n" + prepared.style_map if prepared.style_map else ""),
         convert_image=mammoth.images.img_element(_image),
     )
-    doc = html_elements(result.value, boilerplate=False)
+    # mammoth links footnote marks and footnotes to each other: in-page links mean nothing in markdown.
+    doc = html_elements(result.value, boilerplate=False, anchors=False)
     doc.elements = [_typed(el) for el in _with_charts(doc.elements, prepared.charts)]
     return doc
 

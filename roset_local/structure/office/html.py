@@ -38,8 +38,9 @@ def parse_html(data: bytes | str) -> BeautifulSoup:
     return BeautifulSoup(data, "lxml")
 
 
-def html_elements(data: bytes | str, *, boilerplate: bool = True) -> HtmlDocument:
-    """The document's elements; with `boilerplate` the main content is chosen first (see boilerplate.py)."""
+def html_elements(data: bytes | str, *, boilerplate: bool = True, anchors: bool = True) -> HtmlDocument:
+    """The document's elements; with `boilerplate` the main content is chosen first (see boilerplate.py);
+    without `anchors`, in-page links (#...) are plain text and "↑" back-links are dropped."""
     soup = parse_html(data)
     title_tag = soup.find("title")
     # str(): the title must be plain data, a bs4 object cannot cross the worker's process boundary.
@@ -47,7 +48,7 @@ def html_elements(data: bytes | str, *, boilerplate: bool = True) -> HtmlDocumen
     root: Tag = soup.body or soup
     if boilerplate:
         root = main_content(soup, root)
-    walker = _Walker()
+    walker = _Walker(anchors=anchors)
     walker.block(root)
     walker.flush()
     return HtmlDocument(elements=walker.out, title=title or None)
@@ -69,9 +70,10 @@ def _clean(text: str) -> str:
 class _Walker:
     """Walks the tree once; inline content collects in a buffer that every block boundary flushes."""
 
-    def __init__(self) -> None:
+    def __init__(self, anchors: bool = True) -> None:
         self.out: list[Element] = []
         self.buffer: list[str] = []
+        self.anchors = anchors
 
     # -- blocks ----------------------------------------------------------------------------------
     def flush(self) -> None:
@@ -281,6 +283,8 @@ class _Walker:
             text = f"`{text}`"
         elif name == "a":
             href = str(node.get("href") or "").strip()
+            if not self.anchors and href.startswith("#"):
+                return "" if text == "↑" else lead + text + tail  # a footnote's way back to its mark
             if href and not href.lower().startswith(("javascript:", "data:")):
                 text = f"[{text}]({href})"
         return lead + text + tail
