@@ -10,10 +10,11 @@ import re
 import threading
 import time
 import zipfile
-from typing import Any, Literal
+from typing import Any
 from xml.etree import ElementTree
 
 from roset_local.structure.model import Element
+from roset_local.structure.office import Kind, OfficeResult
 
 from .base import Extraction, ExtractionError, ExtractRequest, Page, ProgressFn
 from .detect import DOCX, PPTX, XLSX
@@ -34,14 +35,14 @@ MARKITDOWN_TYPES: dict[str, str] = {
 }
 OFFICE_ZIPS = {DOCX, PPTX, XLSX}
 # Read by our own structured converters (headings, lists, tables, main content); markitdown is their fallback.
-STRUCTURED_KINDS: dict[str, Literal["docx", "pptx", "xlsx", "html"]] = {
+STRUCTURED_KINDS: dict[str, Kind] = {
     DOCX: "docx",
     PPTX: "pptx",
     XLSX: "xlsx",
     "text/html": "html",
     "application/xhtml+xml": "html",
 }
-_LIBRARIES = {"docx": "mammoth", "pptx": "python-pptx", "xlsx": "openpyxl", "html": "beautifulsoup4"}
+_LIBRARIES: dict[Kind, str] = {"docx": "mammoth", "pptx": "python-pptx", "xlsx": "openpyxl", "html": "beautifulsoup4"}
 EMAIL_TYPES = {"message/rfc822"}
 _SLIDE = re.compile(r"<!-- Slide number: (\d+) -->")
 # markdownify gives a header-less table an empty header row; its first row becomes the header.
@@ -139,7 +140,7 @@ def extract_office(req: ExtractRequest, content_type: str, progress: ProgressFn,
     return Extraction(markdown=markdown, pages=pages, metadata=metadata, elements=elements)
 
 
-def _structured(path: str, content_type: str) -> Any:
+def _structured(path: str, content_type: str) -> OfficeResult | None:
     """Our structured conversion, or None when it cannot read the file (markitdown then tries)."""
     from roset_local.structure.office import convert
 

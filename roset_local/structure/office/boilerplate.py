@@ -34,7 +34,7 @@ def main_content(soup: BeautifulSoup, body: Tag) -> Tag:
     or id names them as navigation, menus or footers. Pages without any of these come out whole.
     """
     total = _text_len(body)
-    candidates = body.find_all("main") + body.find_all(attrs={"role": "main"})
+    candidates = list(body.find_all("main")) + list(body.find_all(True, attrs={"role": "main"}))
     articles = body.find_all("article")
     if len(articles) == 1:
         candidates.append(articles[0])

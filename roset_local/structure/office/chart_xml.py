@@ -72,7 +72,9 @@ def chart_elements(root: Any) -> list[Element]:
     title = root.find(f"{_C}chart/{_C}title")
     out = chart_head("".join(t.text or "" for t in title.iter(f"{_A}t")) if title is not None else "")
     series = list(root.iter(f"{_C}ser"))
-    names, columns, categories = [], [], []
+    names: list[str] = []
+    columns: list[list[str]] = []
+    categories: list[Any] = []
     for i, ser in enumerate(series):
         name = _points(ser.find(f"{_C}tx"))
         names.append(name[0] if name else f"Series {i + 1}")

@@ -63,7 +63,9 @@ def _values(workbook: Any, formula: str | None) -> list[Any]:
 
 def chart_elements(workbook: Any, chart: Any, display: Any) -> list[Element]:
     out = chart_head(_rich_text(getattr(chart, "title", None)))
-    names, columns, categories = [], [], []
+    names: list[str] = []
+    columns: list[list[str]] = []
+    categories: list[Any] = []
     for s in list(getattr(chart, "series", []) or []):
         name_values = _values(workbook, _ref(getattr(s, "tx", None)) if getattr(s, "tx", None) else None)
         names.append(display(name_values[0]) if name_values else "")
