@@ -92,13 +92,16 @@ def _sheet_elements(workbook: Any, sheet: Any) -> list[Element]:
 
 
 def _block_elements(grid: _Grid, block: set[tuple[int, int]]) -> list[Element]:
-    """One block as a table (merged cells as spans); a title row (one label across the whole block)
-    becomes a paragraph."""
+    """One block as a table (merged cells as spans); a title row (one label across the whole block, over
+    rows that do hold a table) becomes a paragraph."""
     out: list[Element] = []
     r0, c0 = min(r for r, _ in block), min(c for _, c in block)
     n_rows, n_cols = max(r for r, _ in block) - r0 + 1, max(c for _, c in block) - c0 + 1
     first = [grid.text.get((r0, c)) if (r0, c) in block else None for c in range(c0, c0 + n_cols)]
-    if n_rows > 1 and n_cols > 1 and first[0] and all(v == first[0] for v in first):
+    rest_is_table = any(
+        len({grid.text[(r, c)] for c in range(c0, c0 + n_cols) if (r, c) in block}) > 1 for r in range(r0 + 1, r0 + n_rows)
+    )
+    if rest_is_table and n_cols > 1 and first[0] and all(v == first[0] for v in first):
         out.append(Element(type="paragraph", text=first[0]))
         block = {(r, c) for r, c in block if r != r0}
         r0, n_rows = r0 + 1, n_rows - 1
