@@ -26,6 +26,17 @@ def _link_share(node: Tag) -> float:
     return linked / total
 
 
+def _tags(root: Tag) -> list[Tag]:
+    # A plain walk: bs4's find_all() builds its matching rules per call, slow on large pages.
+    return [n for n in root.descendants if isinstance(n, Tag)]
+
+
+def _outermost(nodes: list[Tag]) -> list[Tag]:
+    """The nodes not inside another of them (removing those removes the rest)."""
+    ids = {id(node) for node in nodes}
+    return [node for node in nodes if not any(id(p) in ids for p in node.parents)]
+
+
 def main_content(soup: BeautifulSoup, body: Tag) -> Tag:
     """The page's main element when it declares one; otherwise the body with page chrome removed.
 
@@ -34,26 +45,25 @@ def main_content(soup: BeautifulSoup, body: Tag) -> Tag:
     or id names them as navigation, menus or footers. Pages without any of these come out whole.
     """
     total = _text_len(body)
-    candidates = list(body.find_all("main")) + list(body.find_all(True, attrs={"role": "main"}))
-    articles = body.find_all("article")
+    tags = _tags(body)
+    candidates = [n for n in tags if n.name == "main" or str(n.get("role") or "").lower() == "main"]
+    articles = [n for n in tags if n.name == "article"]
     if len(articles) == 1:
         candidates.append(articles[0])
     for cand in candidates:
         if total and _text_len(cand) >= MIN_MAIN_SHARE * total:
             # Inside the main content, headers and footers belong to the article; navigation does not.
-            for node in cand.find_all(True):
-                if not getattr(node, "decomposed", False) and _is_navigation(node):
-                    node.decompose()
+            for node in _outermost([n for n in _tags(cand) if _is_navigation(n)]):
+                node.decompose()
             return cand
-    chrome = [node for node in body.find_all(True) if _is_chrome(node)]
-    chrome = [node for node in chrome if not any(p in chrome for p in node.parents)]
+    chrome = _outermost([node for node in tags if _is_chrome(node)])
     removed = sum(_text_len(node) for node in chrome)
     if total and total - removed < KEEP_ALL_BELOW * total:
         return body  # the page is all navigation (a menu, a link list): that is its content
     for node in chrome:
         # A page banner often holds the page's own title: its headings stay where the banner was.
         if node.name == "header" or str(node.get("role") or "").lower() == "banner":
-            for heading in node.find_all(["h1", "h2"]):
+            for heading in [n for n in _tags(node) if n.name in ("h1", "h2")]:
                 node.insert_before(heading.extract())
         node.decompose()
     return body

@@ -19,8 +19,7 @@ BLOCKS = (
        "table", "figure", "figcaption", "li", "dt", "dd", "hr", "form", "fieldset", "address", "details",
        "summary", "center", "body", "html", "caption", "tr", "td", "th", "thead", "tbody", "tfoot"}
 )
-BLOCK_NAMES = sorted(BLOCKS)
-_STRUCTURE = sorted(set(HEADINGS) | LISTS | {"table", "img", "pre", "figure"})
+_STRUCTURE = set(HEADINGS) | LISTS | {"table", "img", "pre", "figure"}
 SKIP = {"script", "style", "noscript", "template", "head", "title", "meta", "link", "iframe", "object",
         "embed", "svg", "canvas", "button", "select", "input", "textarea", "map", "area"}
 _NOT_TEXT = (Comment, Declaration, Doctype, ProcessingInstruction)  # strings that are markup, not text
@@ -48,19 +47,33 @@ def html_elements(data: bytes | str, *, boilerplate: bool = True, anchors: bool 
     root: Tag = soup.body or soup
     if boilerplate:
         root = main_content(soup, root)
-    walker = _Walker(anchors=anchors)
+    walker = _Walker(_contents_index(root), anchors=anchors)
     walker.block(root)
     walker.flush()
     return HtmlDocument(elements=walker.out, title=title or None)
 
 
-def _is_block(node: Tag) -> bool:
-    if node.name in BLOCKS:
-        return True
-    # An inline tag wrapping blocks (a <a> around a <div>) is a block, unless it only wraps text.
-    if node.name == "a":
-        return node.find(_STRUCTURE) is not None
-    return node.find(BLOCK_NAMES) is not None
+# What a tag holds somewhere below it, as bits: found once per document (bs4's find() per tag is slow).
+_HAS_BLOCK, _HAS_STRUCTURE, _HAS_NESTED = 1, 2, 4
+_NESTED = LISTS | {"table", "img"}
+
+
+def _contents_index(root: Tag) -> dict[int, int]:
+    """id(tag) -> bits of the kinds of tags among its descendants."""
+    bits: dict[int, int] = {}
+    tags = [n for n in root.descendants if isinstance(n, Tag)]
+    for tag in reversed(tags):  # descendants before their ancestors
+        name = tag.name
+        mine = bits.get(id(tag), 0)
+        mine |= (_HAS_BLOCK if name in BLOCKS else 0) | (_HAS_STRUCTURE if name in _STRUCTURE else 0)
+        mine |= _HAS_NESTED if name in _NESTED else 0
+        if tag.parent is not None:
+            bits[id(tag.parent)] = bits.get(id(tag.parent), 0) | mine
+    return bits
+
+
+def _children(node: Tag, *names: str) -> list[Tag]:
+    return [c for c in node.children if isinstance(c, Tag) and c.name in names]
 
 
 def _clean(text: str) -> str:
@@ -70,10 +83,20 @@ def _clean(text: str) -> str:
 class _Walker:
     """Walks the tree once; inline content collects in a buffer that every block boundary flushes."""
 
-    def __init__(self, anchors: bool = True) -> None:
+    def __init__(self, contents: dict[int, int], anchors: bool = True) -> None:
+        self.contents = contents
         self.out: list[Element] = []
         self.buffer: list[str] = []
         self.anchors = anchors
+
+    def holds(self, node: Tag, bits: int) -> bool:
+        return bool(self.contents.get(id(node), 0) & bits)
+
+    def is_block(self, node: Tag) -> bool:
+        if node.name in BLOCKS:
+            return True
+        # An inline tag wrapping blocks (a <a> around a <div>) is a block, unless it only wraps text.
+        return self.holds(node, _HAS_STRUCTURE if node.name == "a" else _HAS_BLOCK)
 
     # -- blocks ----------------------------------------------------------------------------------
     def flush(self) -> None:
@@ -102,7 +125,7 @@ class _Walker:
                 self.out.append(Element(type="figure"))
             elif name == "br":
                 self.buffer.append(" ")
-            elif not _is_block(child):
+            elif not self.is_block(child):
                 self.buffer.append(self.styled(child))
             elif name in HEADINGS:
                 self.flush()
@@ -145,7 +168,7 @@ class _Walker:
         except ValueError:
             number = 1
         seen_term = False
-        for item in node.find_all(["li", "dt", "dd"], recursive=False):
+        for item in _children(node, "li", "dt", "dd"):
             if item.name == "dd":
                 self.item(item, depth + 1 if seen_term else depth, False, None)
                 continue
@@ -176,10 +199,10 @@ class _Walker:
                         figures += 1
                     elif child.name == "table":
                         nested.append(child)
-                    elif child.find(list(LISTS) + ["table", "img"]) is not None:
+                    elif self.holds(child, _HAS_NESTED):
                         collect(child)
                     else:
-                        text_parts.append(" " + self.styled(child) + " " if _is_block(child) else self.styled(child))
+                        text_parts.append(" " + self.styled(child) + " " if self.is_block(child) else self.styled(child))
 
         collect(node)
         text = _clean("".join(text_parts))
@@ -196,13 +219,17 @@ class _Walker:
 
     # -- tables ----------------------------------------------------------------------------------
     def table(self, node: Tag) -> None:
-        caption = node.find("caption")
+        caption = next(iter(_children(node, "caption")), None)
         if caption is not None:
             text = _clean(self.inline(caption))
             if text:
                 self.out.append(Element(type="caption", text=text))
-        rows = [tr for tr in node.find_all("tr") if tr.find_parent("table") is node]
-        only = rows[0].find_all(["td", "th"], recursive=False) if len(rows) == 1 else []
+        rows = [
+            tr
+            for part in _children(node, "tr", "thead", "tbody", "tfoot")
+            for tr in ([part] if part.name == "tr" else _children(part, "tr"))
+        ]
+        only = _children(rows[0], "td", "th") if len(rows) == 1 else []
         if len(only) == 1:
             # A one-cell table is a frame around content (a layout box), not data: read what it holds.
             self.block(only[0])
@@ -213,7 +240,7 @@ class _Walker:
         n_cols = 0
         for r, tr in enumerate(rows):
             c = 0
-            for td in tr.find_all(["td", "th"], recursive=False):
+            for td in _children(tr, "td", "th"):
                 while (r, c) in taken:
                     c += 1
                 rowspan = max(1, min(_int(td.get("rowspan")), len(rows) - r))
