@@ -240,6 +240,19 @@ def test_xlsx_has_a_heading_per_sheet_and_no_filler(tmp_path: Path) -> None:
     _spans_hold_their_text(result)
 
 
+def test_xlsx_formula_without_a_saved_value_shows_the_formula(tmp_path: Path) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()  # openpyxl saves formulas without computing them, as many programs do
+    sheet = wb.active
+    sheet.title = "Costs"
+    for row in (["Item", "Cost"], ["Feed", 2], ["Straw", 3], ["Total", "=SUM(B2:B3)"]):
+        sheet.append(row)
+    path = tmp_path / "formulas.xlsx"
+    wb.save(str(path))
+    assert _engine(path, XLSX).markdown.endswith("| Straw | 3 |\n| Total | =SUM(B2:B3) |")
+
+
 def test_html_keeps_main_content_without_navigation_or_footer(tmp_path: Path) -> None:
     page = tmp_path / "ducks.html"
     page.write_text(PAGE)

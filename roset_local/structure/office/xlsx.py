@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,23 +21,36 @@ MAX_TABLE_AREA = 4_000_000  # rows x columns of one rendered table
 def xlsx_elements(path: str) -> list[Element]:
     import openpyxl
 
-    # data_only: formulas read as the value Excel last computed and saved, as a reader sees it.
     with warnings.catch_warnings():  # openpyxl warns about every extension it skips (data validation, ...)
         warnings.simplefilter("ignore")
+        # data_only: formulas read as the value Excel last computed and saved, as a reader sees it.
         wb = openpyxl.load_workbook(path, data_only=True, read_only=False)
+        # A file written by a program rather than Excel may carry formulas without saved values: those
+        # cells show their formula, read from a second load only when the sheets hold formulas at all.
+        formulas = openpyxl.load_workbook(path, data_only=False) if _has_formulas(path) else None
     out: list[Element] = []
     try:
         for sheet in wb.worksheets:
             if sheet.sheet_state != "visible":
                 continue  # hidden sheets (lookup data, scratch) are not what a reader of the workbook sees
             out.append(Element(type="heading", text=str(sheet.title), level=2))
-            out.extend(_sheet_elements(wb, sheet))
+            out.extend(_sheet_elements(wb, sheet, formulas[sheet.title] if formulas is not None else None))
         for chart_sheet in getattr(wb, "chartsheets", []):
             out.append(Element(type="heading", text=str(chart_sheet.title), level=2))
             out.append(Element(type="figure"))
     finally:
         wb.close()
+        if formulas is not None:
+            formulas.close()
     return out
+
+
+def _has_formulas(path: str) -> bool:
+    with zipfile.ZipFile(path) as zf:
+        return any(
+            name.startswith("xl/worksheets/") and name.endswith(".xml") and b"<f" in zf.read(name)
+            for name in zf.namelist()
+        )
 
 
 @dataclass
@@ -46,7 +60,7 @@ class _Grid:
     covered: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)  # merged slot -> its origin
 
 
-def _sheet_grid(sheet: Any) -> _Grid:
+def _sheet_grid(sheet: Any, formula_sheet: Any = None) -> _Grid:
     """Every non-empty cell's displayed text by (row, column); a merged range counts as filled throughout."""
     # openpyxl keeps only the cells the file defines in `_cells`; iter_rows() would materialise the
     # whole declared dimension, which a hostile or sloppy file can set to a million rows.
@@ -58,6 +72,9 @@ def _sheet_grid(sheet: Any) -> _Grid:
         text = display(cell.value, getattr(cell, "number_format", "General"))
         if text:
             grid.text[key] = text
+    for key, cell in (getattr(formula_sheet, "_cells", {}) if formula_sheet is not None else {}).items():
+        if key not in grid.text and isinstance(cell.value, str) and cell.value.startswith("="):
+            grid.text[key] = cell.value  # a formula never computed and saved
     if not grid.text:
         return grid
     # A merge reaching past the last filled row or column (whole-row merges) is clipped there.
@@ -78,8 +95,8 @@ def _sheet_grid(sheet: Any) -> _Grid:
     return grid
 
 
-def _sheet_elements(workbook: Any, sheet: Any) -> list[Element]:
-    grid = _sheet_grid(sheet)
+def _sheet_elements(workbook: Any, sheet: Any, formula_sheet: Any = None) -> list[Element]:
+    grid = _sheet_grid(sheet, formula_sheet)
     placed: list[tuple[tuple[int, int], list[Element]]] = []
     for block in blocks(set(grid.text)):
         placed.append((min(block), _block_elements(grid, block)))
