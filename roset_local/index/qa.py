@@ -12,6 +12,7 @@ from typing import Any
 from roset_local.index.embedder import LOCAL_MODEL, EmbeddingError, hosted_provider
 from roset_local.index.search import Filters, query_vector, ranked_chunks
 from roset_local.index.text import query_terms, sentences, snippet, stem, words
+from roset_local.positions.chunks import position_fields
 from roset_local.store import chunks as store
 
 log = logging.getLogger("roset_local.index")
@@ -37,6 +38,13 @@ class Passage:
     filename: str
     text: str
     score: float
+    page: int | None = None
+    bbox: str | None = None  # the chunk's stored position (roset_local.positions)
+
+    def source(self, snippet_text: str, score: float) -> dict[str, Any]:
+        """A Q&A source naming this passage's file, page and box on the page."""
+        return {"file_id": self.file_id, "filename": self.filename, "snippet": snippet_text,
+                "score": round(score, 4), "page": self.page, **position_fields(self.bbox)}
 
 
 def retrieve(services: Any, question: str, filters: Filters, top_k: int) -> list[Passage]:
@@ -49,7 +57,8 @@ def retrieve(services: Any, question: str, filters: Filters, top_k: int) -> list
     for cid, score in ranked:
         row = rows.get(cid)
         if row is not None:
-            out.append(Passage(len(out) + 1, row["file_id"], row["filename"], row["text"], float(score)))
+            out.append(Passage(len(out) + 1, row["file_id"], row["filename"], row["text"], float(score),
+                               row["page"], row["bbox"]))
         if len(out) >= top_k:
             break
     return out
@@ -127,7 +136,7 @@ def extractive_answer(services: Any, question: str, passages: list[Passage]) -> 
         fid = c.passage.file_id
         if fid not in numbers:
             numbers[fid] = len(numbers) + 1
-            sources.append({"file_id": fid, "filename": c.passage.filename, "snippet": c.text, "score": round(c.score, 4)})
+            sources.append(c.passage.source(c.text, c.score))
         else:
             src = sources[numbers[fid] - 1]
             src["snippet"] += " " + c.text
@@ -207,8 +216,7 @@ def _cited_sources(answer: str, passages: list[Passage], question: str) -> list[
     out: dict[str, dict[str, Any]] = {}
     for p in passages:
         if p.n in cited and p.file_id not in out:
-            out[p.file_id] = {"file_id": p.file_id, "filename": p.filename,
-                              "snippet": snippet(p.text, question, mark=False), "score": round(p.score, 4)}
+            out[p.file_id] = p.source(snippet(p.text, question, mark=False), p.score)
     return list(out.values())
 
 
