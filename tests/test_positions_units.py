@@ -1,0 +1,119 @@
+"""Chunk placement and the structure variant from hand-built elements (finer than the per-page fallback)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from roset_local.index.chunking import Chunk
+from roset_local.index.indexer import index_file, reembed_file
+from roset_local.positions.chunks import place_chunks, position_fields, position_json
+from roset_local.positions.structure import (document_elements, elements_from_structure, page_elements,
+                                             structure_document)
+from roset_local.providers.base import Extraction, Page
+from roset_local.structure.model import Box, Element
+
+HEADING = "# Pump room"
+PARA1 = "The hydraulic pumps were serviced in March."
+PARA2 = "Zirconium bearings need a quarterly inspection."
+MARKDOWN = f"{HEADING}\n\n{PARA1}\n\n{PARA2}"
+
+
+def elements() -> list[Element]:
+    h = MARKDOWN.index(HEADING)
+    p1 = MARKDOWN.index(PARA1)
+    p2 = MARKDOWN.index(PARA2)
+    return [
+        Element("page_header", "Site report", page=1, box=Box(72, 20, 300, 32)),  # furniture: no span
+        Element("heading", "Pump room", page=1, box=Box(72, 72, 200, 92), level=1, span=(h, h + len(HEADING))),
+        Element("paragraph", PARA1, page=1, box=Box(72, 100, 500, 130), span=(p1, p1 + len(PARA1))),
+        Element("paragraph", PARA2, page=2, box=Box(80, 400, 520, 416), span=(p2, p2 + len(PARA2))),
+    ]
+
+
+SIZES = {1: (612.0, 792.0), 2: (612.0, 792.0)}
+
+
+def chunk(start: int, end: int) -> Chunk:
+    return Chunk(MARKDOWN[start:end], start, end)
+
+
+def test_a_chunk_is_boxed_by_the_union_of_the_elements_it_covers_on_its_first_page():
+    whole_page_one = chunk(0, MARKDOWN.index(PARA1) + len(PARA1))
+    across = chunk(MARKDOWN.index("March"), len(MARKDOWN))
+    second = chunk(MARKDOWN.index(PARA2) + 10, len(MARKDOWN))
+    place_chunks([whole_page_one, across, second], elements(), SIZES)
+    assert whole_page_one.page == 1 and whole_page_one.bbox == [72, 72, 500, 130]
+    assert across.page == 1 and across.bbox == [72, 100, 500, 130]  # runs onto page 2: boxed on page 1
+    assert second.page == 2 and second.bbox == [80, 400, 520, 416]
+    assert (second.page_width, second.page_height) == (612.0, 792.0)
+
+
+def test_a_chunk_without_positioned_elements_keeps_its_page_and_no_box():
+    lone = Chunk("x", 0, 1, page=3)
+    place_chunks([lone], [Element("paragraph", "x", page=None, box=None, span=(0, 1))], SIZES)
+    assert lone.page == 3 and lone.bbox is None and position_json(lone) is None
+    assert position_fields(None) == {"bbox": None, "page_width": None, "page_height": None}
+
+
+def test_stored_position_round_trips_into_result_fields():
+    c = chunk(0, 5)
+    place_chunks([c], elements(), SIZES)
+    assert position_fields(position_json(c)) == {"bbox": [72, 72, 200, 92], "page_width": 612.0, "page_height": 792.0}
+    assert position_fields("not json")["bbox"] is None
+
+
+def test_structure_document_keeps_furniture_and_reads_back():
+    doc = structure_document(elements(), SIZES)
+    assert doc["version"] == 1 and doc["pages"] == [{"number": 1, "width": 612.0, "height": 792.0},
+                                                     {"number": 2, "width": 612.0, "height": 792.0}]
+    assert [e["type"] for e in doc["elements"]] == ["page_header", "heading", "paragraph", "paragraph"]
+    assert "span" not in doc["elements"][0] and doc["elements"][1]["level"] == 1
+    back, sizes = elements_from_structure(json.loads(json.dumps(doc)))
+    assert sizes == SIZES
+    assert [(e.type, e.page, e.box, e.span) for e in back] == [(e.type, e.page, e.box, e.span) for e in elements()]
+
+
+def test_pages_with_sizes_but_no_layout_get_one_box_per_page():
+    pages = [Page(1, "First page text.", False, 600, 800), Page(2, "", False, 600, 800),
+             Page(3, "Third page text.", False, 500, 700)]
+    markdown = "First page text.\n\nThird page text."
+    found = page_elements(markdown, pages, {1: (600, 800), 3: (500, 700)})
+    assert [(e.page, e.box.rounded(), markdown[e.span[0]:e.span[1]]) for e in found] == [
+        (1, [0, 0, 600, 800], "First page text."), (3, [0, 0, 500, 700], "Third page text.")]
+
+
+def test_fast_mode_has_no_elements_and_layout_elements_win_over_the_fallback():
+    extraction = Extraction(markdown=MARKDOWN, pages=[Page(1, MARKDOWN, False, 612, 792)], elements=elements())
+    assert document_elements(extraction, "fast") == ([], {})
+    found, sizes = document_elements(extraction, "structured")
+    assert found == elements() and sizes == {1: (612.0, 792.0)}
+    # metadata's first-page size stands in for a page whose engine gave none (page 2 here)
+    extraction.metadata = {"width": 612.0, "height": 792.0, "size_unit": "pt"}
+    assert document_elements(extraction, "structured")[1] == SIZES
+
+
+def test_indexed_chunks_keep_their_boxes_through_search_and_a_reembed(client, services):
+    r = client.post("/v1/upload", files={"file": ("pumps.md", MARKDOWN.encode(), "text/markdown")},
+                    data={"variants": '["markdown", "searchable-index"]'})
+    file_id = r.json()["id"]
+    deadline = time.monotonic() + 60
+    while client.get(f"/v1/files/{file_id}").json()["status"] != "completed" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    common = dict(file_id=file_id, space="default", filename="pumps.md", content_type="text/markdown", metadata={},
+                  markdown=MARKDOWN, pages=[], segments=[], chunking={"chunk_size": 100, "chunk_overlap": 0},
+                  embedding_model=None, with_embeddings=False, cancelled=lambda: False)
+    index_file(services, **common, elements=elements(), page_sizes=SIZES)
+    hit = client.post("/v1/search", json={"query": "zirconium", "mode": "text"}).json()["results"][0]
+    assert hit["page"] == 2 and hit["bbox"] == [80, 400, 520, 416] and hit["page_width"] == 612.0
+    # a re-embed re-chunks from the markdown (org default: one chunk here); the structure variant
+    # brings the boxes back
+    with services.db.write():
+        services.db.insert("variants", {"id": "var_structure_test", "file_id": file_id, "job_id": None,
+                                        "type": "structure", "provider": None,
+                                        "content": json.dumps(structure_document(elements(), SIZES)),
+                                        "blob_key": None, "content_type": "application/json", "size_bytes": 1,
+                                        "created_at": "2026-01-01 00:00:00"})
+    reembed_file(services, file_id=file_id, embedding_model=None)
+    hits = client.post("/v1/search", json={"query": "zirconium", "mode": "text"}).json()["results"]
+    assert len(hits) == 1 and hits[0]["page"] == 1 and hits[0]["bbox"] == [72, 72, 500, 130]
