@@ -122,3 +122,28 @@ def _render_image(path: str, number: int, width: int) -> bytes:
     if scale < 1.0:
         frame = frame.resize((max(1, round(frame.width * scale)), max(1, round(frame.height * scale))))
     return _png(frame)
+
+
+def pdf_page_size(services: "Services", file: dict[str, Any], number: int) -> tuple[float, float] | None:
+    """Page ``number``'s size in points as PDFium reads it (None for a page the PDF does not have)."""
+    import pypdfium2 as pdfium
+
+    from roset_local.pipeline.process import local_copy
+    from roset_local.providers.pdf import PDFIUM_LOCK
+
+    with local_copy(services, file) as path, PDFIUM_LOCK:
+        try:
+            pdf = pdfium.PdfDocument(path)
+        except pdfium.PdfiumError:
+            return None
+        try:
+            if not 1 <= number <= len(pdf):
+                return None
+            page = pdf[number - 1]
+            try:
+                w, h = page.get_size()
+            finally:
+                page.close()
+            return float(w), float(h)
+        finally:
+            pdf.close()
