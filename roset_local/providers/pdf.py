@@ -126,10 +126,9 @@ def _pages(
             page = pdf[index]
         try:
             with PDFIUM_LOCK:
-                w, h = page.get_size()
-                size = (round(w, 2), round(h, 2))
                 if index == 0:
-                    first_size = size
+                    w, h = page.get_size()
+                    first_size = (round(w, 2), round(h, 2))
                 textpage = page.get_textpage()
                 text = textpage.get_text_bounded()
                 textpage.close()
@@ -141,10 +140,10 @@ def _pages(
                 progress(_pct(index, count), f"ocr page {index + 1}/{count}")
                 ocr_text = _ocr_page(page, engines.ocr, limits)
                 ocr_seconds += time.perf_counter() - t
-                pages.append(Page(number=index + 1, markdown=tidy(ocr_text), ocr=True, width=size[0], height=size[1]))
+                pages.append(Page(number=index + 1, markdown=tidy(ocr_text), ocr=True))
                 ocr_pages.append(index + 1)
             else:
-                pages.append(Page(number=index + 1, markdown=tidy(text), ocr=False, width=size[0], height=size[1]))
+                pages.append(Page(number=index + 1, markdown=tidy(text), ocr=False))
         finally:
             with PDFIUM_LOCK:
                 page.close()
