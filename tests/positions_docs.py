@@ -10,12 +10,25 @@ MARGIN = 72.0
 LINE = 16.0
 SIZE = 11
 
-FILLER = [
-    "This section records routine observations made during the yearly walk through the site.",
-    "Staff noted the state of doors, lights, signage and the general tidiness of each hall.",
-    "Nothing in these notes needs action; they are kept so later years can be compared.",
-    "Each observation was checked against the previous year and signed by the shift lead.",
-]
+HEADINGS = ["Pump room inspection", "Turbine hall checks", "Warehouse and stores"]
+# Different prose on every page: text repeated at the same place on each page is running furniture.
+FILLER = {
+    1: ["The pump room was visited on a dry morning with both doors propped open for air.",
+        "Pipework along the north wall showed light surface rust near the drain valves.",
+        "Lighting over the control panel flickered and a new tube has been ordered.",
+        "Floor markings around the sump were repainted during the same afternoon."],
+    2: ["Noise levels in the turbine hall stayed within the limits set by the permit.",
+        "Two guard rails near the gallery stairs were loose and have been tightened.",
+        "The overhead crane passed its load test with a certificate valid for a year.",
+        "Ventilation louvres on the east side were cleaned of a season of dust."],
+    3: ["Racking in the main aisle carries a fresh label on every bay and shelf.",
+        "The forklift charger was moved away from the packaging to reduce fire risk.",
+        "Stock counts matched the ledger apart from a box of spare gaskets.",
+        "Damp patches under the roof light were reported to the building owner."],
+}
+AFTER = {1: "The sump pump alarm was tested and sounded within two seconds.",
+         2: "Oil samples from the gearbox were sent to the laboratory for analysis.",
+         3: "Pallets stacked by the loading door were moved to clear the fire exit."}
 
 # (page, y of the line's top, sentence, the word whose position the tests check)
 TARGETS = [
@@ -54,10 +67,10 @@ def make_pdf(path: Path) -> PositionsDoc:
         pdf.add_page()
         pdf.set_font("Helvetica", "B", 18)
         pdf.set_xy(MARGIN, MARGIN)
-        pdf.cell(text=f"Section {number}: site maintenance")
+        pdf.cell(text=HEADINGS[number - 1])
         pdf.set_font("Helvetica", "", SIZE)
         y = MARGIN + 50
-        for line in FILLER:
+        for line in FILLER[number]:
             pdf.set_xy(MARGIN, y)
             pdf.cell(h=LINE, text=line)
             y += LINE
@@ -70,7 +83,7 @@ def make_pdf(path: Path) -> PositionsDoc:
             x1 = x0 + pdf.get_string_width(word)
             doc.words[word] = PlacedWord(page, word, (x0, top + 2, x1, top + LINE - 2))
             pdf.set_xy(MARGIN, top + 2 * LINE)
-            pdf.cell(h=LINE, text=FILLER[number % len(FILLER)])
+            pdf.cell(h=LINE, text=AFTER[number])
     pdf.output(str(path))
     return doc
 
