@@ -83,6 +83,17 @@ def test_pages_with_sizes_but_no_layout_get_one_box_per_page():
         (1, [0, 0, 600, 800], "First page text."), (3, [0, 0, 500, 700], "Third page text.")]
 
 
+def test_pages_layout_did_not_cover_get_the_fallback_in_page_order():
+    ocr_text = "Scanned page words."
+    markdown = f"{MARKDOWN}\n\n{ocr_text}"
+    extraction = Extraction(markdown=markdown, elements=elements(), pages=[
+        Page(1, MARKDOWN, False, 612, 792), Page(2, "", False, 612, 792), Page(3, ocr_text, True, 500, 700)])
+    found, _ = document_elements(extraction, "structured")
+    assert [e.type for e in found] == ["page_header", "heading", "paragraph", "paragraph", "paragraph"]
+    last = found[-1]
+    assert last.page == 3 and last.box.rounded() == [0, 0, 500, 700] and markdown[last.span[0]:last.span[1]] == ocr_text
+
+
 def test_fast_mode_has_no_elements_and_layout_elements_win_over_the_fallback():
     extraction = Extraction(markdown=MARKDOWN, pages=[Page(1, MARKDOWN, False, 612, 792)], elements=elements())
     assert document_elements(extraction, "fast") == ([], {})

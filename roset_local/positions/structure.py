@@ -55,19 +55,21 @@ def elements_from_structure(doc: dict[str, Any]) -> tuple[list[Element], PageSiz
     return out, sizes
 
 
-def page_elements(markdown: str, pages: Sequence[Page], sizes: PageSizes) -> list[Element]:
+def page_elements(markdown: str, pages: Sequence[Page], sizes: PageSizes, skip: frozenset[int] = frozenset()
+                  ) -> list[Element]:
     """The coarse fallback when an engine gives pages but no layout: one paragraph per page whose
-    box is the whole page, so page and box still reach chunks and search results."""
+    box is the whole page, so page and box still reach chunks and search results. Pages in ``skip``
+    (those layout analysis covered) get none."""
     out: list[Element] = []
     cursor = 0
     for page in pages:
         text = page.markdown.strip()
-        if not text or page.number not in sizes:
-            continue
-        start = markdown.find(text, cursor)
+        start = markdown.find(text, cursor) if text else -1
         if start < 0:
             continue
         cursor = start + len(text)
+        if page.number in skip or page.number not in sizes:
+            continue
         width, height = sizes[page.number]
         out.append(Element(type="paragraph", text=text, page=page.number, box=Box(0.0, 0.0, width, height),
                            span=(start, cursor)))
@@ -77,10 +79,15 @@ def page_elements(markdown: str, pages: Sequence[Page], sizes: PageSizes) -> lis
 def document_elements(extraction: Extraction, mode: str) -> tuple[list[Element], PageSizes]:
     """The elements to store and place chunks with, and their page sizes; none in ``fast`` mode.
 
-    An engine without layout analysis that still knows its page sizes gets the per-page fallback.
+    Pages that layout analysis did not cover (an engine without it, or pages it skipped) but whose
+    size is known get the per-page fallback, merged in markdown order.
     """
     if mode == "fast":
         return [], {}
     sizes = page_sizes(extraction)
-    elements = list(extraction.elements) or page_elements(extraction.markdown, extraction.pages, sizes)
+    elements = list(extraction.elements)
+    covered = frozenset(e.page for e in elements if e.page is not None)
+    extra = page_elements(extraction.markdown, extraction.pages, sizes, skip=covered)
+    if extra:
+        elements = sorted(elements + extra, key=lambda e: e.page or 0)  # stable: reading order within a page
     return elements, sizes
