@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.conftest import LiveServer, server_env
-from tests.positions_docs import PAGE_H, PAGE_W, TARGETS, contains, make_pdf
+from tests.positions_docs import LINE, PAGE_H, PAGE_W, TARGETS, contains, make_pdf
 
 SMALL_CHUNKS = json.dumps({"strategy": "recursive", "chunk_size": 200, "chunk_overlap": 0})
 
@@ -114,6 +114,8 @@ def test_qa_sources_carry_page_and_bbox_in_json_and_sse(http, doc, structured):
     assert source["file_id"] == structured and source["page"] == 2
     assert contains(source["bbox"], doc.words["Zirconium"].center)
     assert (source["page_width"], source["page_height"]) == (PAGE_W, PAGE_H)
+    if not is_coarse(structure_of(http, structured)):  # real layout: the quoted sentence's own line
+        assert source["bbox"][3] - source["bbox"][1] < 2 * LINE
     with http.stream("POST", "/v1/qa", json={**question, "stream": True}) as r:
         events = [json.loads(line[5:]) for line in r.iter_lines() if line.startswith("data:")]
     sources = next(e["sources"] for e in events if e["type"] == "sources")

@@ -53,14 +53,27 @@ def test_a_chunk_without_positioned_elements_keeps_its_page_and_no_box():
     lone = Chunk("x", 0, 1, page=3)
     place_chunks([lone], [Element("paragraph", "x", page=None, box=None, span=(0, 1))], SIZES)
     assert lone.page == 3 and lone.bbox is None and position_json(lone) is None
-    assert position_fields(None) == {"bbox": None, "page_width": None, "page_height": None}
+    assert position_fields(None, 3) == {"page": 3, "bbox": None, "page_width": None, "page_height": None}
 
 
 def test_stored_position_round_trips_into_result_fields():
     c = chunk(0, 5)
     place_chunks([c], elements(), SIZES)
-    assert position_fields(position_json(c)) == {"bbox": [72, 72, 200, 92], "page_width": 612.0, "page_height": 792.0}
-    assert position_fields("not json")["bbox"] is None
+    assert position_fields(position_json(c), c.page) == {"page": 1, "bbox": [72, 72, 200, 92], "page_width": 612.0,
+                                                         "page_height": 792.0}
+    assert position_fields("not json", 2)["bbox"] is None
+
+
+def test_a_quoted_sentence_is_boxed_by_its_own_element_even_on_the_chunks_next_page():
+    whole = chunk(0, len(MARKDOWN))
+    place_chunks([whole], elements(), SIZES)
+    stored = position_json(whole)
+    assert position_fields(stored, whole.page)["bbox"] == [72, 72, 500, 130]  # the chunk: page 1 only
+    quoted = (MARKDOWN.index("Zirconium"), MARKDOWN.index("quarterly"))
+    assert position_fields(stored, whole.page, quoted) == {"page": 2, "bbox": [80, 400, 520, 416],
+                                                           "page_width": 612.0, "page_height": 792.0}
+    para1 = (MARKDOWN.index("hydraulic"), MARKDOWN.index("March"))
+    assert position_fields(stored, whole.page, para1)["bbox"] == [72, 100, 500, 130]
 
 
 def test_structure_document_keeps_furniture_and_reads_back():

@@ -35,6 +35,7 @@ class Chunk:
     bbox: list[float] | None = None
     page_width: float | None = None
     page_height: float | None = None
+    parts: list[list[float]] | None = None  # the boxes of the elements it covers, with their spans
 
 
 def _is_int(value: Any) -> bool:

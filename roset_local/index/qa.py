@@ -39,12 +39,15 @@ class Passage:
     text: str
     score: float
     page: int | None = None
-    bbox: str | None = None  # the chunk's stored position (roset_local.positions)
+    position: str | None = None  # the chunk's stored position (roset_local.positions)
+    char_start: int = 0
 
-    def source(self, snippet_text: str, score: float) -> dict[str, Any]:
-        """A Q&A source naming this passage's file, page and box on the page."""
+    def source(self, snippet_text: str, score: float, quoted: tuple[int, int] | None = None) -> dict[str, Any]:
+        """A Q&A source naming this passage's file, page and box; ``quoted`` (offsets in the passage)
+        boxes just the elements holding the quoted text."""
+        span = (self.char_start + quoted[0], self.char_start + quoted[1]) if quoted else None
         return {"file_id": self.file_id, "filename": self.filename, "snippet": snippet_text,
-                "score": round(score, 4), "page": self.page, **position_fields(self.bbox)}
+                "score": round(score, 4), **position_fields(self.position, self.page, span)}
 
 
 def retrieve(services: Any, question: str, filters: Filters, top_k: int) -> list[Passage]:
@@ -58,7 +61,7 @@ def retrieve(services: Any, question: str, filters: Filters, top_k: int) -> list
         row = rows.get(cid)
         if row is not None:
             out.append(Passage(len(out) + 1, row["file_id"], row["filename"], row["text"], float(score),
-                               row["page"], row["bbox"]))
+                               row["page"], row["bbox"], row["char_start"]))
         if len(out) >= top_k:
             break
     return out
@@ -72,6 +75,7 @@ class _Sentence:
     passage: Passage
     text: str
     order: int
+    span: tuple[int, int] = (0, 0)  # where it sits in the passage's text
     similarity: float = 0.0
     overlap: float = 0.0
 
@@ -92,7 +96,7 @@ def _candidates(passages: list[Passage]) -> list[_Sentence]:
         for s, e in sentences(p.text):
             text = " ".join(p.text[s:e].split()).lstrip("#>*- ").strip()
             if len(text) >= 12 and len(words(text)) >= 3:
-                out.append(_Sentence(p, text, len(out)))
+                out.append(_Sentence(p, text, len(out), (s, e)))
             if len(out) >= MAX_CANDIDATES:
                 return out
     return out
@@ -136,7 +140,7 @@ def extractive_answer(services: Any, question: str, passages: list[Passage]) -> 
         fid = c.passage.file_id
         if fid not in numbers:
             numbers[fid] = len(numbers) + 1
-            sources.append(c.passage.source(c.text, c.score))
+            sources.append(c.passage.source(c.text, c.score, c.span))
         else:
             src = sources[numbers[fid] - 1]
             src["snippet"] += " " + c.text

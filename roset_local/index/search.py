@@ -188,13 +188,12 @@ def result_out(row: dict[str, Any], score: float, query: str) -> dict[str, Any]:
         "score": round(float(score), 4),
         "snippet": snippet(row["text"], query),
         "chunk_text": row["text"],
-        "page": row["page"],
         "heading": row["heading"],
         "timestamp": row["ts_start"],
         "timestamp_end": row["ts_end"],
         "char_start": row["char_start"],
         "char_end": row["char_end"],
-        **position_fields(row.get("bbox")),
+        **position_fields(row.get("bbox"), row["page"]),
     }
 
 
