@@ -67,4 +67,14 @@ def test_a_search_result_opens_its_page_with_the_region_highlighted(chromium, ma
     assert abs(box["x"] - (img["x"] + word.box[0] * scale)) <= 2 and abs(box["y"] - (img["y"] + word.box[1] * scale)) <= 2
     assert abs(box["width"] - (word.box[2] - word.box[0]) * scale) <= 3
     shot(page, "positions-word-box")
+
+    # the upload drop zone passes the extraction mode chosen
+    page.goto(server.url + "/console/files")
+    page.get_by_label("Extraction").select_option("fast")
+    page.set_input_files("#file-input", str(doc.path))
+    page.locator("#uploads li .badge.s-completed").wait_for(timeout=120_000)
+    fast_id = page.locator("#uploads li").first.get_attribute("data-file-id")
+    with server.client() as http:
+        assert http.get(f"/v1/files/{fast_id}/variants/metadata").json()["data"]["extraction"] == "fast"
+        assert http.get(f"/v1/files/{fast_id}/variants/structure").status_code == 404
     page.context.close()

@@ -119,6 +119,8 @@
       xhr.onerror = function () { active--; next(); setBadge(item.row, "failed"); item.msg.textContent = "Network error"; };
       var fd = new FormData();
       fd.append("file", item.file, item.file.name);
+      var extraction = document.getElementById("upload-extraction");
+      if (extraction && extraction.value) fd.append("extraction", extraction.value);
       xhr.send(fd);
     }
     function add(files) {
