@@ -141,3 +141,47 @@ def test_indexed_chunks_keep_their_boxes_through_search_and_a_reembed(client, se
     reembed_file(services, file_id=file_id, embedding_model=None)
     hits = client.post("/v1/search", json={"query": "zirconium", "mode": "text"}).json()["results"]
     assert len(hits) == 1 and hits[0]["page"] == 1 and hits[0]["bbox"] == [72, 72, 500, 130]
+
+
+def _console_session(app, username: str, password: str):  # type: ignore[no-untyped-def]
+    import re
+
+    from litestar.testing import TestClient
+
+    session = TestClient(app, base_url="http://127.0.0.1:8700")
+    session.__enter__()
+    token = re.search(r'name="_csrf" value="([^"]+)"', session.get("/console/login").text).group(1)
+    r = session.post("/console/login", data={"_csrf": token, "username": username, "password": password},
+                     follow_redirects=False)
+    assert r.status_code == 303
+    return session
+
+
+def test_console_page_images_follow_the_users_spaces(app, client, services, tmp_path):
+    from roset_local.portal import users
+    from tests.positions_docs import make_pdf
+
+    doc = make_pdf(tmp_path / "m.pdf")
+    ids = {}
+    for space in ("plant", "office"):
+        r = client.post("/v1/upload", files={"file": ("m.pdf", doc.path.read_bytes(), "application/pdf")},
+                        data={"space": space, "variants": '["markdown", "metadata"]'})
+        ids[space] = r.json()["id"]
+    deadline = time.monotonic() + 60
+    while any(client.get(f"/v1/files/{i}").json()["status"] != "completed" for i in ids.values()):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    password = "member-password-123"
+    users.create_user(services.db, "mia", password, role="member", spaces=["plant"])
+    member = _console_session(app, "mia", password)
+    try:
+        own = member.get(f"/console/files/{ids['plant']}/pages/2")
+        assert own.status_code == 200 and own.headers["content-type"] == "image/png" and own.content[:4] == b"\x89PNG"
+        assert member.get(f"/console/files/{ids['office']}/pages/2").status_code == 404
+        view = member.get(f"/console/files/{ids['plant']}", params={"page": 2, "bbox": "72,420,450,434"}).text
+        assert f'/console/files/{ids["plant"]}/pages/2' in view and 'class="highlight"' in view
+        assert 'x="72.0" y="420.0" width="378.0" height="14.0"' in view  # points, in a page-sized viewBox
+        odd = member.get(f"/console/files/{ids['plant']}", params={"page": 9, "bbox": "junk"}).text
+        assert "Page 3 of 3" in odd and 'class="highlight"' not in odd  # clamped page, bad box ignored
+    finally:
+        member.__exit__(None, None, None)
