@@ -180,3 +180,89 @@ def test_markdown_variant_through_the_server(live_server, structured_pdf: Path):
         assert status == "completed"
         md = http.get(f"/v1/files/{file_id}/variants/markdown").json()["content"]
     check_markdown(md)
+
+
+def _ocr_words(text: str, x: float, y: float, height: float) -> list:
+    """Words of an OCR line: boxes only (no font size or weight), about 0.5 em wide per character."""
+    from roset_local.structure.model import Box, Word
+
+    words = []
+    for token in text.split():
+        width = 0.5 * height * len(token)
+        words.append(Word(text=token, box=Box(x, y, x + width, y + height)))
+        x += width + 0.3 * height
+    return words
+
+
+def test_analyse_copes_with_ocr_words_without_fonts():
+    """The scanned-page path hands over words with boxes only: box heights stand in for font sizes."""
+    from roset_local.structure.layout import analyse
+    from roset_local.structure.model import PageGeometry
+    from roset_local.structure.render import to_markdown
+
+    words = _ocr_words("Scanned Survey Results", 60, 60, 22)
+    y = 110.0
+    for n in range(1, 6):
+        words += _ocr_words(f"left column line {n} about the harvest", 60, y, 12)
+        words += _ocr_words(f"right column line {n} about the weather", 320, y + 1.5, 12)
+        y += 15
+    words += _ocr_words("7", 297, 800, 10)
+    page = PageGeometry(number=1, width=595, height=842, words=words, ocr=True)
+    elements = analyse([page])
+    md = to_markdown(elements)
+    assert md.startswith("# Scanned Survey Results\n\n")
+    left = [md.index(f"left column line {n}") for n in range(1, 6)]
+    right = [md.index(f"right column line {n}") for n in range(1, 6)]
+    assert left == sorted(left) and right == sorted(right) and max(left) < min(right)
+    assert [e.text for e in elements if e.type == "page_footer"] == ["7"] and "\n7" not in md
+    assert all(e.page == 1 and e.box is not None for e in elements)
+
+
+def test_render_sets_spans_and_escapes_only_what_markdown_would_misread():
+    from roset_local.structure.model import Element, Table, Cell
+    from roset_local.structure.render import page_markdown, to_markdown
+
+    elements = [
+        Element("heading", "1. Scope of work", page=1, level=2),
+        Element("paragraph", "- not a list, and a snake_case name", page=1),
+        Element("page_footer", "Page 1", page=1),
+        Element("list_item", "first", page=1, level=1, ordered=True, marker="1."),
+        Element("list_item", "nested (a)", page=1, level=2, ordered=True, marker="a)"),
+        Element("code", "x = 1\n  y = 2", page=2),
+        Element("figure", "Figure 2: A chart.", page=2),
+        Element("table", "", page=2, table=Table(1, 2, [Cell(0, 0, "a"), Cell(0, 1, "b")])),
+    ]
+    md = to_markdown(elements)
+    assert md.startswith("## 1. Scope of work\n\n\\- not a list, and a snake\\_case name\n\n1. first\n  - a) nested (a)\n\n")
+    assert "```\nx = 1\n  y = 2\n```\n\nFigure 2: A chart.\n\n<!-- image -->" in md
+    assert elements[2].span is None
+    for e in elements:
+        if e.span is not None:
+            assert md[e.span[0]:e.span[1]].strip() and md[e.span[1]:e.span[1] + 1] in ("", "\n")
+    assert md[elements[3].span[0]:elements[3].span[1]] == "1. first"
+    parts = page_markdown(elements, md)
+    assert parts[1].startswith("## 1. Scope") and parts[1].endswith("nested (a)")
+    assert parts[2].startswith("```") and "a" in parts[2]
+
+
+def test_pdf_outline_confirms_headings_and_levels(tmp_path: Path):
+    """Bookmarks name headings the fonts do not show (body size, regular weight) and give their level."""
+    pdf = fpdf.FPDF(unit="pt", format="A4")
+    pdf.add_page()
+    y = 80.0
+    for title, level in [("Overview", 0), ("Scope and limits", 1)]:
+        pdf.set_y(y - 10)
+        pdf.start_section(title, level=level)
+        _body(pdf, 72, y, [title])
+        y = _body(pdf, 72, y + 24, [
+            "Plain body text set in the same size and weight as the heading above it, long enough",
+            "to read as a paragraph of the document rather than as a label or a caption of it.",
+        ]) + 20
+    path = tmp_path / "outline.pdf"
+    pdf.output(str(path))
+    result = extract_pdf(ExtractRequest(str(path), "outline.pdf", "application/pdf"), no_progress, LocalEngines())
+    lines = result.markdown.split("\n")
+    assert "## Overview" in lines and "### Scope and limits" in lines
+    assert result.metadata["outline"] == [
+        {"level": 1, "title": "Overview", "page": 1}, {"level": 2, "title": "Scope and limits", "page": 1},
+    ]
