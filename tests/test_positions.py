@@ -205,6 +205,9 @@ def test_variant_types_structure_is_accepted_and_unknown_is_rejected(http, doc):
     bad = http.post("/v1/upload", files={"file": ("v.pdf", b"%PDF-1.4", "application/pdf")},
                     data={"variants": json.dumps(["markdown", "layout"])})
     assert bad.status_code == 400 and "layout" in bad.json()["error"]
+    contradiction = http.post("/v1/upload", json={"filename": "v.pdf", "extraction": "fast",
+                                                   "variants": ["markdown", "structure"]})
+    assert contradiction.status_code == 400 and "structure" in contradiction.json()["error"]
 
 
 def test_org_default_extraction_applies_and_an_upload_overrides_it(http, doc):

@@ -101,6 +101,8 @@ def processing_options(raw: dict[str, Any]) -> dict[str, Any]:
         "variants": validate_variants(raw.get("variants")),
         "extraction": validate_extraction(raw.get("extraction")),
     }
+    if options["extraction"] == "fast" and "structure" in (options["variants"] or ()):
+        raise BadRequest("variants: structure needs extraction \"structured\" (fast extraction finds no elements)")
     return {k: v for k, v in options.items() if v is not None}
 
 

@@ -68,6 +68,22 @@ def test_a_search_result_opens_its_page_with_the_region_highlighted(chromium, ma
     assert abs(box["width"] - (word.box[2] - word.box[0]) * scale) <= 3
     shot(page, "positions-word-box")
 
+    # a Q&A source opens the page with the quoted sentence marked
+    page.goto(server.url + "/console/qa")
+    page.get_by_label("Question").fill("How often do the zirconium bearings in the turbine need inspection?")
+    page.get_by_role("button", name="Ask").click()
+    page.locator("#sources a").first.wait_for(timeout=60_000)
+    assert "page 2" in page.locator("#sources li").first.inner_text()
+    page.locator("#sources a").first.click()
+    page.wait_for_url(f"**/console/files/{file_id}?page=2&bbox=**")
+    page.wait_for_function("() => { const i = document.querySelector('.pageview img'); "
+                           "return i && i.complete && i.naturalWidth > 0; }")
+    img, box = image.bounding_box(), mark.bounding_box()
+    cx, cy = doc.words["Zirconium"].center
+    assert box["x"] <= img["x"] + cx * scale <= box["x"] + box["width"]
+    assert box["y"] <= img["y"] + cy * scale <= box["y"] + box["height"]
+    shot(page, "positions-qa-source")
+
     # the upload drop zone passes the extraction mode chosen
     page.goto(server.url + "/console/files")
     page.get_by_label("Extraction").select_option("fast")
