@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from roset_local.index.chunking import Chunk
@@ -144,8 +145,6 @@ def test_indexed_chunks_keep_their_boxes_through_search_and_a_reembed(client, se
 
 
 def _console_session(app, username: str, password: str):  # type: ignore[no-untyped-def]
-    import re
-
     from litestar.testing import TestClient
 
     session = TestClient(app, base_url="http://127.0.0.1:8700")
@@ -185,3 +184,29 @@ def test_console_page_images_follow_the_users_spaces(app, client, services, tmp_
         assert "Page 3 of 3" in odd and 'class="highlight"' not in odd  # clamped page, bad box ignored
     finally:
         member.__exit__(None, None, None)
+
+
+def test_the_share_portal_shows_a_hits_page_with_its_region(client, tmp_path):
+    from tests.positions_docs import make_pdf
+
+    doc = make_pdf(tmp_path / "m.pdf")
+    ids = {}
+    for space in ("shared", "private"):
+        r = client.post("/v1/upload", files={"file": ("m.pdf", doc.path.read_bytes(), "application/pdf")},
+                        data={"space": space, "chunking": '{"chunk_size": 200, "chunk_overlap": 0}'})
+        ids[space] = r.json()["id"]
+    deadline = time.monotonic() + 60
+    while any(client.get(f"/v1/files/{i}").json()["status"] != "completed" for i in ids.values()):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    token = client.post("/v1/portal/tokens", json={"space": "shared"}).json()["token"]
+    anon = {"Authorization": ""}
+    home = client.get(f"/portal/{token}", params={"q": "zirconium bearings"}, headers=anon).text
+    link = re.search(rf'href="(/portal/{token}/files/{ids["shared"]}\?page=2&amp;bbox=[^"]+)"', home)
+    assert link, home
+    page = client.get(link.group(1).replace("&amp;", "&"), headers=anon)
+    assert page.status_code == 200 and "Page 2 of 3" in page.text and 'class="highlight"' in page.text
+    image = client.get(f"/portal/{token}/files/{ids['shared']}/pages/2", headers=anon)
+    assert image.status_code == 200 and image.content[:4] == b"\x89PNG"
+    assert client.get(f"/portal/{token}/files/{ids['private']}/pages/2", headers=anon).status_code == 404
+    assert client.get(f"/portal/ptk_wrong/files/{ids['shared']}/pages/2", headers=anon).status_code == 401

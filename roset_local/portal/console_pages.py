@@ -221,7 +221,7 @@ def file_page(request: Request, file_id: FromPath[str], page: FromQuery[int | No
     return template(request, "console/file.html", nav="files", file=file_out(file), variants=variants,
                     thumbnail=thumb, markdown_html=render.markdown(markdown), extracted=extracted,
                     jobs=[job_out(j) for j in reversed(jobs)], download=content_url(services, file_id, "file"),
-                    pageview=page_view(services, file, extracted, page, bbox))
+                    pageview=page_view(services, file, extracted, page, bbox, f"/console/files/{file_id}/pages"))
 
 
 @page("/console/files/{file_id:str}/pages/{number:int}")

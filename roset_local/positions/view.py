@@ -37,8 +37,9 @@ def _structure_pages(services: "Services", file_id: str) -> dict[int, tuple[floa
 
 
 def page_view(services: "Services", file: dict[str, Any], metadata: dict[str, Any] | None, number: int | None,
-              bbox: str | None) -> dict[str, Any] | None:
-    """``{number, count, image, highlight}`` for a processed PDF or image, else None.
+              bbox: str | None, images: str) -> dict[str, Any] | None:
+    """``{number, count, image, highlight}`` for a processed PDF or image, else None; the image is
+    ``{images}/{number}`` (the console's or the share portal's page image route).
 
     ``highlight`` is the cited box clipped to the page, with the page size, in points: the page
     draws it as an SVG rectangle in a ``viewBox`` of the page's size laid over the image, so it stays
@@ -52,7 +53,7 @@ def page_view(services: "Services", file: dict[str, Any], metadata: dict[str, An
     count = int((metadata or {}).get("page_count") or max(sizes, default=1))
     number = max(1, min(int(number or 1), count))
     view: dict[str, Any] = {"number": number, "count": count, "highlight": None,
-                            "image": f"/console/files/{file['id']}/pages/{number}"}
+                            "image": f"{images}/{number}"}
     box = parse_bbox(bbox)
     size = sizes.get(number) or (pdf_page_size(services, file, number) if ctype == "application/pdf" else None)
     if box is not None and size is not None:
