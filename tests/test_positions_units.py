@@ -144,6 +144,23 @@ def test_indexed_chunks_keep_their_boxes_through_search_and_a_reembed(client, se
     assert len(hits) == 1 and hits[0]["page"] == 1 and hits[0]["bbox"] == [72, 72, 500, 130]
 
 
+def _processed_pdfs(client, tmp_path, spaces: tuple[str, ...], **fields: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The positions test PDF uploaded to each space and processed; space -> file id."""
+    from tests.positions_docs import make_pdf
+
+    doc = make_pdf(tmp_path / "m.pdf")
+    ids = {}
+    for space in spaces:
+        r = client.post("/v1/upload", files={"file": ("m.pdf", doc.path.read_bytes(), "application/pdf")},
+                        data={"space": space, **fields})
+        ids[space] = r.json()["id"]
+    deadline = time.monotonic() + 60
+    while any(client.get(f"/v1/files/{i}").json()["status"] != "completed" for i in ids.values()):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return ids
+
+
 def _console_session(app, username: str, password: str):  # type: ignore[no-untyped-def]
     from litestar.testing import TestClient
 
@@ -158,18 +175,8 @@ def _console_session(app, username: str, password: str):  # type: ignore[no-unty
 
 def test_console_page_images_follow_the_users_spaces(app, client, services, tmp_path):
     from roset_local.portal import users
-    from tests.positions_docs import make_pdf
 
-    doc = make_pdf(tmp_path / "m.pdf")
-    ids = {}
-    for space in ("plant", "office"):
-        r = client.post("/v1/upload", files={"file": ("m.pdf", doc.path.read_bytes(), "application/pdf")},
-                        data={"space": space, "variants": '["markdown", "metadata"]'})
-        ids[space] = r.json()["id"]
-    deadline = time.monotonic() + 60
-    while any(client.get(f"/v1/files/{i}").json()["status"] != "completed" for i in ids.values()):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    ids = _processed_pdfs(client, tmp_path, ("plant", "office"), variants='["markdown", "metadata"]')
     password = "member-password-123"
     users.create_user(services.db, "mia", password, role="member", spaces=["plant"])
     member = _console_session(app, "mia", password)
@@ -187,18 +194,7 @@ def test_console_page_images_follow_the_users_spaces(app, client, services, tmp_
 
 
 def test_the_share_portal_shows_a_hits_page_with_its_region(client, tmp_path):
-    from tests.positions_docs import make_pdf
-
-    doc = make_pdf(tmp_path / "m.pdf")
-    ids = {}
-    for space in ("shared", "private"):
-        r = client.post("/v1/upload", files={"file": ("m.pdf", doc.path.read_bytes(), "application/pdf")},
-                        data={"space": space, "chunking": '{"chunk_size": 200, "chunk_overlap": 0}'})
-        ids[space] = r.json()["id"]
-    deadline = time.monotonic() + 60
-    while any(client.get(f"/v1/files/{i}").json()["status"] != "completed" for i in ids.values()):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    ids = _processed_pdfs(client, tmp_path, ("shared", "private"), chunking='{"chunk_size": 200, "chunk_overlap": 0}')
     token = client.post("/v1/portal/tokens", json={"space": "shared"}).json()["token"]
     anon = {"Authorization": ""}
     home = client.get(f"/portal/{token}", params={"q": "zirconium bearings"}, headers=anon).text
