@@ -157,6 +157,13 @@ def test_page_image_of_a_search_hit(server, http, structured):
     assert http.get(f"/v1/files/{structured}/pages/4").json()["code"] == "NOT_FOUND"
     assert http.get(f"/v1/files/{structured}/pages/0").status_code == 404
     assert http.get(f"/v1/files/{structured}/pages/1", params={"width": "wide"}).status_code == 400
+    waiting = http.post("/v1/upload", files={"file": ("w.pdf", b"%PDF-1.4 not yet", "application/pdf")},
+                        data={"space": "structured", "skip_processing": "true"}).json()["id"]
+    assert http.get(f"/v1/files/{waiting}/pages/1").json()["code"] == "CONFLICT"  # not processed yet
+    text = http.post("/v1/upload", files={"file": ("t.txt", b"plain words", "text/plain")},
+                     data={"space": "structured", "variants": '["markdown"]'}).json()["id"]
+    wait_done(http, text)
+    assert http.get(f"/v1/files/{text}/pages/1").status_code == 404  # no pages to show
     with server.client(key=None) as anonymous:
         assert anonymous.get(f"/v1/files/{structured}/pages/1").status_code == 401
     key = http.post("/v1/org/api-keys", json={"name": "elsewhere", "scopes": ["files:read"], "spaces": ["fast"]}).json()["key"]
