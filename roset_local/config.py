@@ -68,6 +68,8 @@ class Settings:
     pages_limit: int | None = None
     log_retention_days: int = 7
     admin_password: str | None = None
+    ann_min_vectors: int = 20_000  # below this many vectors a table is searched exactly, without the ANN graph
+    ann_save_seconds: float = 60.0  # the ANN index is saved at most this often while it changes (and at shutdown)
     test_faults: bool = False  # lets tests make extraction crash/hang on purpose; never in production
 
     @classmethod
@@ -103,6 +105,8 @@ class Settings:
             pages_limit=pages_limit or None,
             admin_password=env.get("ROSET_ADMIN_PASSWORD") or None,
             test_faults=_bool(env, "ROSET_TEST_FAULTS", False),
+            ann_min_vectors=_int(env, "ROSET_ANN_MIN_VECTORS", 20_000),
+            ann_save_seconds=float(_int(env, "ROSET_ANN_SAVE_SECONDS", 60)),
             consumer=_bool(env, "ROSET_CONSUMER", True),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from roset_local.index.ann import ann_index, fetch_size
 from roset_local.store import chunks as store
 from roset_local.store.db import Database
 
@@ -110,6 +111,26 @@ class BitIndex:
         )
         self._n = len(self._snap.ids)
 
+    def allowed(self, spaces: Sequence[str] | None, files: set[str] | None) -> int:
+        """How many vectors pass the space and file filters."""
+        snap = self._snap
+        if spaces is None and files is None:
+            return len(snap.ids)
+        mask = self._mask(snap, spaces, files)
+        return int(mask.sum()) if mask is not None else len(snap.ids)
+
+    @staticmethod
+    def _mask(snap: _Snapshot, spaces: Sequence[str] | None, files: set[str] | None) -> np.ndarray | None:
+        mask = None
+        if spaces is not None:
+            codes = [snap.spaces[s] for s in spaces if s in snap.spaces]
+            mask = np.isin(snap.space_codes, np.asarray(codes, np.int32))
+        if files is not None:
+            codes = [snap.files[f] for f in files if f in snap.files]
+            fmask = np.isin(snap.file_codes, np.asarray(codes, np.int32))
+            mask = fmask if mask is None else mask & fmask
+        return mask
+
     def candidates(
         self,
         query: np.ndarray,
@@ -124,14 +145,7 @@ class BitIndex:
         n = len(snap.ids)
         if n == 0:
             return np.zeros(0, np.int64)
-        mask = None
-        if spaces is not None:
-            codes = [snap.spaces[s] for s in spaces if s in snap.spaces]
-            mask = np.isin(snap.space_codes, np.asarray(codes, np.int32))
-        if files is not None:
-            codes = [snap.files[f] for f in files if f in snap.files]
-            fmask = np.isin(snap.file_codes, np.asarray(codes, np.int32))
-            mask = fmask if mask is None else mask & fmask
+        mask = self._mask(snap, spaces, files)
         allowed = int(mask.sum()) if mask is not None else n
         if allowed <= count:
             return snap.ids[np.flatnonzero(mask)] if mask is not None else snap.ids.copy()
@@ -190,18 +204,40 @@ def nearest(
     files: set[str] | None = None,
     candidates: int = 1000,
     shortlist: int = 10_000,
+    rescore: int = 64,
 ) -> list[tuple[int, float]]:
-    """(chunk_id, cosine similarity) of the ``k`` nearest vectors, best first."""
+    """(chunk_id, cosine similarity) of the ``k`` nearest vectors, best first.
+
+    Large tables ask the ANN graph for candidates (over-fetched by the filter's selectivity) and
+    keep those that pass the filter; if that leaves fewer than ``k`` while the filter allows more,
+    or the filter is too narrow for the graph, the exact coarse pass below answers instead.
+    """
     db = services.db
     idx = bit_index(services, table, dimensions)
     idx.sync(db)
+    ann = ann_index(services, table, dimensions, len(idx))
+    query = query.astype(np.float32)
+    if ann is not None:
+        allowed = idx.allowed(spaces, files)
+        fetch = fetch_size(k, allowed, len(idx), rescore)
+        if fetch is not None:
+            keys = ann.search(query, fetch)
+            rows = store.candidate_vectors(db, table, keys.tolist()) if len(keys) else []
+            wanted = set(spaces) if spaces is not None else None
+            rows = [r for r in rows if (wanted is None or r[2] in wanted) and (files is None or r[1] in files)]
+            if len(rows) >= min(k, allowed):
+                return _best([(r[0], r[3]) for r in rows], query, k)
     ids = idx.candidates(query, max(candidates, k), shortlist=shortlist, spaces=spaces, files=files)
     if len(ids) == 0:
         return []
-    rows = store.stored_vectors(db, table, ids.tolist())
+    return _best(store.stored_vectors(db, table, ids.tolist()), query, k)
+
+
+def _best(rows: Sequence[tuple[int, bytes]], query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """Exact float re-score of candidate vectors."""
     if not rows:
         return []
     matrix = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
-    sims = matrix @ query.astype(np.float32)
+    sims = matrix @ query
     order = np.argsort(-sims)[:k]
     return [(rows[i][0], float(sims[i])) for i in order]

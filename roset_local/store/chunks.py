@@ -143,6 +143,9 @@ def insert_vectors(
         f"INSERT INTO {table}_bits (chunk_id, file_id, space, bits, vector) VALUES (?, ?, ?, ?, ?)",
         [(r[0], r[1], r[2], r[4], r[3]) for r in rows],
     )
+    db.conn.executemany(
+        "INSERT INTO vector_log (vector_table, chunk_id, added) VALUES (?, ?, 1)", [(table, r[0]) for r in rows]
+    )
     db.execute("UPDATE vector_tables SET version = version + 1 WHERE name = :n", {"n": table})
 
 
@@ -188,6 +191,42 @@ def stored_vectors(db: Database, table: str, ids: Sequence[int]) -> list[tuple[i
         marks = ",".join(str(int(i)) for i in ids[start : start + 5000])
         out.extend(db.execute(f"SELECT chunk_id, vector FROM {table}_bits WHERE chunk_id IN ({marks})").fetchall())
     return [(int(r[0]), r[1]) for r in out]
+
+
+def vector_log_after(db: Database, table: str, seq: int, limit: int) -> list[tuple[int, int, int]]:
+    """(seq, chunk_id, added) of vectors added/removed after ``seq``, in order."""
+    return db.execute(
+        "SELECT seq, chunk_id, added FROM vector_log WHERE seq > :s AND vector_table = :t ORDER BY seq LIMIT :l",
+        {"s": int(seq), "t": table, "l": int(limit)},
+    ).fetchall()
+
+
+def vector_log_last(db: Database) -> int:
+    return int(db.value("SELECT max(seq) FROM vector_log") or 0)
+
+
+def prune_vector_log(db: Database, table: str, upto: int) -> None:
+    """Forget log entries a saved index already holds."""
+    with db.write():
+        db.execute("DELETE FROM vector_log WHERE vector_table = :t AND seq <= :s", {"t": table, "s": int(upto)})
+
+
+def vectors_after(db: Database, table: str, after_id: int, limit: int) -> list[tuple[int, bytes]]:
+    """(chunk_id, float32 bytes) in id order, a page at a time, for building an index."""
+    table = _checked(table)
+    rows = db.execute(
+        f"SELECT chunk_id, vector FROM {table}_bits WHERE chunk_id > :a ORDER BY chunk_id LIMIT :l",
+        {"a": int(after_id), "l": int(limit)},
+    ).fetchall()
+    return [(int(r[0]), r[1]) for r in rows]
+
+
+def candidate_vectors(db: Database, table: str, ids: Sequence[int]) -> list[tuple[int, str, str, bytes]]:
+    """(chunk_id, file_id, space, float32 bytes) by primary key: exact filtering and re-scoring."""
+    table = _checked(table)
+    marks = ",".join(str(int(i)) for i in ids)
+    rows = db.execute(f"SELECT chunk_id, file_id, space, vector FROM {table}_bits WHERE chunk_id IN ({marks})")
+    return [(int(r[0]), r[1], r[2], r[3]) for r in rows.fetchall()]
 
 
 def knn(db: Database, table: str, query: bytes, k: int, spaces: Sequence[str] | None) -> list[tuple[int, float]]:

@@ -156,5 +156,20 @@ from roset_local.store.chunks import index as index_schema  # noqa: E402
 
 # Where a chunk's text sits on its page: {"box": [x0, y0, x1, y1], "page_size": [w, h]} in points.
 index_schema.add("0002_positions_chunk_bbox", "ALTER TABLE chunks ADD COLUMN bbox TEXT;")
+# Every vector added or removed, in order: the persisted ANN index replays what it has not saved yet.
+index_schema.add(
+    "0003_ann_vector_log",
+    """
+    CREATE TABLE vector_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        vector_table TEXT NOT NULL,
+        chunk_id INTEGER NOT NULL,
+        added INTEGER NOT NULL              -- 1: vector inserted, 0: its chunk deleted
+    );
+    CREATE TRIGGER chunks_vector_log AFTER DELETE ON chunks WHEN old.vector_table IS NOT NULL BEGIN
+        INSERT INTO vector_log (vector_table, chunk_id, added) VALUES (old.vector_table, old.id, 0);
+    END;
+    """,
+)
 
 ALL = [core, files, webhooks_schema, org_schema, analytics_schema, console_schema, connections_schema, index_schema]

@@ -1,0 +1,244 @@
+"""Approximate nearest neighbours at scale: a usearch HNSW graph per vector table, persisted in DATA/index.
+
+The graph holds int8-quantised copies of the vectors (keys are chunk ids) and only proposes
+candidates; every answer is re-scored exactly against the float vectors in SQLite, and filtered
+there by space and file, so quantisation and stale keys never leak into results. The graph follows
+``vector_log`` (every vector added, every chunk deleted, in order): a search first applies the
+entries after the graph's high-water mark. The file is saved atomically (temp file + rename) at
+most every ``ann_save_seconds`` while it changes and at shutdown, with the mark beside it in
+``<table>.json``; after a crash (kill -9) the saved graph is loaded and the log replayed from its
+mark, and a missing or unreadable file is rebuilt from the float vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from roset_local.store import chunks as store
+from roset_local.store.db import Database
+
+log = logging.getLogger(__name__)
+
+DTYPE = "i8"  # 1M x 384: see the README for memory; f16 doubles the vector part, f32 quadruples it
+CONNECTIVITY = 16
+EXPANSION_ADD = 128
+EXPANSION_SEARCH = 64
+BUILD_PAGE = 50_000
+MAX_FETCH = 4096  # beyond this many graph candidates a filtered search goes to the exact/coarse path
+
+
+@dataclass(frozen=True)
+class AnnConfig:
+    data_dir: Path | None  # None: memory only (never saved)
+    min_vectors: int = 20_000
+    save_seconds: float = 60.0
+
+    @classmethod
+    def of(cls, services: Any) -> "AnnConfig":
+        s = getattr(services, "settings", None)
+        if s is None:
+            return cls(None)
+        return cls(Path(s.data_dir) / "index", s.ann_min_vectors, s.ann_save_seconds)
+
+
+def _new_index(dimensions: int) -> Any:
+    from usearch.index import Index
+
+    return Index(
+        ndim=dimensions, metric="cos", dtype=DTYPE, connectivity=CONNECTIVITY,
+        expansion_add=EXPANSION_ADD, expansion_search=EXPANSION_SEARCH,
+    )
+
+
+class AnnIndex:
+    """The graph of one vector table; searches and log replay are serialised by one lock."""
+
+    def __init__(self, table: str, dimensions: int, config: AnnConfig) -> None:
+        self.table = table
+        self.dimensions = dimensions
+        self.config = config
+        self.index: Any = None
+        self.seq = 0  # vector_log entries up to here are in the graph
+        self.saved_seq = -1
+        self.saved_at = time.monotonic()
+        self.ready = False
+        self.recovered = ""  # how the graph came to be: "built", "loaded", "loaded+replayed N"
+        self._lock = threading.RLock()
+
+    @property
+    def path(self) -> Path | None:
+        return self.config.data_dir / f"{self.table}.usearch" if self.config.data_dir else None
+
+    def __len__(self) -> int:
+        return len(self.index) if self.index is not None else 0
+
+    # -- building and loading -----------------------------------------------------------------
+
+    def open(self, db: Database) -> None:
+        """Load the saved graph and replay the log after it, or build it from the float vectors."""
+        if not self._load():
+            self.build(db)
+            self.save(db, force=True)
+            return
+        replayed = self.apply_log(db)
+        self.recovered = f"loaded+replayed {replayed}" if replayed else "loaded"
+        self.ready = True
+
+    def _load(self) -> bool:
+        path = self.path
+        if path is None or not path.exists():
+            return False
+        try:
+            meta = json.loads(path.with_suffix(".json").read_text())
+            if meta.get("dimensions") != self.dimensions or meta.get("dtype") != DTYPE:
+                return False
+            index = _new_index(self.dimensions)
+            index.load(str(path))
+        except Exception:  # a torn or foreign file: rebuild rather than fail the search
+            log.warning("ANN index %s unreadable; rebuilding it", path, exc_info=True)
+            return False
+        self.index, self.seq, self.saved_seq = index, int(meta["seq"]), int(meta["seq"])
+        return True
+
+    def build(self, db: Database, threads: int = 0) -> None:
+        """A fresh graph over every stored vector (the log mark is taken first, so nothing is missed)."""
+        seq = store.vector_log_last(db)
+        index = _new_index(self.dimensions)
+        after = 0
+        while True:
+            rows = store.vectors_after(db, self.table, after, BUILD_PAGE)
+            if not rows:
+                break
+            keys = np.fromiter((r[0] for r in rows), np.uint64, len(rows))
+            matrix = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
+            index.add(keys, matrix, threads=threads)
+            after = rows[-1][0]
+        with self._lock:
+            self.index, self.seq = index, seq
+            self.recovered = "built"
+        self.apply_log(db)  # entries written while building (adds already present are skipped)
+        self.ready = True
+
+    def apply_log(self, db: Database) -> int:
+        """Apply vector_log entries after the mark; returns how many."""
+        total = 0
+        with self._lock:
+            while True:
+                entries = store.vector_log_after(db, self.table, self.seq, 20_000)
+                if not entries:
+                    return total
+                added = [e[1] for e in entries if e[2] and not self.index.contains(e[1])]
+                if added:
+                    # A vector deleted since it was logged is simply absent here.
+                    rows = [r for r in store.candidate_vectors(db, self.table, added)]
+                    if rows:
+                        keys = np.fromiter((r[0] for r in rows), np.uint64, len(rows))
+                        matrix = np.frombuffer(b"".join(r[3] for r in rows), np.float32).reshape(len(rows), -1)
+                        self.index.add(keys, matrix, threads=1)
+                gone = [e[1] for e in entries if not e[2]]
+                if gone:
+                    self.index.remove(np.asarray(gone, np.uint64))
+                self.seq = int(entries[-1][0])
+                total += len(entries)
+
+    def save(self, db: Database, *, force: bool = False) -> bool:
+        """Write the graph atomically if it changed (and the cadence allows); then prune the log."""
+        path = self.path
+        if path is None or self.index is None:
+            return False
+        with self._lock:
+            if self.seq == self.saved_seq:
+                return False
+            if not force and time.monotonic() - self.saved_at < self.config.save_seconds:
+                return False
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            self.index.save(str(tmp))
+            _fsync(tmp)
+            os.replace(tmp, path)
+            meta = {"seq": self.seq, "dimensions": self.dimensions, "dtype": DTYPE, "count": len(self.index)}
+            tmp_meta = path.with_suffix(".json.tmp")
+            tmp_meta.write_text(json.dumps(meta))
+            _fsync(tmp_meta)
+            os.replace(tmp_meta, path.with_suffix(".json"))
+            self.saved_seq, self.saved_at = self.seq, time.monotonic()
+        store.prune_vector_log(db, self.table, self.saved_seq)
+        return True
+
+    # -- searching ----------------------------------------------------------------------------
+
+    def search(self, query: np.ndarray, count: int) -> np.ndarray:
+        """Chunk ids of about ``count`` graph neighbours (approximate, unfiltered)."""
+        with self._lock:
+            n = len(self.index)
+            if n == 0:
+                return np.zeros(0, np.int64)
+            matches = self.index.search(query, min(count, n), threads=1)
+            return np.asarray(matches.keys, np.int64)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def ann_index(services: Any, table: str, dimensions: int, vectors: int) -> AnnIndex | None:
+    """The process's ready graph for a table, or None while the exact path serves it.
+
+    Tables under ``min_vectors`` never get a graph. Above it the first search opens or builds it:
+    in the caller for a small table, in a background thread for a large one (searches take the
+    exact/coarse path until it is ready).
+    """
+    config = AnnConfig.of(services)
+    if vectors < config.min_vectors:
+        return None
+    registry = services.extensions.setdefault("ann_indexes", {})
+    lock = services.extensions.setdefault("ann_indexes_lock", threading.Lock())
+    with lock:
+        ann = registry.get(table)
+        if ann is None:
+            ann = registry[table] = AnnIndex(table, dimensions, config)
+            on_stop = getattr(services, "on_stop", None)
+            if on_stop is not None:
+                on_stop(lambda: ann.save(services.db, force=True))
+            start = True
+        else:
+            start = False
+    if start:
+        if vectors <= 100_000:
+            _open_logged(ann, services.db)
+        else:
+            threading.Thread(target=_open_logged, args=(ann, services.db), name=f"ann-{table}", daemon=True).start()
+    if not ann.ready:
+        return None
+    ann.apply_log(services.db)
+    ann.save(services.db)
+    return ann
+
+
+def _open_logged(ann: AnnIndex, db: Database) -> None:
+    try:
+        t = time.monotonic()
+        ann.open(db)
+        log.info("ANN index %s ready (%s, %d vectors, %.1f s)", ann.table, ann.recovered, len(ann), time.monotonic() - t)
+    except Exception:
+        log.exception("building the ANN index %s failed; searches stay on the exact path", ann.table)
+
+
+def fetch_size(k: int, allowed: int, total: int, rescore: int) -> int | None:
+    """Graph candidates to ask for so that about ``rescore`` pass the filter; None: too many, go exact."""
+    want = max(k, rescore)
+    if allowed >= total:
+        return want
+    need = math.ceil(want * total / max(allowed, 1) * 1.3)
+    return need if need <= MAX_FETCH else None
