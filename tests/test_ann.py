@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -153,3 +154,65 @@ def test_save_is_atomic_and_prunes_the_log(corpus):
     assert left == 0
     reloaded = AnnIndex(c.table, DIM, AnnConfig(c.tmp / "index"))
     assert reloaded._load() and len(reloaded.index) == len(graph)
+
+
+DOCS = {
+    "invoice.md": ("docs", "# Invoices\n\nThe invoice is payable within thirty days; late payment adds interest.\n"),
+    "cats.md": ("docs", "# Cats\n\nCats sleep most of the day and groom themselves with rough tongues.\n"),
+    "rain.md": ("other", "# Weather\n\nHeavy rain and strong winds are expected along the coast tomorrow.\n"),
+}
+LATE = "# Refunds\n\nA refund of the payment is issued when the customer returns the goods within a month.\n"
+
+
+def _wait_done(http, file_id: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = http.get(f"/v1/files/{file_id}").json()["status"]
+        if status in {"completed", "failed"}:
+            assert status == "completed"
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{file_id} not processed")
+
+
+def _upload(http, name: str, space: str, text: str) -> str:
+    r = http.post("/v1/upload", files={"file": (name, text.encode(), "text/markdown")}, params={"space": space})
+    assert r.status_code == 201, r.text
+    _wait_done(http, r.json()["id"])
+    return r.json()["id"]
+
+
+def _answers(http) -> list[list[tuple[str, float]]]:
+    out = []
+    for body in ({"query": "paying an invoice late"}, {"query": "weather forecast"},
+                 {"query": "paying an invoice late", "space": "other"}, {"query": "animals", "space": "docs"}):
+        r = http.post("/v1/search", json={**body, "mode": "vector", "limit": 10})
+        assert r.status_code == 200, r.text
+        out.append([(h["file_id"], h["score"]) for h in r.json()["results"]])
+    return out
+
+
+def test_live_server_graph_survives_kill_9_with_the_same_answers(make_live_server):
+    env = {"ROSET_ANN_MIN_VECTORS": "1", "ROSET_ANN_SAVE_SECONDS": "3600"}
+    server = make_live_server(**env)
+    with server.client() as http:
+        ids = {name: _upload(http, name, space, text) for name, (space, text) in DOCS.items()}
+        first = _answers(http)  # builds the graph and saves it
+        graph = next((server.data_dir / "index").glob("vec_*.usearch"))
+        saved = json.loads(graph.with_suffix(".json").read_text())
+        late = _upload(http, "refunds.md", "docs", LATE)
+        assert http.delete(f"/v1/files/{ids['cats.md']}").status_code in (200, 204)
+        before = _answers(http)
+    assert before != first
+    found = {fid for answer in before for fid, _ in answer}
+    assert late in found and ids["cats.md"] not in found
+    assert all(fid == ids["rain.md"] for fid, _ in before[2])  # space "other" only, never "docs"
+    server.kill()
+    assert json.loads(graph.with_suffix(".json").read_text()) == saved  # the changes were never saved
+    again = make_live_server(data_dir=server.data_dir, **env)
+    with again.client() as http:
+        assert _answers(http) == before
+    assert "loaded+replayed" in again.logs()
+    again.stop()
+    # A clean stop saves: the next start loads without replaying anything.
+    assert json.loads(graph.with_suffix(".json").read_text())["seq"] > saved["seq"]
