@@ -121,10 +121,11 @@ def open_ann(services: SimpleNamespace, table: str, work: Path, n: int) -> None:
     config = AnnConfig(work / f"index-{n}", min_vectors=20_000, save_seconds=60)
     ann = AnnIndex(table, 384, config)
     before = rss_mib()
-    t = time.time()
+    t, cpu = time.time(), time.process_time()
     ann.open(services.db)
-    took = time.time() - t
-    print(f"ANN graph ({ann.recovered}, usearch HNSW {DTYPE}, M=16): {took:.0f} s for {len(ann):,} vectors; "
+    took, cpu = time.time() - t, time.process_time() - cpu
+    print(f"ANN graph ({ann.recovered}, usearch HNSW {DTYPE}, M=16): {took:.0f} s wall, {cpu:.0f} s CPU "
+          f"for {len(ann):,} vectors (incl. save); "
           f"usearch memory {ann.index.memory_usage / 2**20:.0f} MiB; process RSS {before:.0f} -> {rss_mib():.0f} MiB; "
           f"file {ann.path.stat().st_size / 2**20:.0f} MiB")
     t = time.time()
@@ -152,7 +153,7 @@ def bench_size(work: Path, n: int, base: np.ndarray, queries: np.ndarray, query_
     table = store.list_vector_tables(services.db)[0]["name"]
     t0 = time.time()
     nearest(coarse, table, 384, queries[0], 10)
-    print(f"first vector query (loads the bit index): {1000 * (time.time() - t0):.0f} ms")
+    print(f"first vector query (loads the bit index): {1000 * (time.time() - t0):.0f} ms", flush=True)
     open_ann(services, table, work, n)
     services.extensions["vector_indexes"] = coarse.extensions["vector_indexes"]
     # Exact brute force over the same vectors (numpy) and recall@10.
