@@ -19,7 +19,23 @@ from roset_local.timeutil import now_str
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller. ``spaces`` None means every space."""
+    """The authenticated caller. ``spaces`` None means every space (an *unconfined* caller).
+
+    The confinement rule, enforced through these methods and nowhere else:
+
+    - Every object that belongs to a space (files, jobs, variants, batches, connections and their
+      nodes and syncs, webhooks and their deliveries and events, portal tokens, API log rows,
+      analytics figures) is visible only when the caller may see its space (``can_see``); an
+      object of another space answers 404 (its existence is not revealed), a list covers only the
+      caller's spaces (``list_filter``), and naming another space explicitly answers 403.
+    - Objects that span several spaces (webhooks, API keys, API log rows) carry a list of spaces,
+      None meaning all of them; a caller sees such an object only when the list is within its own
+      spaces (``covers``): an all-spaces object is visible to unconfined callers only.
+    - Org-wide things (org settings, routing rules, provider keys, usage, metrics) need an
+      unconfined caller (``require_unconfined``), whatever its scopes: 403 ``FORBIDDEN`` otherwise.
+    - API keys: a confined key sees, and may revoke, only keys it could have minted itself (confined
+      to a subset of its spaces, with a subset of its scopes), itself included.
+    """
 
     auth_type: str  # api_key | portal_token | session
     key_id: str | None
@@ -30,12 +46,29 @@ class Principal:
     mode: str = "live"
     extra: dict = field(default_factory=dict, compare=False)
 
+    @property
+    def confined(self) -> bool:
+        return self.spaces is not None
+
     def require_scope(self, scope: str) -> None:
         if scope not in self.scopes:
             raise Forbidden(f"This key lacks the '{scope}' scope")
 
-    def can_see(self, space: str) -> bool:
-        return self.spaces is None or space in self.spaces
+    def require_unconfined(self) -> None:
+        if self.spaces is not None:
+            raise Forbidden("A space-confined key cannot read or change organisation-wide settings")
+
+    def can_see(self, space: str | None) -> bool:
+        """May the caller see an object of ``space``? (None: an object of no space, unconfined only)."""
+        if self.spaces is None:
+            return True
+        return space is not None and space in self.spaces
+
+    def covers(self, spaces: Iterable[str] | None) -> bool:
+        """Does the caller's confinement include all of ``spaces`` (None = all spaces)?"""
+        if self.spaces is None:
+            return True
+        return spaces is not None and set(spaces) <= set(self.spaces)
 
     def require_space(self, space: str) -> None:
         if not self.can_see(space):
@@ -47,6 +80,29 @@ class Principal:
             self.require_space(requested)
             return (requested,)
         return self.spaces
+
+    def list_filter(self, requested: str | None, default: str) -> tuple[str, ...]:
+        """Like ``space_filter`` for lists whose contract names a default space: an unconfined
+        caller gets ``default``, a confined one its own spaces."""
+        if not requested and self.spaces is not None:
+            return self.spaces
+        return self.space_filter(requested or default) or (default,)
+
+    def claim_spaces(self, requested: Iterable[str] | None) -> list[str] | None:
+        """The spaces a new multi-space object (a webhook) may carry: the requested ones (each
+        checked), else the caller's own; None (all spaces) only for an unconfined caller."""
+        if requested is None:
+            return list(self.spaces) if self.spaces is not None else None
+        wanted = list(dict.fromkeys(requested))
+        for space in wanted:
+            self.require_space(space)
+        return wanted
+
+    def can_manage_key(self, row: dict) -> bool:
+        """May the caller see or revoke this API key (one it could have minted itself)?"""
+        if row.get("id") == self.key_id:
+            return True
+        return self.covers(row.get("spaces")) and set(row.get("scopes") or ()) <= self.scopes
 
 
 class RateLimiter:
@@ -142,8 +198,8 @@ def route_scope(handler: BaseRouteHandler) -> str | None:
 def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """The one guard: resolves the caller, checks the route's scope, counts the rate limit.
 
-    Route ``opt``: ``public`` (no auth), ``scope`` (required scope), ``portal`` (portal tokens
-    accepted), ``session`` (console cookie accepted, handled by the console's own guard).
+    Route ``opt``: ``public`` (no auth), ``scope`` (required scope), ``org_wide`` (unconfined
+    callers only, see ``Principal``), ``portal`` (portal tokens accepted), ``session`` (console cookie accepted, handled by the console's own guard).
     """
     opt = handler.opt
     if opt.get("public") or connection.scope["path"].startswith("/schema"):
@@ -180,6 +236,8 @@ def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     scope = route_scope(handler)
     if scope and principal.auth_type != "portal_token":
         principal.require_scope(scope)
+    if opt.get("org_wide"):
+        principal.require_unconfined()
 
 
 def principal_of(connection: ASGIConnection) -> Principal:
