@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
 DEFAULT_PORT = 8700
+_SPACE_ROOT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,62})=(.+)$")
+
+
+def parse_local_roots(raw: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """``ROSET_LOCAL_ROOTS`` (entries joined by ``os.pathsep``): plain ``/path`` entries (for
+    unconfined keys only) and ``space=/path`` entries (a root that belongs to one space)."""
+    plain: list[str] = []
+    mapped: list[tuple[str, str]] = []
+    for entry in (e.strip() for e in raw.split(os.pathsep)):
+        match = _SPACE_ROOT.match(entry)
+        if match:
+            mapped.append((match.group(1), match.group(2)))
+        elif entry:
+            plain.append(entry)
+    return tuple(plain), tuple(mapped)
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -59,7 +75,8 @@ class Settings:
     job_timeout_seconds: int = 1800
     upload_url_ttl_seconds: int = 3600
     public_url: str | None = None  # base of absolute URLs handed out; None → http://host:port
-    local_roots: tuple[str, ...] = ()
+    local_roots: tuple[str, ...] = ()  # roots any unconfined key may use for ``local`` connections
+    space_roots: tuple[tuple[str, str], ...] = ()  # (space, root): roots that belong to one space
     webhook_schedule: tuple[float, ...] = DEFAULT_WEBHOOK_SCHEDULE
     webhook_timeout_seconds: float = 10.0
     webhook_allow_private: bool = True
@@ -75,7 +92,7 @@ class Settings:
         env = os.environ if env is None else env
         data_dir = Path(env.get("ROSET_DATA_DIR") or "data")
         pages_limit = _int(env, "ROSET_PAGES_LIMIT", 0)
-        roots = tuple(p for p in (env.get("ROSET_LOCAL_ROOTS") or "").split(os.pathsep) if p)
+        roots, space_roots = parse_local_roots(env.get("ROSET_LOCAL_ROOTS") or "")
         settings = cls(
             data_dir=data_dir,
             host=env.get("ROSET_HOST") or "127.0.0.1",
@@ -92,6 +109,7 @@ class Settings:
             job_timeout_seconds=_int(env, "ROSET_JOB_TIMEOUT", 1800),
             public_url=env.get("ROSET_PUBLIC_URL") or None,
             local_roots=roots,
+            space_roots=space_roots,
             webhook_schedule=_floats(env, "ROSET_WEBHOOK_SCHEDULE", DEFAULT_WEBHOOK_SCHEDULE),
             webhook_allow_private=_bool(env, "ROSET_WEBHOOK_ALLOW_PRIVATE", True),
             metrics_public=_bool(env, "ROSET_METRICS_PUBLIC", False),
