@@ -129,7 +129,8 @@ ROUTES: dict[str, Case] = {
     "DELETE /v1/files/{file_id}": hidden(),
     "POST /v1/files/{file_id}/process": hidden(),
     "POST /v1/files/process-batch": Case("refused", json={"file_ids": ["{file_id}"]}, expect=(201,),
-                                         check=nothing_queued),
+                                         check=nothing_queued,
+                                         beta={"json": {"connection_id": "{connection_id}"}, "expect": 404}),
     "GET /v1/files/{file_id}/variants": hidden(own=True),
     "GET /v1/files/{file_id}/variants/{variant_type}": hidden(own=True),
     "GET /v1/files/{file_id}/download": hidden(own=True),
@@ -463,6 +464,8 @@ def test_webhooks_receive_only_their_spaces_events(world: World) -> None:
         assert http.patch(f"/v1/webhooks/{wid}", json={"spaces": None}).status_code == 403
         assert http.patch(f"/v1/webhooks/{wid}", json={"spaces": ["alpha", "beta"]}).status_code == 403
         assert http.patch(f"/v1/webhooks/{wid}", json={"spaces": []}).status_code == 400
+        assert http.post("/v1/webhooks", json={"url": alpha.receiver.url, "events": ["file.deleted"],
+                                               "spaces": ["../etc"]}).status_code == 400
         assert http.get(f"/v1/webhooks/{wid}").json()["spaces"] == ["alpha"]
         events = http.get("/v1/webhook-events", params={"limit": 200}).json()["events"]
         assert events and {e["webhook_id"] for e in events} == {wid}
@@ -568,3 +571,43 @@ def test_the_log_holds_no_token_and_is_confined(world: World) -> None:
     with alpha.client(world.server) as http:
         mine = http.get("/v1/api-logs", params={"limit": 200}).json()["logs"]
     assert mine and {r["key_name"] for r in mine} <= {alpha.key_name, "portal", "alpha helper"}
+
+
+# -- in-process checks of the pieces -------------------------------------------------------------------
+def test_migration_purges_logged_tokens_and_adds_spaces(tmp_path: Path) -> None:
+    from roset_local.store import schema
+    from roset_local.store.db import open_database
+    from roset_local.store.migrations import apply_migrations
+
+    db = open_database(tmp_path / "old.db")
+    try:
+        apply_migrations(db, [s for s in schema.ALL if s is not schema.confine])
+        with db.write():
+            for i, path in enumerate(("/portal/ptk_leaked0123456789", "/v1/portal/tokens/ptk_leaked/verify", "/v1/me")):
+                db.insert("api_logs", {"id": f"log-{i}", "seq": i, "method": "GET", "path": path, "status": 200,
+                                       "duration_ms": 1, "request_id": f"req-{i}", "created_at": "2026-01-01 00:00:00"})
+            db.insert("webhooks", {"id": "wh-old", "url": "http://127.0.0.1:9/x", "events": "[]", "secret": "whsec_x",
+                                   "created_at": "2026-01-01 00:00:00", "updated_at": "2026-01-01 00:00:00"})
+        assert apply_migrations(db, schema.ALL) == ["confine/0001_confine_scope_webhook_and_log_spaces"]
+        assert [r["path"] for r in db.all("SELECT path FROM api_logs")] == ["/v1/me"]
+        assert db.value("SELECT spaces FROM webhooks WHERE id = 'wh-old'") is None  # existing webhooks: all spaces
+    finally:
+        db.close()
+
+
+def test_unmatched_paths_are_logged_without_credential_like_segments(client, services) -> None:
+    token = "ptk_" + "q" * 43
+    assert client.get(f"/v1/nothing/{token}/here").status_code == 404
+    assert client.get(f"/portal/{token}").status_code == 401
+    services.log_writer.flush()
+    paths = [r["path"] for r in client.get("/v1/api-logs").json()["logs"]]
+    assert "/v1/nothing/{redacted}/here" in paths and "/portal/{token}" in paths
+    assert not [p for p in paths if token in p]
+
+
+def test_local_roots_setting_maps_spaces() -> None:
+    from roset_local.config import parse_local_roots
+
+    plain, mapped = parse_local_roots("alpha=/srv/a:/srv/shared:beta.team=/srv/b:/srv/with=sign")
+    assert plain == ("/srv/shared", "/srv/with=sign")
+    assert mapped == (("alpha", "/srv/a"), ("beta.team", "/srv/b"))
