@@ -199,7 +199,8 @@ def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """The one guard: resolves the caller, checks the route's scope, counts the rate limit.
 
     Route ``opt``: ``public`` (no auth), ``scope`` (required scope), ``org_wide`` (unconfined
-    callers only, see ``Principal``), ``portal`` (portal tokens accepted), ``session`` (console cookie accepted, handled by the console's own guard).
+    callers only, see ``Principal``), ``portal`` (portal tokens accepted), ``session`` (console
+    cookie accepted, handled by the console's own guard).
     """
     opt = handler.opt
     if opt.get("public") or connection.scope["path"].startswith("/schema"):

@@ -147,7 +147,8 @@ def rotate_secret(request: Request, webhook_id: FromPath[str]) -> dict[str, Any]
 def replay_webhook(request: Request, webhook_id: FromPath[str], body: RawBody) -> dict[str, int]:
     data = decode_body(body, ReplayRequest)
     return manage.replay(
-        services_of(request), caller(request), webhook_id, since=data.since, until=data.until, event_types=data.event_types
+        services_of(request), caller(request), webhook_id, since=data.since, until=data.until,
+        event_types=data.event_types,
     )
 
 

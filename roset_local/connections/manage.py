@@ -144,15 +144,15 @@ def new_spec(services: Services, principal: Principal, data: Mapping[str, Any]) 
 
 
 def create_connection(services: Services, principal: Principal, data: Mapping[str, Any], *,
-                      verified: bool = False, spec: conn.ConnectionSpec | None = None) -> dict[str, Any]:
+                      verified: bool = False, checked: tuple[str, conn.ConnectionSpec] | None = None
+                      ) -> dict[str, Any]:
     """Record a connection (``pending``, or ``active`` when ``verified``). ``data`` is the validated body;
-    ``spec``, when given, comes from :func:`new_spec` for the same caller and body."""
+    ``checked``, when given, is :func:`new_spec`'s answer for the same caller and body."""
     name = (data.get("name") or "").strip()
     if not name or len(name) > 200:
         raise BadRequest("name: must be 1-200 characters")
     interval = check_interval(data.get("sync_interval_minutes"))
-    space, checked = new_spec(services, principal, data)
-    spec = spec or checked
+    space, spec = checked or new_spec(services, principal, data)
     connection_id = new_id("conn")
     creds = dict(spec.credentials)
     now = now_str()
@@ -175,10 +175,10 @@ def create_connection(services: Services, principal: Principal, data: Mapping[st
 
 def verify_and_create(services: Services, principal: Principal, data: Mapping[str, Any]) -> dict[str, Any]:
     """Check the credentials reach the bucket, then create the connection as active; nothing on failure."""
-    _, spec = new_spec(services, principal, data)
+    checked = new_spec(services, principal, data)
     with storage_errors():
-        conn.verify(spec)
-    return create_connection(services, principal, data, verified=True, spec=spec)
+        conn.verify(checked[1])
+    return create_connection(services, principal, data, verified=True, checked=checked)
 
 
 def visible_connection(services: Services, principal: Principal, connection_id: str) -> dict[str, Any]:
