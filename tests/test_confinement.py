@@ -216,14 +216,15 @@ ROUTES: dict[str, Case] = {
         "/console/webhooks/{webhook_id}", "/console/keys", "/console/provider-keys", "/console/settings",
         "/console/logs", "/console/connections", "/console/connections/{connection_id}",
         "/console/connections/{connection_id}/browse", "/console/api/connections/{connection_id}/progress",
-        "/console/nodes/{node_id}/download")},
+        "/console/nodes/{node_id}/download", "/console/users")},
     **{f"POST {p}": CONSOLE_ACTION for p in (
         "/console/api/upload", "/console/files/{file_id}/reprocess", "/console/files/{file_id}/delete",
         "/console/jobs/{job_id}/{verb}", "/console/spaces/share", "/console/portal-tokens/{token_id}/revoke",
         "/console/spaces/{name}/delete", "/console/webhooks", "/console/webhooks/{webhook_id}/{verb}",
         "/console/keys", "/console/keys/{key_id}/revoke", "/console/provider-keys",
         "/console/provider-keys/{provider}/delete", "/console/settings/org", "/console/settings/routing",
-        "/console/connections", "/console/connections/{connection_id}/{verb}")},
+        "/console/connections", "/console/connections/{connection_id}/{verb}", "/console/users",
+        "/console/users/{user_id}/{verb}")},
 }
 
 
@@ -349,8 +350,9 @@ def app_routes(tmp_path: Path) -> set[str]:
 
 def test_every_route_has_a_rule(world: World, tmp_path: Path) -> None:
     served = app_routes(tmp_path)
-    assert not sorted(served - set(ROUTES)), "routes without a confinement rule in tests/test_confinement.py"
-    assert not sorted(set(ROUTES) - served), "rules for routes the app no longer has"
+    missing, stale = sorted(served - set(ROUTES)), sorted(set(ROUTES) - served)
+    assert not missing, f"routes without a confinement rule in tests/test_confinement.py: {missing}"
+    assert not stale, f"rules for routes the app no longer has: {stale}"
     document = world.admin.get("/schema/openapi.json").json()
     documented = {f"{m.upper()} {p}" for p, ops in document["paths"].items() for m in ops
                   if m.upper() in ("GET", "POST", "PUT", "PATCH", "DELETE")}
@@ -370,7 +372,7 @@ def _fill(value: Any, ids: dict[str, str]) -> Any:
 def _values(tenant: Tenant) -> dict[str, str]:
     return {**tenant.ids, **tenant.secrets, "key_id": tenant.key_id, "name": tenant.space,
             "variant_type": "markdown", "provider": "reducto", "verb": "delete", "file_path": "favicon.svg",
-            "path": "openapi.yaml"}
+            "path": "openapi.yaml", "user_id": "usr-unknown"}
 
 
 def _call(world: World, key: str | None, method: str, path: str, case: Case, ids: dict[str, str],
