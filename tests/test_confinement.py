@@ -2,8 +2,10 @@
 
 Two spaces are seeded through the API (a processed file, an upload batch, a webhook with its own
 receiver, a synced ``local`` connection, a share link), then every route of the app is called as
-alpha against beta's ids. ``ROUTES`` gives each route its rule; a route of the app missing from it
-(or a stale entry) fails ``test_every_route_has_a_rule``, so a new route cannot ship without one.
+alpha (its API key, its share link, and a console member of alpha) against beta's ids, checking
+that nothing of beta is returned, changed, delivered or counted. ``ROUTES`` gives each route its
+rule; a route of the app missing from it (or a stale entry) fails ``test_every_route_has_a_rule``,
+so a new route cannot ship without one.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from standardwebhooks import Webhook
 from roset_local.app import create_app
 from roset_local.config import Settings
 from roset_local.store.events import EVENT_TYPES
-from tests.conftest import ADMIN_KEY, LiveServer, auth, server_env
+from tests.conftest import ADMIN_KEY, LiveServer, server_env
+from tests.test_console_roles import ADMIN_PASSWORD, Console, make_user
 from tests.test_webhooks import Receiver, wait_for
 
 SPACES = ("alpha", "beta")
@@ -317,7 +320,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     (base / "shared").mkdir()
     server = LiveServer(data_dir=base / "data", env=server_env(
         ROSET_LOCAL_ROOTS=":".join([f"{s}={p}" for s, p in roots.items()] + [str(base / "shared")]),
-        ROSET_RATE_LIMIT="100000", ROSET_WEBHOOK_SCHEDULE="0.2,0.2"))
+        ROSET_RATE_LIMIT="100000", ROSET_WEBHOOK_SCHEDULE="0.2,0.2", ROSET_ADMIN_PASSWORD=ADMIN_PASSWORD))
     server.start()
     admin = server.client()
     tenants = {space: _seed(server, admin, space, roots[space]) for space in SPACES}
@@ -425,6 +428,55 @@ def test_route_reaches_nothing_of_the_other_space(world: World, route: str) -> N
     if case.own:
         r, _ = _call(world, alpha.key, method, path, case, _values(alpha))
         assert 200 <= r.status_code < 300, f"{route} on alpha's own object: {r.status_code} {r.text[:300]}"
+
+
+# Form fields a console member of alpha sends with beta's ids (every other action: an empty form).
+CONSOLE_FORMS: dict[str, dict[str, str]] = {
+    "POST /console/spaces/share": {"space": "beta"},
+    "POST /console/keys": {"name": "escalate", "spaces": "beta", "scopes": "files:read"},
+    "POST /console/connections": {"provider": "local", "name": "x", "bucket": "{beta_dir}", "space": "alpha"},
+    "POST /console/webhooks": {"url": "http://127.0.0.1:9/x", "events": "file.uploaded"},
+    "POST /console/provider-keys": {"provider": "reducto", "key": "stolen", "base_url": "http://127.0.0.1:9/x"},
+}
+CONSOLE_VERBS = {"/console/jobs/{job_id}/{verb}": "cancel", "/console/connections/{connection_id}/{verb}": "sync",
+                 "/console/webhooks/{webhook_id}/{verb}": "rotate", "/console/users/{user_id}/{verb}": "disable"}
+CONSOLE_SKIPPED = {"POST /console/login", "POST /console/logout"}  # signing in and out: no space involved
+
+
+@pytest.fixture(scope="module")
+def alpha_member(world: World) -> Console:
+    admin = Console(world.server)
+    assert admin.sign_in("admin", ADMIN_PASSWORD).status_code == 303
+    make_user(admin, "alpha-member", "member", "alpha")
+    member = Console(world.server)
+    assert member.sign_in("alpha-member").status_code == 303
+    return member
+
+
+@pytest.mark.parametrize("route", sorted((r for r, c in ROUTES.items() if c.rule == "console" and r not in
+                                          CONSOLE_SKIPPED), key=_sweep_order))
+def test_console_member_reaches_nothing_of_the_other_space(world: World, alpha_member: Console, route: str) -> None:
+    """A console member of alpha (a session, not a key) gets nothing of beta from any console route."""
+    method, path = route.split(" ", 1)
+    ids = {**_values(world.beta), "verb": CONSOLE_VERBS.get(path, "delete")}
+    url = _fill(path, ids)
+    if method == "GET":
+        r = alpha_member.get(url)
+        sent = url
+    elif path == "/console/api/upload":
+        r = alpha_member.http.post(url, params={"space": "beta"}, files={"file": ("x.txt", b"planted", "text/plain")},
+                                   headers={"x-csrf-token": alpha_member.csrf()})
+        sent = url + " beta"
+    else:
+        form = _fill(CONSOLE_FORMS.get(route, {}), ids)
+        r = alpha_member.post(url, form)
+        sent = f"{url} {json.dumps(form)}"
+    assert r.status_code < 500, f"{route}: {r.status_code}"
+    assert not _leaks(world.beta, r.text, sent), f"{route} leaks beta: {_leaks(world.beta, r.text, sent)}"
+    if any(v in url for v in world.beta.ids.values()) or method == "POST":
+        refused = r.status_code in (400, 401, 403, 404) or (
+            r.status_code == 303 and "error=" in r.headers.get("location", ""))
+        assert refused, f"{route}: {r.status_code} {r.headers.get('location')} {r.text[:200]}"
 
 
 def test_beta_is_intact_after_alphas_calls(world: World) -> None:
