@@ -624,7 +624,9 @@ def test_the_log_holds_no_token_and_is_confined(world: World) -> None:
         assert token.encode() not in data
     with alpha.client(world.server) as http:
         mine = http.get("/v1/api-logs", params={"limit": 200}).json()["logs"]
-    assert mine and {r["key_name"] for r in mine} <= {alpha.key_name, "portal", "alpha helper"}
+    # rows of callers confined within alpha: its key, its share link, the key it minted, a console member of alpha
+    assert mine and {r["key_name"] for r in mine} <= {alpha.key_name, "portal", "alpha helper", "console:alpha-member"}
+    assert any(r["key_name"] == alpha.key_name for r in mine)
 
 
 # -- in-process checks of the pieces -------------------------------------------------------------------
