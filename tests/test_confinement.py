@@ -586,8 +586,10 @@ def test_keys_and_org_settings_stay_out_of_a_confined_keys_reach(world: World) -
         assert http.get("/v1/me").status_code == 200
 
 
-def test_local_roots_belong_to_their_spaces(world: World) -> None:
+def test_local_roots_belong_to_their_spaces(world: World, alpha_member: Console) -> None:
     alpha, beta = world.alpha, world.beta
+    page = alpha_member.get("/console/connections", params={"provider": "local"}).text
+    assert str(alpha.root) in page and str(beta.root) not in page and str(beta.root.parent / "shared") not in page
     with alpha.client(world.server) as http:
         names = [b["name"] for b in http.post("/v1/connections/list-buckets", json={"provider": "local"}).json()["buckets"]]
         assert names and all(n.startswith(str(alpha.root.resolve())) for n in names)
