@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from litestar.connection import ASGIConnection
@@ -64,11 +64,12 @@ class Principal:
             return True
         return space is not None and space in self.spaces
 
-    def covers(self, spaces: Iterable[str] | None) -> bool:
-        """Does the caller's confinement include all of ``spaces`` (None = all spaces)?"""
+    def covers(self, spaces: Collection[str] | None) -> bool:
+        """Does the caller's confinement include all of ``spaces`` (None = all spaces; an empty list
+        belongs to no space and so to unconfined callers only)?"""
         if self.spaces is None:
             return True
-        return spaces is not None and set(spaces) <= set(self.spaces)
+        return bool(spaces) and set(spaces or ()) <= set(self.spaces)
 
     def require_space(self, space: str) -> None:
         if not self.can_see(space):

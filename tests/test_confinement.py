@@ -669,3 +669,23 @@ def test_local_roots_setting_maps_spaces() -> None:
     plain, mapped = parse_local_roots("alpha=/srv/a:/srv/shared:beta.team=/srv/b:/srv/with=sign")
     assert plain == ("/srv/shared", "/srv/with=sign")
     assert mapped == (("alpha", "/srv/a"), ("beta.team", "/srv/b"))
+
+
+def test_principal_covers_and_empty_confinements() -> None:
+    from roset_local.auth import Principal
+
+    alpha = Principal(auth_type="api_key", key_id="k1", key_name="a", scopes=frozenset({"files:read"}),
+                      spaces=("alpha",))
+    nobody = Principal(auth_type="session", key_id=None, key_name="m", scopes=frozenset(), spaces=())
+    assert alpha.covers(["alpha"]) and not alpha.covers(["alpha", "beta"])
+    assert not alpha.covers(None) and not alpha.covers([])  # all spaces, or no space: unconfined callers only
+    assert not nobody.covers(["alpha"]) and not nobody.can_see("alpha")
+    assert alpha.list_filter(None, "default") == ("alpha",) and alpha.list_filter("", "default") == ("alpha",)
+    assert alpha.can_manage_key({"id": "k1", "spaces": None, "scopes": ["org:write"]})  # itself
+    assert not alpha.can_manage_key({"id": "k2", "spaces": ["alpha"], "scopes": ["org:write"]})  # more scopes
+    assert alpha.can_manage_key({"id": "k3", "spaces": ["alpha"], "scopes": ["files:read"]})
+
+
+def test_a_key_with_an_empty_space_list_is_refused(client) -> None:
+    r = client.post("/v1/org/api-keys", json={"name": "nothing", "spaces": []})
+    assert r.status_code == 400 and r.json()["code"] == "BAD_REQUEST"

@@ -55,6 +55,8 @@ def create_api_key(request: Request, body: RawBody) -> Response:
     wanted = set(scopes if scopes is not None else key_store.ALL_SCOPES)
     if not wanted <= principal.scopes:
         raise Forbidden("A key cannot grant scopes it does not have")
+    if data.spaces is not None and not data.spaces:
+        raise BadRequest("spaces: must list at least one space (omit it for a key of every space)")
     spaces = [check_space_name(s) for s in data.spaces] if data.spaces else None
     if principal.spaces is not None and (spaces is None or not set(spaces) <= set(principal.spaces)):
         raise Forbidden("A space-confined key can only create keys confined to its own spaces")

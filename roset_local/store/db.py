@@ -148,7 +148,8 @@ def in_list(column: str, values: Sequence[Any], params: dict[str, Any], prefix: 
 
 def within_spaces(column: str, spaces: Sequence[str], params: dict[str, Any], name: str = "within") -> str:
     """SQL that holds when ``column`` (a JSON list of spaces, NULL = every space) lies within
-    ``spaces``; a NULL row never does (it reaches beyond any confinement)."""
+    ``spaces``; a NULL row never does (it reaches beyond any confinement), nor an empty list (a
+    caller of no space is nobody's peer)."""
     params[name] = json.dumps(list(spaces))
-    return (f"({column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM json_each({column}) "
-            f"WHERE value NOT IN (SELECT value FROM json_each(:{name}))))")
+    return (f"({column} IS NOT NULL AND json_array_length({column}) > 0 AND NOT EXISTS "
+            f"(SELECT 1 FROM json_each({column}) WHERE value NOT IN (SELECT value FROM json_each(:{name}))))")
