@@ -14,9 +14,11 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -689,3 +691,41 @@ def test_principal_covers_and_empty_confinements() -> None:
 def test_a_key_with_an_empty_space_list_is_refused(client) -> None:
     r = client.post("/v1/org/api-keys", json={"name": "nothing", "spaces": []})
     assert r.status_code == 400 and r.json()["code"] == "BAD_REQUEST"
+
+
+@contextmanager
+def _local_connector(tmp_path: Path, roots: str, name: str) -> Iterator[tuple[str, Callable[..., Any]]]:
+    """An in-process app with these ROSET_LOCAL_ROOTS: an alpha key and ``connect(bucket, space, key)``."""
+    from litestar.testing import TestClient
+
+    app = create_app(Settings.from_env({"ROSET_LOCAL_ROOTS": roots}, data_dir=tmp_path / name, admin_key=ADMIN_KEY,
+                                       workers=1))
+    with TestClient(app, base_url="http://127.0.0.1:8700") as http:
+        http.headers.update({"Authorization": f"ApiKey {ADMIN_KEY}"})
+        alpha = http.post("/v1/org/api-keys", json={"name": "a", "spaces": ["alpha"]}).json()["key"]
+
+        def connect(bucket: Path, space: str, key: str | None = None) -> Any:
+            body = {"provider": "local", "name": "n", "bucket": str(bucket), "space": space}
+            return http.post("/v1/connections", json=body, headers={"Authorization": f"ApiKey {key}"} if key else None)
+
+        yield alpha, connect
+
+
+def test_nested_local_roots_belong_to_the_innermost_space(tmp_path: Path) -> None:
+    outer, inner, shared = tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "common"
+    for directory in (outer / "own", inner / "sub", shared / "x"):
+        directory.mkdir(parents=True)
+    with _local_connector(tmp_path, f"alpha={outer}:beta={inner}:{shared}", "one") as (alpha, connect):
+        assert connect(inner / "sub", "alpha", alpha).status_code == 403  # inside beta's (inner) root
+        assert "contains another space" in connect(outer, "alpha", alpha).json()["error"]
+        assert connect(shared / "x", "alpha", alpha).status_code == 403  # a plain root: unconfined keys only
+        assert connect(inner / "sub", "alpha").status_code == 403  # not even the admin files beta's under alpha
+        assert connect(outer / "own", "alpha", alpha).status_code == 201
+        assert connect(inner / "sub", "beta").status_code == 201
+    # alpha's root holds a plain root where the admin put a beta connection: alpha keeps off it
+    root = tmp_path / "c"
+    (root / "common" / "x").mkdir(parents=True)
+    with _local_connector(tmp_path, f"alpha={root}:{root / 'common'}", "two") as (alpha, connect):
+        assert connect(root / "common" / "x", "beta").status_code == 201
+        refused = connect(root, "alpha", alpha)
+        assert refused.status_code == 403 and "connection of another space" in refused.json()["error"]

@@ -115,12 +115,28 @@ def _inside(path: str, base: str) -> bool:
     return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
 
 
-def _check_local_directory(services: Services, space: str, spec: conn.ConnectionSpec) -> None:
-    """A confined creator's directory must keep off other spaces' roots and ``local`` connections."""
+def _root_owner(services: Services, directory: str) -> str | None:
+    """The space of the deepest configured root holding ``directory`` (None: a plain root): with
+    nested roots, the innermost mapping decides who a directory belongs to."""
+    settings = services.settings
+    roots = [(os.path.realpath(path), owner) for owner, path in settings.space_roots]
+    roots += [(os.path.realpath(path), None) for path in settings.local_roots]
+    holding = [(len(root), owner) for root, owner in roots if _inside(directory, root)]
+    return max(holding, key=lambda h: h[0])[1] if holding else None
+
+
+def _check_local_directory(services: Services, principal: Principal, space: str, spec: conn.ConnectionSpec) -> None:
+    """The directory must belong to the connection's space (or to a plain root, for an unconfined
+    creator); a confined creator's must also keep off other spaces' roots and ``local`` connections."""
     with storage_errors():
         base = conn.local_directory(spec)
-    for owner, root in services.settings.space_roots:
-        if owner != space and _inside(os.path.realpath(root), base):
+    owner = _root_owner(services, base)
+    if owner != space and (owner is not None or principal.confined):
+        raise Forbidden("This directory belongs to another space's local root")
+    if not principal.confined:
+        return
+    for other_space, root in services.settings.space_roots:
+        if other_space != space and _inside(os.path.realpath(root), base):
             raise Forbidden("This directory contains another space's local root")
     for row in store.local_connections_outside(services.db, space):
         try:
@@ -138,8 +154,8 @@ def new_spec(services: Services, principal: Principal, data: Mapping[str, Any]) 
     space = check_space_name(data.get("space") or "default")
     principal.require_space(space)
     spec = spec_from_payload(services, data, local_roots_for(services, (space,), plain=not principal.confined))
-    if spec.family == "local" and principal.confined:
-        _check_local_directory(services, space, spec)
+    if spec.family == "local":
+        _check_local_directory(services, principal, space, spec)
     return space, spec
 
 
