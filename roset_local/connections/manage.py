@@ -2,9 +2,10 @@
 
 A connection belongs to one space. ``local`` connections (directories on this host) are confined
 by ``ROSET_LOCAL_ROOTS``: a ``space=/path`` root belongs to that space (only its connections may
-use it, whoever creates them); a plain ``/path`` root may be used by unconfined keys only. A
-confined key also never gets a directory that overlaps another space's ``local`` connection or
-contains another space's root, and ``list-buckets`` shows it only the roots of its spaces.
+use it, whoever creates them; with nested roots the innermost one decides); a plain ``/path`` root
+may be used by unconfined keys only. A confined key also never gets a directory that overlaps
+another space's ``local`` connection or contains another space's root, and ``list-buckets`` shows
+it only the roots of its spaces.
 """
 
 from __future__ import annotations
