@@ -694,7 +694,7 @@ def test_a_key_with_an_empty_space_list_is_refused(client) -> None:
 
 
 @contextmanager
-def _local_connector(tmp_path: Path, roots: str, name: str) -> Iterator[tuple[str, Callable[..., Any]]]:
+def _local_connector(tmp_path: Path, roots: str, name: str) -> Iterator[tuple[str, Callable[..., Any], Callable[[str], list[str]]]]:
     """An in-process app with these ROSET_LOCAL_ROOTS: an alpha key and ``connect(bucket, space, key)``."""
     from litestar.testing import TestClient
 
@@ -708,14 +708,20 @@ def _local_connector(tmp_path: Path, roots: str, name: str) -> Iterator[tuple[st
             body = {"provider": "local", "name": "n", "bucket": str(bucket), "space": space}
             return http.post("/v1/connections", json=body, headers={"Authorization": f"ApiKey {key}"} if key else None)
 
-        yield alpha, connect
+        def buckets(key: str) -> list[str]:
+            r = http.post("/v1/connections/list-buckets", json={"provider": "local"},
+                          headers={"Authorization": f"ApiKey {key}"})
+            return [b["name"] for b in r.json()["buckets"]]
+
+        yield alpha, connect, buckets
 
 
 def test_nested_local_roots_belong_to_the_innermost_space(tmp_path: Path) -> None:
     outer, inner, shared = tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "common"
     for directory in (outer / "own", inner / "sub", shared / "x"):
         directory.mkdir(parents=True)
-    with _local_connector(tmp_path, f"alpha={outer}:beta={inner}:{shared}", "one") as (alpha, connect):
+    with _local_connector(tmp_path, f"alpha={outer}:beta={inner}:{shared}", "one") as (alpha, connect, buckets):
+        assert str(outer / "own") in buckets(alpha) and not [b for b in buckets(alpha) if b.startswith(str(inner))]
         assert connect(inner / "sub", "alpha", alpha).status_code == 403  # inside beta's (inner) root
         assert "contains another space" in connect(outer, "alpha", alpha).json()["error"]
         assert connect(shared / "x", "alpha", alpha).status_code == 403  # a plain root: unconfined keys only
@@ -725,7 +731,7 @@ def test_nested_local_roots_belong_to_the_innermost_space(tmp_path: Path) -> Non
     # alpha's root holds a plain root where the admin put a beta connection: alpha keeps off it
     root = tmp_path / "c"
     (root / "common" / "x").mkdir(parents=True)
-    with _local_connector(tmp_path, f"alpha={root}:{root / 'common'}", "two") as (alpha, connect):
+    with _local_connector(tmp_path, f"alpha={root}:{root / 'common'}", "two") as (alpha, connect, _):
         assert connect(root / "common" / "x", "beta").status_code == 201
         refused = connect(root, "alpha", alpha)
         assert refused.status_code == 403 and "connection of another space" in refused.json()["error"]

@@ -239,7 +239,10 @@ def list_buckets(services: Services, principal: Principal, data: Mapping[str, An
             raise Forbidden("No local root belongs to this key's spaces (ROSET_LOCAL_ROOTS entries 'space=/path')")
         return []
     with storage_errors():
-        return conn.list_buckets(spec)
+        buckets = conn.list_buckets(spec)
+    if spec.family == "local" and principal.spaces is not None:  # nested roots: hide other spaces' folders
+        buckets = [b for b in buckets if _root_owner(services, os.path.realpath(b["name"])) in principal.spaces]
+    return buckets
 
 
 def start(provider: str, bucket: str | None) -> dict[str, Any]:
