@@ -64,7 +64,7 @@ def build_litestar(services: Services) -> Litestar:
         handlers.extend(module.ROUTES)
     static_dir = web_dir() / "static"
     handlers.append(
-        create_static_files_router(path="/static", directories=[static_dir], opt={"public": True}, include_in_schema=False)
+        create_static_files_router(path="/static", directories=[static_dir], opt={"public": True, "unmetered": True}, include_in_schema=False)
     )
 
     @asynccontextmanager

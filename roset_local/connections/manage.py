@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from roset_local.auth import Principal
 from roset_local.errors import BadRequest, Forbidden, NotFound
 from roset_local.ids import new_id
+from roset_local.netguard import OutboundRefused, check_url
 from roset_local.secrets import SecretError, secret_box
 from roset_local.storage import connections as conn
 from roset_local.store import connections as store
@@ -57,9 +58,16 @@ def local_roots_for(services: Services, spaces: tuple[str, ...] | None, *, plain
 
 
 def spec_from_payload(services: Services, data: Mapping[str, Any], roots: tuple[str, ...]) -> conn.ConnectionSpec:
-    """The validated spec; ``roots``: the local roots this connection may use (see ``local_roots_for``)."""
+    """A validated spec whose endpoints pass the outbound guard (checked again at every use: DNS may
+    change); ``roots``: the local roots this connection may use (see ``local_roots_for``)."""
     with storage_errors():
-        return conn.ConnectionSpec.from_dict(data, local_roots=roots)
+        spec = conn.ConnectionSpec.from_dict(data, local_roots=roots)
+    for field, url in spec.outbound_urls():
+        try:
+            check_url(url, allow_private=services.settings.outbound_allow_private, field=field)
+        except OutboundRefused as exc:
+            raise BadRequest(str(exc)) from None
+    return spec
 
 
 def _context(connection_id: str) -> str:

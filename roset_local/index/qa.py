@@ -139,8 +139,8 @@ def extractive_answer(services: Any, question: str, passages: list[Passage]) -> 
 # -- generated (OpenAI-compatible chat) ----------------------------------------------------------
 
 
-def chat_config(services: Any) -> tuple[str, str, str] | None:
-    """(model, api_key, base_url) when a chat model and an ``openai`` provider key are configured."""
+def chat_config(services: Any) -> tuple[str, str, str, bool] | None:
+    """(model, api_key, base_url, allow_private) when a chat model and an ``openai`` provider key are configured."""
     try:
         from roset_local.store.org import get_org_settings
 
@@ -154,7 +154,7 @@ def chat_config(services: Any) -> tuple[str, str, str] | None:
     hosted = hosted_provider(services, "openai")
     if hosted is None:
         return None
-    return str(model), hosted[0], hosted[1]
+    return str(model), hosted[0], hosted[1], services.settings.outbound_allow_private
 
 
 def _messages(question: str, passages: list[Passage]) -> list[dict[str, str]]:
@@ -169,15 +169,19 @@ def _messages(question: str, passages: list[Passage]) -> list[dict[str, str]]:
     ]
 
 
-def _chat_stream(config: tuple[str, str, str], question: str, passages: list[Passage], stream: bool) -> Iterator[str]:
+def _chat_stream(
+    config: tuple[str, str, str, bool], question: str, passages: list[Passage], stream: bool
+) -> Iterator[str]:
     import httpx
 
-    model, key, base_url = config
+    from roset_local.netguard import OutboundRefused, outbound_client
+
+    model, key, base_url, allow_private = config
     body = {"model": model, "messages": _messages(question, passages), "temperature": 0, "stream": stream}
     url = base_url.rstrip("/") + "/chat/completions"
     headers = {"Authorization": f"Bearer {key}"}
     try:
-        with httpx.Client(timeout=httpx.Timeout(120.0, connect=10.0)) as client:
+        with outbound_client(allow_private=allow_private, timeout=httpx.Timeout(120.0, connect=10.0)) as client:
             if not stream:
                 resp = client.post(url, headers=headers, json=body)
                 if resp.status_code != 200:
@@ -198,6 +202,8 @@ def _chat_stream(config: tuple[str, str, str], question: str, passages: list[Pas
                         yield delta
     except httpx.HTTPError as exc:
         raise QAError(f"chat model unreachable: {exc.__class__.__name__}") from exc
+    except OutboundRefused as exc:
+        raise QAError(f"chat model refused: {exc}") from exc
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise QAError("chat model returned an unexpected body") from exc
 

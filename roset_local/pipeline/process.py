@@ -164,8 +164,11 @@ def choose_provider(services: "Services", content_type: str, forced: str | None)
 
 
 def hosted_keys(services: "Services") -> dict[str, dict[str, Any]]:
+    """Saved provider keys, each with the outbound policy (the extraction process has no settings)."""
     getter = services.extensions.get("hosted_keys")
-    return dict(getter(services)) if getter is not None else {}
+    keys = dict(getter(services)) if getter is not None else {}
+    allow_private = services.settings.outbound_allow_private
+    return {name: {**entry, "allow_private": allow_private} for name, entry in keys.items()}
 
 
 def pages_used(content_type: str, metadata: dict[str, Any]) -> int:

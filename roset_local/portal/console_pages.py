@@ -9,7 +9,7 @@ from litestar import Request, Response
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, ServerSentEvent, Template
 
-from roset_local.api.deps import blocking, caller
+from roset_local.api.deps import blocking, caller, check_query
 from roset_local.api.files import content_url, visible_file
 from roset_local.api.jobs import visible_job
 from roset_local.api.shapes import file_out, job_out
@@ -130,7 +130,7 @@ def _file_rows(services: Any, *, spaces: tuple[str, ...] | None, status: str | N
     if raw is not None and raw[:2] != [sort, order]:
         raw = None
     content_ids = None
-    if q:
+    if check_query(q, "q"):
         engine = features.module("roset_local.index.search")
         if engine is not None:
             try:

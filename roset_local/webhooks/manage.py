@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from roset_local.auth import Principal
 from roset_local.errors import BadRequest, Conflict, Forbidden, NotFound
+from roset_local.secrets import secret_box
 from roset_local.store import webhooks as store
 from roset_local.store.db import Row
 from roset_local.store.events import EVENT_TYPES, record_event
 from roset_local.timeutil import now_str, parse, to_str
 from roset_local.webhooks.delivery import TEST_EVENT
 from roset_local.webhooks.runtime import runtime_of
+from roset_local.webhooks.sealing import seal
 from roset_local.webhooks.signing import generate_secret
-from roset_local.webhooks.targets import TargetRefused, check_url
+from roset_local.netguard import OutboundRefused, check_url
 
 if TYPE_CHECKING:
     from roset_local.services import Services
@@ -40,8 +42,8 @@ def check_event_types(events: list[str], field: str = "events") -> list[str]:
 
 def _checked_url(services: "Services", url: str) -> str:
     try:
-        return check_url(url, allow_private=services.settings.webhook_allow_private)
-    except TargetRefused as exc:
+        return check_url(url, allow_private=services.settings.outbound_allow_private)
+    except OutboundRefused as exc:
         raise BadRequest(str(exc)) from None
 
 
@@ -68,14 +70,22 @@ def check_spaces(principal: Principal, spaces: list[str] | None) -> list[str] | 
     return principal.claim_spaces(spaces)
 
 
+def _fresh_secret(services: "Services") -> tuple[str, str]:
+    """(plain, sealed): the plain one goes back to the caller once, only the sealed one is stored."""
+    secret = generate_secret()
+    return secret, seal(secret_box(services), secret)
+
+
 def create_webhook(services: "Services", principal: Principal, url: str, events: list[str],
                    spaces: list[str] | None = None) -> Row:
     """A new active webhook with a fresh secret (the returned row is the only place it is shown).
 
     ``spaces`` None: the caller's spaces (every space for an unconfined caller)."""
     checked = _checked_url(services, url)
-    return store.insert_webhook(services.db, url=checked, events=check_event_types(events), secret=generate_secret(),
-                                spaces=check_spaces(principal, spaces))
+    secret, sealed = _fresh_secret(services)
+    row = store.insert_webhook(services.db, url=checked, events=check_event_types(events), secret=sealed,
+                               spaces=check_spaces(principal, spaces))
+    return {**row, "secret": secret}
 
 
 def update_webhook(
@@ -104,10 +114,11 @@ def update_webhook(
 def rotate_secret(services: "Services", principal: Principal, webhook_id: str) -> Row:
     """Replace the secret; the next attempt of anything pending is signed with the new one only."""
     get_or_404(services, principal, webhook_id)
-    row = store.update_webhook(services.db, webhook_id, secret=generate_secret())
+    secret, sealed = _fresh_secret(services)
+    row = store.update_webhook(services.db, webhook_id, secret=sealed)
     if row is None:
         raise NotFound("Webhook not found")
-    return row
+    return {**row, "secret": secret}
 
 
 def send_test(services: "Services", principal: Principal, webhook_id: str) -> dict[str, Any]:
