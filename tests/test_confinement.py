@@ -139,6 +139,7 @@ ROUTES: dict[str, Case] = {
     "GET /v1/files/{file_id}/variants": hidden(own=True),
     "GET /v1/files/{file_id}/variants/{variant_type}": hidden(own=True),
     "GET /v1/files/{file_id}/download": hidden(own=True),
+    "GET /v1/files/{file_id}/pages/{number}": hidden(),
     "GET /v1/files/{file_id}/content": SIGNED,
     "GET /v1/files/{file_id}/variants/{variant_type}/content": SIGNED,
     # jobs and spaces
@@ -179,6 +180,7 @@ ROUTES: dict[str, Case] = {
     "GET /portal/{token}": Case("portal", expect=(200,), query={"q": "quarterly ledger numbers"}),
     "GET /portal/{token}/files/{file_id}": Case("portal", expect=(404,)),
     "GET /portal/{token}/files/{file_id}/download": Case("portal", expect=(404,)),
+    "GET /portal/{token}/files/{file_id}/pages/{number}": Case("portal", expect=(404,)),
     "GET /portal/{token}/qa/stream": Case("portal", expect=(200,), query={"question": "quarterly numbers?"}),
     # connections and nodes
     "GET /v1/connections/providers": listing(),
@@ -216,7 +218,8 @@ ROUTES: dict[str, Case] = {
     "POST /console/login": Case("console", expect=(400, 401, 403)),
     "POST /console/logout": CONSOLE_ACTION,
     **{f"GET {p}": CONSOLE_PAGE for p in (
-        "/console", "/console/files", "/console/api/files/status", "/console/files/{file_id}", "/console/jobs",
+        "/console", "/console/files", "/console/api/files/status", "/console/files/{file_id}",
+        "/console/files/{file_id}/pages/{number}", "/console/jobs",
         "/console/search", "/console/qa", "/console/api/qa/stream", "/console/spaces", "/console/webhooks",
         "/console/webhooks/{webhook_id}", "/console/keys", "/console/provider-keys", "/console/settings",
         "/console/logs", "/console/connections", "/console/connections/{connection_id}",
@@ -377,7 +380,7 @@ def _fill(value: Any, ids: dict[str, str]) -> Any:
 def _values(tenant: Tenant) -> dict[str, str]:
     return {**tenant.ids, **tenant.secrets, "key_id": tenant.key_id, "name": tenant.space,
             "variant_type": "markdown", "provider": "reducto", "verb": "delete", "file_path": "favicon.svg",
-            "path": "openapi.yaml", "user_id": "usr-unknown"}
+            "path": "openapi.yaml", "user_id": "usr-unknown", "number": "1"}
 
 
 def _call(world: World, key: str | None, method: str, path: str, case: Case, ids: dict[str, str],
