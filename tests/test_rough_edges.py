@@ -74,3 +74,25 @@ def test_backup_and_restore_do_not_warn_about_files_never_uploaded(client, setti
     out = capsys.readouterr()
     assert "backed up" in out.out and "restored" in out.out
     assert "deleted while the backup ran" not in out.out + out.err
+
+
+def _put(client, body: dict, content: bytes) -> None:
+    response = client.put(body["upload_url"].split("8700", 1)[1], content=content)
+    assert response.status_code == 200, response.text
+
+
+def test_registration_without_content_type_detects_it_from_the_name_then_the_bytes(client):
+    named = client.post("/v1/upload", json={"filename": "notes.md", "skip_processing": True}).json()
+    assert named["content_type"] == "text/markdown"
+    record = client.post("/v1/files", json={"filename": "scan.pdf", "skip_processing": True}).json()
+    assert record["content_type"] == "application/pdf"
+    assert client.get(f"/v1/files/{record['id']}").json()["content_type"] == "application/pdf"
+    _put(client, record, b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)  # the bytes say otherwise: they win
+    assert client.get(f"/v1/files/{record['id']}").json()["content_type"] == "image/png"
+    unnamed = client.post("/v1/files", json={"filename": "upload", "skip_processing": True}).json()
+    assert unnamed["content_type"] is None  # nothing to go on until the bytes arrive
+    _put(client, unnamed, b"%PDF-1.4\n%%EOF\n")
+    assert client.get(f"/v1/files/{unnamed['id']}").json()["content_type"] == "application/pdf"
+    declared = client.post("/v1/files", json={"filename": "a.bin", "content_type": "application/x-custom",
+                                              "skip_processing": True}).json()
+    assert declared["content_type"] == "application/x-custom"
