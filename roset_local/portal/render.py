@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from html import escape
 from typing import Any
 
@@ -22,6 +23,38 @@ def markdown(text: str | None) -> Markup:
     if len(text) > MAX_MARKDOWN:
         html += "<p><em>… (truncated: the rest of the document is in the markdown variant)</em></p>"
     return Markup(html)  # noqa: S704 - markdown-it output with HTML disabled
+
+
+def highlight(snippet: str | None) -> Markup:
+    """A search snippet as HTML: the API's «…» match markers become <mark>, everything else is escaped."""
+    from roset_local.index.text import MARK_CLOSE, MARK_OPEN
+
+    out: list[str] = []
+    for i, piece in enumerate((snippet or "").split(MARK_OPEN)):
+        marked, _, rest = piece.partition(MARK_CLOSE) if i else ("", "", piece)
+        if marked:
+            out.append(f"<mark>{escape(marked)}</mark>")
+        out.append(str(escape(rest)))
+    return Markup("".join(out))  # noqa: S704 - every piece above is escaped
+
+
+# What a share-portal visitor is shown of the metadata variant; engine, billing and timings stay internal.
+PUBLIC_METADATA = ("title", "author", "detected_type", "page_count", "word_count", "language", "duration_seconds",
+                   "width", "height", "format", "has_audio", "has_video")
+
+
+def metadata_rows(meta: dict[str, Any] | None, *, public: bool) -> list[tuple[str, str]]:
+    """(label, value) pairs of the metadata variant; values JSON-style (true, null, {...}) as the API shows them."""
+    if not meta:
+        return []
+    if public:
+        return [(key.replace("_", " ").capitalize(), _json_value(meta[key])) for key in PUBLIC_METADATA
+                if meta.get(key) not in (None, "", [], {})]
+    return [(key, _json_value(value)) for key, value in meta.items()]
+
+
+def _json_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
 
 
 def size(n: Any) -> str:
