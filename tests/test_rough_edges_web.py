@@ -6,26 +6,11 @@ import json
 import re
 import time
 
-import pytest
-
-from roset_local.portal import users
 from test_search_support import seed_file
 from tests.conftest import auth
+from tests.test_console_pages import console  # noqa: F401 - the signed-in console client fixture
 
-PASSWORD = "rough-edges-password"
 TERMS = "The <b>payment terms</b> are net 30 days from the invoice date. Late fees apply after that."
-
-
-@pytest.fixture
-def console(client, services):
-    users.create_user(services.db, "alice", PASSWORD, is_admin=True)
-    client.headers.pop("Authorization", None)
-    form = client.get("/console/login")
-    token = re.search(r'name="_csrf" value="([^"]+)"', form.text).group(1)
-    r = client.post("/console/login", data={"_csrf": token, "username": "alice", "password": PASSWORD},
-                    follow_redirects=False)
-    assert r.status_code == 303
-    return client
 
 
 def test_search_snippets_are_highlighted_and_escaped_in_console_and_portal(console, services):
