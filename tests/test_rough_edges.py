@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from roset_local.cli import main
 from roset_local.store.keys import ALL_SCOPES
 from tests.conftest import ROOT, server_env
@@ -96,3 +98,28 @@ def test_registration_without_content_type_detects_it_from_the_name_then_the_byt
     declared = client.post("/v1/files", json={"filename": "a.bin", "content_type": "application/x-custom",
                                               "skip_processing": True}).json()
     assert declared["content_type"] == "application/x-custom"
+
+
+def test_whisper_model_is_shared_and_hashed_once(tmp_path: Path, monkeypatch):
+    from roset_local.config import Settings
+    from roset_local.providers import models
+
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    one = Settings.from_env(env, data_dir=tmp_path / "a").models_dir
+    assert one == Settings.from_env(env, data_dir=tmp_path / "b").models_dir == tmp_path / "cache/roset-local/models"
+    assert Settings.from_env({**env, "ROSET_MODELS_DIR": str(tmp_path / "m")}).models_dir == tmp_path / "m"
+    if not models.whisper_parts_available():
+        pytest.skip("the Whisper weight packages are not installed")
+    target = models.ensure_whisper_model(one)
+    assert target == one / models.WHISPER_DIRNAME and (target / "model.bin").stat().st_size == 145217532
+
+    def no_hashing(path):
+        raise AssertionError(f"hashed {path} again")
+
+    monkeypatch.setattr(models, "file_sha256", no_hashing)
+    assert models.ensure_whisper_model(one) == target  # size + mtime against the stamp, no 140 MB read
+    with open(target / "vocabulary.txt", "ab") as fh:
+        fh.write(b"x")  # changed since verified: the stamp no longer vouches for it
+    monkeypatch.undo()
+    models.ensure_whisper_model(one)
+    assert models._status(target / "vocabulary.txt", models.WHISPER_FILES[3])[0] == "ok"  # re-joined
