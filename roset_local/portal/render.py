@@ -68,12 +68,17 @@ def size(n: Any) -> str:
     return f"{n} B"
 
 
+# Charts are drawn about as wide as they are shown (a dashboard column is 320-440 px, see app.css), so
+# the 13-unit labels render at 12-16 px instead of being shrunk to ~5 px.
+CHART_WIDTH, CHART_HEIGHT = 360, 170
+
+
 def _ticks(top: float) -> float:
     return top if top > 0 else 1
 
 
 def bar_chart(points: list[dict[str, Any]], series: list[tuple[str, str, str]], title: str,
-              fmt: Any = str, width: int = 640, height: int = 180) -> Markup:
+              fmt: Any = str, width: int = CHART_WIDTH, height: int = CHART_HEIGHT) -> Markup:
     """Grouped bars per day. ``series`` is (key, label, css class)."""
     pad_l, pad_b, pad_t = 44, 22, 10
     inner_w, inner_h = width - pad_l - 8, height - pad_b - pad_t
@@ -102,8 +107,8 @@ def bar_chart(points: list[dict[str, Any]], series: list[tuple[str, str, str]], 
     return Markup("".join(parts))
 
 
-def line_chart(points: list[dict[str, Any]], key: str, title: str, fmt: Any = str, width: int = 640,
-               height: int = 180) -> Markup:
+def line_chart(points: list[dict[str, Any]], key: str, title: str, fmt: Any = str, width: int = CHART_WIDTH,
+               height: int = CHART_HEIGHT) -> Markup:
     pad_l, pad_b, pad_t = 64, 22, 10
     inner_w, inner_h = width - pad_l - 8, height - pad_b - pad_t
     values = [float(p[key]) for p in points]
