@@ -299,5 +299,5 @@ def check_scopes(scopes: Iterable[str]) -> list[str]:
     result = list(scopes)
     unknown = [s for s in result if s not in key_store.ALL_SCOPES]
     if unknown:
-        raise ValueError(f"unknown scopes: {', '.join(unknown)}")
+        raise ValueError(f"unknown scopes: {', '.join(unknown)} (valid scopes: {', '.join(key_store.ALL_SCOPES)})")
     return result

@@ -53,6 +53,14 @@ def _floats(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tu
         raise SystemExit(f"{name} must be comma-separated seconds, got {raw!r}") from None
 
 
+def shared_models_dir(env: Mapping[str, str]) -> Path:
+    """ROSET_MODELS_DIR, else this user's cache: one copy of the offline models for every data directory."""
+    if env.get("ROSET_MODELS_DIR"):
+        return Path(env["ROSET_MODELS_DIR"])
+    cache = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".cache")
+    return Path(cache) / "roset-local" / "models"
+
+
 # Standard-Webhooks-style schedule: ~5 s, 30 s, then back off to 24 h in total.
 DEFAULT_WEBHOOK_SCHEDULE = (5.0, 30.0, 120.0, 900.0, 3600.0, 7200.0, 14400.0, 28800.0, 28800.0)
 
@@ -79,6 +87,8 @@ class Settings:
     local_roots: tuple[str, ...] = ()  # roots any unconfined key may use for ``local`` connections
     space_roots: tuple[tuple[str, str], ...] = ()  # (space, root): roots that belong to one space
     webhook_schedule: tuple[float, ...] = DEFAULT_WEBHOOK_SCHEDULE
+    # The Whisper model is ~140 MB once joined: shared, not copied into each data directory.
+    models_dir: Path = field(default_factory=lambda: shared_models_dir(os.environ))
     webhook_timeout_seconds: float = 10.0
     outbound_allow_private: bool = True  # private/loopback targets for webhooks, providers, connections
     metrics_public: bool = False
@@ -122,10 +132,12 @@ class Settings:
             admin_password=env.get("ROSET_ADMIN_PASSWORD") or None,
             test_faults=_bool(env, "ROSET_TEST_FAULTS", False),
             consumer=_bool(env, "ROSET_CONSUMER", True),
+            models_dir=shared_models_dir(env),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
-        if "data_dir" in clean:
-            clean["data_dir"] = Path(str(clean["data_dir"]))
+        for name in ("data_dir", "models_dir"):
+            if name in clean:
+                clean[name] = Path(str(clean[name]))
         return replace(settings, **clean)  # type: ignore[arg-type]
 
     @property
@@ -139,10 +151,6 @@ class Settings:
     @property
     def blob_url(self) -> str:
         return self.storage_url or f"file://{(self.data_dir / 'blobs').resolve()}"
-
-    @property
-    def models_dir(self) -> Path:
-        return self.data_dir / "models"
 
     @property
     def base_url(self) -> str:

@@ -44,6 +44,20 @@ def logged_spaces(state: dict[str, Any]) -> str | None:
     return json.dumps(list(spaces)) if spaces is not None else None
 
 
+def _console_refresh(scope: dict) -> bool:
+    """The console's own background refreshes: status polls every few seconds and live table fragments.
+
+    They are page plumbing, not API use: logging them would bury real requests in /v1/api-logs.
+    (Uploads and Q&A through /console/api/ are user actions and stay logged.)
+    """
+    path: str = scope.get("path", "")
+    if scope.get("method") != "GET" or not path.startswith("/console/"):
+        return False
+    if path == "/console/api/files/status" or (path.startswith("/console/api/connections/") and path.endswith("/progress")):
+        return True
+    return b"partial=1" in (scope.get("query_string") or b"").split(b"&")
+
+
 class LogWriter:
     """Collects API log rows and key last-use times; one thread writes them in batches."""
 
@@ -173,7 +187,7 @@ class RequestContext:
         duration_ms = int((time.perf_counter() - started) * 1000)
         if self._observe is not None:
             self._observe(scope, state, status, duration_ms)
-        if path.startswith(_UNLOGGED_PREFIXES):
+        if path.startswith(_UNLOGGED_PREFIXES) or _console_refresh(scope):
             return
         writer = self._writer_of()
         if writer is None:
