@@ -172,4 +172,17 @@ index_schema.add(
     """,
 )
 
-ALL = [core, files, webhooks_schema, org_schema, analytics_schema, console_schema, connections_schema, index_schema]
+# Tenant confinement (issue 14): objects spanning spaces carry their spaces; logs hold no secret.
+confine = Migrations("confine")
+confine.add(
+    "0001_confine_scope_webhook_and_log_spaces",
+    """
+    ALTER TABLE webhooks ADD COLUMN spaces TEXT;     -- JSON array, or NULL: every space
+    ALTER TABLE api_logs ADD COLUMN spaces TEXT;     -- the caller's confinement, NULL: unconfined
+    -- Paths used to be logged raw: rows carrying a share-link token are dropped.
+    DELETE FROM api_logs WHERE instr(path, 'ptk_') > 0;
+    """,
+)
+
+ALL = [core, files, webhooks_schema, org_schema, analytics_schema, console_schema, connections_schema, index_schema,
+       confine]
