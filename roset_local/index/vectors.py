@@ -7,8 +7,10 @@ grows (k=500 over 100k: ~300 ms here), so the coarse pass runs in numpy over pac
 tables) keeps the best ``candidates`` (1k), and those are re-scored exactly against their float
 vectors, fetched by primary key. Hamming alone needed >1.5k exact re-scores for recall@10 0.92 on
 MiniLM-like vectors; with the asymmetric step 800 re-scores reach 0.97 (scripts/bench_search.py).
-With fewer vectors than candidates the result is exact. The bits live in ``vec_X_bits``; this module only caches them and
-follows the table's ``version``/``deleted`` counters, so every thread and process sees new files.
+With fewer vectors than candidates the result is exact. Tables of ``ann_min_vectors`` or more
+ask the HNSW graph (roset_local.index.ann) first; this pass stays the path for small tables and
+the fallback for filters too narrow for the graph (exact up to ``ann_min_vectors`` allowed
+vectors). The bits live in ``vec_X_bits``; this module only caches them and follows the table's ``version``/``deleted`` counters, so every thread and process sees new files.
 """
 
 from __future__ import annotations
@@ -219,6 +221,8 @@ def nearest(
     query = query.astype(np.float32)
     if ann is not None:
         allowed = idx.allowed(spaces, files)
+        if allowed <= ann.config.min_vectors:
+            candidates = max(candidates, allowed)  # a narrow filter is answered exactly, like a small table
         fetch = fetch_size(k, allowed, len(idx), rescore)
         if fetch is not None:
             keys = ann.search(query, fetch)
