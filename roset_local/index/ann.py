@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 DTYPE = "i8"  # 1M x 384: see the README for memory; f16 doubles the vector part, f32 quadruples it
 CONNECTIVITY = 16
 EXPANSION_ADD = 64  # build cost grows with it; 64 keeps recall@10 >= 0.95 after the exact re-score
-EXPANSION_SEARCH = 64
+EXPANSION_SEARCH = 128
 BUILD_PAGE = 50_000
 MAX_FETCH = 4096  # beyond this many graph candidates a filtered search goes to the exact/coarse path
 
@@ -243,5 +243,6 @@ def fetch_size(k: int, allowed: int, total: int, rescore: int) -> int | None:
     want = max(k, rescore)
     if allowed >= total:
         return want
+    want = max(2 * k, rescore // 2)  # the filter already cost an over-fetch: re-score fewer
     need = math.ceil(want * total / max(allowed, 1) * 1.3)
     return need if need <= MAX_FETCH else None

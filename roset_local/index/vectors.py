@@ -46,6 +46,12 @@ class _Snapshot:
     file_codes: np.ndarray  # int32 into files
     spaces: dict[str, int]
     files: dict[str, int]
+    _space_counts: np.ndarray | None = None
+
+    def space_counts(self) -> np.ndarray:
+        if self._space_counts is None:
+            self._space_counts = np.bincount(self.space_codes, minlength=len(self.spaces))
+        return self._space_counts
 
 
 class BitIndex:
@@ -116,10 +122,28 @@ class BitIndex:
     def allowed(self, spaces: Sequence[str] | None, files: set[str] | None) -> int:
         """How many vectors pass the space and file filters."""
         snap = self._snap
-        if spaces is None and files is None:
-            return len(snap.ids)
+        if files is None:
+            if spaces is None:
+                return len(snap.ids)
+            counts = snap.space_counts()
+            return int(sum(counts[snap.spaces[s]] for s in set(spaces) if s in snap.spaces))
         mask = self._mask(snap, spaces, files)
         return int(mask.sum()) if mask is not None else len(snap.ids)
+
+    def passing(self, ids: np.ndarray, spaces: Sequence[str] | None, files: set[str] | None) -> np.ndarray:
+        """Which of ``ids`` may pass the filters (ids this snapshot does not hold yet: True, checked later)."""
+        snap = self._snap
+        keep = np.ones(len(ids), bool)
+        if len(snap.ids) == 0 or (spaces is None and files is None):
+            return keep
+        pos = np.minimum(np.searchsorted(snap.ids, ids), len(snap.ids) - 1)
+        known = snap.ids[pos] == ids
+        for codes, wanted in ((snap.space_codes, spaces), (snap.file_codes, files)):
+            if wanted is not None:
+                names = snap.spaces if codes is snap.space_codes else snap.files
+                allowed = np.asarray([names[w] for w in wanted if w in names], np.int32)
+                keep &= ~known | np.isin(codes[pos], allowed)
+        return keep
 
     @staticmethod
     def _mask(snap: _Snapshot, spaces: Sequence[str] | None, files: set[str] | None) -> np.ndarray | None:
@@ -206,7 +230,7 @@ def nearest(
     files: set[str] | None = None,
     candidates: int = 1000,
     shortlist: int = 10_000,
-    rescore: int = 64,
+    rescore: int = 100,
 ) -> list[tuple[int, float]]:
     """(chunk_id, cosine similarity) of the ``k`` nearest vectors, best first.
 
@@ -226,6 +250,7 @@ def nearest(
         fetch = fetch_size(k, allowed, len(idx), rescore)
         if fetch is not None:
             keys = ann.search(query, fetch)
+            keys = keys[idx.passing(keys, spaces, files)][: max(k, rescore)]
             rows = store.candidate_vectors(db, table, keys.tolist()) if len(keys) else []
             wanted = set(spaces) if spaces is not None else None
             rows = [r for r in rows if (wanted is None or r[2] in wanted) and (files is None or r[1] in files)]
