@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, RawBody
 
+from roset_local import audit
 from roset_local.api.deps import blocking, caller, decode_body, services_of
 from roset_local.errors import BadRequest
 from roset_local.pagination import decode_cursor, page, parse_limit
@@ -73,7 +74,11 @@ def event_out(row: dict[str, Any]) -> dict[str, Any]:
 @blocking
 def create_webhook(request: Request, body: RawBody) -> Response:
     data = decode_body(body, WebhookCreate)
-    row = manage.create_webhook(services_of(request), data.url, data.events)
+    services = services_of(request)
+    with audit.recorded(services.db, audit.actor_of(request), "webhook.created", "webhook",
+                        changes={"url": data.url, "events": data.events}) as entry:
+        row = manage.create_webhook(services, data.url, data.events)
+        entry.target_id = row["id"]
     return Response(webhook_out(row, with_secret=True), status_code=201)
 
 
@@ -96,7 +101,11 @@ def update_webhook(request: Request, webhook_id: FromPath[str], body: RawBody) -
     if data.active is not None and data.enabled is not None and data.active != data.enabled:
         raise BadRequest("active and enabled disagree; send one of them")
     active = data.active if data.active is not None else data.enabled
-    row = manage.update_webhook(services_of(request), webhook_id, url=data.url, events=data.events, active=active)
+    services = services_of(request)
+    changes = {k: v for k, v in {"url": data.url, "events": data.events, "active": active}.items() if v is not None}
+    with audit.recorded(services.db, audit.actor_of(request), "webhook.updated", "webhook", webhook_id,
+                        changes=changes):
+        row = manage.update_webhook(services, webhook_id, url=data.url, events=data.events, active=active)
     return webhook_out(row)
 
 
@@ -104,8 +113,10 @@ def update_webhook(request: Request, webhook_id: FromPath[str], body: RawBody) -
 @blocking
 def delete_webhook(request: Request, webhook_id: FromPath[str]) -> dict[str, Any]:
     services = services_of(request)
-    manage.get_or_404(services, webhook_id)
-    store.delete_webhook(services.db, webhook_id)
+    hook = manage.get_or_404(services, webhook_id)
+    with audit.recorded(services.db, audit.actor_of(request), "webhook.deleted", "webhook", webhook_id,
+                        changes={"url": hook["url"]}):
+        store.delete_webhook(services.db, webhook_id)
     return {"deleted": True}
 
 
@@ -135,7 +146,10 @@ def test_webhook(request: Request, webhook_id: FromPath[str]) -> dict[str, Any]:
       tags=["webhooks"])
 @blocking
 def rotate_secret(request: Request, webhook_id: FromPath[str]) -> dict[str, Any]:
-    row = manage.rotate_secret(services_of(request), webhook_id)
+    services = services_of(request)
+    with audit.recorded(services.db, audit.actor_of(request), "webhook.secret_rotated", "webhook", webhook_id,
+                        changes={"secret": True}):
+        row = manage.rotate_secret(services, webhook_id)
     return {"id": row["id"], "secret": row["secret"]}
 
 

@@ -154,4 +154,7 @@ from roset_local.store.connections import connections as connections_schema  # n
 
 from roset_local.store.chunks import index as index_schema  # noqa: E402
 
-ALL = [core, files, webhooks_schema, org_schema, analytics_schema, console_schema, connections_schema, index_schema]
+from roset_local.store.audit import audit as audit_schema  # noqa: E402
+
+ALL = [core, files, webhooks_schema, org_schema, analytics_schema, console_schema, connections_schema, index_schema,
+       audit_schema]

@@ -1,0 +1,39 @@
+"""GET /v1/audit: the audit trail of changes, newest first, filtered and paged."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, get
+from litestar.params import FromQuery, Parameter
+
+from roset_local.api.deps import blocking, caller, services_of
+from roset_local.audit.actions import ACTIONS
+from roset_local.audit.query import list_entries, parse_filter
+from roset_local.pagination import parse_limit
+
+ACTION_HELP = "An action name, or a prefix ending in '*' (e.g. console.user.*). Actions: " + ", ".join(ACTIONS)
+
+
+@get("/v1/audit", opt={"scope": "logs:read"}, tags=["audit"],
+     description="Who changed what, and when. A space-confined key sees only entries of its spaces "
+                 "(org-wide entries have no space and are hidden from it). Actions: " + ", ".join(ACTIONS))
+@blocking
+def list_audit(
+    request: Request,
+    action: Annotated[str | None, Parameter(query="action", description=ACTION_HELP)] = None,
+    actor: Annotated[str | None, Parameter(query="actor", description="Actor id or name")] = None,
+    space: FromQuery[str | None] = None,
+    target_id: FromQuery[str | None] = None,
+    since: Annotated[str | None, Parameter(query="since", description="ISO 8601, inclusive")] = None,
+    until: Annotated[str | None, Parameter(query="until", description="ISO 8601, inclusive")] = None,
+    limit: FromQuery[int | None] = None,
+    cursor: FromQuery[str | None] = None,
+) -> dict[str, Any]:
+    flt = parse_filter(action=action, actor=actor, space=space, target_id=target_id, since=since, until=until)
+    entries, next_cursor = list_entries(services_of(request).db, flt, spaces=caller(request).spaces,
+                                        limit=parse_limit(limit), cursor=cursor)
+    return {"entries": entries, "next_cursor": next_cursor}
+
+
+ROUTES = [list_audit]
