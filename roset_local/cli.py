@@ -199,7 +199,9 @@ def extra_commands() -> list[Callable[[Any], None]]:
 
     from roset_local.portal import cli as users_cli
 
-    return [ops_cli.register, users_cli.register]
+    from roset_local.audit import cli as audit_cli
+
+    return [ops_cli.register, users_cli.register, audit_cli.register]
 
 
 def main(argv: list[str] | None = None) -> int:
