@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, get
-from litestar.params import FromQuery, Parameter
+from litestar.params import FromQuery, QueryParameter
 
 from roset_local.api.deps import blocking, caller, services_of
 from roset_local.audit.actions import ACTIONS
@@ -21,12 +21,12 @@ ACTION_HELP = "An action name, or a prefix ending in '*' (e.g. console.user.*). 
 @blocking
 def list_audit(
     request: Request,
-    action: Annotated[str | None, Parameter(query="action", description=ACTION_HELP)] = None,
-    actor: Annotated[str | None, Parameter(query="actor", description="Actor id or name")] = None,
+    action: Annotated[str | None, QueryParameter(description=ACTION_HELP)] = None,
+    actor: Annotated[str | None, QueryParameter(description="Actor id or name")] = None,
     space: FromQuery[str | None] = None,
     target_id: FromQuery[str | None] = None,
-    since: Annotated[str | None, Parameter(query="since", description="ISO 8601, inclusive")] = None,
-    until: Annotated[str | None, Parameter(query="until", description="ISO 8601, inclusive")] = None,
+    since: Annotated[str | None, QueryParameter(description="ISO 8601, inclusive")] = None,
+    until: Annotated[str | None, QueryParameter(description="ISO 8601, inclusive")] = None,
     limit: FromQuery[int | None] = None,
     cursor: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
