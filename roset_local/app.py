@@ -54,9 +54,10 @@ def route_modules() -> list[Any]:
     from roset_local.portal import routes as html_routes
 
     from roset_local.api import search as search_routes
+    from roset_local.api import pages as page_routes
 
     return [system, keys, logs, upload, files, jobs, spaces, webhooks, org, analytics, metrics, portal_api, html_routes,
-            connection_routes, node_routes, search_routes, audit_routes]
+            connection_routes, node_routes, search_routes, page_routes, audit_routes]
 
 
 def build_litestar(services: Services) -> Litestar:

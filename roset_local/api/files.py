@@ -154,6 +154,7 @@ class ProcessOptions(msgspec.Struct):
     embedding_model: str | None = None
     chunking: dict[str, Any] | None = None
     variants: list[str] | None = None
+    extraction: str | None = None
 
 
 def _options(data: ProcessOptions) -> dict[str, Any]:
