@@ -9,6 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from roset_local.structure.ocr import OcrResult, OcrTextBox, Quad
+
 from .base import ExtractionError
 from .models import ensure_whisper_model, verify_ocr_models
 
@@ -35,6 +37,20 @@ class OcrLine:
     bottom: float
     left: float
     score: float
+
+
+def _word_boxes(words: Any) -> list[tuple[str, Quad]] | None:
+    """rapidocr's (text, score, quad) word tuples as (text, quad), or None when they are not that."""
+    if not words:
+        return None
+    out = []
+    for item in words:
+        try:
+            text, _score, quad = item
+            out.append((str(text), [(float(p[0]), float(p[1])) for p in quad]))
+        except (TypeError, ValueError, IndexError):
+            return None
+    return out
 
 
 class OcrEngine:
@@ -73,8 +89,8 @@ class OcrEngine:
             )
         return self._engine
 
-    def recognize(self, image: Any) -> list[OcrLine]:
-        """Text lines of an RGB numpy array or Pillow image, top to bottom, words left to right."""
+    def read(self, image: Any) -> OcrResult:
+        """Detected text boxes of an RGB numpy array or Pillow image, with word boxes where rapidocr gives them."""
         import numpy as np
 
         arr = np.asarray(image)
@@ -82,13 +98,36 @@ class OcrEngine:
             arr = np.stack([arr] * 3, axis=-1)
         elif arr.shape[-1] == 4:
             arr = arr[..., :3]
+        height, width = arr.shape[:2]
         # rapidocr expects OpenCV's BGR order for arrays.
         arr = np.ascontiguousarray(arr[..., ::-1])
         with self._lock:
-            result = self._get()(arr)
+            result = self._get()(arr, return_word_box=True)
         if result.boxes is None or result.txts is None:
-            return []
-        return group_lines(result.boxes, result.txts, result.scores)
+            return OcrResult(width, height, [])
+        # rapidocr drops a line's entry from word_results when none of its words got a box, which
+        # shifts the rest: word boxes are trusted only when there is exactly one entry per line.
+        words_per_line = list(result.word_results or ())
+        if len(words_per_line) != len(result.txts):
+            words_per_line = [None] * len(result.txts)
+        lines = []
+        for quad, text, score, words in zip(result.boxes, result.txts, result.scores, words_per_line):
+            if not text or not text.strip():
+                continue
+            lines.append(
+                OcrTextBox(
+                    quad=[(float(p[0]), float(p[1])) for p in quad],
+                    text=text.strip(),
+                    score=float(score),
+                    words=_word_boxes(words),
+                )
+            )
+        return OcrResult(width, height, lines)
+
+    def recognize(self, image: Any) -> list[OcrLine]:
+        """Text lines of an RGB numpy array or Pillow image, top to bottom, words left to right."""
+        result = self.read(image)
+        return group_lines([b.quad for b in result.boxes], [b.text for b in result.boxes], [b.score for b in result.boxes])
 
     @staticmethod
     def version() -> str:
