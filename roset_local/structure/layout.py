@@ -1,0 +1,326 @@
+"""Layout analysis: pages of positioned words into typed elements (headings, lists, tables, figures) in reading order."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any, Callable
+
+from .furniture import find_furniture
+from .headings import assign_headings
+from .lines import Block, Line, build_blocks, build_lines, is_rtl, reading_order, split_lead_lines, word_size
+from .model import Box, Element, PageGeometry, Table, Word
+
+Outline = list[tuple[int, str, "int | None"]]  # (level from 1, title, page from 1 or None)
+
+FIGURE_MIN_SIDE = 24.0  # points: smaller images are icons, bullets or rules
+FIGURE_MIN_AREA = 0.004  # share of the page
+BACKGROUND_AREA = 0.6  # an image covering more of the page than this is a background, not a figure
+
+_BULLETS = "•◦▪▫‣⁃∙·●○■□►▶➢➤✓✔-–—*\uf0b7\uf0a7\uf076\uf0d8\uf0fc\uf06e\uf071"
+_BULLET_RE = re.compile(r"^([" + re.escape(_BULLETS) + r"])(?:\s+|$)")
+_NUMBER_RE = re.compile(r"^(\(?(?:\d{1,3}|[a-zA-Z]|[ivxlcdm]{1,6})[.)])\s+")
+_LABEL_NUMBER = r"\s*(?:\d|[IVXL]+[.:\s]|[A-Z][.:\s-])"
+_CAPTION_RE = re.compile(r"^(?i:figure|fig\.|table|tab\.|listing|chart|exhibit|scheme|plate)" + _LABEL_NUMBER)
+_FIGURE_CAPTION_RE = re.compile(r"^(?i:figure|fig\.|chart|exhibit|scheme|plate)" + _LABEL_NUMBER)
+
+
+def _find_tables() -> Callable[[PageGeometry], list[Table]] | None:
+    # The table detector is a sibling module that may not be there yet: no tables without it.
+    try:
+        from .tables import find_tables
+    except ImportError:
+        return None
+    return find_tables  # type: ignore[no-any-return]
+
+
+def list_marker(text: str) -> tuple[str, bool] | None:
+    """The list marker opening `text` and whether it is numbered, or None."""
+    m = _BULLET_RE.match(text)
+    if m:
+        if m.group(1) in "-–—*" and len(text) < 3:
+            return None
+        return m.group(1), False
+    m = _NUMBER_RE.match(text)
+    if m:
+        marker = m.group(1)
+        return marker, True
+    return None
+
+
+def _starts_item(line: Line) -> bool:
+    found = list_marker(line.text)
+    if found is None:
+        return False
+    marker, ordered = found
+    if ordered and len(marker) <= 2 and marker[0].isalpha() and marker[0].isupper():
+        return False  # "A." opening a sentence is rarer than an "A." list; keep uppercase letters out
+    return True
+
+
+def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[Element]:
+    """Elements of a document in reading order: body first per page, furniture flagged by type.
+
+    Works for born-digital pages (font sizes known) and OCR pages (sizes 0: box heights stand in).
+    """
+    find_tables = _find_tables()
+    page_blocks: list[list[Block]] = []
+    page_lines: list[list[Line]] = []
+    extras: list[list[Block]] = []
+    for page in pages:
+        words = [w for w in page.words if w.text.strip()]
+        specials: list[Block] = []
+        if find_tables is not None and page.words:
+            for table in find_tables(page):
+                if table.box is None:
+                    continue
+                words = [w for w in words if not table.box.contains_center_of(w.box)]
+                specials.append(Block([], table.box, kind="table", payload=table))
+        for fig in _figures(page, words):
+            words = [w for w in words if not fig.contains_center_of(w.box)]
+            specials.append(Block([], fig, kind="figure"))
+        page_lines.append(build_lines(words))
+        extras.append(specials)
+    furniture = find_furniture(pages, page_lines)
+    body_size = _body_size(page_lines, furniture)
+    gap = _line_gap(page_lines, body_size)
+    elements: list[Element] = []
+    ordered_blocks: list[tuple[PageGeometry, list[Block]]] = []
+    for page, lines, specials in zip(pages, page_lines, extras):
+        marks = furniture.get(page.number, {})
+        body = [ln for ln in lines if id(ln) not in marks]
+        for ln in lines:
+            if id(ln) in marks:
+                elements.append(Element(marks[id(ln)], ln.text, page.number, ln.box))
+        blocks = split_lead_lines(build_blocks(body, gap, _starts_item))
+        for b in blocks + specials:
+            b.extra["page"] = page.number
+            _classify(b)
+        rtl = is_rtl(" ".join(ln.text for ln in body[:40]))
+        ordered_blocks.append((page, reading_order(blocks + specials, rtl)))
+        page_blocks.append(blocks)
+    assign_headings([b for _, bl in ordered_blocks for b in bl], body_size, outline, [p for p, _ in ordered_blocks])
+    for page, blocks in ordered_blocks:
+        _attach_captions(blocks)
+        elements.extend(_elements(page, blocks, body_size))
+    return elements
+
+
+def _classify(b: Block) -> None:
+    if b.kind != "paragraph" or not b.lines:
+        return
+    if b.extra.get("item"):
+        b.kind = "list_item"
+    elif b.mono >= 0.8:
+        b.kind = "code"
+    elif _CAPTION_RE.match(b.text):
+        b.kind = "caption"
+
+
+def _figures(page: PageGeometry, words: list[Word]) -> list[Box]:
+    """Image boxes worth a figure placeholder; pieces of one picture are merged when no text lies between them."""
+    area = max(page.width * page.height, 1.0)
+    figs: list[Box] = []
+    for box in page.images[:200]:
+        if box.width < FIGURE_MIN_SIDE or box.height < FIGURE_MIN_SIDE:
+            continue
+        share = box.width * box.height / area
+        if share < FIGURE_MIN_AREA or share > BACKGROUND_AREA:
+            continue
+        figs.append(box)
+    merged = True
+    while merged and len(figs) > 1:
+        merged = False
+        for i in range(len(figs)):
+            for j in range(i + 1, len(figs)):
+                a, b = figs[i], figs[j]
+                if not _overlaps(a, b, 2.0):
+                    continue
+                union = a.union(b)
+                if any(union.contains_center_of(w.box) and not a.contains_center_of(w.box)
+                       and not b.contains_center_of(w.box) for w in words):
+                    continue
+                figs[i] = union
+                del figs[j]
+                merged = True
+                break
+            if merged:
+                break
+    return figs
+
+
+def _overlaps(a: Box, b: Box, tol: float) -> bool:
+    return a.x0 - tol < b.x1 and b.x0 - tol < a.x1 and a.y0 - tol < b.y1 and b.y0 - tol < a.y1
+
+
+def _body_size(page_lines: list[list[Line]], furniture: dict[int, dict[int, str]]) -> float:
+    counts: Counter[float] = Counter()
+    for number, lines in enumerate(page_lines, start=1):
+        marks = furniture.get(number, {})
+        for ln in lines:
+            if id(ln) not in marks:
+                counts[round(ln.size * 2) / 2] += ln.chars
+    return counts.most_common(1)[0][0] if counts else 10.0
+
+
+def _line_gap(page_lines: list[list[Line]], body: float) -> float:
+    """The usual gap between consecutive lines of body text, in ems (the paragraph leading)."""
+    gaps: list[float] = []
+    for lines in page_lines:
+        body_lines = [ln for ln in lines if abs(ln.size - body) <= 0.15 * body]
+        for a, b in zip(body_lines, body_lines[1:]):
+            g = b.box.y0 - a.box.y1
+            if -0.5 * body < g < 2.0 * body and min(a.box.x1, b.box.x1) - max(a.box.x0, b.box.x0) > 0:
+                gaps.append(g / body)
+    if not gaps:
+        return 0.3
+    gaps.sort()
+    return min(max(gaps[len(gaps) // 3], 0.0), 1.0)
+
+
+def _attach_captions(blocks: list[Block]) -> None:
+    """A caption next to a figure becomes the figure's text (read before the placeholder)."""
+    figures = [b for b in blocks if b.kind == "figure"]
+    for b in blocks:
+        if b.kind != "caption" or not _FIGURE_CAPTION_RE.match(b.text):
+            continue
+        best, best_d = None, 1e9
+        for f in figures:
+            if f.extra.get("caption") is not None:
+                continue
+            d = max(f.box.y0 - b.box.y1, b.box.y0 - f.box.y1, 0.0)
+            ov = min(f.box.x1, b.box.x1) - max(f.box.x0, b.box.x0)
+            if ov > 0 and d < 4 * b.size + 12 and d < best_d:
+                best, best_d = f, d
+        if best is not None:
+            best.extra["caption"] = b
+            b.kind = "absorbed"
+
+
+def _elements(page: PageGeometry, blocks: list[Block], body_size: float) -> list[Element]:
+    out: list[Element] = []
+    stack: list[float] = []  # marker x positions of the open list levels
+    for b in blocks:
+        if b.kind != "list_item":
+            stack.clear()
+        if b.kind == "absorbed":
+            continue
+        if b.kind == "table":
+            table = b.payload
+            assert isinstance(table, Table)
+            out.append(Element("table", _table_text(table), page.number, b.box, table=table))
+        elif b.kind == "figure":
+            cap = b.extra.get("caption")
+            text = paragraph_text(cap.lines) if isinstance(cap, Block) else ""
+            box = b.box.union(cap.box) if isinstance(cap, Block) else b.box
+            out.append(Element("figure", text, page.number, box))
+        elif b.kind in ("heading", "title"):
+            out.append(Element(b.kind, paragraph_text(b.lines), page.number, b.box, level=b.extra.get("level")))  # type: ignore[arg-type]
+        elif b.kind == "code":
+            out.append(Element("code", code_text(b.lines), page.number, b.box))
+        elif b.kind == "list_item":
+            out.append(_list_item(page, b, stack))
+        elif b.kind == "caption":
+            out.append(Element("caption", paragraph_text(b.lines), page.number, b.box))
+        else:
+            for part in split_paragraphs(b, body_size):
+                box = part[0].box
+                for ln in part[1:]:
+                    box = box.union(ln.box)
+                out.append(Element("paragraph", paragraph_text(part), page.number, box))
+    return out
+
+
+def _list_item(page: PageGeometry, b: Block, stack: list[float]) -> Element:
+    text = paragraph_text(b.lines)
+    found = list_marker(text)
+    marker, ordered = found if found else ("-", False)
+    body = text[len(marker):].strip() if found else text
+    x = b.lines[0].box.x0
+    tol = 0.6 * max(b.size, 1.0)
+    while stack and x < stack[-1] - tol:
+        stack.pop()
+    if not stack or x > stack[-1] + tol:
+        stack.append(x)
+    return Element("list_item", body, page.number, b.box, level=len(stack), ordered=ordered, marker=marker)
+
+
+def _table_text(table: Table) -> str:
+    try:
+        from .tables import table_markdown
+    except ImportError:
+        rows: dict[int, list[str]] = {}
+        for c in sorted(table.cells, key=lambda c: (c.row, c.col)):
+            rows.setdefault(c.row, []).append(c.text)
+        return "\n".join(" | ".join(r) for _, r in sorted(rows.items()))
+    return str(table_markdown(table))
+
+
+def split_paragraphs(b: Block, body_size: float) -> list[list[Line]]:
+    """A block's lines split where a first-line indent or a short last line ends a paragraph."""
+    lines = b.lines
+    if len(lines) < 3:
+        return [lines]
+    left = min(ln.box.x0 for ln in lines)
+    right = max(ln.box.x1 for ln in lines)
+    em = max(b.size, 1.0)
+    parts: list[list[Line]] = [[lines[0]]]
+    for prev, ln in zip(lines, lines[1:]):
+        indented = ln.box.x0 > left + 0.8 * em and prev.box.x0 <= left + 0.3 * em
+        short_end = prev.box.x1 < right - 4 * em and prev.text.rstrip()[-1:] in ".!?:" and ln.box.x0 <= left + 2 * em
+        if indented or short_end:
+            parts.append([])
+        parts[-1].append(ln)
+    return parts
+
+
+def paragraph_text(lines: list[Line]) -> str:
+    """Lines re-flowed into one: a hyphen at a line end is dropped when the next line goes on in lowercase."""
+    out = ""
+    for ln in lines:
+        text = ln.text.strip()
+        if not text:
+            continue
+        if out.endswith(("-", "\u00ad")) and len(out) > 2 and out[-2].isalpha() and text[:1].islower():
+            out = out[:-1] + text
+        elif out:
+            out += " " + text
+        else:
+            out = text
+    return out.replace("\u00ad", "")
+
+
+def code_text(lines: list[Line]) -> str:
+    """Code keeps its lines and their indentation (in character widths of the monospaced font)."""
+    if not lines:
+        return ""
+    left = min(ln.box.x0 for ln in lines)
+    out = []
+    for ln in lines:
+        char_w = _char_width(ln.words)
+        indent = int(round((ln.box.x0 - left) / char_w)) if char_w > 0 else 0
+        out.append(" " * max(indent, 0) + _spaced(ln.words, char_w))
+    return "\n".join(out)
+
+
+def _char_width(words: list[Word]) -> float:
+    n = sum(len(w.text) for w in words)
+    return sum(w.box.width for w in words) / n if n else 0.0
+
+
+def _spaced(words: list[Word], char_w: float) -> str:
+    """Words joined with as many spaces as their gaps hold (alignment inside code lines)."""
+    out = words[0].text
+    for prev, w in zip(words, words[1:]):
+        gap = w.box.x0 - prev.box.x1
+        n = int(round(gap / char_w)) if char_w > 0 else 1
+        out += " " * max(1, min(n, 40)) + w.text
+    return out
+
+
+def furniture_metadata(elements: list[Element]) -> list[dict[str, Any]]:
+    """Running headers and footers for the metadata variant: type, page and text."""
+    return [{"type": e.type, "page": e.page, "text": e.text} for e in elements if e.type in ("page_header", "page_footer")]
+
+
+__all__ = ["analyse", "furniture_metadata", "list_marker", "paragraph_text", "word_size"]

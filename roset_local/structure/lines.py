@@ -1,0 +1,259 @@
+"""Geometry of a page's text: words into lines, lines into blocks, blocks into reading order."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from .model import Box, Word
+
+LINE_SPLIT_EM = 1.0  # a horizontal gap wider than this many ems inside a line separates columns or cells
+
+
+_MARKER = re.compile(r"^(?:[•◦▪▫‣⁃∙·●○■□►▶➢➤✓✔\-–—*\uf0b7\uf0a7\uf076\uf0d8\uf0fc\uf06e\uf071]|\(?(?:\d{1,3}|[a-zA-Z]|[ivxlcdm]{1,6})[.)])$")
+
+
+def is_marker(text: str) -> bool:
+    """A bullet glyph or a list number ("3.", "b)", "(iv)") on its own."""
+    return _MARKER.match(text) is not None
+
+
+def is_rtl(text: str) -> bool:
+    """Whether most letters of `text` belong to a right-to-left script."""
+    rtl = ltr = 0
+    for ch in text:
+        kind = unicodedata.bidirectional(ch)
+        if kind in ("R", "AL"):
+            rtl += 1
+        elif kind == "L":
+            ltr += 1
+    return rtl > ltr
+
+
+@dataclass
+class Line:
+    words: list[Word]
+    box: Box
+    size: float  # the character-weighted font size (box height when the words have none)
+    bold: float  # share of characters in bold
+    mono: float  # share of characters in a monospaced font
+    text: str = ""
+
+    @property
+    def chars(self) -> int:
+        return sum(len(w.text) for w in self.words)
+
+
+@dataclass
+class Block:
+    """Lines that belong together: a paragraph, a heading, a list item, a caption or code."""
+
+    lines: list[Line]
+    box: Box
+    kind: str = "paragraph"  # set by the classifier; "table" and "figure" blocks carry payloads
+    payload: object = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def size(self) -> float:
+        total = sum(ln.chars for ln in self.lines) or 1
+        return sum(ln.size * ln.chars for ln in self.lines) / total
+
+    @property
+    def bold(self) -> float:
+        total = sum(ln.chars for ln in self.lines) or 1
+        return sum(ln.bold * ln.chars for ln in self.lines) / total
+
+    @property
+    def mono(self) -> float:
+        total = sum(ln.chars for ln in self.lines) or 1
+        return sum(ln.mono * ln.chars for ln in self.lines) / total
+
+    @property
+    def text(self) -> str:
+        return " ".join(ln.text for ln in self.lines)
+
+
+def word_size(w: Word) -> float:
+    # OCR words have no font size: their box height stands in (a loose box is ~1.2 em).
+    return w.size if w.size > 0 else w.box.height / 1.2
+
+
+def make_line(words: list[Word], rtl: bool | None = None) -> Line:
+    text_rtl = is_rtl("".join(w.text for w in words)) if rtl is None else rtl
+    words = sorted(words, key=lambda w: -w.box.x1 if text_rtl else w.box.x0)
+    box = words[0].box
+    n = sz = bold = mono = 0.0
+    for w in words:
+        box = box.union(w.box)
+        k = len(w.text)
+        n += k
+        sz += word_size(w) * k
+        bold += k if w.bold else 0
+        mono += k if w.mono else 0
+    n = n or 1.0
+    return Line(words, box, sz / n, bold / n, mono / n, " ".join(w.text for w in words))
+
+
+def build_lines(words: list[Word]) -> list[Line]:
+    """Words into lines: same baseline band, split where a gap is wide enough to be a gutter."""
+    if not words:
+        return []
+    order = sorted(words, key=lambda w: ((w.box.y0 + w.box.y1) / 2, w.box.x0))
+    rows: list[list[Word]] = []
+    top = bottom = 0.0
+    for w in order:
+        h = max(w.box.height, 0.1)
+        if rows:
+            overlap = min(bottom, w.box.y1) - max(top, w.box.y0)
+            if overlap >= 0.5 * min(h, bottom - top):
+                rows[-1].append(w)
+                top, bottom = min(top, w.box.y0), max(bottom, w.box.y1)
+                continue
+        rows.append([w])
+        top, bottom = w.box.y0, w.box.y1
+    lines: list[Line] = []
+    for row in rows:
+        row.sort(key=lambda w: w.box.x0)
+        rtl = is_rtl("".join(w.text for w in row))
+        current = [row[0]]
+        for prev, w in zip(row, row[1:]):
+            em = max(word_size(prev), word_size(w), 1.0)
+            # A bullet or number sits a tab stop before its text: it stays with it.
+            limit = 4 * em if len(current) == 1 and is_marker(prev.text) else LINE_SPLIT_EM * em
+            if w.box.x0 - prev.box.x1 > limit:
+                lines.append(make_line(current, rtl))
+                current = []
+            current.append(w)
+        lines.append(make_line(current, rtl))
+    lines.sort(key=lambda ln: (ln.box.y0, ln.box.x0))
+    return lines
+
+
+def x_overlap(a: Box, b: Box) -> float:
+    return min(a.x1, b.x1) - max(a.x0, b.x0)
+
+
+def build_blocks(lines: list[Line], line_gap: float, starts_item: "callable[[Line], bool]") -> list[Block]:  # type: ignore[valid-type]
+    """Lines into blocks: a line joins the block right above it when the gap, alignment and font agree.
+
+    `line_gap` is the document's usual gap between lines of a paragraph (in ems); `starts_item`
+    says whether a line opens a list item (which always starts a block).
+    """
+    blocks: list[Block] = []
+    for ln in lines:
+        best: Block | None = None
+        best_gap = 1e9
+        if not starts_item(ln):
+            for b in blocks[-12:]:
+                last = b.lines[-1]
+                gap = ln.box.y0 - last.box.y1
+                em = max(ln.size, last.size, 1.0)
+                if gap < -0.3 * em or gap > (line_gap + 0.45) * em or gap >= best_gap:
+                    continue
+                if x_overlap(b.box, ln.box) < 0.3 * min(b.box.width, ln.box.width):
+                    continue
+                if not _compatible(b, last, ln):
+                    continue
+                best, best_gap = b, gap
+        if best is None:
+            blocks.append(Block([ln], ln.box, extra={"item": True} if starts_item(ln) else {}))
+        else:
+            best.lines.append(ln)
+            best.box = best.box.union(ln.box)
+    return blocks
+
+
+def split_lead_lines(blocks: list[Block]) -> list[Block]:
+    """A short unpunctuated first line over full lines is a run-in heading, not a paragraph's start."""
+    out: list[Block] = []
+    for b in blocks:
+        if len(b.lines) >= 2 and not b.extra.get("item"):
+            first, second = b.lines[0], b.lines[1]
+            text = first.text.rstrip()
+            if first.box.width < 0.7 * second.box.width and text[-1:] not in ".,;:!?-" and len(text) <= 80 \
+                    and second.box.x0 <= first.box.x0 + 0.5 * first.size:
+                out.append(Block([first], first.box))
+                rest = b.lines[1:]
+                box = rest[0].box
+                for ln in rest[1:]:
+                    box = box.union(ln.box)
+                out.append(Block(rest, box))
+                continue
+        out.append(b)
+    return out
+
+
+def _compatible(block: Block, last: Line, ln: Line) -> bool:
+    size_a, size_b = last.size, ln.size
+    if abs(size_a - size_b) > 0.12 * max(size_a, size_b):
+        return False
+    if (last.bold >= 0.9) != (ln.bold >= 0.9) and (block.bold >= 0.9 or ln.bold >= 0.9):
+        # A bold run-in heading over body text, or body text over a bold line.
+        if not (block.lines[0].bold < 0.9 and ln.bold >= 0.9 and len(block.lines) > 1 and ln.chars > 40):
+            return False
+    if (last.mono >= 0.8) != (ln.mono >= 0.8):
+        return False
+    if block.extra.get("item") and ln.box.x0 < block.lines[0].box.x0 + 0.3 * ln.size:
+        # A list item continues only on lines indented past its marker.
+        return False
+    return True
+
+
+def reading_order(blocks: list[Block], rtl: bool = False) -> list[Block]:
+    """Orders blocks for reading: columns top to bottom, full-width blocks splitting the flow.
+
+    Block a comes before b when they share a column and a is higher, or when a lies to the left
+    of b (right, on right-to-left pages) and no block overlapping both lies vertically between them.
+    """
+    n = len(blocks)
+    if n < 2:
+        return blocks
+    boxes = [b.box for b in blocks]
+    before: list[set[int]] = [set() for _ in range(n)]
+    for i in range(n):
+        a = boxes[i]
+        for j in range(i + 1, n):
+            b = boxes[j]
+            ov = x_overlap(a, b)
+            if ov > 0.1 * min(a.width, b.width):
+                if a.y0 + a.y1 <= b.y0 + b.y1:
+                    before[j].add(i)
+                else:
+                    before[i].add(j)
+                continue
+            first, second = (i, j) if (a.x0 + a.x1 < b.x0 + b.x1) != rtl else (j, i)
+            if not _separated(boxes, first, second):
+                before[second].add(first)
+    return [blocks[k] for k in _toposort(before, boxes, rtl)]
+
+
+def _separated(boxes: list[Box], i: int, j: int) -> bool:
+    """Some block overlapping both i and j horizontally lies vertically between them."""
+    a, b = boxes[i], boxes[j]
+    top, bottom = (a, b) if a.y0 <= b.y0 else (b, a)
+    if top.y1 > bottom.y0:
+        return False  # side by side: nothing fits between
+    lo, hi = top.y1 - 1.0, bottom.y0 + 1.0
+    for k, c in enumerate(boxes):
+        if c.y0 >= lo and c.y1 <= hi and k != i and k != j and x_overlap(c, a) > 0 and x_overlap(c, b) > 0:
+            return True
+    return False
+
+
+def _toposort(before: list[set[int]], boxes: list[Box], rtl: bool) -> list[int]:
+    """Kahn's algorithm, taking the top-most (then left-most) ready block first."""
+    pending = set(range(len(before)))
+    out: list[int] = []
+
+    def key(k: int) -> tuple[float, float]:
+        return (boxes[k].y0, -boxes[k].x1 if rtl else boxes[k].x0)
+
+    while pending:
+        ready = [k for k in pending if not (before[k] & pending)]
+        # A cycle (overlapping boxes) falls back to the top-most remaining block.
+        k = min(ready or pending, key=key)
+        out.append(k)
+        pending.discard(k)
+    return out
