@@ -9,7 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from roset_local.structure.ocr import OcrResult, OcrTextBox, Quad
+from roset_local.structure.model import PageGeometry
+from roset_local.structure.ocr import OcrResult, OcrTextBox, Quad, page_geometry
 
 from .base import ExtractionError
 from .models import ensure_whisper_model, verify_ocr_models
@@ -123,6 +124,12 @@ class OcrEngine:
                 )
             )
         return OcrResult(width, height, lines)
+
+    def read_page(self, image: Any, number: int, pixels_per_point: float) -> tuple[str, PageGeometry]:
+        """One page image as plain lines (the fast extraction's text) and as positioned words for layout."""
+        result = self.read(image)
+        lines = group_lines([b.quad for b in result.boxes], [b.text for b in result.boxes], [b.score for b in result.boxes])
+        return lines_to_markdown(lines), page_geometry(result, number, pixels_per_point, image=image)
 
     def recognize(self, image: Any) -> list[OcrLine]:
         """Text lines of an RGB numpy array or Pillow image, top to bottom, words left to right."""

@@ -1,0 +1,24 @@
+"""Pages' markdown from layout elements, for every extractor that runs layout analysis (PDFs, scans, images)."""
+
+from __future__ import annotations
+
+from roset_local.structure.model import Element
+from roset_local.structure.render import to_markdown
+
+from .base import Page
+
+
+def render_pages(pages: list[Page], elements: list[Element]) -> None:
+    """Each analysed page's markdown from its elements; spans become offsets in the joined markdown."""
+    by_page: dict[int, list[Element]] = {}
+    for e in elements:
+        by_page.setdefault(e.page or 0, []).append(e)
+    pos = 0
+    for page in pages:
+        own = by_page.get(page.number, [])
+        page.markdown = to_markdown(own)
+        for e in own:
+            if e.span is not None:
+                e.span = (e.span[0] + pos, e.span[1] + pos)
+        if page.markdown:
+            pos += len(page.markdown) + 2  # the blank line joining pages
