@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any, Callable
 
 from .furniture import find_furniture
-from .headings import assign_headings
+from .headings import assign_headings, heading_like
 from .lines import Block, Line, build_blocks, build_lines, is_rtl, reading_order, split_lead_lines, word_size
 from .model import Box, Element, PageGeometry, Table, Word
 
@@ -48,14 +48,23 @@ def list_marker(text: str) -> tuple[str, bool] | None:
     return None
 
 
-def _starts_item(line: Line) -> bool:
+def line_marker(line: Line) -> tuple[str, bool, str] | None:
+    """The list marker opening a line, whether it is numbered, and the text after it."""
     found = list_marker(line.text)
-    if found is None:
-        return False
-    marker, ordered = found
-    if ordered and len(marker) <= 2 and marker[0].isalpha() and marker[0].isupper():
-        return False  # "A." opening a sentence is rarer than an "A." list; keep uppercase letters out
-    return True
+    if found is not None:
+        marker, ordered = found
+        if ordered and len(marker) <= 2 and marker[0].isalpha() and marker[0].isupper():
+            return None  # "A." opening a sentence is likelier than an "A." list
+        return marker, ordered, line.text[len(marker):].strip()
+    words = line.words
+    if len(words) >= 2 and len(words[0].text) == 1 and word_size(words[0]) < 0.75 * word_size(words[1]):
+        # A small glyph before the text: a bullet from a symbol font mapped to a letter.
+        return "\u2022", False, " ".join(w.text for w in words[1:])
+    return None
+
+
+def _starts_item(line: Line) -> bool:
+    return line_marker(line) is not None
 
 
 def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[Element]:
@@ -64,6 +73,11 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
     Works for born-digital pages (font sizes known) and OCR pages (sizes 0: box heights stand in).
     """
     find_tables = _find_tables()
+    sizes: Counter[float] = Counter()
+    for page in pages:
+        for w in page.words:
+            sizes[round(word_size(w) * 2) / 2] += len(w.text)
+    word_body = sizes.most_common(1)[0][0] if sizes else 10.0
     page_blocks: list[list[Block]] = []
     page_lines: list[list[Line]] = []
     extras: list[list[Block]] = []
@@ -76,12 +90,13 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
                     continue
                 words = [w for w in words if not table.box.contains_center_of(w.box)]
                 specials.append(Block([], table.box, kind="table", payload=table))
-        for fig in _figures(page, words):
+        for fig in _figures(page, words, word_body):
             words = [w for w in words if not fig.contains_center_of(w.box)]
             specials.append(Block([], fig, kind="figure"))
         page_lines.append(build_lines(words))
         extras.append(specials)
-    furniture = find_furniture(pages, page_lines)
+    body_size = _body_size(page_lines, {})
+    furniture = find_furniture(pages, page_lines, body_size)
     body_size = _body_size(page_lines, furniture)
     gap = _line_gap(page_lines, body_size)
     elements: list[Element] = []
@@ -92,10 +107,11 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
         for ln in lines:
             if id(ln) in marks:
                 elements.append(Element(marks[id(ln)], ln.text, page.number, ln.box))
-        blocks = split_lead_lines(build_blocks(body, gap, _starts_item))
+        blocks = split_lead_lines(build_blocks(body, gap, body_size, _starts_item))
+        blocks = [b for b in blocks if any(ch.isalnum() for ch in b.text)]  # stray symbols of drawings
         for b in blocks + specials:
             b.extra["page"] = page.number
-            _classify(b)
+            _classify(b, page, body_size)
         rtl = is_rtl(" ".join(ln.text for ln in body[:40]))
         ordered_blocks.append((page, reading_order(blocks + specials, rtl)))
         page_blocks.append(blocks)
@@ -106,18 +122,21 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
     return elements
 
 
-def _classify(b: Block) -> None:
+def _classify(b: Block, page: PageGeometry, body: float) -> None:
     if b.kind != "paragraph" or not b.lines:
         return
     if b.extra.get("item"):
-        b.kind = "list_item"
+        if b.size < 0.9 * body and b.box.y0 > 0.6 * page.height:
+            b.kind = "footnote"  # small numbered notes at the foot of the page
+        elif not (len(b.lines) == 1 and heading_like(b, body)):
+            b.kind = "list_item"  # a numbered line set larger or in bold is a heading: left to the heading pass
     elif b.mono >= 0.8:
         b.kind = "code"
     elif _CAPTION_RE.match(b.text):
         b.kind = "caption"
 
 
-def _figures(page: PageGeometry, words: list[Word]) -> list[Box]:
+def _figures(page: PageGeometry, words: list[Word], body: float) -> list[Box]:
     """Image boxes worth a figure placeholder; pieces of one picture are merged when no text lies between them."""
     area = max(page.width * page.height, 1.0)
     figs: list[Box] = []
@@ -127,6 +146,9 @@ def _figures(page: PageGeometry, words: list[Word]) -> list[Box]:
         share = box.width * box.height / area
         if share < FIGURE_MIN_AREA or share > BACKGROUND_AREA:
             continue
+        inside = [w for w in words if box.contains_center_of(w.box)]
+        if sum(1 for w in inside if word_size(w) >= 0.9 * body) >= 3:
+            continue  # body-size text over it: a background or a banner, not a picture
         figs.append(box)
     merged = True
     while merged and len(figs) > 1:
@@ -220,8 +242,8 @@ def _elements(page: PageGeometry, blocks: list[Block], body_size: float) -> list
             out.append(Element("code", code_text(b.lines), page.number, b.box))
         elif b.kind == "list_item":
             out.append(_list_item(page, b, stack))
-        elif b.kind == "caption":
-            out.append(Element("caption", paragraph_text(b.lines), page.number, b.box))
+        elif b.kind in ("caption", "footnote"):
+            out.append(Element(b.kind, paragraph_text(b.lines), page.number, b.box))
         else:
             for part in split_paragraphs(b, body_size):
                 box = part[0].box
@@ -232,10 +254,10 @@ def _elements(page: PageGeometry, blocks: list[Block], body_size: float) -> list
 
 
 def _list_item(page: PageGeometry, b: Block, stack: list[float]) -> Element:
-    text = paragraph_text(b.lines)
-    found = list_marker(text)
-    marker, ordered = found if found else ("-", False)
-    body = text[len(marker):].strip() if found else text
+    found = line_marker(b.lines[0])
+    marker, ordered, first = found if found else ("-", False, b.lines[0].text)
+    head = Line(b.lines[0].words, b.lines[0].box, b.lines[0].size, b.lines[0].bold, b.lines[0].mono, first)
+    body = paragraph_text([head] + b.lines[1:])
     x = b.lines[0].box.x0
     tol = 0.6 * max(b.size, 1.0)
     while stack and x < stack[-1] - tol:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .model import Box, Word
 
@@ -12,6 +13,27 @@ LINE_SPLIT_EM = 1.0  # a horizontal gap wider than this many ems inside a line s
 
 
 _MARKER = re.compile(r"^(?:[•◦▪▫‣⁃∙·●○■□►▶➢➤✓✔\-–—*\uf0b7\uf0a7\uf076\uf0d8\uf0fc\uf06e\uf071]|\(?(?:\d{1,3}|[a-zA-Z]|[ivxlcdm]{1,6})[.)])$")
+
+
+_LEADER = re.compile(r"(?:\.\s?){4,}\s*\S{0,8}$")
+
+
+def is_leader(text: str) -> bool:
+    """A table-of-contents style line: text, a run of leader dots, maybe a page number."""
+    return _LEADER.search(text) is not None
+
+
+_SECTION_NUMBER = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2}){0,4}\.?|[A-Z]\.\d{1,2}(?:\.\d{1,2}){0,3}\.?)$")
+_CAPTION_LABEL = re.compile(r"^(?i:figure|fig\.|table|tab\.|listing|chart|exhibit|algorithm)\s*\d+(?:[.-]\d+)*[.:]?$")
+
+
+def _is_label(words: list[Word]) -> bool:
+    """A list marker, section number or caption label, which sits a tab stop before its text."""
+    if len(words) == 1:
+        return is_marker(words[0].text) or _SECTION_NUMBER.match(words[0].text) is not None
+    if len(words) == 2:
+        return _CAPTION_LABEL.match(words[0].text + " " + words[1].text) is not None
+    return False
 
 
 def is_marker(text: str) -> bool:
@@ -84,16 +106,20 @@ def make_line(words: list[Word], rtl: bool | None = None) -> Line:
     text_rtl = is_rtl("".join(w.text for w in words)) if rtl is None else rtl
     words = sorted(words, key=lambda w: -w.box.x1 if text_rtl else w.box.x0)
     box = words[0].box
-    n = sz = bold = mono = 0.0
+    n = bold = mono = 0.0
+    sizes: dict[float, int] = {}
     for w in words:
         box = box.union(w.box)
         k = len(w.text)
         n += k
-        sz += word_size(w) * k
+        size = round(word_size(w), 1)
+        sizes[size] = sizes.get(size, 0) + k
         bold += k if w.bold else 0
         mono += k if w.mono else 0
     n = n or 1.0
-    return Line(words, box, sz / n, bold / n, mono / n, " ".join(w.text for w in words))
+    # The line's size is the one most of its characters have: superscripts do not pull it down.
+    size = max(sizes.items(), key=lambda kv: (kv[1], kv[0]))[0]
+    return Line(words, box, size, bold / n, mono / n, " ".join(w.text for w in words))
 
 
 def build_lines(words: list[Word]) -> list[Line]:
@@ -121,7 +147,9 @@ def build_lines(words: list[Word]) -> list[Line]:
         for prev, w in zip(row, row[1:]):
             em = max(word_size(prev), word_size(w), 1.0)
             # A bullet or number sits a tab stop before its text: it stays with it.
-            limit = 4 * em if len(current) == 1 and is_marker(prev.text) else LINE_SPLIT_EM * em
+            limit = 4 * em if _is_label(current) else LINE_SPLIT_EM * em
+            if prev.text.endswith(".") and is_leader(" ".join(x.text for x in current[-5:])):
+                limit = 30 * em  # the page number after leader dots
             if w.box.x0 - prev.box.x1 > limit:
                 lines.append(make_line(current, rtl))
                 current = []
@@ -135,17 +163,19 @@ def x_overlap(a: Box, b: Box) -> float:
     return min(a.x1, b.x1) - max(a.x0, b.x0)
 
 
-def build_blocks(lines: list[Line], line_gap: float, starts_item: "callable[[Line], bool]") -> list[Block]:  # type: ignore[valid-type]
+def build_blocks(
+    lines: list[Line], line_gap: float, body: float, starts_item: Callable[[Line], bool]
+) -> list[Block]:
     """Lines into blocks: a line joins the block right above it when the gap, alignment and font agree.
 
-    `line_gap` is the document's usual gap between lines of a paragraph (in ems); `starts_item`
-    says whether a line opens a list item (which always starts a block).
+    `line_gap` is the document's usual gap between lines of a paragraph (in ems), `body` the body
+    text size; `starts_item` says whether a line opens a list item (which always starts a block).
     """
     blocks: list[Block] = []
     for ln in lines:
         best: Block | None = None
         best_gap = 1e9
-        if not starts_item(ln):
+        if not starts_item(ln) and not is_leader(ln.text):
             for b in blocks[-12:]:
                 last = b.lines[-1]
                 gap = ln.box.y0 - last.box.y1
@@ -154,7 +184,7 @@ def build_blocks(lines: list[Line], line_gap: float, starts_item: "callable[[Lin
                     continue
                 if x_overlap(b.box, ln.box) < 0.3 * min(b.box.width, ln.box.width):
                     continue
-                if not _compatible(b, last, ln):
+                if is_leader(last.text) or not _compatible(b, last, ln, body):
                     continue
                 best, best_gap = b, gap
         if best is None:
@@ -185,9 +215,11 @@ def split_lead_lines(blocks: list[Block]) -> list[Block]:
     return out
 
 
-def _compatible(block: Block, last: Line, ln: Line) -> bool:
+def _compatible(block: Block, last: Line, ln: Line, body: float) -> bool:
     size_a, size_b = last.size, ln.size
-    if abs(size_a - size_b) > 0.12 * max(size_a, size_b):
+    # Lines of one large heading may mix sizes; body text may not.
+    big = min(size_a, size_b) >= 1.15 * body and min(last.bold, ln.bold) >= 0.9
+    if abs(size_a - size_b) > (0.3 if big else 0.07) * max(size_a, size_b):
         return False
     if (last.bold >= 0.9) != (ln.bold >= 0.9) and (block.bold >= 0.9 or ln.bold >= 0.9):
         # A bold run-in heading over body text, or body text over a bold line.

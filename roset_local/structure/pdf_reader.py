@@ -25,6 +25,8 @@ _TEX_BOLD = re.compile(r"^[a-z]{2,4}bx")  # TeX's bold extended faces: CMBX10, S
 _LIGATURES = {0xFB00: "ff", 0xFB01: "fi", 0xFB02: "fl", 0xFB03: "ffi", 0xFB04: "ffl", 0xFB05: "st", 0xFB06: "st"}
 
 _ALEFS = frozenset("\u0627\u0623\u0625\u0622")
+_BREAKS = frozenset({0, 9, 10, 12, 13, 32, 0xA0, 0x200B, 0xFFFE, 0xFFFF, 0x3000})
+_UNMAPPED = "\ufffd"
 Matrix = tuple[float, float, float, float, float, float]
 _IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 
@@ -140,6 +142,8 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
     def flush() -> None:
         if chars and cur_font is not None:
             text = "".join(chars)
+            # A glyph without a Unicode mapping standing alone is a bullet; inside a word it is noise.
+            text = "\u2022" if text == _UNMAPPED else text.replace(_UNMAPPED, "")
             if text.strip():
                 words.append(
                     Word(
@@ -151,7 +155,7 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
 
     for i in range(count):
         code = get_unicode(textpage, i)
-        if code <= 32 or code == 0xA0 or code in (0xFFFE, 0xFFFF, 0x200B) or 0x2000 <= code <= 0x200A:
+        if code in _BREAKS or 0x2000 <= code <= 0x200A:
             flush()
             continue
         obj = get_obj(textpage, i)
@@ -194,7 +198,7 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
         if ch is None:
             ch = chr(code) if code < 0xD800 or code > 0xDFFF else ""
             if unicodedata.category(ch[:1] or " ") == "Cc":
-                ch = ""
+                ch = _UNMAPPED
         chars.append(ch)
     flush()
     return words
@@ -348,7 +352,7 @@ def _is_rect(subs: list[list[tuple[float, float]]]) -> bool:
     """One closed axis-aligned quadrilateral."""
     if len(subs) != 1:
         return False
-    pts = subs[0]
+    pts = [p for i, p in enumerate(subs[0]) if i == 0 or p != subs[0][i - 1]]  # an explicit close + close flag repeat a point
     if len(pts) > 1 and pts[-1] == pts[0]:
         pts = pts[:-1]
     if len(pts) != 4:
