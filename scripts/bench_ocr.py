@@ -242,11 +242,10 @@ def run(pages: list[Page], rapid_layout_path: str | None) -> None:
         t = time.perf_counter()
         result = ocr.read(page.image)
         ocr_s = time.perf_counter() - t
-        lines = group_lines([b.quad for b in result.boxes], [b.text for b in result.boxes], [b.score for b in result.boxes])
-        tally("rapidocr/lines", page).add(ocr_s, words_of(lines_to_markdown(lines)), page)
+        tally("rapidocr/lines", page).add(ocr_s, words_of(lines_to_markdown(group_lines(result.boxes))), page)
         if to_layout is not None:
             t = time.perf_counter()
-            markdown = to_layout(page_geometry(result, 1, page.dpi / 72))
+            markdown = to_layout(page_geometry(result, 1, page.dpi / 72, image=page.image))
             tally("rapidocr/layout", page).add(ocr_s + time.perf_counter() - t, words_of(markdown), page)
         if rl is not None:
             t = time.perf_counter()

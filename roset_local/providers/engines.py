@@ -128,27 +128,25 @@ class OcrEngine:
     def read_page(self, image: Any, number: int, pixels_per_point: float) -> tuple[str, PageGeometry]:
         """One page image as plain lines (the fast extraction's text) and as positioned words for layout."""
         result = self.read(image)
-        lines = group_lines([b.quad for b in result.boxes], [b.text for b in result.boxes], [b.score for b in result.boxes])
-        return lines_to_markdown(lines), page_geometry(result, number, pixels_per_point, image=image)
-
-    def recognize(self, image: Any) -> list[OcrLine]:
-        """Text lines of an RGB numpy array or Pillow image, top to bottom, words left to right."""
-        result = self.read(image)
-        return group_lines([b.quad for b in result.boxes], [b.text for b in result.boxes], [b.score for b in result.boxes])
+        return lines_to_markdown(group_lines(result.boxes)), page_geometry(result, number, pixels_per_point, image=image)
 
     @staticmethod
     def version() -> str:
         return lib_version("rapidocr")
 
 
-def group_lines(boxes: Any, txts: Any, scores: Any) -> list[OcrLine]:
-    """Groups detected boxes into visual lines by vertical overlap, keeping the page's layout."""
+def group_lines(boxes: list[OcrTextBox]) -> list[OcrLine]:
+    """Groups detected boxes into visual lines by vertical overlap across the whole page width.
+
+    This is the fast extraction's plain text: a multi-column page comes out interleaved line by
+    line; the structured extraction runs layout analysis on the page's geometry instead.
+    """
     items = []
-    for box, text, score in zip(boxes, txts, scores):
-        ys = [float(p[1]) for p in box]
-        xs = [float(p[0]) for p in box]
-        if text and text.strip():
-            items.append((min(ys), max(ys), min(xs), text.strip(), float(score)))
+    for box in boxes:
+        ys = [p[1] for p in box.quad]
+        xs = [p[0] for p in box.quad]
+        if box.text.strip():
+            items.append((min(ys), max(ys), min(xs), box.text.strip(), box.score))
     items.sort(key=lambda it: (it[0] + it[1]) / 2)
     lines: list[list[tuple[float, float, float, str, float]]] = []
     for it in items:
