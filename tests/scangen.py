@@ -28,6 +28,14 @@ RIGHT = [
 ]
 
 
+TABLE = [
+    ["Port", "Ships", "Cargo"],
+    ["Northhaven", "42", "timber"],
+    ["Saltmere", "17", "salt"],
+    ["Copperby", "2", "copper"],
+]
+
+
 @dataclass
 class TwoColumnPage:
     path: Path  # the born-digital PDF the scans are rendered from
@@ -36,6 +44,7 @@ class TwoColumnPage:
     right_heading: str
     left: list[str]
     right: list[str]
+    table: list[list[str]] | None = None  # a ruled table across the page below the columns
 
     @property
     def reading_order(self) -> str:
@@ -43,8 +52,11 @@ class TwoColumnPage:
         return " ".join([self.title, self.left_heading, *self.left, self.right_heading, *self.right])
 
 
-def two_column_pdf(path: Path, justify: bool = False) -> TwoColumnPage:
-    """An A4 page: a title across the top, then two columns, each with a bold heading and 3 paragraphs."""
+def two_column_pdf(path: Path, justify: bool = False, table: bool = False) -> TwoColumnPage:
+    """An A4 page: a title across the top, then two columns, each with a bold heading and 3 paragraphs.
+
+    With `table`, a ruled 3x4 table (every cell bordered) follows across the page below the columns.
+    """
     from fpdf import FPDF
 
     pdf = FPDF(unit="pt", format="A4")
@@ -63,8 +75,14 @@ def two_column_pdf(path: Path, justify: bool = False) -> TwoColumnPage:
             pdf.set_x(x)
             pdf.multi_cell(222, 15, text, align="J" if justify else "L")
             pdf.ln(10)
+    if table:
+        pdf.set_font("Helvetica", "", 11)
+        for r, row in enumerate(TABLE):
+            for c, text in enumerate(row):
+                pdf.set_xy(56 + c * 160, 420 + r * 24)
+                pdf.cell(160, 24, text, border=1)
     pdf.output(str(path))
-    return TwoColumnPage(path, TITLE, LEFT_HEADING, RIGHT_HEADING, LEFT, RIGHT)
+    return TwoColumnPage(path, TITLE, LEFT_HEADING, RIGHT_HEADING, LEFT, RIGHT, TABLE if table else None)
 
 
 def render_page(pdf_path: Path, dpi: int, index: int = 0) -> Any:

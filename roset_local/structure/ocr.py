@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from statistics import median
 from typing import Any
 
-from .model import Box, PageGeometry, Word
+from .model import Box, PageGeometry, Rule, Word
 
 # Below this skew a rotation would only move boxes by rounding noise.
 MIN_SKEW_DEGREES = 0.2
@@ -25,6 +25,12 @@ BOLD_STROKE = 0.135
 SNAP = 0.12
 SNAP_SHORT = 0.45
 SHORT_LINE = 12  # characters
+# Ruling lines drawn on a scan: ink runs at least this long (points) and at most RULE_THICK thick.
+# Longer than any glyph stroke, so letters never pass; table borders, underlines and frames do.
+RULE_MIN_H = 40.0
+RULE_MIN_V = 30.0  # a display font's stems reach ~25 pt
+RULE_THICK = 4.0
+INK = 160  # gray level below which a pixel is ink
 _ASCENDERS = frozenset("bdfhklt0123456789()[]{}/|!?%&$#@ß")
 _DESCENDERS = frozenset("gjpqy,;()[]{}|")
 # A skew estimate from boxes rotated more than this is not a scan's tilt (vertical text, stamps).
@@ -80,9 +86,39 @@ def page_geometry(
             box_pt = Box(min(xs), min(ys), max(xs), max(ys))
             words.append(Word(text=text, box=box_pt, size=size * scale, bold=bold))
     words.sort(key=lambda w: (w.box.y0, w.box.x0))
+    rules = image_rules(gray, pixels_per_point) if gray is not None else []
     return PageGeometry(
-        number=number, width=result.width * scale, height=result.height * scale, words=words, ocr=True
+        number=number, width=result.width * scale, height=result.height * scale, words=words, rules=rules, ocr=True
     )
+
+
+def image_rules(gray: Any, pixels_per_point: float) -> list[Rule]:
+    """Horizontal and vertical ruling lines drawn on the page image, in points (for ruled tables).
+
+    A morphological opening with a long thin kernel keeps only ink runs longer than any glyph.
+    """
+    import cv2
+    import numpy as np
+
+    ink = (gray < INK).astype(np.uint8)
+    thick = RULE_THICK * pixels_per_point
+    out: list[Rule] = []
+    for horizontal, min_len in ((True, RULE_MIN_H), (False, RULE_MIN_V)):
+        length = max(int(min_len * pixels_per_point), 3)
+        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1) if horizontal else (1, length))
+        mask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, kernel)
+        count, _labels, stats, _centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        for x, y, w, h, _area in stats[1:count]:
+            across = h if horizontal else w
+            if across > thick:
+                continue  # a filled area (a picture, a black margin), not a line
+            if horizontal:
+                mid = (y + h / 2) / pixels_per_point
+                out.append(Rule(x / pixels_per_point, mid, (x + w) / pixels_per_point, mid))
+            else:
+                mid = (x + w / 2) / pixels_per_point
+                out.append(Rule(mid, y / pixels_per_point, mid, (y + h) / pixels_per_point))
+    return out
 
 
 def _styles(

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/scangen.py
 
 import scangen  # noqa: E402
 
-from roset_local.structure.ocr import OcrResult, OcrTextBox, page_geometry, skew_angle  # noqa: E402
+from roset_local.structure.ocr import OcrResult, OcrTextBox, image_rules, page_geometry, skew_angle  # noqa: E402
 
 DPI = 150
 
@@ -24,7 +24,7 @@ DPI = 150
 def two_column(tmp_path_factory: pytest.TempPathFactory) -> tuple[scangen.TwoColumnPage, bytes, bytes]:
     """The generated page, its 150 dpi scan as PNG, and the same scan wrapped in an image-only PDF."""
     work = tmp_path_factory.mktemp("scans")
-    doc = scangen.two_column_pdf(work / "born-digital.pdf")
+    doc = scangen.two_column_pdf(work / "born-digital.pdf", table=True)
     image = scangen.render_page(doc.path, DPI)
     png = io.BytesIO()
     image.save(png, format="PNG", dpi=(DPI, DPI))
@@ -64,6 +64,15 @@ def assert_headings(markdown: str, doc: scangen.TwoColumnPage) -> None:
         assert any(re.fullmatch(r"#{2,6} " + re.escape(heading), ln) for ln in heading_lines), markdown
     # Body sentences are paragraphs, never headings.
     assert all(len(ln) < 60 for ln in heading_lines), heading_lines
+
+
+def assert_table(markdown: str, doc: scangen.TwoColumnPage) -> None:
+    """The ruled table comes out as a pipe table, cell by cell, after both columns."""
+    assert doc.table is not None
+    rows = [ln for ln in markdown.splitlines() if ln.startswith("|")]
+    expected = ["| " + " | ".join(row) + " |" for row in doc.table]
+    assert [r for r in rows if not set(r) <= set("|-: ")] == expected, markdown
+    assert markdown.index(expected[0]) > markdown.index(doc.right[-1].split()[0]), markdown
 
 
 # -- geometry: no OCR needed ---------------------------------------------------------------------
@@ -111,6 +120,24 @@ def test_a_tilted_page_is_rotated_back() -> None:
     tops = [w.box.y0 for w in geom.words]
     # Upright again: both columns' words share one baseline band (a 3 degree tilt spreads them ~50 px).
     assert max(tops) - min(tops) < 3.0
+
+
+def test_ruling_lines_are_found_on_the_image_and_glyphs_are_not() -> None:
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("L", (1200, 900), 255)
+    draw = ImageDraw.Draw(img)
+    draw.line([(100, 200), (1100, 200)], fill=0, width=3)  # a table's top border, 3 px thick
+    draw.line([(100, 200), (100, 500)], fill=0, width=2)  # its left border
+    draw.rectangle([(100, 700), (1100, 800)], fill=0)  # a filled black box: not a rule
+    font = ImageFont.load_default(size=60)
+    draw.text((150, 300), "lllll IIIII ----- =====", font=font, fill=0)  # strokes of glyphs
+    rules = image_rules(np.asarray(img), 2.0)  # 144 dpi: 2 pixels a point
+    spans = sorted((r.x0, r.y0, r.x1, r.y1) for r in rules)
+    assert len(spans) == 2, spans
+    for got, want in zip(spans, [(50, 100, 50, 250), (50, 100, 550, 100)]):
+        assert all(abs(g - w) <= 1.0 for g, w in zip(got, want)), spans
 
 
 @pytest.mark.slow
@@ -170,5 +197,6 @@ def test_scanned_two_column_page_reads_column_by_column_through_the_server(live_
             markdown = http.get(f"/v1/files/{body['id']}/variants/markdown").json()["content"]
             assert_columns_in_order(markdown, doc)
             assert_headings(markdown, doc)
+            assert_table(markdown, doc)
             meta = http.get(f"/v1/files/{body['id']}/variants/metadata").json()["data"]
             assert meta["ocr_pages"] == [1], (kind, meta)
