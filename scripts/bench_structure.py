@@ -34,7 +34,11 @@ sys.path.insert(0, str(ROOT))
 
 from structure_metrics import score  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "corpora" / "docling"
+# shared/ sits beside the checkout (also beside a worktree's parent folder)
+CORPUS = next(
+    (p / "shared" / "corpora" / "docling" for p in ROOT.parents if (p / "shared" / "corpora" / "docling").is_dir()),
+    ROOT.parent / "shared" / "corpora" / "docling",
+)
 METRICS = ("nid", "nid_s", "teds", "teds_s", "mhs", "mhs_s", "overall")
 TYPES = {
     ".pdf": "application/pdf",

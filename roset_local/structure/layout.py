@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any, Callable
 
 from .furniture import find_furniture
-from .headings import assign_headings, heading_like
+from .headings import assign_headings, heading_like, numbering_depth
 from .lines import Block, Line, build_blocks, build_lines, is_rtl, reading_order, split_lead_lines, word_size
 from .model import Box, Element, PageGeometry, Table, Word
 
@@ -113,7 +113,7 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
             b.extra["page"] = page.number
             _classify(b, page, body_size)
         rtl = is_rtl(" ".join(ln.text for ln in body[:40]))
-        ordered_blocks.append((page, reading_order(blocks + specials, rtl)))
+        ordered_blocks.append((page, _vector_figures(reading_order(blocks + specials, rtl), body_size)))
         page_blocks.append(blocks)
     assign_headings([b for _, bl in ordered_blocks for b in bl], body_size, outline, [p for p, _ in ordered_blocks])
     for page, blocks in ordered_blocks:
@@ -147,9 +147,11 @@ def _figures(page: PageGeometry, words: list[Word], body: float) -> list[Box]:
         if share < FIGURE_MIN_AREA or share > BACKGROUND_AREA:
             continue
         inside = [w for w in words if box.contains_center_of(w.box)]
-        if sum(1 for w in inside if word_size(w) >= 0.9 * body) >= 3:
+        if sum(len(w.text) for w in inside if word_size(w) >= 0.9 * body) >= 4:
             continue  # body-size text over it: a background or a banner, not a picture
         figs.append(box)
+    # Labels (smaller than body text) may sit between the pieces of one picture; body text may not.
+    body_words = [w for w in words if word_size(w) >= 0.9 * body]
     merged = True
     while merged and len(figs) > 1:
         merged = False
@@ -160,7 +162,7 @@ def _figures(page: PageGeometry, words: list[Word], body: float) -> list[Box]:
                     continue
                 union = a.union(b)
                 if any(union.contains_center_of(w.box) and not a.contains_center_of(w.box)
-                       and not b.contains_center_of(w.box) for w in words):
+                       and not b.contains_center_of(w.box) for w in body_words):
                     continue
                 figs[i] = union
                 del figs[j]
@@ -200,6 +202,45 @@ def _line_gap(page_lines: list[list[Line]], body: float) -> float:
     return min(max(gaps[len(gaps) // 3], 0.0), 1.0)
 
 
+def _vector_figures(blocks: list[Block], body: float) -> list[Block]:
+    """A figure caption with no picture next to it captions a drawing made of lines and labels.
+
+    The labels read before the caption, back to the last paragraph of body text, are the drawing:
+    they become one figure (their words are not text of the document).
+    """
+    out: list[Block] = []
+    pictures = [b for b in blocks if b.kind == "figure"]
+    for b in blocks:
+        if b.kind == "caption" and _FIGURE_CAPTION_RE.match(b.text) and not any(_near(f.box, b) for f in pictures):
+            k = len(out)
+            while k > 0 and _label_block(out[k - 1], body):
+                k -= 1
+            if len(out) - k >= 2:
+                drawn = out[k:]
+                box = drawn[0].box
+                for d in drawn[1:]:
+                    box = box.union(d.box)
+                del out[k:]
+                out.append(Block([], box, kind="figure", extra={"page": b.extra.get("page")}))
+        out.append(b)
+    return out
+
+
+def _near(box: Box, b: Block) -> bool:
+    d = max(box.y0 - b.box.y1, b.box.y0 - box.y1, 0.0)
+    return d < 4 * b.size + 12 and min(box.x1, b.box.x1) > max(box.x0, b.box.x0)
+
+
+def _label_block(b: Block, body: float) -> bool:
+    """Short text that is not body prose: labels and callouts of a drawing."""
+    if b.kind not in ("paragraph", "code") or not b.lines:
+        return False
+    if numbering_depth(b.text) or b.size >= 1.5 * body:
+        return False  # a section heading or a title: the drawing does not reach past it
+    prose = len(b.lines) >= 2 and abs(b.size - body) <= 0.06 * body and b.bold < 0.5
+    return not prose
+
+
 def _attach_captions(blocks: list[Block]) -> None:
     """A caption next to a figure becomes the figure's text (read before the placeholder)."""
     figures = [b for b in blocks if b.kind == "figure"]
@@ -222,6 +263,7 @@ def _attach_captions(blocks: list[Block]) -> None:
 def _elements(page: PageGeometry, blocks: list[Block], body_size: float) -> list[Element]:
     out: list[Element] = []
     stack: list[float] = []  # marker x positions of the open list levels
+    prev_code_lines: list[Line] = []
     for b in blocks:
         if b.kind != "list_item":
             stack.clear()
@@ -239,7 +281,15 @@ def _elements(page: PageGeometry, blocks: list[Block], body_size: float) -> list
         elif b.kind in ("heading", "title"):
             out.append(Element(b.kind, paragraph_text(b.lines), page.number, b.box, level=b.extra.get("level")))  # type: ignore[arg-type]
         elif b.kind == "code":
-            out.append(Element("code", code_text(b.lines), page.number, b.box))
+            prev = out[-1] if out else None
+            if prev is not None and prev.type == "code" and prev.box is not None and _near_below(prev.box, b):
+                # One listing cut into blocks by its blank lines.
+                lines = prev_code_lines + b.lines
+                prev.text, prev.box = code_text(lines), prev.box.union(b.box)
+                prev_code_lines = lines
+            else:
+                prev_code_lines = list(b.lines)
+                out.append(Element("code", code_text(b.lines), page.number, b.box))
         elif b.kind == "list_item":
             out.append(_list_item(page, b, stack))
         elif b.kind in ("caption", "footnote"):
@@ -253,10 +303,16 @@ def _elements(page: PageGeometry, blocks: list[Block], body_size: float) -> list
     return out
 
 
+def _near_below(box: Box, b: Block) -> bool:
+    em = max(b.size, 1.0)
+    return -0.5 * em <= b.box.y0 - box.y1 <= 2.5 * em and min(box.x1, b.box.x1) > max(box.x0, b.box.x0)
+
+
 def _list_item(page: PageGeometry, b: Block, stack: list[float]) -> Element:
     found = line_marker(b.lines[0])
     marker, ordered, first = found if found else ("-", False, b.lines[0].text)
-    head = Line(b.lines[0].words, b.lines[0].box, b.lines[0].size, b.lines[0].bold, b.lines[0].mono, first)
+    l0 = b.lines[0]
+    head = Line(l0.words, l0.box, l0.size, l0.bold, l0.mono, first, l0.chars)
     body = paragraph_text([head] + b.lines[1:])
     x = b.lines[0].box.x0
     tol = 0.6 * max(b.size, 1.0)

@@ -9,7 +9,8 @@ from typing import Callable
 
 from .model import Box, Word
 
-LINE_SPLIT_EM = 1.0  # a horizontal gap wider than this many ems inside a line separates columns or cells
+LINE_SPLIT_EM = 1.0  # a gap this wide (in ems) splits a line when the rows around it have it too
+GUTTER_EM = 2.5  # a gap this wide always separates columns or cells
 
 
 _MARKER = re.compile(r"^(?:[•◦▪▫‣⁃∙·●○■□►▶➢➤✓✔\-–—*\uf0b7\uf0a7\uf076\uf0d8\uf0fc\uf06e\uf071]|\(?(?:\d{1,3}|[a-zA-Z]|[ivxlcdm]{1,6})[.)])$")
@@ -61,10 +62,7 @@ class Line:
     bold: float  # share of characters in bold
     mono: float  # share of characters in a monospaced font
     text: str = ""
-
-    @property
-    def chars(self) -> int:
-        return sum(len(w.text) for w in self.words)
+    chars: int = 0  # characters in its words (the weight of its size and style in a block)
 
 
 @dataclass
@@ -119,7 +117,7 @@ def make_line(words: list[Word], rtl: bool | None = None) -> Line:
     n = n or 1.0
     # The line's size is the one most of its characters have: superscripts do not pull it down.
     size = max(sizes.items(), key=lambda kv: (kv[1], kv[0]))[0]
-    return Line(words, box, size, bold / n, mono / n, " ".join(w.text for w in words))
+    return Line(words, box, size, bold / n, mono / n, " ".join(w.text for w in words), int(n))
 
 
 def build_lines(words: list[Word]) -> list[Line]:
@@ -139,24 +137,47 @@ def build_lines(words: list[Word]) -> list[Line]:
                 continue
         rows.append([w])
         top, bottom = w.box.y0, w.box.y1
-    lines: list[Line] = []
     for row in rows:
         row.sort(key=lambda w: w.box.x0)
+    lines: list[Line] = []
+    for r, row in enumerate(rows):
         rtl = is_rtl("".join(w.text for w in row))
         current = [row[0]]
         for prev, w in zip(row, row[1:]):
             em = max(word_size(prev), word_size(w), 1.0)
+            gap = w.box.x0 - prev.box.x1
             # A bullet or number sits a tab stop before its text: it stays with it.
-            limit = 4 * em if _is_label(current) else LINE_SPLIT_EM * em
-            if prev.text.endswith(".") and is_leader(" ".join(x.text for x in current[-5:])):
-                limit = 30 * em  # the page number after leader dots
-            if w.box.x0 - prev.box.x1 > limit:
+            if _is_label(current):
+                split = gap > 4 * em
+            elif prev.text.endswith(".") and is_leader(" ".join(x.text for x in current[-5:])):
+                split = gap > 30 * em  # the page number after leader dots
+            elif gap > GUTTER_EM * em:
+                split = True
+            else:
+                # A justified line stretches its spaces; a column gap runs down the neighbouring rows too.
+                split = gap > LINE_SPLIT_EM * em and _gutter(rows, r, prev.box.x1, w.box.x0)
+            if split:
                 lines.append(make_line(current, rtl))
                 current = []
             current.append(w)
         lines.append(make_line(current, rtl))
     lines.sort(key=lambda ln: (ln.box.y0, ln.box.x0))
     return lines
+
+
+def _gutter(rows: list[list[Word]], r: int, x0: float, x1: float) -> bool:
+    """Whether the gap [x0, x1] of row r stays empty in the rows around it (none of their words crosses it)."""
+    mid0, mid1 = x0 + 0.25 * (x1 - x0), x1 - 0.25 * (x1 - x0)
+    y = rows[r][0].box.y0
+    reach = 4 * max(rows[r][0].box.height, 1.0)
+    clear = 0
+    for k in (r - 1, r + 1, r - 2, r + 2):
+        if k < 0 or k >= len(rows) or abs(rows[k][0].box.y0 - y) > reach:
+            continue
+        if any(w.box.x1 > mid0 and w.box.x0 < mid1 for w in rows[k]):
+            return False
+        clear += 1
+    return clear >= 2
 
 
 def x_overlap(a: Box, b: Box) -> float:
@@ -196,23 +217,33 @@ def build_blocks(
 
 
 def split_lead_lines(blocks: list[Block]) -> list[Block]:
-    """A short unpunctuated first line over full lines is a run-in heading, not a paragraph's start."""
+    """A short unpunctuated line opening a block, or following a finished sentence, over a full line
+    is a run-in heading, not part of the paragraph."""
     out: list[Block] = []
     for b in blocks:
-        if len(b.lines) >= 2 and not b.extra.get("item"):
-            first, second = b.lines[0], b.lines[1]
-            text = first.text.rstrip()
-            if first.box.width < 0.7 * second.box.width and text[-1:] not in ".,;:!?-" and len(text) <= 80 \
-                    and second.box.x0 <= first.box.x0 + 0.5 * first.size:
-                out.append(Block([first], first.box))
-                rest = b.lines[1:]
-                box = rest[0].box
-                for ln in rest[1:]:
-                    box = box.union(ln.box)
-                out.append(Block(rest, box))
-                continue
-        out.append(b)
+        if b.extra.get("item") or len(b.lines) < 2:
+            out.append(b)
+            continue
+        start = 0
+        for k in range(len(b.lines) - 1):
+            ln, nxt = b.lines[k], b.lines[k + 1]
+            text = ln.text.rstrip()
+            after_sentence = k == 0 or b.lines[k - 1].text.rstrip()[-1:] in ".!?:"
+            if after_sentence and ln.box.width < 0.7 * nxt.box.width and text[-1:] not in ".,;:!?-" \
+                    and len(text) <= 80 and nxt.box.x0 <= ln.box.x0 + 0.5 * ln.size:
+                if k > start:
+                    out.append(_block(b.lines[start:k]))
+                out.append(_block([ln]))
+                start = k + 1
+        out.append(_block(b.lines[start:]) if start else b)
     return out
+
+
+def _block(lines: list[Line]) -> Block:
+    box = lines[0].box
+    for ln in lines[1:]:
+        box = box.union(ln.box)
+    return Block(lines, box)
 
 
 def _compatible(block: Block, last: Line, ln: Line, body: float) -> bool:
@@ -249,7 +280,9 @@ def reading_order(blocks: list[Block], rtl: bool = False) -> list[Block]:
         for j in range(i + 1, n):
             b = boxes[j]
             ov = x_overlap(a, b)
-            if ov > 0.1 * min(a.width, b.width):
+            em = min(blocks[i].size, blocks[j].size) if blocks[i].lines and blocks[j].lines else 0.0
+            # Blocks side by side without a gutter between them (an indented line of code) stack.
+            if ov > 0.1 * min(a.width, b.width) or -ov < 0.8 * em:
                 if a.y0 + a.y1 <= b.y0 + b.y1:
                     before[j].add(i)
                 else:

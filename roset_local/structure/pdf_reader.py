@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import re
-import unicodedata
 from typing import Any
 
 from .model import Box, PageGeometry, Rule, Word
@@ -25,6 +24,8 @@ _TEX_BOLD = re.compile(r"^[a-z]{2,4}bx")  # TeX's bold extended faces: CMBX10, S
 _LIGATURES = {0xFB00: "ff", 0xFB01: "fi", 0xFB02: "fl", 0xFB03: "ffi", 0xFB04: "ffl", 0xFB05: "st", 0xFB06: "st"}
 
 _ALEFS = frozenset("\u0627\u0623\u0625\u0622")
+# Letters whose widths tell a monospaced font: False = narrow, True = wide.
+_PROBES = {ord(c): False for c in "iljI.,"} | {ord(c): True for c in "mwMW"}
 _BREAKS = frozenset({0, 9, 10, 12, 13, 32, 0xA0, 0x200B, 0xFFFE, 0xFFFF, 0x3000})
 _UNMAPPED = "\ufffd"
 Matrix = tuple[float, float, float, float, float, float]
@@ -116,6 +117,22 @@ def _font_of(raw: Any, textpage: Any, obj: Any, index: int, cache: dict[int, _Fo
     return cached
 
 
+_OBJECT_KEY: list[Any] = []
+
+
+def _object_key_fn(raw: Any) -> Any:
+    """FPDFText_GetTextObject returning the address as an int: a cheap dictionary key per character.
+
+    The binding's own return type is a pointer object, and casting each one to an address costs
+    more than the call itself.
+    """
+    if not _OBJECT_KEY:
+        address = ctypes.cast(raw.FPDFText_GetTextObject, ctypes.c_void_p).value
+        proto = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)
+        _OBJECT_KEY.append(proto(address))
+    return _OBJECT_KEY[0]
+
+
 def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
     count = raw.FPDFText_CountChars(textpage)
     words: list[Word] = []
@@ -125,12 +142,13 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
     rect_ref = ctypes.byref(rect)
     get_unicode = raw.FPDFText_GetUnicode
     get_box = raw.FPDFText_GetLooseCharBox
-    get_obj = raw.FPDFText_GetTextObject
+    get_obj = _object_key_fn(raw)
     get_size = raw.FPDFText_GetFontSize
     get_matrix = raw.FPDFText_GetMatrix
     matrix = raw.FS_MATRIX()
     matrix_ref = ctypes.byref(matrix)
     fill_stroke = raw.FPDF_TEXTRENDERMODE_FILL_STROKE
+    upright, left, top = frame.rotation == 0, frame.left, frame.top
     # The word being built: characters, box, font, size.
     chars: list[str] = []
     wx0 = wy0 = wx1 = wy1 = 0.0
@@ -138,6 +156,7 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
     cur_size = 0.0
     cur_bold = False
     last_x0 = -1.0
+    glyph_widths: dict[str, list[float]] = {}  # font -> [narrowest, widest] advance per em
 
     def flush() -> None:
         if chars and cur_font is not None:
@@ -158,10 +177,10 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
         if code in _BREAKS or 0x2000 <= code <= 0x200A:
             flush()
             continue
-        obj = get_obj(textpage, i)
-        okey = ctypes.cast(obj, ctypes.c_void_p).value or 0
+        okey = get_obj(textpage, i) or 0
         props = objects.get(okey)
         if props is None:
+            obj = raw.FPDFText_GetTextObject(textpage, i)
             font = _font_of(raw, textpage, obj, i, fonts)
             fake_bold = bool(obj) and raw.FPDFTextObj_GetTextRenderMode(obj) == fill_stroke
             # The effective size: the nominal size scaled by the text and page matrices (TeX sets size 1).
@@ -171,36 +190,74 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
         font, size, bold = props
         if not get_box(textpage, i, rect_ref):
             continue
-        x0, y0 = frame.point(rect.left, rect.top)
-        x1, y1 = frame.point(rect.right, rect.bottom)
+        if upright:
+            x0, y0, x1, y1 = rect.left - left, top - rect.top, rect.right - left, top - rect.bottom
+        else:
+            x0, y0 = frame.point(rect.left, rect.top)
+            x1, y1 = frame.point(rect.right, rect.bottom)
         if x0 > x1:
             x0, x1 = x1, x0
         if y0 > y1:
             y0, y1 = y1, y0
         if chars:
-            h = max(wy1 - wy0, 1.0)
-            same_line = abs((y0 + y1) - (wy0 + wy1)) < 0.6 * h
-            gap = max(x0 - wx1, wx0 - x1)  # either side: right-to-left scripts run leftwards
-            size_jump = size > 0 and cur_size > 0 and abs(size - cur_size) > 0.2 * max(size, cur_size)
-            if not same_line or gap > 0.25 * max(size, h * 0.8) or size_jump:
+            # Comparisons rather than min/max calls: this runs once per character.
+            h = wy1 - wy0
+            if h < 1.0:
+                h = 1.0
+            drift = (y0 + y1) - (wy0 + wy1)
+            gap = x0 - wx1
+            if wx0 - x1 > gap:
+                gap = wx0 - x1  # either side: right-to-left scripts run leftwards
+            em = 0.8 * h
+            if size > em:
+                em = size
+            if not -0.6 * h < drift < 0.6 * h or gap > 0.25 * em:
+                flush()
+            elif size != cur_size and size > 0 and cur_size > 0 and abs(size - cur_size) > 0.2 * max(size, cur_size):
                 flush()
         if code == 0x644 and chars and chars[-1] in _ALEFS and abs(x0 - last_x0) < 0.01:
             # A lam-alef ligature glyph comes out as alef, lam: readers expect lam, alef.
             chars.insert(len(chars) - 1, "\u0644")
             continue
         last_x0 = x0
+        probe = _PROBES.get(code)
+        if probe is not None and size > 0:
+            widths = glyph_widths.setdefault(font.name, [9.0, 0.0])
+            if probe:
+                widths[1] = max(widths[1], (x1 - x0) / size)
+            else:
+                widths[0] = min(widths[0], (x1 - x0) / size)
         if not chars:
             wx0, wy0, wx1, wy1 = x0, y0, x1, y1
             cur_font, cur_size, cur_bold = font, size, bold
         else:
-            wx0, wy0, wx1, wy1 = min(wx0, x0), min(wy0, y0), max(wx1, x1), max(wy1, y1)
+            if x0 < wx0:
+                wx0 = x0
+            if y0 < wy0:
+                wy0 = y0
+            if x1 > wx1:
+                wx1 = x1
+            if y1 > wy1:
+                wy1 = y1
+        if 0x20 < code < 0x7F:
+            chars.append(chr(code))
+            continue
         ch = _LIGATURES.get(code)
-        if ch is None:
-            ch = chr(code) if code < 0xD800 or code > 0xDFFF else ""
-            if unicodedata.category(ch[:1] or " ") == "Cc":
-                ch = _UNMAPPED
+        if code == 2 and raw.FPDFText_IsHyphen(textpage, i):
+            ch = "-"  # PDFium reports a hyphen ending a line as 0x02
+        elif ch is None:
+            if code < 0x20 or 0x7F <= code <= 0x9F:
+                ch = _UNMAPPED  # a control code: a glyph the font maps to no character
+            else:
+                ch = chr(code) if code < 0xD800 or code > 0xDFFF else ""
         chars.append(ch)
     flush()
+    # A font whose narrowest letters are as wide as its widest is monospaced, whatever its name says.
+    mono = {name for name, (narrow, wide) in glyph_widths.items() if wide > 0 and narrow < 9 and narrow >= 0.85 * wide}
+    if mono:
+        for w in words:
+            if w.font in mono:
+                w.mono = True
     return words
 
 

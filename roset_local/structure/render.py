@@ -12,10 +12,15 @@ _LEADING_SYNTAX = re.compile(r"^(#{1,6}\s|[-+*]\s|\d{1,9}[.)]\s|>|```|\|)")
 
 def _escape(text: str) -> str:
     """Plain text that markdown would read as syntax (a leading "#", "- ", "1. ", underscores)."""
-    text = text.replace("_", "\\_")
+    text = _escape_inline(text)
     if _LEADING_SYNTAX.match(text):
         text = "\\" + text
     return text
+
+
+def _escape_inline(text: str) -> str:
+    """Underscores, which markdown reads as emphasis (a heading's "1. Scope" is not a list)."""
+    return text.replace("_", "\\_")
 
 
 def _table_markdown(e: Element) -> str:
@@ -33,9 +38,9 @@ def render_element(e: Element) -> str:
     if e.type in FURNITURE_TYPES:
         return ""
     if e.type == "title":
-        return "# " + _escape(e.text)
+        return "# " + _escape_inline(e.text)
     if e.type == "heading":
-        return "#" * max(1, min(e.level or 2, 6)) + " " + _escape(e.text)
+        return "#" * max(1, min(e.level or 2, 6)) + " " + _escape_inline(e.text)
     if e.type == "list_item":
         indent = "  " * max((e.level or 1) - 1, 0)
         marker = e.marker or "-"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from statistics import median
@@ -99,6 +98,15 @@ def is_prose(rows: list[list[list[Word]]]) -> bool:
     return prose_cols >= 2 or (n_cols == 2 and prose_cols >= 1)
 
 
+def _wordy_columns(rows: list[list[list[Word]]]) -> int:
+    """Columns holding words somewhere (not only bullets, tick boxes or stray marks)."""
+    n_cols = max(len(r) for r in rows)
+    return sum(
+        1 for c in range(n_cols)
+        if any(sum(ch.isalnum() for w in r[c] for ch in w.text) >= 2 for r in rows if c < len(r))
+    )
+
+
 def _mostly_mono(lines: list[Line]) -> bool:
     words = [w for line in lines for w in line.words]
     return bool(words) and sum(w.mono for w in words) >= 0.6 * len(words)
@@ -134,7 +142,7 @@ def _accept(block: list[Line], h: float) -> list[list[list[Word]]] | None:
     if n_cols < 3:
         return None
     rows = rows_from_lines(block, edges, h)
-    if len(rows) < 3 or is_prose(rows):
+    if len(rows) < 3 or is_prose(rows) or _wordy_columns(rows) < 2:
         return None
     # every column must hold cells on at least two rows, and the grid must be mostly filled
     for c in range(n_cols):
@@ -174,40 +182,59 @@ def borderless(lines: list[Line], h: float) -> list[list[list[Word]]]:
     return found
 
 
-_LEADER = re.compile(r"(?:\.\s*){4,}$")
+PAGE_TOKEN = 8  # the longest page reference a leader line ends with ("xiii", "A-12", "124")
 
 
-def leader_rows(lines: list[Line], h: float) -> list[tuple[list[list[list[Word]]], list[Line]]]:
-    """Tables of contents: runs of >= 3 lines of `entry . . . . page`, as two-column rows."""
-    out: list[tuple[list[list[list[Word]]], list[Line]]] = []
-    run: list[list[list[Word]]] = []
-    used: list[Line] = []
+def _leader_units(line: Line) -> list[tuple[list[Word], Word]]:
+    """The `entry . . . . page` units a line is made of (two in a two-column index), or [] when the line
+    is not made of such units alone."""
+    units: list[tuple[list[Word], Word]] = []
+    start, dots = 0, 0
+    for i, w in enumerate(line.words):
+        core = w.text.strip(".…")
+        if not core:  # a run of leader dots
+            dots += max(1, len(w.text))
+            continue
+        lead = len(w.text) - len(w.text.lstrip(".…"))
+        if dots + lead >= 4 and i > start and len(core) <= PAGE_TOKEN and not w.text.endswith(".."):
+            units.append((line.words[start:i], w))
+            start, dots = i + 1, 0
+            continue
+        tail = len(w.text) - len(w.text.rstrip(".…"))
+        dots = tail if tail >= 2 else 0
+    return units if units and start == len(line.words) else []
+
+
+def leader_rows(lines: list[Line], h: float) -> list[list[list[list[Word]]]]:
+    """Tables of contents and indexes: runs of >= 3 lines of `entry . . . . page` (one or more per line),
+    as two-column rows, column by column of the page."""
+    out: list[list[list[list[Word]]]] = []
+    cols: dict[int, list[list[list[Word]]]] = {}
     pending: list[Line] = []  # a wrapped entry's first lines, waiting for their leader line
+    last: Line | None = None
 
     def close() -> None:
-        if len(run) >= 3:
-            out.append((list(run), list(used)))
-        run.clear()
-        used.clear()
+        rows = [row for k in sorted(cols) for row in cols[k]]
+        if len(rows) >= 3:
+            out.append(rows)
+        cols.clear()
+        pending.clear()
 
     for line in lines:
-        words = line.words
-        body = " ".join(w.text for w in words[:-1])
-        is_leader = len(words) >= 2 and bool(_LEADER.search(body)) and not _LEADER.search(words[-1].text)
-        last = used[-1] if used else None
+        units = _leader_units(line)
         if last is not None and line.y0 - last.y1 > 4 * h:
             close()
+        if units:
+            for k, (entry, page) in enumerate(units):
+                if k == 0 and len(units) == 1:
+                    entry = [w for p in pending for w in p.words] + entry
+                cols.setdefault(k, []).append([entry, [page]])
             pending.clear()
-        if is_leader:
-            entry = [w for p in pending for w in p.words] + words[:-1]
-            run.append([entry, [words[-1]]])
-            used.extend(pending + [line])
-            pending.clear()
-        elif run and len(pending) < 2:
+            last = line
+        elif cols and len(pending) < 2:
             pending.append(line)
         else:
             close()
-            pending.clear()
     close()
     return out
 

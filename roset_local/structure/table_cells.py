@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import Any, Callable
 
+from roset_local.structure.lines import is_rtl
 from roset_local.structure.model import Box, Cell, Table, Word
 
 
@@ -72,10 +73,24 @@ def reading_text(words: list[Word]) -> str:
     """The words of one cell in reading order (lines top to bottom, words left to right), space-joined."""
     if not words:
         return ""
+    if len(words) == 1:
+        return words[0].text.strip()
     lines = group_lines(words)
     if _vertical(lines):
         return _vertical_text(words)
-    return " ".join(w.text for line in lines for w in line.words).strip()
+    text = " ".join(w.text for line in lines for w in line.words).strip()
+    if is_rtl(text):  # right-to-left script: each line's words read from the right
+        text = " ".join(w.text for line in lines for w in reversed(line.words)).strip()
+    return text
+
+
+def mirror_if_rtl(table: Table) -> None:
+    """Right-to-left tables start at the right: column 0 becomes the rightmost column."""
+    if not is_rtl(" ".join(c.text for c in table.cells)):
+        return
+    for cell in table.cells:
+        cell.col = table.n_cols - cell.col - cell.colspan
+    table.cells.sort(key=lambda c: (c.row, c.col))
 
 
 def _vertical(lines: list[Line]) -> bool:
@@ -89,9 +104,9 @@ def _vertical(lines: list[Line]) -> bool:
 
 def _vertical_text(words: list[Word]) -> str:
     # Tables turn headers 90 degrees counter-clockwise, so the text reads from the bottom up; a
-    # blank taller than half a glyph between two glyphs is a space.
+    # blank taller than a third of a glyph between two glyphs is a space.
     ordered = sorted(words, key=lambda w: -w.box.y1)
-    gap = 0.5 * median(w.box.height for w in words)
+    gap = 0.3 * median(w.box.height for w in words)
     out = ordered[0].text
     for prev, w in zip(ordered, ordered[1:]):
         out += (" " if prev.box.y0 - w.box.y1 > gap else "") + w.text
@@ -169,6 +184,7 @@ def table_from_grid(xs: list[float], ys: list[float], grid: list[GridCell], word
     cells.sort(key=lambda c: (c.row, c.col))
     table = Table(n_rows=n_rows, n_cols=n_cols, cells=cells, box=Box(xs[0], ys[0], xs[-1], ys[-1]), ruled=ruled)
     mark_headers(table, words_of)
+    mirror_if_rtl(table)
     return table, taken
 
 
@@ -193,4 +209,5 @@ def table_from_rows(rows: list[list[list[Word]]], ruled: bool) -> tuple[Table, l
                 box = cell_box if box is None else box.union(cell_box)
     table = Table(n_rows=len(rows), n_cols=n_cols, cells=cells, box=box, ruled=ruled)
     mark_headers(table, words_of)
+    mirror_if_rtl(table)
     return table, taken

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 from roset_local.structure.model import Box, PageGeometry
@@ -9,6 +10,7 @@ from roset_local.structure.model import Box, PageGeometry
 SNAP = 2.0  # points: rules this close are the same line (double rules, a cell's own border)
 MIN_RULE = 3.0  # shorter strokes are glyph parts, ticks or dots, not rules
 MAX_THICK = 4.0  # a filled rectangle thinner than this is a rule
+MAX_PAIRS = 250_000  # horizontal x vertical rules beyond which a page is a drawing
 
 
 @dataclass
@@ -52,18 +54,41 @@ def _raw_segments(page: PageGeometry) -> tuple[list[Seg], list[Seg]]:
     for r in page.rules:
         add(r.x0, r.y0, r.x1, r.y1)
     page_area = page.width * page.height
-    for b in page.rects:
-        if b.width * b.height >= 0.8 * page_area:
-            continue  # a page background or frame, not a cell
+    rects = [b for b in page.rects if b.width * b.height < 0.8 * page_area]  # not a page background
+    for b in rects:
         if b.width <= MAX_THICK or b.height <= MAX_THICK:
             add(b.x0, b.y0, b.x1, b.y1)
             continue
-        # a stroked or filled cell: its four edges are borders
-        add(b.x0, b.y0, b.x1, b.y0)
-        add(b.x0, b.y1, b.x1, b.y1)
-        add(b.x0, b.y0, b.x0, b.y1)
-        add(b.x1, b.y0, b.x1, b.y1)
+        # a shaded cell: its edges are borders, except where another shaded rectangle continues it
+        # (one cell shaded line by line, a row shaded cell by cell)
+        if not _continued(rects, b, "top"):
+            add(b.x0, b.y0, b.x1, b.y0)
+        if not _continued(rects, b, "bottom"):
+            add(b.x0, b.y1, b.x1, b.y1)
+        if not _continued(rects, b, "left"):
+            add(b.x0, b.y0, b.x0, b.y1)
+        if not _continued(rects, b, "right"):
+            add(b.x1, b.y0, b.x1, b.y1)
     return hs, vs
+
+
+def _continued(rects: list[Box], b: Box, side: str) -> bool:
+    if len(rects) > 400:
+        return False  # a chart or a drawing: not worth the quadratic look
+    for o in rects:
+        if o is b:
+            continue
+        if side in ("top", "bottom"):
+            edge, other = (b.y0, o.y1) if side == "top" else (b.y1, o.y0)
+            along = min(b.x1, o.x1) - max(b.x0, o.x0)
+            if abs(edge - other) <= SNAP and along >= 0.8 * b.width:
+                return True
+        else:
+            edge, other = (b.x0, o.x1) if side == "left" else (b.x1, o.x0)
+            along = min(b.y1, o.y1) - max(b.y0, o.y0)
+            if abs(edge - other) <= SNAP and along >= 0.8 * b.height:
+                return True
+    return False
 
 
 def _merge(segs: list[Seg]) -> list[Seg]:
@@ -101,6 +126,8 @@ def frames(page: PageGeometry) -> tuple[list[Frame], list[Seg]]:
     """Connected frames of horizontal+vertical rules, and the horizontal rules that touch no vertical."""
     hs, vs = _raw_segments(page)
     hs, vs = _merge(hs), _merge(vs)
+    if len(hs) * len(vs) > MAX_PAIRS:
+        return [], []  # a chart or a vector drawing, not a table: not worth the quadratic look
     parent = list(range(len(hs) + len(vs)))
 
     def find(i: int) -> int:
@@ -111,13 +138,11 @@ def frames(page: PageGeometry) -> tuple[list[Frame], list[Seg]]:
 
     touched = [False] * len(hs)
     vs_sorted = sorted(range(len(vs)), key=lambda j: vs[j].pos)
+    v_pos = [vs[j].pos for j in vs_sorted]
     for i, h in enumerate(hs):
-        for j in vs_sorted:
+        for k in range(bisect_left(v_pos, h.a - SNAP), bisect_right(v_pos, h.b + SNAP)):
+            j = vs_sorted[k]
             v = vs[j]
-            if v.pos < h.a - SNAP:
-                continue
-            if v.pos > h.b + SNAP:
-                break
             if _touch(h, v):
                 touched[i] = True
                 parent[find(i)] = find(len(hs) + j)

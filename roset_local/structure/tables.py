@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import html
 from bisect import bisect_right
+from statistics import median
 
 from roset_local.structure.model import Box, PageGeometry, Table, Word
 from roset_local.structure.table_aligned import (
     borderless,
+    chunks,
     column_edges,
     gutters,
     is_prose,
@@ -37,7 +39,7 @@ LINE_ROWS_MAX_RULES = 1  # with at most this many interior horizontal rules, tex
 
 def find_tables(page: PageGeometry) -> list[Table]:
     """Every table on the page, top to bottom; each word belongs to at most one table."""
-    words = list(page.words)
+    words = [w for w in page.words if w.text.strip()]
     if not words:
         return []
     h = text_height(words)
@@ -54,10 +56,10 @@ def find_tables(page: PageGeometry) -> list[Table]:
     frame_list, loose = frames(page)
     for frame in sorted(frame_list, key=lambda f: f.box.y0):
         take(*_frame_table(frame, [w for w in words if id(w) in free], h, page))
-    for top, bottom, mids in _rule_bands(loose, h):
+    for top, bottom, mids in _rule_bands(loose, [w for w in words if id(w) in free], h):
         take(*_band_table(top, bottom, mids, [w for w in words if id(w) in free], h))
     lines = group_lines([w for w in words if id(w) in free])
-    for rows, _used in leader_rows(lines, h):
+    for rows in leader_rows(lines, h):
         take(*table_from_rows(rows, ruled=False))
     lines = sub_lines(lines, lambda w: id(w) in free)
     for region in _regions(lines, h):
@@ -90,6 +92,8 @@ def _frame_table(frame: Frame, words: list[Word], h: float, page: PageGeometry) 
         return _line_table(inside, edges, ys[1] if inner_h else None, h, ruled_columns=inner_v > 0)
     if inner_v == 0:
         # rows ruled, columns only by alignment: every gap becomes a virtual vertical rule
+        if not _tabular(inside, box.x0, box.x1, h):
+            return None, []  # paragraphs between rules (a ruled note, a form's text)
         xs = column_edges(group_lines(inside), box.x0, box.x1, h)
         virtual = [Seg(x, box.y0, box.y1) for x in xs]
         return _grid_table(xs, ys, frame.hs, virtual, inside)
@@ -172,9 +176,10 @@ def _line_table(words: list[Word], edges: list[float], header_bottom: float | No
     return table_from_rows(rows, ruled=True)
 
 
-def _rule_bands(loose: list[Seg], h: float) -> list[tuple[Seg, Seg, list[Seg]]]:
+def _rule_bands(loose: list[Seg], words: list[Word], h: float) -> list[tuple[Seg, Seg, list[Seg]]]:
     """Stacks of loose horizontal rules of (nearly) the same extent: a top and a bottom rule with the
-    mid rules between them (booktabs), each stack a table candidate."""
+    mid rules between them (booktabs), each stack a table candidate. A stack breaks where the text
+    between two of its rules is not tabular (a running header's rule above a page of paragraphs)."""
     long = sorted((s for s in loose if s.b - s.a >= max(50.0, 6 * h)), key=lambda s: s.pos)
     out: list[tuple[Seg, Seg, list[Seg]]] = []
     used: set[int] = set()
@@ -183,12 +188,29 @@ def _rule_bands(loose: list[Seg], h: float) -> list[tuple[Seg, Seg, list[Seg]]]:
             continue
         same = [j for j in range(i + 1, len(long))
                 if abs(long[j].a - top.a) <= 3 * SNAP and abs(long[j].b - top.b) <= 3 * SNAP]
-        if not same:
-            continue
-        stack = [top] + [long[j] for j in same]
         used.update(same)
-        out.append((stack[0], stack[-1], stack[1:-1]))
+        run = [top]
+        for nxt in (long[j] for j in same):
+            band = _inside(words, Box(top.a, run[-1].pos, top.b, nxt.pos))
+            if not _tabular(band, top.a, top.b, h):
+                if len(run) >= 2:
+                    out.append((run[0], run[-1], run[1:-1]))
+                run = []
+            run.append(nxt)
+        if len(run) >= 2:
+            out.append((run[0], run[-1], run[1:-1]))
     return out
+
+
+def _tabular(words: list[Word], x0: float, x1: float, h: float) -> bool:
+    """Whether the text between two rules could be rows of a table (or there is none: a double rule)."""
+    if not words:
+        return True
+    lines = group_lines(words)
+    edges = column_edges(lines, x0, x1, h)
+    if len(edges) < 3:
+        return len(lines) <= 2  # a header or a single row may hold one spanning cell
+    return not is_prose(rows_from_lines(lines, edges, h))
 
 
 def _band_table(top: Seg, bottom: Seg, mids: list[Seg], words: list[Word],
@@ -202,9 +224,29 @@ def _band_table(top: Seg, bottom: Seg, mids: list[Seg], words: list[Word],
     edges = column_edges(group_lines(inside), box.x0, box.x1, h)
     if len(mids) > LINE_ROWS_MAX_RULES:
         ys = [top.pos] + [m.pos for m in mids] + [bottom.pos]
-        virtual = [Seg(x, box.y0, box.y1) for x in edges]
+        # rules drawn only between rows leave the first and last rows outside: take a row-high band
+        # beyond either end when its text keeps to the columns
+        pitch = median(b - a for a, b in zip(ys, ys[1:]))
+        for y_from, y_to, above in ((top.pos - pitch, top.pos, True), (bottom.pos, bottom.pos + pitch, False)):
+            band = _inside(words, Box(box.x0, y_from, box.x1, y_to))
+            if band and _keeps_columns(band, edges, h):
+                ys = [y_from] + ys if above else ys + [y_to]
+                inside += band
+        virtual = [Seg(x, ys[0], ys[-1]) for x in edges]
         return _grid_table(edges, ys, mids + [top, bottom], virtual, inside)
     return _line_table(inside, edges, mids[0].pos if mids else None, h, ruled_columns=False)
+
+
+def _keeps_columns(words: list[Word], edges: list[float], h: float) -> bool:
+    """Text of one row band whose phrases each sit in one column, in at least two columns."""
+    used: set[int] = set()
+    for line in group_lines(words):
+        for ch in chunks(line, h):
+            first = bisect_right(edges, ch.x0) - 1
+            if first != bisect_right(edges, ch.x1) - 1:
+                return False
+            used.add(first)
+    return len(used) >= 2
 
 
 def _regions(lines: list[Line], h: float) -> list[list[Line]]:
@@ -227,14 +269,19 @@ def _md_cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
 
 
-def table_markdown(table: Table) -> str:
-    """A GitHub pipe table (first row as header), or an HTML table when a cell spans rows or columns."""
-    if table.spans:
+def table_markdown(table: Table, repeat_spans: bool = False) -> str:
+    """A GitHub pipe table (first row as header), or an HTML table when a cell spans rows or columns.
+
+    `repeat_spans` renders a table with merged cells as a pipe table too, the merged cell's text
+    repeated in every row and column it covers (the convention of docling's markdown export).
+    """
+    if table.spans and not repeat_spans:
         return _html_table(table)
     grid = [[""] * table.n_cols for _ in range(table.n_rows)]
     for cell in table.cells:
-        if 0 <= cell.row < table.n_rows and 0 <= cell.col < table.n_cols:
-            grid[cell.row][cell.col] = _md_cell(cell.text)
+        for r in range(max(cell.row, 0), min(cell.row + cell.rowspan, table.n_rows)):
+            for c in range(max(cell.col, 0), min(cell.col + cell.colspan, table.n_cols)):
+                grid[r][c] = _md_cell(cell.text)
     lines = ["| " + " | ".join(grid[0]) + " |", "|" + "|".join(["---"] * table.n_cols) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in grid[1:]]
     return "\n".join(lines)
