@@ -3,12 +3,13 @@
     python scripts/bench_ocr.py [--dpi 150 200] [--corpus DIR] [--corpus-pages 2] [--no-corpus]
                                 [--rapid-layout-path DIR]
 
-Pages: a generated two-column A4 page (title, two headed columns) rendered at each --dpi, clean,
-with noise plus a JPEG round trip, and tilted 2.5 degrees; then the first --corpus-pages pages of
+Pages: a generated two-column A4 page (title, two headed columns, a ruled 3x4 table below) rendered
+at each --dpi, clean, with noise plus a JPEG round trip, and tilted 2.5 degrees; then the first --corpus-pages pages of
 every PDF in the docling corpus rendered at 150 dpi (their text layer is the truth). Per engine and
 page set it prints seconds per page, word recall (bag of words against the known text) and order
 (the NID measure on word sequences: 1 - indel distance / total length, against the known reading
-order; for the corpus, against the reference markdown of documents rendered in full).
+order; for the corpus, against the reference markdown of single-page documents) and, for the layout
+analysis, the share of the generated table's cells found at their row and column ("cells").
 
 Engines and orders:
 - rapidocr (default engine), lines joined across the page width as before ("rapidocr/lines"), and
@@ -31,7 +32,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -39,8 +40,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import scangen  # noqa: E402
 
 from roset_local.providers.engines import OcrEngine, group_lines, lines_to_markdown  # noqa: E402
-from roset_local.structure.model import PageGeometry  # noqa: E402
+from roset_local.structure.layout import analyse  # noqa: E402
+from roset_local.structure.model import Element  # noqa: E402
 from roset_local.structure.ocr import OcrResult, page_geometry  # noqa: E402
+from roset_local.structure.render import to_markdown  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpora" / "docling"
 WORD = re.compile(r"[\w']+")
@@ -69,6 +72,7 @@ class Page:
     dpi: int
     truth_words: list[str]
     order_truth: list[str] | None  # None: no reading-order reference for this page
+    table: list[list[str]] | None = None  # the page's one table, row by row, when it has one
 
 
 @dataclass
@@ -76,6 +80,7 @@ class Tally:
     seconds: list[float] = field(default_factory=list)
     recall: list[float] = field(default_factory=list)
     order: list[float] = field(default_factory=list)
+    cells: list[float] = field(default_factory=list)
 
     def add(self, seconds: float, found: list[str] | None, page: Page) -> None:
         self.seconds.append(seconds)
@@ -92,8 +97,9 @@ def mean(values: list[float]) -> str:
 
 # -- page sets --------------------------------------------------------------------------------------
 def generated_pages(workdir: Path, dpis: list[int]) -> list[Page]:
-    doc = scangen.two_column_pdf(workdir / "two-column.pdf")
-    truth = words_of(doc.reading_order)
+    doc = scangen.two_column_pdf(workdir / "two-column.pdf", table=True)
+    assert doc.table is not None
+    truth = words_of(doc.reading_order + " " + " ".join(" ".join(row) for row in doc.table))
     pages = []
     for dpi in dpis:
         clean = scangen.render_page(doc.path, dpi)
@@ -103,7 +109,7 @@ def generated_pages(workdir: Path, dpis: list[int]) -> list[Page]:
             "tilted": scangen.degrade(clean, rotate=2.5),
         }
         for variant, image in variants.items():
-            pages.append(Page(f"generated {dpi}dpi", f"two-column {variant}", image, dpi, truth, truth))
+            pages.append(Page(f"generated {dpi}dpi", f"two-column {variant}", image, dpi, truth, truth, doc.table))
     return pages
 
 
@@ -131,13 +137,16 @@ def corpus_pages(corpus: Path, max_pages: int, dpi: int = 150) -> list[Page]:
 
 
 # -- engines ----------------------------------------------------------------------------------------
-def layout_order() -> Callable[[PageGeometry], str] | None:
-    """Markdown of one page through the structure layout analysis, when that module exists."""
-    try:
-        from roset_local.structure import layout, render  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return lambda geom: render.to_markdown(layout.analyse([geom]))
+def cells_found(elements: list[Element], table: list[list[str]]) -> float:
+    """Share of the table's cells that some table element has at the same row and column."""
+    found = {
+        (c.row, c.col, "".join(words_of(c.text)))
+        for e in elements
+        if e.table is not None
+        for c in e.table.cells
+    }
+    want = [(r, c, "".join(words_of(text))) for r, row in enumerate(table) for c, text in enumerate(row)]
+    return sum(1 for cell in want if cell in found) / len(want)
 
 
 def tesseract_words(image: Any) -> list[str]:
@@ -224,7 +233,6 @@ class RapidLayoutOrder:
 
 def run(pages: list[Page], rapid_layout_path: str | None) -> None:
     ocr = OcrEngine()
-    to_layout = layout_order()
     if rapid_layout_path:
         sys.path.insert(0, rapid_layout_path)
     try:
@@ -243,10 +251,13 @@ def run(pages: list[Page], rapid_layout_path: str | None) -> None:
         result = ocr.read(page.image)
         ocr_s = time.perf_counter() - t
         tally("rapidocr/lines", page).add(ocr_s, words_of(lines_to_markdown(group_lines(result.boxes))), page)
-        if to_layout is not None:
-            t = time.perf_counter()
-            markdown = to_layout(page_geometry(result, 1, page.dpi / 72, image=page.image))
-            tally("rapidocr/layout", page).add(ocr_s + time.perf_counter() - t, words_of(markdown), page)
+        t = time.perf_counter()
+        elements = analyse([page_geometry(result, 1, page.dpi / 72, image=page.image)])
+        markdown = to_markdown(elements)
+        layout_tally = tally("rapidocr/layout", page)
+        layout_tally.add(ocr_s + time.perf_counter() - t, words_of(markdown), page)
+        if page.table:
+            layout_tally.cells.append(cells_found(elements, page.table))
         if rl is not None:
             t = time.perf_counter()
             regions = rl.regions(page.image)
@@ -260,14 +271,12 @@ def run(pages: list[Page], rapid_layout_path: str | None) -> None:
         print(f"  {page.set:16} {page.name:40} rapidocr {ocr_s:5.2f}s", flush=True)
 
     print()
-    print(f"{'engine':24} {'pages':16} {'n':>3} {'s/page':>7} {'recall':>7} {'order':>7}")
+    print(f"{'engine':24} {'pages':16} {'n':>3} {'s/page':>7} {'recall':>7} {'order':>7} {'cells':>7}")
     for (engine, pset), t in sorted(tallies.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         print(
             f"{engine:24} {pset:16} {len(t.seconds):3} {sum(t.seconds) / len(t.seconds):7.2f}"
-            f" {mean(t.recall):>7} {mean(t.order):>7}"
+            f" {mean(t.recall):>7} {mean(t.order):>7} {mean(t.cells):>7}"
         )
-    if to_layout is None:
-        print("rapidocr/layout: roset_local.structure.layout is not there yet")
     if rl is None:
         print("rapid-layout: not importable (see --rapid-layout-path)")
     if not tess:
