@@ -9,32 +9,35 @@ from typing import Any
 
 from .model import Box, PageGeometry, Rule, Word
 
-# Below this skew a rotation would only move boxes by rounding noise.
+# Skew: below MIN a rotation would only move boxes by rounding noise; above MAX the boxes are not
+# a scan's tilt (vertical text, stamps).
 MIN_SKEW_DEGREES = 0.2
-# A detected text box is as tall as its tallest and lowest glyphs plus the detector's margin: its
-# height over the font size, measured on rendered Helvetica at 150 and 200 dpi (9-22 pt), by
-# whether the line has ascenders or capitals and whether it has descenders.
-HEIGHT_PER_SIZE = {(True, True): 1.35, (True, False): 1.15, (False, True): 1.15, (False, False): 1.05}
-# Measured from the ink instead (same fonts, 9-22 pt): rows inked at least X_BAND_INK of the densest
-# row form the x-height band (cap height on lines without lowercase); a stroke over BOLD_STROKE of
-# the size is bold (regular 0.09-0.12, bold 0.14-0.16).
+MAX_SKEW_DEGREES = 15.0
+
+# Font size and weight, measured from each line's ink (rendered Helvetica, 9-22 pt, 150 and 200
+# dpi): rows inked at least X_BAND_INK of the densest row form the x-height band (the cap height on
+# lines without lowercase); a median stem wider than BOLD_STROKE of the size is bold (regular
+# 0.09-0.12, bold 0.14-0.16). Sizes within SNAP of the page's body size are snapped to it
+# (SNAP_SHORT for lines shorter than SHORT_LINE characters).
 X_BAND_INK = 0.45
 X_HEIGHT = 0.53
 CAP_HEIGHT = 0.70
 BOLD_STROKE = 0.135
 SNAP = 0.12
 SNAP_SHORT = 0.45
-SHORT_LINE = 12  # characters
-# Ruling lines drawn on a scan: ink runs at least this long (points) and at most RULE_THICK thick.
-# Longer than any glyph stroke, so letters never pass; table borders, underlines and frames do.
-RULE_MIN_H = 40.0
-RULE_MIN_V = 30.0  # a display font's stems reach ~25 pt
-RULE_THICK = 4.0
-INK = 160  # gray level below which a pixel is ink
+SHORT_LINE = 12
+# Without the image: a box's height over the font size, by whether its line has ascenders or
+# capitals and whether it has descenders (the detector's box spans the glyphs plus a margin).
+HEIGHT_PER_SIZE = {(True, True): 1.35, (True, False): 1.15, (False, True): 1.15, (False, False): 1.05}
 _ASCENDERS = frozenset("bdfhklt0123456789()[]{}/|!?%&$#@ß")
 _DESCENDERS = frozenset("gjpqy,;()[]{}|")
-# A skew estimate from boxes rotated more than this is not a scan's tilt (vertical text, stamps).
-MAX_SKEW_DEGREES = 15.0
+
+# Ruling lines drawn on a scan: ink runs at least RULE_MIN_H/V points long (longer than any glyph
+# stroke: a display font's stems reach ~25 pt) and at most RULE_THICK thick.
+RULE_MIN_H = 40.0
+RULE_MIN_V = 30.0
+RULE_THICK = 4.0
+INK = 160  # gray level below which a pixel is ink
 
 
 Quad = list[tuple[float, float]]  # four corners in image pixels, clockwise from the top-left
@@ -75,7 +78,7 @@ def page_geometry(
     gray = _gray(image, angle) if image is not None else None
     quads = [[_rotate(p, centre, -angle) for p in box.quad] if angle else box.quad for box in result.boxes]
     measured = [_measure(gray, q, box.text) if gray is not None else None for q, box in zip(quads, result.boxes)]
-    styles = _styles(result.boxes, measured, angle)
+    styles = _styles(result.boxes, measured)
     words: list[Word] = []
     for box, (size, bold) in zip(result.boxes, styles):
         for text, quad in _split_words(box):
@@ -121,16 +124,14 @@ def image_rules(gray: Any, pixels_per_point: float) -> list[Rule]:
     return out
 
 
-def _styles(
-    boxes: list[OcrTextBox], measured: list[tuple[float, float] | None], angle: float
-) -> list[tuple[float, bool]]:
+def _styles(boxes: list[OcrTextBox], measured: list[tuple[float, float] | None]) -> list[tuple[float, bool]]:
     """(size in pixels, bold) per box, sizes near the body size snapped to it.
 
     One line's estimate is off by up to ~10% (a few pixels of x-height), and layout analysis reads
     a 10% larger line as a heading: sizes within SNAP of the page's body size are the body size
     (within SNAP_SHORT for lines too short to measure well). Bold is decided after snapping.
     """
-    sizes = [m[0] if m else font_size(b, angle) for b, m in zip(boxes, measured)]
+    sizes = [m[0] if m else font_size(b) for b, m in zip(boxes, measured)]
     weighted = sorted((size, len(b.text)) for size, b in zip(sizes, boxes) if len(b.text) >= SHORT_LINE)
     if not weighted:
         weighted = sorted((size, len(b.text)) for size, b in zip(sizes, boxes))
@@ -197,14 +198,14 @@ def _measure(gray: Any, quad: Quad, text: str) -> tuple[float, float] | None:
     return size, float(np.median(runs))
 
 
-def font_size(box: OcrTextBox, angle: float = 0.0) -> float:
+def font_size(box: OcrTextBox) -> float:
     """The font size of a text box's line in pixels, from its height and which glyph heights it holds.
 
     Box heights alone make a line without descenders look smaller than the one above it, which
     splits paragraphs and hides headings; layout analysis compares sizes, so they are estimated.
     """
-    (x0, y0), (x1, y1), _, (x3, y3) = box.quad
-    height = math.hypot(x3 - x0, y3 - y0) if not angle else abs((y3 - y0) * math.cos(angle) - (x3 - x0) * math.sin(angle))
+    (x0, y0), _, _, (x3, y3) = box.quad
+    height = math.hypot(x3 - x0, y3 - y0)  # the left edge: the line's height at any tilt
     tall = any(c.isupper() or c in _ASCENDERS for c in box.text)
     low = any(c in _DESCENDERS for c in box.text)
     return height / HEIGHT_PER_SIZE[(tall, low)]
