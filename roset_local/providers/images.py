@@ -12,7 +12,7 @@ from roset_local.structure.model import Element, PageGeometry
 from .base import Extraction, ExtractionError, ExtractRequest, Page, ProgressFn
 from .engines import LocalEngines, OcrEngine
 from .guards import Limits, check_file, check_pixels
-from .structured import render_pages
+from .structured import render_pages, wants_structure
 from .textutil import guess_language, tidy, word_count
 from .thumbs import thumbnail_from_pil
 
@@ -103,7 +103,7 @@ def extract_image(req: ExtractRequest, content_type: str, progress: ProgressFn, 
         img.close()
     t2 = time.perf_counter()
     elements: list[Element] = []
-    if str(req.options.get("extraction", "")).lower() != "fast":
+    if wants_structure(req.options):
         elements = analyse(geometry)
         render_pages(pages, elements)
     layout_s = time.perf_counter() - t2

@@ -13,7 +13,7 @@ from roset_local.structure.pdf_reader import read_page
 from .base import Extraction, ExtractionError, ExtractRequest, Page, ProgressFn
 from .engines import LocalEngines, OcrEngine, lib_version
 from .guards import Limits, check_file, check_pixels
-from .structured import render_pages
+from .structured import render_pages, wants_structure
 from .textutil import guess_language, tidy, word_count
 from .thumbs import THUMB_SIZE, thumbnail_from_pil
 
@@ -83,7 +83,7 @@ def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines
         if count > limits.max_pdf_pages:
             raise ExtractionError("too_large", f"PDF has {count} pages; the limit is {limits.max_pdf_pages}")
         timings["open"] = time.perf_counter() - t0
-        structured = str(req.options.get("extraction", "")).lower() != "fast"
+        structured = wants_structure(req.options)
         pages, geometry, ocr_pages, ocr_seconds, first_size = _pages(
             pdf, count, mode, engines, limits, progress, structured
         )

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from roset_local.structure.model import Element
 from roset_local.structure.render import to_markdown
 
 from .base import Page
+
+FAST = "fast"  # options["extraction"]: plain text only, no layout analysis (today's speed)
+
+
+def wants_structure(options: dict[str, Any]) -> bool:
+    """Whether an extraction runs layout analysis (the default) or keeps plain text (`extraction: fast`)."""
+    return str(options.get("extraction", "")).lower() != FAST
 
 
 def render_pages(pages: list[Page], elements: list[Element]) -> None:

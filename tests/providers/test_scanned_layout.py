@@ -202,3 +202,23 @@ def test_scanned_two_column_page_reads_column_by_column_through_the_server(live_
             assert_table(markdown, doc)
             meta = http.get(f"/v1/files/{body['id']}/variants/metadata").json()["data"]
             assert meta["ocr_pages"] == [1], (kind, meta)
+
+
+@pytest.mark.slow
+def test_fast_extraction_keeps_plain_ocr_lines(tmp_path: Path) -> None:
+    """`extraction: fast` skips layout analysis: the drawn lines stay lines and there are no elements."""
+    import samplegen
+
+    from roset_local.providers.base import ExtractRequest, no_progress
+    from roset_local.providers.engines import LocalEngines
+    from roset_local.providers.images import extract_image
+
+    path = tmp_path / "strip.png"
+    samplegen.text_image(["Invoice number 4821", "Acme Widgets Limited"]).save(path)
+    engines = LocalEngines()
+    fast = extract_image(ExtractRequest(str(path), "strip.png", "image/png", {"extraction": "fast"}), "image/png", no_progress, engines)
+    assert fast.markdown.splitlines() == ["Invoice number 4821", "Acme Widgets Limited"] and fast.elements == []
+    full = extract_image(ExtractRequest(str(path), "strip.png", "image/png", {}), "image/png", no_progress, engines)
+    assert [e.type for e in full.elements] == ["paragraph"]
+    assert full.markdown == "Invoice number 4821 Acme Widgets Limited" == full.pages[0].markdown
+    assert full.elements[0].span == (0, len(full.markdown)) and full.elements[0].page == 1
