@@ -6,7 +6,7 @@ import time
 import warnings
 from typing import Any
 
-from roset_local.structure.layout import analyse
+from roset_local.structure.layout import analyse, furniture_metadata
 from roset_local.structure.model import Element, PageGeometry
 
 from .base import Extraction, ExtractionError, ExtractRequest, Page, ProgressFn
@@ -122,6 +122,9 @@ def extract_image(req: ExtractRequest, content_type: str, progress: ProgressFn, 
         "engine": {"library": "rapidocr", "version": OcrEngine.version()},
         "timings": {"decode": round(decode_s, 4), "ocr": round(ocr_s, 4), "layout": round(layout_s, 4)},
     }
+    furniture = furniture_metadata(elements)
+    if furniture:  # running headers and page numbers of a multi-page TIFF, out of the body
+        metadata["furniture"] = furniture[:500]
     progress(100, "done")
     return Extraction(
         markdown=markdown,
