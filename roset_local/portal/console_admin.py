@@ -1,4 +1,4 @@
-"""Console pages for administration: spaces and share links, connections, webhooks, API keys,
+"""Console pages for spaces and share links, webhooks, API keys (members: their own),
 provider keys, settings and routing rules, API logs. Each calls the functions the JSON API calls."""
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from litestar import Request
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from roset_local.api.deps import blocking, check_space_name
-from roset_local.errors import BadRequest, NotFound, RosetError
+from roset_local.api.deps import blocking, caller, check_space_name
+from roset_local.errors import BadRequest, Forbidden, NotFound, RosetError
 from roset_local.pagination import decode_cursor, encode_cursor
-from roset_local.portal import features, tokens
+from roset_local.portal import features, roles, tokens
 from roset_local.portal.web import (
     action,
     flash_redirect,
+    form_action as _do,
     form_of,
     page,
     require_session,
@@ -24,23 +25,12 @@ from roset_local.portal.web import (
     services_of,
     template,
 )
+from roset_local.store import console as console_store
 from roset_local.store import files as file_store
 from roset_local.store import keys as key_store
 from roset_local.store import logs as log_store
 
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,4096}$")
-
-
-async def _do(request: Request, back: str, fn: Any, ok: str | Any) -> Redirect:
-    """Run one form action (after the session and CSRF checks); errors come back as a notice on ``back``."""
-    session, form = await form_of(request)
-    try:
-        result = await run(fn, services_of(request), form, session)
-    except (RosetError, ValueError) as exc:
-        return flash_redirect(back, getattr(exc, "message", None) or str(exc), error=True)
-    if isinstance(result, Redirect):
-        return result
-    return flash_redirect(back, ok(result) if callable(ok) else ok)
 
 
 # -- spaces and share links ----------------------------------------------------------------------
@@ -49,19 +39,19 @@ async def _do(request: Request, back: str, fn: Any, ok: str | Any) -> Redirect:
 @page("/console/spaces")
 @blocking
 def spaces_page(request: Request) -> Template:
-    require_session(request)
-    services = services_of(request)
+    services, allowed = services_of(request), caller(request).spaces
     spaces = []
-    for row in file_store.list_spaces(services.db, None):
+    for row in file_store.list_spaces(services.db, allowed):
         spaces.append(file_store.space_stats(services.db, row["space"]))
     return template(request, "console/spaces.html", nav="spaces", spaces=spaces,
-                    tokens=tokens.list_tokens(services, None), new_token=request.query_params.get("share"))
+                    tokens=tokens.list_tokens(services, allowed), new_token=request.query_params.get("share"))
 
 
 @action("/console/spaces/share")
 async def share_space(request: Request) -> Redirect:
     def go(services: Any, form: dict[str, Any], session: Any) -> Redirect:
         space = check_space_name(str(form.get("space") or ""))
+        session.principal().require_space(space)
         try:
             ttl = int(form.get("ttl") or tokens.DEFAULT_TTL)
         except ValueError:
@@ -78,7 +68,7 @@ async def share_space(request: Request) -> Redirect:
 async def revoke_share(request: Request, token_id: FromPath[str]) -> Redirect:
     def go(services: Any, form: Any, session: Any) -> None:
         row = tokens.find(services, token_id)
-        if row is None:
+        if row is None or not session.principal().can_see(row["space"]):
             raise NotFound("Share link not found")
         tokens.revoke(services, row)
 
@@ -90,7 +80,9 @@ async def delete_space(request: Request, name: FromPath[str]) -> Redirect:
     from roset_local.pipeline import lifecycle
 
     def go(services: Any, form: Any, session: Any) -> int:
-        return lifecycle.delete_space(services, check_space_name(name), True)
+        space = check_space_name(name)
+        session.principal().require_space(space)
+        return lifecycle.delete_space(services, space, True)
 
     return await _do(request, "/console/spaces", go, lambda n: f"Deleted space {name} ({n} files)")
 
@@ -104,10 +96,9 @@ def _webhooks() -> Any:
     return manage, store
 
 
-@page("/console/webhooks")
+@page("/console/webhooks", access=roles.ADMIN_ONLY)
 @blocking
 def webhooks_page(request: Request) -> Template:
-    require_session(request)
     manage, store = _webhooks()
     events = features.module("roset_local.store.events")
     rows = store.list_webhooks(services_of(request).db) if store else []
@@ -115,7 +106,7 @@ def webhooks_page(request: Request) -> Template:
                     event_types=getattr(events, "EVENT_TYPES", ()), secret=request.query_params.get("secret"))
 
 
-@action("/console/webhooks")
+@action("/console/webhooks", access=roles.ADMIN_ONLY)
 async def create_webhook(request: Request) -> Redirect:
     def go(services: Any, form: dict[str, Any], session: Any) -> Redirect:
         manage, _ = _webhooks()
@@ -129,10 +120,9 @@ async def create_webhook(request: Request) -> Redirect:
     return await _do(request, "/console/webhooks", go, "")
 
 
-@page("/console/webhooks/{webhook_id:str}")
+@page("/console/webhooks/{webhook_id:str}", access=roles.ADMIN_ONLY)
 @blocking
 def webhook_page(request: Request, webhook_id: FromPath[str], cursor: FromQuery[str | None] = None) -> Template:
-    require_session(request)
     manage, store = _webhooks()
     if manage is None:
         raise NotFound("Webhooks are not available yet in this build")
@@ -144,7 +134,7 @@ def webhook_page(request: Request, webhook_id: FromPath[str], cursor: FromQuery[
                     next_cursor=next_cursor, secret=request.query_params.get("secret"))
 
 
-@action("/console/webhooks/{webhook_id:str}/{verb:str}")
+@action("/console/webhooks/{webhook_id:str}/{verb:str}", access=roles.ADMIN_ONLY)
 async def webhook_action(request: Request, webhook_id: FromPath[str], verb: FromPath[str]) -> Redirect:
     back = f"/console/webhooks/{webhook_id}"
 
@@ -177,24 +167,38 @@ async def webhook_action(request: Request, webhook_id: FromPath[str], verb: From
 # -- API keys ------------------------------------------------------------------------------------
 
 
-@page("/console/keys")
+def _visible_keys(services: Any, session: Any) -> list[dict[str, Any]]:
+    """Admins see every key; others only the keys they minted here."""
+    rows = key_store.list_keys(services.db)
+    if session.is_admin:
+        return rows
+    mine = console_store.keys_owned_by(services.db, session.user_id)
+    return [r for r in rows if r["id"] in mine]
+
+
+def _keys_template(request: Request, new_key: dict[str, Any] | None) -> Template:
+    session, principal = require_session(request), caller(request)
+    return template(request, "console/keys.html", nav="keys", keys=_visible_keys(services_of(request), session),
+                    scopes=sorted(principal.scopes, key=key_store.ALL_SCOPES.index), allowed_spaces=principal.spaces,
+                    new_key=new_key)
+
+
+@page("/console/keys", access=roles.WORK)
 @blocking
 def keys_page(request: Request) -> Template:
-    require_session(request)
-    rows = key_store.list_keys(services_of(request).db)
-    return template(request, "console/keys.html", nav="keys", keys=rows, scopes=key_store.ALL_SCOPES,
-                    new_key=None)
+    return _keys_template(request, None)
 
 
 @action("/console/keys", status_code=200)
 async def create_key(request: Request) -> Template:
-    """The new key is rendered once in this response (never in a URL, never stored)."""
+    """The new key is rendered once in this response (never in a URL, never stored). A key never holds
+    more than its minter: a member's keys are confined to the member's spaces, without org scopes."""
     session, form = await form_of(request)
-    services = services_of(request)
+    services, principal = services_of(request), caller(request)
     name = str(form.get("name") or "").strip()
     scopes = form.get("scopes") or []
     scopes = [scopes] if isinstance(scopes, str) else list(scopes)
-    spaces = [s.strip() for s in str(form.get("spaces") or "").split(",") if s.strip()]
+    spaces = roles.parse_spaces(str(form.get("spaces") or ""))
 
     def go() -> tuple[dict[str, Any], str]:
         if not name or len(name) > 200:
@@ -204,21 +208,30 @@ async def create_key(request: Request) -> Template:
             raise BadRequest(f"Unknown scopes: {', '.join(bad)}")
         for s in spaces:
             check_space_name(s)
-        return key_store.create_key(services.db, name=name, scopes=scopes or None, spaces=spaces or None)
+        try:
+            granted, confined = roles.key_grant(scopes, spaces, allowed_scopes=principal.scopes,
+                                                allowed_spaces=principal.spaces)
+        except ValueError as exc:
+            raise Forbidden(str(exc)) from None
+        granted = sorted(granted, key=key_store.ALL_SCOPES.index)
+        row, raw = key_store.create_key(services.db, name=name, scopes=granted, spaces=confined)
+        console_store.record_key_owner(services.db, row["id"], session.user_id)
+        return row, raw
 
     try:
         row, raw = await run(go)
+    except Forbidden:
+        raise  # more than the minter holds: only a forged form asks for it
     except RosetError as exc:
         return flash_redirect("/console/keys", exc.message, error=True)  # type: ignore[return-value]
-    rows = await run(key_store.list_keys, services.db)
-    return template(request, "console/keys.html", nav="keys", keys=rows, scopes=key_store.ALL_SCOPES,
-                    new_key={"raw": raw, "name": row["name"]})
+    return await run(_keys_template, request, {"raw": raw, "name": row["name"]})
 
 
 @action("/console/keys/{key_id:str}/revoke")
 async def revoke_key(request: Request, key_id: FromPath[str]) -> Redirect:
     def go(services: Any, form: Any, session: Any) -> None:
-        if not key_store.revoke_key(services.db, key_id):
+        visible = {r["id"] for r in _visible_keys(services, session)}
+        if key_id not in visible or not key_store.revoke_key(services.db, key_id):
             raise NotFound("API key not found")
         services.key_cache.clear()  # revocation takes effect at once
 
@@ -228,17 +241,16 @@ async def revoke_key(request: Request, key_id: FromPath[str]) -> Redirect:
 # -- provider keys, settings, routing rules ------------------------------------------------------
 
 
-@page("/console/provider-keys")
+@page("/console/provider-keys", access=roles.ADMIN_ONLY)
 @blocking
 def provider_keys_page(request: Request) -> Template:
-    require_session(request)
     secrets = features.module("roset_local.secrets")
     rows = secrets.list_provider_keys(services_of(request)) if secrets else []
     return template(request, "console/provider_keys.html", nav="provider-keys", available=secrets is not None,
                     providers=rows)
 
 
-@action("/console/provider-keys")
+@action("/console/provider-keys", access=roles.ADMIN_ONLY)
 async def save_provider_key(request: Request) -> Redirect:
     def go(services: Any, form: dict[str, Any], session: Any) -> str:
         from roset_local import secrets
@@ -259,7 +271,7 @@ async def save_provider_key(request: Request) -> Redirect:
     return await _do(request, "/console/provider-keys", go, lambda m: m)
 
 
-@action("/console/provider-keys/{provider:str}/delete")
+@action("/console/provider-keys/{provider:str}/delete", access=roles.ADMIN_ONLY)
 async def delete_provider_key(request: Request, provider: FromPath[str]) -> Redirect:
     def go(services: Any, form: Any, session: Any) -> None:
         from roset_local.store import org as org_store
@@ -362,14 +374,13 @@ def _settings_template(request: Request, *, values: dict[str, Any] | None = None
     return response
 
 
-@page("/console/settings")
+@page("/console/settings", access=roles.ADMIN_ONLY)
 @blocking
 def settings_page(request: Request) -> Template:
-    require_session(request)
     return _settings_template(request)
 
 
-@action("/console/settings/org")
+@action("/console/settings/org", access=roles.ADMIN_ONLY)
 async def save_settings(request: Request) -> Any:
     """Save the settings form; a value the org module refuses comes back next to its field (400)."""
     from roset_local.store import org as org_store
@@ -386,7 +397,7 @@ async def save_settings(request: Request) -> Any:
     return flash_redirect("/console/settings", "Settings saved")
 
 
-@action("/console/settings/routing")
+@action("/console/settings/routing", access=roles.ADMIN_ONLY)
 async def save_routing(request: Request) -> Any:
     """Save the routing rule rows (or restore the defaults); errors point at the row."""
     from roset_local.store import org as org_store
@@ -414,11 +425,10 @@ async def save_routing(request: Request) -> Any:
 # -- API logs ------------------------------------------------------------------------------------
 
 
-@page("/console/logs")
+@page("/console/logs", access=roles.ADMIN_ONLY)
 @blocking
 def logs_page(request: Request, method: FromQuery[str | None] = None, status: FromQuery[str | None] = None,
               path: FromQuery[str | None] = None, cursor: FromQuery[str | None] = None) -> Template:
-    require_session(request)
     try:
         code = int(status) if status else None
     except ValueError:

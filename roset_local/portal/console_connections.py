@@ -12,7 +12,7 @@ from litestar import Request
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from roset_local.api.deps import blocking
+from roset_local.api.deps import blocking, caller
 from roset_local.connections import manage, nodes, sync
 from roset_local.errors import BadRequest, NotFound, RosetError
 from roset_local.pagination import decode_cursor
@@ -22,7 +22,6 @@ from roset_local.portal.web import (
     flash_redirect,
     form_of,
     page,
-    require_session,
     run,
     services_of,
     template,
@@ -114,7 +113,7 @@ def _safe_values(form: dict[str, Any]) -> dict[str, Any]:
 
 def _list_context(request: Request, provider_id: str | None, cursor: str | None) -> dict[str, Any]:
     services = services_of(request)
-    rows = store.list_connections(services.db, None, PAGE_SIZE, decode_cursor(cursor, 2))
+    rows = store.list_connections(services.db, caller(request).spaces, PAGE_SIZE, decode_cursor(cursor, 2))
     rows, next_cursor = trim_page(rows, PAGE_SIZE, lambda r: (r["created_at"], r["id"]))
     providers = manage.providers()
     chosen = _provider(provider_id)
@@ -138,18 +137,17 @@ def _list_context(request: Request, provider_id: str | None, cursor: str | None)
 @blocking
 def connections_page(request: Request, provider: FromQuery[str | None] = None,
                      cursor: FromQuery[str | None] = None) -> Template:
-    require_session(request)
     return template(request, "console/connections.html", **_list_context(request, provider or None, cursor))
 
 
 @action("/console/connections")
 async def create_connection(request: Request) -> Any:
     """Verify, then create: nothing is recorded when the storage refuses; the form comes back with the reason."""
-    session, form = await form_of(request)
+    _, form = await form_of(request)
     services = services_of(request)
 
     def go() -> dict[str, Any]:
-        return manage.verify_and_create(services, session.principal(), payload_from_form(form))
+        return manage.verify_and_create(services, caller(request), payload_from_form(form))
 
     try:
         row = await run(go)
@@ -169,12 +167,12 @@ def _back(form: dict[str, Any], default: str) -> str:
 
 @action("/console/connections/{connection_id:str}/{verb:str}")
 async def connection_action(request: Request, connection_id: FromPath[str], verb: FromPath[str]) -> Redirect:
-    session, form = await form_of(request)
+    _, form = await form_of(request)
     services = services_of(request)
     detail = f"/console/connections/{connection_id}"
     back = _back(form, detail)
     try:
-        row = await run(manage.visible_connection, services, session.principal(), connection_id)
+        row = await run(manage.visible_connection, services, caller(request), connection_id)
         if verb == "test":
             out = await run(manage.test_connection, services, row)
             if out["success"]:
@@ -206,9 +204,8 @@ def _crumbs(path: str, base: str) -> list[tuple[str, str]]:
 @blocking
 def connection_page(request: Request, connection_id: FromPath[str], node: FromQuery[str | None] = None,
                     cursor: FromQuery[str | None] = None) -> Template:
-    session = require_session(request)
     services = services_of(request)
-    row = manage.visible_connection(services, session.principal(), connection_id)
+    row = manage.visible_connection(services, caller(request), connection_id)
     folder = None
     if node:
         folder = store.get_node(services.db, node)
@@ -237,9 +234,8 @@ def connection_page(request: Request, connection_id: FromPath[str], node: FromQu
 def browse_page(request: Request, connection_id: FromPath[str], prefix: FromQuery[str | None] = None,
                 cursor: FromQuery[str | None] = None) -> Template:
     """A live listing of the bucket (not the synced nodes), one "folder" at a time."""
-    session = require_session(request)
     services = services_of(request)
-    row = manage.visible_connection(services, session.principal(), connection_id)
+    row = manage.visible_connection(services, caller(request), connection_id)
     objects: list[dict[str, Any]] = []
     folders: list[str] = []
     next_cursor = problem = None
@@ -265,18 +261,16 @@ def browse_page(request: Request, connection_id: FromPath[str], prefix: FromQuer
 @blocking
 def progress_json(request: Request, connection_id: FromPath[str]) -> dict[str, Any]:
     """The latest sync's progress (the same as GET /v1/connections/{id}/sync/progress), for the progress bar."""
-    session = require_session(request)
     services = services_of(request)
-    return sync.progress(services, manage.visible_connection(services, session.principal(), connection_id))
+    return sync.progress(services, manage.visible_connection(services, caller(request), connection_id))
 
 
 @page("/console/nodes/{node_id:str}/download")
 @blocking
 def node_download(request: Request, node_id: FromPath[str]) -> Redirect:
     """Redirect to the provider's signed URL (local: an expiring URL served by Roset Local)."""
-    session = require_session(request)
     services = services_of(request)
-    node, row = nodes.visible_node(services, session.principal(), node_id)
+    node, row = nodes.visible_node(services, caller(request), node_id)
     return Redirect(path=nodes.download_url(services, row, node)["url"], status_code=303)
 
 

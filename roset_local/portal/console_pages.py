@@ -9,14 +9,15 @@ from litestar import Request, Response
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, ServerSentEvent, Template
 
-from roset_local.api.deps import blocking
-from roset_local.api.files import content_url
+from roset_local.api.deps import blocking, caller
+from roset_local.api.files import content_url, visible_file
+from roset_local.api.jobs import visible_job
 from roset_local.api.shapes import file_out, job_out
 from roset_local.api.upload import upload_body, with_body
 from roset_local.errors import BadRequest, NotFound, RosetError
 from roset_local.pagination import decode_cursor, encode_cursor
 from roset_local.pipeline import intake, lifecycle
-from roset_local.portal import features, render, users
+from roset_local.portal import features, render, roles, users
 from roset_local.portal.web import (LOGIN_CSRF_COOKIE, action, check_csrf, current_session, flash_redirect, form_of,
                                     new_login_csrf, page, require_session, run, services_of, session_cookie,
                                     template)
@@ -37,12 +38,12 @@ def _safe_next(target: str | None) -> str:
 # -- sign-in ------------------------------------------------------------------------------------
 
 
-@page("/")
+@page("/", access=roles.ANYONE)
 async def root() -> Redirect:
     return Redirect(path="/console", status_code=303)
 
 
-@page("/console/login")
+@page("/console/login", access=roles.ANYONE)
 async def login_form(request: Request, next: FromQuery[str | None] = None) -> Template:
     if await run(current_session, request) is not None:
         return Redirect(path=_safe_next(next), status_code=303)  # type: ignore[return-value]
@@ -53,7 +54,7 @@ async def login_form(request: Request, next: FromQuery[str | None] = None) -> Te
     return response
 
 
-@action("/console/login", status_code=200)
+@action("/console/login", access=roles.ANYONE, status_code=200)
 async def login_submit(request: Request) -> Response:
     form = await request.form()
     expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
@@ -80,7 +81,7 @@ async def login_submit(request: Request) -> Response:
     return response
 
 
-@action("/console/logout")
+@action("/console/logout", access=roles.SIGNED_IN)
 async def logout(request: Request) -> Redirect:
     session, _ = await form_of(request)
     await run(users.sign_out, services_of(request).db, session)
@@ -95,32 +96,31 @@ async def logout(request: Request) -> Redirect:
 @page("/console")
 @blocking
 def dashboard(request: Request) -> Template:
-    require_session(request)
-    services = services_of(request)
+    services, spaces = services_of(request), caller(request).spaces
     analytics = features.module("roset_local.store.analytics")
     context: dict[str, Any] = {"analytics": analytics is not None}
     if analytics is not None:
         db = services.db
         days = analytics.window(30)
-        context["overview"] = analytics.overview(db, None)
-        volume = analytics.volume(db, None, days)["data"]
-        trends = analytics.trends(db, None, days)["data"]
-        growth = analytics.storage_growth(db, None, days)["data"]
+        context["overview"] = analytics.overview(db, spaces)
+        volume = analytics.volume(db, spaces, days)["data"]
+        trends = analytics.trends(db, spaces, days)["data"]
+        growth = analytics.storage_growth(db, spaces, days)["data"]
         context["volume_svg"] = render.bar_chart(
             volume, [("uploads", "uploads", "s1"), ("processed", "processed", "s2")], "Uploads and processed files per day")
         context["trends_svg"] = render.bar_chart(
             trends, [("completed", "completed", "s2"), ("failed", "failed", "s3")], "Completed and failed jobs per day")
         context["growth_svg"] = render.line_chart(growth, "total_bytes", "Storage used", fmt=render.size)
         context["storage_total"] = growth[-1]["total_bytes"] if growth else 0
-        context["failures"] = analytics.recent_failures(db, None, 5)["failures"]
-    context["spaces"] = file_store.list_spaces(services.db, None)
+        context["failures"] = analytics.recent_failures(db, spaces, 5)["failures"]
+    context["spaces"] = file_store.list_spaces(services.db, spaces)
     return template(request, "console/dashboard.html", nav="dashboard", **context)
 
 
 # -- files ---------------------------------------------------------------------------------------
 
 
-def _file_rows(services: Any, *, space: str | None, status: str | None, q: str | None, sort: str, order: str,
+def _file_rows(services: Any, *, spaces: tuple[str, ...] | None, status: str | None, q: str | None, sort: str, order: str,
                cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
     if sort not in file_store.SORT_COLUMNS or order not in ("asc", "desc"):
         raise BadRequest("Unknown sort order")
@@ -129,7 +129,6 @@ def _file_rows(services: Any, *, space: str | None, status: str | None, q: str |
     raw = decode_cursor(cursor, 4)
     if raw is not None and raw[:2] != [sort, order]:
         raw = None
-    spaces = (space,) if space else None
     content_ids = None
     if q:
         engine = features.module("roset_local.index.search")
@@ -155,27 +154,26 @@ def files_page(request: Request, space: FromQuery[str | None] = None, status: Fr
                q: FromQuery[str | None] = None, sort: FromQuery[str] = "created_at", order: FromQuery[str] = "desc",
                cursor: FromQuery[str | None] = None, partial: FromQuery[bool] = False) -> Template:
     """The files table; ``partial=1`` answers only its rows (the page reloads them after uploads)."""
-    require_session(request)
-    services = services_of(request)
-    rows, next_cursor = _file_rows(services, space=space or None, status=status, q=q, sort=sort, order=order,
-                                   cursor=cursor)
+    services, principal = services_of(request), caller(request)
+    rows, next_cursor = _file_rows(services, spaces=principal.space_filter(space or None), status=status, q=q,
+                                   sort=sort, order=order, cursor=cursor)
     if partial:
         return template(request, "console/_file_rows.html", files=rows)
-    spaces = [r["space"] for r in file_store.list_spaces(services.db, None)]
+    spaces = [r["space"] for r in file_store.list_spaces(services.db, principal.spaces)]
     return template(request, "console/files.html", nav="files", files=rows, next_cursor=next_cursor,
                     spaces=spaces, f_space=space or "", f_status=status or "", f_q=q or "", sort=sort, order=order,
+                    upload_space=principal.spaces[0] if principal.spaces else "default",
                     statuses=file_store.FILE_STATUSES, sorts=list(file_store.SORT_COLUMNS), cursor=cursor)
 
 
 @action("/console/api/upload", status_code=201, request_max_body_size=None)
 async def console_upload(request: Request, space: FromQuery[str | None] = None) -> Response:
     """The drop zone's XHR target: the same intake as ``POST /v1/upload``, as the signed-in user."""
-    session = await run(require_session, request)
-    check_csrf(request, session)
+    check_csrf(request, await run(require_session, request))
     ctype = request.headers.get("content-type", "")
     if not ctype.startswith("multipart/form-data"):
         raise BadRequest("Send the file as multipart/form-data")
-    services, principal = services_of(request), session.principal()
+    services, principal = services_of(request), caller(request)
     file, job = await with_body(
         request, lambda chunks: intake.ingest_multipart(services, principal, ctype, chunks, space or None)
     )
@@ -185,12 +183,11 @@ async def console_upload(request: Request, space: FromQuery[str | None] = None) 
 @page("/console/api/files/status")
 @blocking
 def files_status(request: Request, ids: FromQuery[str] = "") -> dict[str, Any]:
-    require_session(request)
-    db = services_of(request).db
+    db, principal = services_of(request).db, caller(request)
     out: dict[str, Any] = {}
     for file_id in [i for i in ids.split(",") if i][:200]:
         file = file_store.get_file(db, file_id)
-        if file is None:
+        if file is None or not principal.can_see(file["space"]):
             out[file_id] = {"status": "deleted"}
             continue
         job = job_store.latest_job(db, file_id)
@@ -203,11 +200,8 @@ def files_status(request: Request, ids: FromQuery[str] = "") -> dict[str, Any]:
 @page("/console/files/{file_id:str}")
 @blocking
 def file_page(request: Request, file_id: FromPath[str]) -> Template:
-    require_session(request)
     services = services_of(request)
-    file = file_store.get_file(services.db, file_id)
-    if file is None:
-        raise NotFound("File not found")
+    file = visible_file(services, request, file_id)
     variants = variant_store.list_variants(services.db, file_id, with_content=False)
     types = {v["type"]: v for v in variants}
     thumb = content_url(services, file_id, "thumbnail") if types.get("thumbnail", {}).get("blob_key") else None
@@ -231,9 +225,7 @@ async def file_reprocess(request: Request, file_id: FromPath[str]) -> Redirect:
     services = services_of(request)
 
     def go() -> None:
-        file = file_store.get_file(services.db, file_id)
-        if file is None:
-            raise NotFound("File not found")
+        file = visible_file(services, request, file_id)
         lifecycle.start_processing(services, file, {})
 
     try:
@@ -247,9 +239,7 @@ async def file_reprocess(request: Request, file_id: FromPath[str]) -> Redirect:
 async def file_delete(request: Request, file_id: FromPath[str]) -> Redirect:
     await form_of(request)
     services = services_of(request)
-    file = await run(file_store.get_file, services.db, file_id)
-    if file is None:
-        raise NotFound("File not found")
+    file = await run(visible_file, services, request, file_id)
     await run(lifecycle.delete_file, services, file_id)
     return flash_redirect("/console/files", f"Deleted {file['filename']}")
 
@@ -261,11 +251,10 @@ async def file_delete(request: Request, file_id: FromPath[str]) -> Redirect:
 @blocking
 def jobs_page(request: Request, status: FromQuery[str | None] = None, cursor: FromQuery[str | None] = None,
               partial: FromQuery[bool] = False) -> Template:
-    require_session(request)
     if status and status not in job_store.JOB_STATUSES:
         raise BadRequest("Unknown status")
     db = services_of(request).db
-    rows = job_store.list_jobs(db, spaces=None, status=status or None, file_id=None, limit=PAGE_SIZE,
+    rows = job_store.list_jobs(db, spaces=caller(request).spaces, status=status or None, file_id=None, limit=PAGE_SIZE,
                                cursor=decode_cursor(cursor, 2))
     next_cursor = None
     if len(rows) > PAGE_SIZE:
@@ -288,6 +277,7 @@ async def job_action(request: Request, job_id: FromPath[str], verb: FromPath[str
     if fn is None:
         raise NotFound("Unknown action")
     try:
+        await run(visible_job, services, request, job_id)
         job = await run(fn, services, job_id)
     except RosetError as exc:
         return flash_redirect("/console/jobs", exc.message, error=True)
@@ -301,15 +291,14 @@ async def job_action(request: Request, job_id: FromPath[str], verb: FromPath[str
 @blocking
 def search_page(request: Request, q: FromQuery[str | None] = None, mode: FromQuery[str] = "hybrid",
                 space: FromQuery[str | None] = None) -> Template:
-    require_session(request)
-    services = services_of(request)
+    services, principal = services_of(request), caller(request)
     result, problem = None, None
     if q and q.strip():
         try:
-            result = features.search(services, q, spaces=(space,) if space else None, mode=mode, limit=20)
+            result = features.search(services, q, spaces=principal.space_filter(space or None), mode=mode, limit=20)
         except RosetError as exc:
             problem = exc.message
-    spaces = [r["space"] for r in file_store.list_spaces(services.db, None)]
+    spaces = [r["space"] for r in file_store.list_spaces(services.db, principal.spaces)]
     return template(request, "console/search.html", nav="search", q=q or "", mode=mode, f_space=space or "",
                     spaces=spaces, result=result, problem=problem, modes=("hybrid", "text", "vector"))
 
@@ -317,17 +306,15 @@ def search_page(request: Request, q: FromQuery[str | None] = None, mode: FromQue
 @page("/console/qa")
 @blocking
 def qa_page(request: Request) -> Template:
-    require_session(request)
-    spaces = [r["space"] for r in file_store.list_spaces(services_of(request).db, None)]
+    spaces = [r["space"] for r in file_store.list_spaces(services_of(request).db, caller(request).spaces)]
     return template(request, "console/qa.html", nav="qa", spaces=spaces, available=features.qa_available())
 
 
 @page("/console/api/qa/stream")
 async def qa_stream(request: Request, question: FromQuery[str] = "", space: FromQuery[str | None] = None
                     ) -> ServerSentEvent:
-    await run(require_session, request)
     services = services_of(request)
-    spaces = (space,) if space else None
+    spaces = caller(request).space_filter(space or None)
     return ServerSentEvent(sse_events(lambda: features.answer_events(services, question, spaces=spaces)))
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from litestar import Router
 
-from roset_local.portal import console_admin, console_connections, console_pages, share
-from roset_local.portal.web import EXCEPTION_HANDLERS
+from roset_local.portal import console_admin, console_connections, console_pages, console_users, share
+from roset_local.portal.web import EXCEPTION_HANDLERS, GUARDS
 
 ROUTES = [
     Router(path="/", route_handlers=[*console_pages.ROUTES, *console_admin.ROUTES, *console_connections.ROUTES,
+                                          *console_users.ROUTES,
                                           *share.ROUTES],
-           exception_handlers=EXCEPTION_HANDLERS, include_in_schema=False)
+           exception_handlers=EXCEPTION_HANDLERS, guards=GUARDS, include_in_schema=False)
 ]

@@ -13,7 +13,7 @@ from roset_local.api.deps import blocking
 from roset_local.api.files import content_url
 from roset_local.api.portal import list_space_files, portal_file
 from roset_local.errors import NotFound, RosetError
-from roset_local.portal import features, render, tokens
+from roset_local.portal import features, render, roles, tokens
 from roset_local.portal.console_pages import sse_events
 from roset_local.portal.web import page, run, services_of, template
 from roset_local.store import variants as variant_store
@@ -33,7 +33,7 @@ def _invalid(request: Request, token: str) -> Template:
     return response
 
 
-@page("/portal/{token:str}")
+@page("/portal/{token:str}", access=roles.ANYONE)
 @blocking
 def portal_home(request: Request, token: FromPath[str], q: FromQuery[str | None] = None,
                 cursor: FromQuery[str | None] = None) -> Template:
@@ -54,7 +54,7 @@ def portal_home(request: Request, token: FromPath[str], q: FromQuery[str | None]
                    problem=problem, qa=features.qa_available())
 
 
-@page("/portal/{token:str}/files/{file_id:str}")
+@page("/portal/{token:str}/files/{file_id:str}", access=roles.ANYONE)
 @blocking
 def portal_file_page(request: Request, token: FromPath[str], file_id: FromPath[str]) -> Template:
     services = services_of(request)
@@ -76,7 +76,7 @@ def portal_file_page(request: Request, token: FromPath[str], file_id: FromPath[s
                    extracted=extracted)
 
 
-@page("/portal/{token:str}/files/{file_id:str}/download")
+@page("/portal/{token:str}/files/{file_id:str}/download", access=roles.ANYONE)
 @blocking
 def portal_download(request: Request, token: FromPath[str], file_id: FromPath[str]) -> Redirect | Template:
     services = services_of(request)
@@ -89,7 +89,7 @@ def portal_download(request: Request, token: FromPath[str], file_id: FromPath[st
     return Redirect(path=content_url(services, file_id, "file"), status_code=303)
 
 
-@page("/portal/{token:str}/qa/stream")
+@page("/portal/{token:str}/qa/stream", access=roles.ANYONE)
 async def portal_qa_stream(request: Request, token: FromPath[str], question: FromQuery[str] = "") -> Any:
     services = services_of(request)
     row = await run(tokens.lookup, services, token)

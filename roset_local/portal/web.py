@@ -10,11 +10,13 @@ from urllib.parse import quote
 
 import anyio
 from litestar import Request, Response, get, post
+from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
+from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect, Template
 
-from roset_local.errors import RosetError, handle_exception, request_id_of
-from roset_local.portal import render
+from roset_local.errors import Forbidden, RosetError, handle_exception, request_id_of
+from roset_local.portal import render, roles
 from roset_local.portal.users import ConsoleSession, session_from_cookie
 from roset_local.services import Services
 
@@ -22,11 +24,24 @@ SESSION_COOKIE = "roset_session"
 LOGIN_CSRF_COOKIE = "roset_login_csrf"
 CSRF_FIELD = "_csrf"
 CSRF_HEADER = "x-csrf-token"
-PUBLIC = {"public": True}
+PUBLIC = {"public": True}  # the API's key guard skips these; ``console_guard`` checks console routes
+CONSOLE_OPT = "console"
 NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
                                        "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"}
+
+
+# The console menu: (nav key, path, label, the access its page requires); shown only where allowed.
+NAV = (("dashboard", "/console", "Dashboard", roles.VIEW), ("files", "/console/files", "Files", roles.VIEW),
+       ("jobs", "/console/jobs", "Jobs", roles.VIEW), ("search", "/console/search", "Search", roles.VIEW),
+       ("qa", "/console/qa", "Q&A", roles.VIEW), ("spaces", "/console/spaces", "Spaces", roles.VIEW),
+       ("connections", "/console/connections", "Connections", roles.VIEW),
+       ("webhooks", "/console/webhooks", "Webhooks", roles.ADMIN_ONLY),
+       ("keys", "/console/keys", "API keys", roles.WORK),
+       ("provider-keys", "/console/provider-keys", "Provider keys", roles.ADMIN_ONLY),
+       ("settings", "/console/settings", "Settings", roles.ADMIN_ONLY),
+       ("logs", "/console/logs", "API logs", roles.ADMIN_ONLY), ("users", "/console/users", "Users", roles.ADMIN_ONLY))
 
 
 class NeedSignIn(Exception):
@@ -37,13 +52,36 @@ class CsrfRejected(RosetError):
     status, code = 403, "FORBIDDEN"
 
 
-def page(path: str | list[str], **kwargs: Any) -> Callable[..., Any]:
-    return get(path, opt=PUBLIC, include_in_schema=False, **kwargs)
+def page(path: str | list[str], access: str = roles.VIEW, **kwargs: Any) -> Callable[..., Any]:
+    """A GET route; ``access`` is what the console guard requires (see ``roles``)."""
+    return get(path, opt={**PUBLIC, CONSOLE_OPT: access}, include_in_schema=False, **kwargs)
 
 
-def action(path: str | list[str], **kwargs: Any) -> Callable[..., Any]:
+def action(path: str | list[str], access: str = roles.WORK, **kwargs: Any) -> Callable[..., Any]:
+    """A POST route (a form or XHR action); read-only users are refused whatever ``access`` says."""
     kwargs.setdefault("status_code", 303)
-    return post(path, opt=PUBLIC, include_in_schema=False, **kwargs)
+    return post(path, opt={**PUBLIC, CONSOLE_OPT: access}, include_in_schema=False, **kwargs)
+
+
+async def console_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """The one check of every console route: a session (else sign in), then the role against the
+    route's access. The session's principal (role scopes, user spaces) is what handlers act as.
+    A /console route that names no access is refused, so a new route cannot be left open."""
+    access = handler.opt.get(CONSOLE_OPT)
+    path = connection.scope["path"]
+    if access is None:
+        if path == "/console" or path.startswith("/console/"):
+            raise Forbidden("This console page declares no access rule")
+        return
+    if access == roles.ANYONE:
+        return
+    session = await run(current_session, connection)
+    if session is None:
+        raise NeedSignIn()
+    if not roles.allows(session.role, access, connection.scope["method"]):
+        raise Forbidden("Your console role does not allow this" if session.role != roles.READ_ONLY
+                        else "Your console role is read-only: you can look but not change anything")
+    connection.scope.setdefault("state", {})["principal"] = session.principal()
 
 
 def services_of(request: Request) -> Services:
@@ -55,7 +93,7 @@ def is_https(request: Request) -> bool:
     return request.url.scheme == "https" or bool(settings.public_url and settings.public_url.startswith("https://"))
 
 
-def current_session(request: Request) -> ConsoleSession | None:
+def current_session(request: ASGIConnection) -> ConsoleSession | None:
     cached = request.scope.get("state", {}).get("console_session")
     if cached is not None:
         return cached
@@ -68,7 +106,7 @@ def current_session(request: Request) -> ConsoleSession | None:
     return session
 
 
-def require_session(request: Request) -> ConsoleSession:
+def require_session(request: ASGIConnection) -> ConsoleSession:
     session = current_session(request)
     if session is None:
         raise NeedSignIn()
@@ -94,6 +132,19 @@ async def form_of(request: Request) -> tuple[ConsoleSession, dict[str, Any]]:
     return session, data
 
 
+async def form_action(request: Request, back: str, fn: Any, ok: str | Any) -> Redirect:
+    """Run one form action ``fn(services, form, session)`` in a thread (after the session and CSRF checks);
+    errors come back as a notice on ``back``; ``ok`` is the success notice (or makes it from the result)."""
+    session, form = await form_of(request)
+    try:
+        result = await run(fn, services_of(request), form, session)
+    except (RosetError, ValueError) as exc:
+        return flash_redirect(back, getattr(exc, "message", None) or str(exc), error=True)
+    if isinstance(result, Redirect):
+        return result
+    return flash_redirect(back, ok(result) if callable(ok) else ok)
+
+
 def flash_redirect(path: str, message: str | None = None, error: bool = False) -> Redirect:
     if message:
         sep = "&" if "?" in path else "?"
@@ -109,6 +160,10 @@ def template(request: Request, name: str, **context: Any) -> Template:
     context.setdefault("error", request.query_params.get("error"))
     context.setdefault("path", request.url.path)
     context.setdefault("h", render)
+    role = session.role if session else None
+    context.setdefault("can_change", bool(role) and roles.allows(role, roles.WORK, "POST"))
+    context.setdefault("nav_links", [(key, href, label) for key, href, label, access in NAV
+                                     if role and roles.allows(role, access, "GET")])
     return Template(template_name=name, context=context, headers=NO_STORE, media_type="text/html")
 
 
@@ -141,3 +196,4 @@ def handle_page_error(request: Request, exc: Exception) -> Response:
 
 
 EXCEPTION_HANDLERS = {NeedSignIn: handle_page_error, RosetError: handle_page_error}
+GUARDS = [console_guard]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from .lines import Block
+from .lines import Block, is_sideways
 from .model import PageGeometry
 
 MAX_HEADING_CHARS = 160
@@ -36,10 +36,10 @@ def _strength(b: Block, body: float, followed_by_text: bool) -> float:
     text = b.text.strip()
     if not text or len(text) > MAX_HEADING_CHARS or len(b.lines) > MAX_HEADING_LINES:
         return 0.0
-    if _TEXTLESS.match(text) or not any(ch.isalpha() for ch in text):
-        return 0.0
+    if _TEXTLESS.match(text) or sum(ch.isalpha() for ch in text) < 2:
+        return 0.0  # "X", "3.2", "—": marks in a table or a drawing
     size = b.size
-    if size < 0.9 * body:
+    if size < 0.9 * body or all(is_sideways(ln) for ln in b.lines):
         return 0.0
     if size >= LARGER * body:
         return size

@@ -8,13 +8,18 @@ from typing import Any, Callable
 
 from .furniture import find_furniture
 from .headings import assign_headings, heading_like, numbering_depth
-from .lines import Block, Line, build_blocks, build_lines, is_rtl, reading_order, split_lead_lines, word_size
+from .lines import (
+    Block, Line, build_blocks, build_lines, is_rtl, is_sideways, reading_order, split_lead_lines, word_size,
+)
 from .model import Box, Element, PageGeometry, Table, Word
 
 Outline = list[tuple[int, str, "int | None"]]  # (level from 1, title, page from 1 or None)
 
 FIGURE_MIN_SIDE = 24.0  # points: smaller images are icons, bullets or rules
 FIGURE_MIN_AREA = 0.004  # share of the page
+FOOTNOTE_ZONE = 0.6  # footnotes start below this share of the page height
+MAX_PICTURES = 100  # per page
+MAX_MERGED_PICTURES = 30
 BACKGROUND_AREA = 0.6  # an image covering more of the page than this is a background, not a figure
 
 _BULLETS = "•◦▪▫‣⁃∙·●○■□►▶➢➤✓✔-–—*\uf0b7\uf0a7\uf076\uf0d8\uf0fc\uf06e\uf071"
@@ -63,8 +68,21 @@ def line_marker(line: Line) -> tuple[str, bool, str] | None:
     return None
 
 
-def _starts_item(line: Line) -> bool:
-    return line_marker(line) is not None
+_NOTE_MARK = re.compile(r"^(?:\d{1,3}|[*†‡§¶])\s?\S")
+
+
+def _block_starts(page: PageGeometry, body: float) -> Callable[[Line], bool]:
+    """Lines that open a block of their own: list items, and footnotes (small print at the page foot
+    opening with a note number)."""
+
+    def starts(line: Line) -> bool:
+        if line_marker(line) is not None:
+            return True
+        return line.size < 0.9 * body and line.box.y0 > FOOTNOTE_ZONE * page.height and (
+            _NOTE_MARK.match(line.text) is not None and len(line.words) > 1 and line.words[0].text[:1] != "0"
+        )
+
+    return starts
 
 
 def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[Element]:
@@ -78,7 +96,6 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
         for w in page.words:
             sizes[round(word_size(w) * 2) / 2] += len(w.text)
     word_body = sizes.most_common(1)[0][0] if sizes else 10.0
-    page_blocks: list[list[Block]] = []
     page_lines: list[list[Line]] = []
     extras: list[list[Block]] = []
     for page in pages:
@@ -95,38 +112,55 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
             specials.append(Block([], fig, kind="figure"))
         page_lines.append(build_lines(words))
         extras.append(specials)
-    body_size = _body_size(page_lines, {})
+    body_size = _body_size(pages, page_lines, {})
     furniture = find_furniture(pages, page_lines, body_size)
-    body_size = _body_size(page_lines, furniture)
+    for page, lines in zip(pages, page_lines):
+        for ln in _margin_notes(lines):
+            furniture.setdefault(page.number, {})[id(ln)] = "page_header"
+    body_size = _body_size(pages, page_lines, furniture)
     gap = _line_gap(page_lines, body_size)
     elements: list[Element] = []
     ordered_blocks: list[tuple[PageGeometry, list[Block]]] = []
+    page_furniture: dict[int, list[Element]] = {}
     for page, lines, specials in zip(pages, page_lines, extras):
         marks = furniture.get(page.number, {})
         body = [ln for ln in lines if id(ln) not in marks]
-        for ln in lines:
-            if id(ln) in marks:
-                elements.append(Element(marks[id(ln)], ln.text, page.number, ln.box))
-        blocks = split_lead_lines(build_blocks(body, gap, body_size, _starts_item))
+        page_furniture[page.number] = [
+            Element(marks[id(ln)], ln.text, page.number, ln.box) for ln in lines if id(ln) in marks
+        ]
+        starts = _block_starts(page, body_size)
+        blocks = split_lead_lines(build_blocks(body, gap, body_size, starts))
         blocks = [b for b in blocks if any(ch.isalnum() for ch in b.text)]  # stray symbols of drawings
         for b in blocks + specials:
             b.extra["page"] = page.number
             _classify(b, page, body_size)
         rtl = is_rtl(" ".join(ln.text for ln in body[:40]))
         ordered_blocks.append((page, _vector_figures(reading_order(blocks + specials, rtl), body_size)))
-        page_blocks.append(blocks)
     assign_headings([b for _, bl in ordered_blocks for b in bl], body_size, outline, [p for p, _ in ordered_blocks])
     for page, blocks in ordered_blocks:
         _attach_captions(blocks)
+        # Each page in reading order: its running header, its body, its footer.
+        marks = page_furniture[page.number]
+        elements.extend(e for e in marks if e.type == "page_header")
         elements.extend(_elements(page, blocks, body_size))
+        elements.extend(e for e in marks if e.type != "page_header")
     return elements
+
+
+def _margin_notes(lines: list[Line]) -> list[Line]:
+    """Sideways lines beside all the other text (an arXiv stamp in the margin): furniture, not body."""
+    upright = [ln for ln in lines if not is_sideways(ln)]
+    return [
+        ln for ln in lines
+        if is_sideways(ln) and upright and all(ln.box.x1 <= o.box.x0 or ln.box.x0 >= o.box.x1 for o in upright)
+    ]
 
 
 def _classify(b: Block, page: PageGeometry, body: float) -> None:
     if b.kind != "paragraph" or not b.lines:
         return
     if b.extra.get("item"):
-        if b.size < 0.9 * body and b.box.y0 > 0.6 * page.height:
+        if b.size < 0.9 * body and b.box.y0 > FOOTNOTE_ZONE * page.height:
             b.kind = "footnote"  # small numbered notes at the foot of the page
         elif not (len(b.lines) == 1 and heading_like(b, body)):
             b.kind = "list_item"  # a numbered line set larger or in bold is a heading: left to the heading pass
@@ -140,7 +174,7 @@ def _figures(page: PageGeometry, words: list[Word], body: float) -> list[Box]:
     """Image boxes worth a figure placeholder; pieces of one picture are merged when no text lies between them."""
     area = max(page.width * page.height, 1.0)
     figs: list[Box] = []
-    for box in page.images[:200]:
+    for box in page.images[:MAX_PICTURES]:
         if box.width < FIGURE_MIN_SIDE or box.height < FIGURE_MIN_SIDE:
             continue
         share = box.width * box.height / area
@@ -152,7 +186,7 @@ def _figures(page: PageGeometry, words: list[Word], body: float) -> list[Box]:
         figs.append(box)
     # Labels (smaller than body text) may sit between the pieces of one picture; body text may not.
     body_words = [w for w in words if word_size(w) >= 0.9 * body]
-    merged = True
+    merged = len(figs) <= MAX_MERGED_PICTURES  # past that, tiles stay apart: merging is cubic
     while merged and len(figs) > 1:
         merged = False
         for i in range(len(figs)):
@@ -177,10 +211,11 @@ def _overlaps(a: Box, b: Box, tol: float) -> bool:
     return a.x0 - tol < b.x1 and b.x0 - tol < a.x1 and a.y0 - tol < b.y1 and b.y0 - tol < a.y1
 
 
-def _body_size(page_lines: list[list[Line]], furniture: dict[int, dict[int, str]]) -> float:
+def _body_size(pages: list[PageGeometry], page_lines: list[list[Line]], furniture: dict[int, dict[int, str]]) -> float:
+    """The size most characters of the body have (furniture aside)."""
     counts: Counter[float] = Counter()
-    for number, lines in enumerate(page_lines, start=1):
-        marks = furniture.get(number, {})
+    for page, lines in zip(pages, page_lines):
+        marks = furniture.get(page.number, {})
         for ln in lines:
             if id(ln) not in marks:
                 counts[round(ln.size * 2) / 2] += ln.chars
@@ -233,8 +268,8 @@ def _near(box: Box, b: Block) -> bool:
 
 def _label_block(b: Block, body: float) -> bool:
     """Short text that is not body prose: labels and callouts of a drawing."""
-    if b.kind not in ("paragraph", "code") or not b.lines:
-        return False
+    if b.kind != "paragraph" or not b.lines:
+        return False  # code, lists and tables are text of the document, whatever caption follows
     if numbering_depth(b.text) or b.size >= 1.5 * body:
         return False  # a section heading or a title: the drawing does not reach past it
     prose = len(b.lines) >= 2 and abs(b.size - body) <= 0.06 * body and b.bold < 0.5

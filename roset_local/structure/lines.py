@@ -10,6 +10,8 @@ from typing import Callable
 from .model import Box, Word
 
 LINE_SPLIT_EM = 1.0  # a gap this wide (in ems) splits a line when the rows around it have it too
+SIDEWAYS_MIN_GLYPHS = 4  # a stack of this many single glyphs is text set sideways
+MAX_ORDERED_BLOCKS = 150  # past this many blocks on a page, reading order is top to bottom
 GUTTER_EM = 2.5  # a gap this wide always separates columns or cells
 
 
@@ -121,22 +123,90 @@ def make_line(words: list[Word], rtl: bool | None = None) -> Line:
 
 
 def build_lines(words: list[Word]) -> list[Line]:
-    """Words into lines: same baseline band, split where a gap is wide enough to be a gutter."""
+    """Words into lines: same baseline band, split where a gap is wide enough to be a gutter.
+
+    Text set sideways (a margin note, an arXiv stamp) arrives as a stack of single glyphs in
+    reading order: each stack becomes one line of its own.
+    """
+    if not words:
+        return []
+    stacks, words = _sideways(words)
+    return stacks + _rows_to_lines(words)
+
+
+def _sideways(words: list[Word]) -> tuple[list[Line], list[Word]]:
+    """Runs of single glyphs stacked in one narrow column (in content order), and the other words."""
+    stacks: list[Line] = []
+    rest: list[Word] = []
+    run: list[Word] = []
+
+    def close() -> None:
+        if len(run) >= SIDEWAYS_MIN_GLYPHS:
+            stacks.append(_stack_line(run))
+        else:
+            rest.extend(run)
+        run.clear()
+
+    for w in words:
+        if len(w.text) <= 2 and run and _stacked(run[-1], w):
+            run.append(w)
+            continue
+        close()
+        if len(w.text) <= 2:
+            run.append(w)
+        else:
+            rest.append(w)
+    close()
+    return stacks, rest
+
+
+def is_sideways(line: Line) -> bool:
+    """A line set sideways: one word far taller than wide."""
+    return len(line.words) == 1 and len(line.text) >= SIDEWAYS_MIN_GLYPHS and line.box.height > 3 * line.box.width
+
+
+def _stacked(a: Word, b: Word) -> bool:
+    """b sits right above or below a, in the same narrow column."""
+    width = max(a.box.width, b.box.width, 0.1)
+    same_column = x_overlap(a.box, b.box) >= 0.6 * width
+    gap = max(b.box.y0 - a.box.y1, a.box.y0 - b.box.y1)
+    return same_column and -0.3 * width < gap < 0.8 * width and abs(a.box.y0 - b.box.y0) > 0.3 * a.box.height
+
+
+def _stack_line(run: list[Word]) -> Line:
+    text = run[0].text
+    for a, b in zip(run, run[1:]):
+        gap = max(b.box.y0 - a.box.y1, a.box.y0 - b.box.y1)
+        text += (" " if gap > 0.15 * max(a.box.width, 0.1) else "") + b.text
+    box = run[0].box
+    for w in run[1:]:
+        box = box.union(w.box)
+    word = Word(text=text, box=box, size=run[0].size, bold=run[0].bold, italic=run[0].italic, font=run[0].font,
+                mono=run[0].mono)
+    return Line([word], box, word_size(word), 1.0 if word.bold else 0.0, 1.0 if word.mono else 0.0, text, len(text))
+
+
+def _rows_to_lines(words: list[Word]) -> list[Line]:
     if not words:
         return []
     order = sorted(words, key=lambda w: ((w.box.y0 + w.box.y1) / 2, w.box.x0))
     rows: list[list[Word]] = []
-    top = bottom = 0.0
+    top = bottom = row_h = 0.0
     for w in order:
         h = max(w.box.height, 0.1)
         if rows:
             overlap = min(bottom, w.box.y1) - max(top, w.box.y0)
             if overlap >= 0.5 * min(h, bottom - top):
                 rows[-1].append(w)
-                top, bottom = min(top, w.box.y0), max(bottom, w.box.y1)
+                # The band grows with mixed sizes on one baseline, but not past twice a line's height:
+                # chained overlaps must not swallow a page of scattered labels.
+                new_top, new_bottom = min(top, w.box.y0), max(bottom, w.box.y1)
+                if new_bottom - new_top <= 2.0 * max(h, row_h):
+                    top, bottom = new_top, new_bottom
                 continue
         rows.append([w])
         top, bottom = w.box.y0, w.box.y1
+        row_h = h
     for row in rows:
         row.sort(key=lambda w: w.box.x0)
     lines: list[Line] = []
@@ -273,6 +343,9 @@ def reading_order(blocks: list[Block], rtl: bool = False) -> list[Block]:
     n = len(blocks)
     if n < 2:
         return blocks
+    if n > MAX_ORDERED_BLOCKS:
+        # A page of scattered labels (a map, a chart): the pairwise rules would cost seconds.
+        return sorted(blocks, key=lambda b: (b.box.y0, -b.box.x1 if rtl else b.box.x0))
     boxes = [b.box for b in blocks]
     before: list[set[int]] = [set() for _ in range(n)]
     for i in range(n):
@@ -291,7 +364,47 @@ def reading_order(blocks: list[Block], rtl: bool = False) -> list[Block]:
             first, second = (i, j) if (a.x0 + a.x1 < b.x0 + b.x1) != rtl else (j, i)
             if not _separated(boxes, first, second):
                 before[second].add(first)
+    _spanning_edges(boxes, before)
     return [blocks[k] for k in _toposort(before, boxes, rtl)]
+
+
+def _spanning_edges(boxes: list[Box], before: list[set[int]]) -> None:
+    """A block spanning two columns that sit above (or below) it splits the flow of the whole page.
+
+    Whatever lies wholly above it is read before it, and whatever lies wholly below after it,
+    even in a column it does not reach (a paragraph across two of three columns).
+    """
+    n = len(boxes)
+    widths = sorted(b.width for b in boxes)
+    wide = 1.5 * widths[n // 2]
+    for s in range(n):
+        box = boxes[s]
+        if box.width < wide:
+            continue
+        above = [k for k in range(n) if boxes[k].y1 <= box.y0 + 1.0 and x_overlap(boxes[k], box) > 0]
+        below = [k for k in range(n) if boxes[k].y0 >= box.y1 - 1.0 and x_overlap(boxes[k], box) > 0]
+        if not (_side_by_side(boxes, above) or _side_by_side(boxes, below)):
+            continue
+        for k in range(n):
+            if k == s:
+                continue
+            if boxes[k].y1 <= box.y0 + 1.0:
+                before[k].discard(s)
+                before[s].add(k)
+            elif boxes[k].y0 >= box.y1 - 1.0:
+                before[s].discard(k)
+                before[k].add(s)
+
+
+def _side_by_side(boxes: list[Box], group: list[int]) -> bool:
+    """Two of these blocks share a height without sharing a column."""
+    for x in range(len(group)):
+        a = boxes[group[x]]
+        for y in range(x + 1, len(group)):
+            b = boxes[group[y]]
+            if x_overlap(a, b) <= 0 and min(a.y1, b.y1) > max(a.y0, b.y0):
+                return True
+    return False
 
 
 def _separated(boxes: list[Box], i: int, j: int) -> bool:

@@ -16,7 +16,7 @@ MIN_IMAGE_SIDE = 8.0
 _FLAG_FIXED = 1 << 0
 _FLAG_ITALIC = 1 << 6
 _FLAG_FORCE_BOLD = 1 << 18
-_MONO_NAMES = ("mono", "courier", "consol", "menlo", "typewriter", "cmtt", "sftt", "inconsolata", "code", "fixed")
+_MONO_NAMES = ("mono", "courier", "nimbusmon", "consol", "menlo", "typewriter", "cmtt", "sftt", "inconsolata", "code", "fixed")
 _BOLD_NAMES = ("bold", "black", "heavy", "semibold", "demi", "-bd", ",bd")
 _ITALIC_NAMES = ("italic", "oblique", "-it", ",it")
 _TEX_BOLD = re.compile(r"^[a-z]{2,4}bx")  # TeX's bold extended faces: CMBX10, SFBX1000, LMRomanBX
@@ -45,14 +45,17 @@ class _Frame:
     def __init__(self, raw_page: Any):
         import pypdfium2.raw as raw
 
-        l, b, r, t = (ctypes.c_float() for _ in range(4))
-        if not raw.FPDFPage_GetCropBox(raw_page, l, b, r, t):
-            if not raw.FPDFPage_GetMediaBox(raw_page, l, b, r, t):
-                l.value, b.value = 0.0, 0.0
-                r.value = raw.FPDF_GetPageWidthF(raw_page)
-                t.value = raw.FPDF_GetPageHeightF(raw_page)
-        self.left, self.bottom = min(l.value, r.value), min(b.value, t.value)
-        self.right, self.top = max(l.value, r.value), max(b.value, t.value)
+        # The effective crop box (inherited from the page tree when the page has none), unrotated.
+        box = raw.FS_RECTF()
+        if raw.FPDF_GetPageBoundingBox(raw_page, ctypes.byref(box)):
+            l, b, r, t = box.left, box.bottom, box.right, box.top
+        else:
+            l, b = 0.0, 0.0
+            r, t = raw.FPDF_GetPageWidthF(raw_page), raw.FPDF_GetPageHeightF(raw_page)
+            if raw.FPDFPage_GetRotation(raw_page) % 2:
+                r, t = t, r  # those sizes are the rotated page's
+        self.left, self.bottom = min(l, r), min(b, t)
+        self.right, self.top = max(l, r), max(b, t)
         self.rotation = raw.FPDFPage_GetRotation(raw_page) % 4
         w, h = self.right - self.left, self.top - self.bottom
         self.width, self.height = (h, w) if self.rotation in (1, 3) else (w, h)

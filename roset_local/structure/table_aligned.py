@@ -122,11 +122,12 @@ def _merged(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return out
 
 
-def _compatible(cols: list[tuple[float, float]], line_chunks: list[Chunk]) -> bool:
-    """A line fits a block when none of its phrases bridges two of the block's columns."""
+def _compatible(cols: list[tuple[float, float]], line_chunks: list[Chunk], settled: bool) -> bool:
+    """A line fits a block when none of its phrases bridges two of the block's columns, nor, once two
+    rows have set the columns, opens a new column (a justified line's scattered words)."""
     for ch in line_chunks:
         hit = sum(1 for a, b in cols if ch.x0 < b and ch.x1 > a)
-        if hit >= 2:
+        if hit >= 2 or (settled and hit == 0):
             return False
     return True
 
@@ -164,11 +165,13 @@ def borderless(lines: list[Line], h: float) -> list[list[list[Word]]]:
             i += 1
             continue
         cols = _merged([(c.x0, c.x1) for c in per_line[i]])
+        multi = 1
         j = i + 1
         while j < len(lines):
-            if lines[j].y0 - lines[j - 1].y1 > ROW_GAP * h or not _compatible(cols, per_line[j]):
+            if lines[j].y0 - lines[j - 1].y1 > ROW_GAP * h or not _compatible(cols, per_line[j], multi >= 2):
                 break
             cols = _merged(cols + [(c.x0, c.x1) for c in per_line[j]])
+            multi += len(per_line[j]) >= 2
             j += 1
         # a trailing single phrase at the left edge is the paragraph after the table
         while j - 1 > i and len(per_line[j - 1]) == 1 and per_line[j - 1][0].x0 <= cols[0][1]:

@@ -62,8 +62,13 @@ def find_tables(page: PageGeometry) -> list[Table]:
     for rows in leader_rows(lines, h):
         take(*table_from_rows(rows, ruled=False))
     lines = sub_lines(lines, lambda w: id(w) in free)
-    for region in _regions(lines, h):
+    regions = _regions(lines, h)
+    for region in regions:
         for rows in borderless(region, h):
+            take(*table_from_rows(rows, ruled=False))
+    if len(regions) > 1:
+        # a table set across the page columns (its own column gap on the gutter) is read whole
+        for rows in borderless(sub_lines(lines, lambda w: id(w) in free), h):
             take(*table_from_rows(rows, ruled=False))
     found.sort(key=lambda t: (t.box.y0, t.box.x0) if t.box else (0.0, 0.0))
     return found

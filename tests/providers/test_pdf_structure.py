@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -76,6 +77,7 @@ def make_structured_pdf(path: Path) -> Path:
     y += 130
     _body(pdf, 72, y, ["Figure 1: Distribution of font sizes."], size=9)
     _body(pdf, 72, y + 30, ["The figure above shows how sizes spread over the document."])
+    _body(pdf, 72, 760, ["1 The first footnote explains a term.", "2 The second footnote cites a source."], size=8)
     pdf.add_page()
     _furniture(pdf, 2)
     pdf.set_font("Helvetica", "B", size=16)
@@ -117,6 +119,8 @@ def check_markdown(md: str) -> None:
     # the figure is a placeholder with its caption, before the text that follows it
     assert "Figure 1: Distribution of font sizes.\n\n<!-- image -->" in md
     assert md.index("<!-- image -->") < md.index("The figure above shows")
+    # footnotes: one paragraph each, after the page's body
+    assert "\n\n1 The first footnote explains a term.\n\n2 The second footnote cites a source.\n\n" in md
     # two columns: all of the left one, then all of the right one
     positions = [md.index(s) for s in LEFT + RIGHT]
     assert positions == sorted(positions)
@@ -152,6 +156,7 @@ def test_engine_elements_carry_type_page_box_and_span(extraction):
     assert ("Nested detail about blocks.", 2, False) in items and ("Rank the heading sizes.", 1, True) in items
     assert {e.text for e in by_type["page_header"]} == {HEADER}
     assert {e.text for e in by_type["page_footer"]} == {"Page 1 of 2", "Page 2 of 2"}
+    assert [e.text[:5] for e in by_type["footnote"]] == ["1 The", "2 The"]
     (figure,) = by_type["figure"]
     assert figure.text == "Figure 1: Distribution of font sizes." and figure.page == 1
     assert extraction.metadata["furniture"][0] == {"type": "page_header", "page": 1, "text": HEADER}
@@ -179,7 +184,11 @@ def test_markdown_variant_through_the_server(live_server, structured_pdf: Path):
             time.sleep(0.2)
         assert status == "completed"
         md = http.get(f"/v1/files/{file_id}/variants/markdown").json()["content"]
+        meta = json.loads(http.get(f"/v1/files/{file_id}/variants/metadata").json()["content"])
     check_markdown(md)
+    # the running header and page numbers left the body for the metadata variant
+    assert {"type": "page_header", "page": 2, "text": HEADER} in meta["furniture"]
+    assert {"type": "page_footer", "page": 1, "text": "Page 1 of 2"} in meta["furniture"]
 
 
 def _ocr_words(text: str, x: float, y: float, height: float) -> list:
@@ -243,3 +252,101 @@ def test_render_sets_spans_and_escapes_only_what_markdown_would_misread():
     parts = page_markdown(elements, md)
     assert parts[1].startswith("## 1. Scope") and parts[1].endswith("nested (a)")
     assert parts[2].startswith("```") and "a" in parts[2]
+
+
+def test_pdf_outline_confirms_headings_and_levels(tmp_path: Path):
+    """Bookmarks name headings the fonts do not show (body size, regular weight) and give their level."""
+    pdf = fpdf.FPDF(unit="pt", format="A4")
+    pdf.add_page()
+    y = 80.0
+    for title, level in [("Overview", 0), ("Scope and limits", 1)]:
+        pdf.set_y(y - 10)
+        pdf.start_section(title, level=level)
+        _body(pdf, 72, y, [title])
+        y = _body(pdf, 72, y + 24, [
+            "Plain body text set in the same size and weight as the heading above it, long enough",
+            "to read as a paragraph of the document rather than as a label or a caption of it.",
+        ]) + 20
+    path = tmp_path / "outline.pdf"
+    pdf.output(str(path))
+    result = extract_pdf(ExtractRequest(str(path), "outline.pdf", "application/pdf"), no_progress, LocalEngines())
+    lines = result.markdown.split("\n")
+    assert "## Overview" in lines and "### Scope and limits" in lines
+    assert result.metadata["outline"] == [
+        {"level": 1, "title": "Overview", "page": 1}, {"level": 2, "title": "Scope and limits", "page": 1},
+    ]
+
+
+def _read_all(data: bytes) -> list:
+    import pypdfium2 as pdfium
+
+    from roset_local.structure.pdf_reader import read_page
+
+    doc = pdfium.PdfDocument(data)
+    try:
+        return [read_page(doc[i], i + 1) for i in range(len(doc))]
+    finally:
+        doc.close()
+
+
+def test_three_columns_with_a_paragraph_across_two_of_them():
+    """A block spanning two of three columns still splits the page: the third column above it comes first."""
+    from roset_local.structure.layout import analyse
+    from roset_local.structure.render import to_markdown
+
+    pdf = fpdf.FPDF(unit="pt", format="A4")
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 18)
+    pdf.text(50, 60, "Three Column Newsletter")
+    for c, x in enumerate((50, 225, 400), start=1):
+        _body(pdf, x, 100, [f"Upper{c} line {n} of the column text" for n in range(1, 13)], size=9)
+    _body(pdf, 50, 260, [
+        "A closing paragraph runs across the first two columns of the page, below them both,",
+        "and continues on a second line that is a little shorter than the first one.",
+    ], size=9)
+    for c, x in enumerate((50, 225, 400), start=1):
+        _body(pdf, x, 300, [f"Lower{c} line {n} of the column text" for n in range(1, 6)], size=9)
+    md = to_markdown(analyse(_read_all(bytes(pdf.output()))))
+    order = ["# Three Column", "Upper1 line 1", "Upper2 line 1", "Upper3 line 1", "A closing paragraph",
+             "Lower1 line 1", "Lower2 line 1", "Lower3 line 1"]
+    assert [md.index(s) for s in order] == sorted(md.index(s) for s in order)
+
+
+def test_rotated_page_geometry_stays_on_the_page():
+    """A page with /Rotate 90: width and height swap and every word box lies on the displayed page."""
+    import io
+
+    import pypdfium2 as pdfium
+
+    pdf = fpdf.FPDF(unit="pt", format="A4")
+    pdf.add_page()
+    _body(pdf, 72, 100, ["Some words on a page that will be displayed rotated."])
+    doc = pdfium.PdfDocument(bytes(pdf.output()))
+    doc[0].set_rotation(90)
+    out = io.BytesIO()
+    doc.save(out)
+    doc.close()
+    (page,) = _read_all(out.getvalue())
+    assert page.width > page.height
+    assert page.words and all(0 <= w.box.x0 < w.box.x1 <= page.width and 0 <= w.box.y0 < w.box.y1 <= page.height
+                              for w in page.words)
+
+
+def test_sideways_margin_stamp_is_furniture_and_reads_in_order():
+    """An arXiv-style stamp set sideways in the margin comes out as one line of furniture, not glyph soup."""
+    from roset_local.structure.layout import analyse
+
+    pdf = fpdf.FPDF(unit="pt", format="A4")
+    pdf.add_page()
+    _body(pdf, 72, 100, [
+        "Normal body text, line one of the page, long enough to read as a paragraph here.",
+        "Normal body text, line two of the page, long enough to read as a paragraph here.",
+    ])
+    with pdf.rotation(90, 30, 500):
+        pdf.set_font("Helvetica", size=14)
+        pdf.text(30, 500, "arXiv:2305.03393v1 [cs.CV] 5 May 2023")
+    elements = analyse(_read_all(bytes(pdf.output())))
+    assert [(e.type, e.text) for e in elements if e.type == "page_header"] == [
+        ("page_header", "arXiv:2305.03393v1 [cs.CV] 5 May 2023")
+    ]
+    assert [e.type for e in elements if e.type != "page_header"] == ["paragraph"]

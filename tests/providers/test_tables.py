@@ -419,3 +419,27 @@ def test_running_header_and_footer_rules_do_not_swallow_the_page():
     [page] = pdf_pages(pdf)
     [table] = find_tables(page)
     assert table.ruled and grid_of(table) == [["Method", "Recall"]] + body
+
+
+def test_full_width_table_on_a_two_column_page():
+    pdf = new_pdf()
+
+    def columns(y: float) -> None:
+        for x in (40, 310):
+            pdf.set_xy(x, y)
+            for _ in range(2):
+                pdf.multi_cell(245, 13, LOREM, align="J")
+                pdf.set_xy(x, pdf.get_y() + 4)
+
+    columns(50)
+    rows = [["Item", "Warehouse", "Count", "Unit"], ["Bolts", "Leeds", "1200", "box"],
+            ["Nuts", "York", "800", "bag"], ["Washers", "Hull", "450", "box"]]
+    y = 300
+    for row in rows:
+        for x, text in zip((40, 170, 320, 450), row):  # the gap between columns 2 and 3 is the gutter
+            pdf.text(x, y, text)
+        y += 16
+    columns(y + 10)
+    [page] = pdf_pages(pdf)
+    [table] = find_tables(page)
+    assert grid_of(table) == rows
