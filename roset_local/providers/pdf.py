@@ -87,6 +87,7 @@ def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines
         pages, geometry, ocr_pages, ocr_seconds, first_size = _pages(
             pdf, count, mode, engines, limits, progress, structured
         )
+        _set_page_sizes(pdf, pages)
         t1 = time.perf_counter()
         thumb = None
         if count:
@@ -206,3 +207,11 @@ def _pages(
 
 def _pct(done: int, total: int) -> int:
     return 2 + int(95 * done / max(total, 1))
+
+
+def _set_page_sizes(pdf: Any, pages: list[Page]) -> None:
+    """Each page's size in points: element and chunk boxes are read against it (roset_local.positions)."""
+    with PDFIUM_LOCK:
+        for page in pages:
+            width, height = pdf.get_page_size(page.number - 1)
+            page.width, page.height = round(width, 2), round(height, 2)
