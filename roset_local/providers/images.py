@@ -96,7 +96,7 @@ def extract_image(req: ExtractRequest, content_type: str, progress: ProgressFn, 
                 frame = first
             progress(5 + int(90 * index / frames), f"ocr {index + 1}/{frames}" if frames > 1 else "ocr")
             text, geom = engines.ocr.read_page(frame, index + 1, _pixels_per_point(img))
-            pages.append(Page(number=index + 1, markdown=tidy(text), ocr=True))
+            pages.append(Page(number=index + 1, markdown=tidy(text), ocr=True, width=geom.width, height=geom.height))
             geometry.append(geom)
         ocr_s = time.perf_counter() - t1
     finally:

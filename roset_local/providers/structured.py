@@ -7,14 +7,12 @@ from typing import Any
 from roset_local.structure.model import Element
 from roset_local.structure.render import to_markdown
 
-from .base import Page
-
-FAST = "fast"  # options["extraction"]: plain text only, no layout analysis (today's speed)
+from .base import DEFAULT_EXTRACTION, Page
 
 
 def wants_structure(options: dict[str, Any]) -> bool:
-    """Whether an extraction runs layout analysis (the default) or keeps plain text (`extraction: fast`)."""
-    return str(options.get("extraction", "")).lower() != FAST
+    """Whether an extraction runs layout analysis (`extraction: structured`, the default) or keeps plain text (`fast`)."""
+    return str(options.get("extraction") or DEFAULT_EXTRACTION).lower() == DEFAULT_EXTRACTION
 
 
 def render_pages(pages: list[Page], elements: list[Element]) -> None:

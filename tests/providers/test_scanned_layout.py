@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 import sys
@@ -75,6 +76,23 @@ def assert_table(markdown: str, doc: scangen.TwoColumnPage) -> None:
     expected = ["| " + " | ".join(row) + " |" for row in doc.table]
     assert [r for r in rows if not set(r) <= set("|-: ")] == expected, markdown
     assert markdown.index(expected[0]) > markdown.index(doc.right[-1].split()[0]), markdown
+
+
+def assert_structure(variant: dict, markdown: str, doc: scangen.TwoColumnPage) -> None:
+    """The structure variant places the scan's elements on the page, in points (A4: 595 x 842)."""
+    structure = variant["content"] if isinstance(variant.get("content"), dict) else json.loads(variant["content"])
+    (page,) = structure["pages"]
+    assert abs(page["width"] - 595.3) < 2 and abs(page["height"] - 841.9) < 2, page
+    elements = structure["elements"]
+    assert [e["type"] for e in elements][:2] == ["title", "heading"], elements
+    (table,) = [e for e in elements if e["type"] == "table"]
+    # The ruled table was drawn at x 56-536, y 420-516 points on the generated page.
+    assert all(abs(got - want) < 6 for got, want in zip(table["bbox"], [56, 420, 536, 516])), table["bbox"]
+    cells = {(c["row"], c["col"]): c["text"] for c in table["table"]["cells"]}
+    assert cells[(1, 0)] == "Northhaven" and cells[(3, 2)] == "copper", cells
+    # Spans point into the markdown variant.
+    start, end = elements[0]["span"]
+    assert markdown[start:end].lstrip("# ") == elements[0]["text"]
 
 
 # -- geometry: no OCR needed ---------------------------------------------------------------------
@@ -189,9 +207,10 @@ def _wait(http, file_id: str, timeout: float = 240) -> dict:
 def test_scanned_two_column_page_reads_column_by_column_through_the_server(live_server, two_column) -> None:
     doc, png, pdf = two_column
     with live_server.client() as http:
+        form = {"variants": json.dumps(["markdown", "metadata", "structure"])}
         uploads = {
-            "png": http.post("/v1/upload", files={"file": ("two-column.png", png, "image/png")}).json(),
-            "pdf": http.post("/v1/upload", files={"file": ("two-column-scan.pdf", pdf, "application/pdf")}).json(),
+            "png": http.post("/v1/upload", files={"file": ("two-column.png", png, "image/png")}, data=form).json(),
+            "pdf": http.post("/v1/upload", files={"file": ("two-column-scan.pdf", pdf, "application/pdf")}, data=form).json(),
         }
         for kind, body in uploads.items():
             done = _wait(http, body["id"])
@@ -202,6 +221,7 @@ def test_scanned_two_column_page_reads_column_by_column_through_the_server(live_
             assert_table(markdown, doc)
             meta = http.get(f"/v1/files/{body['id']}/variants/metadata").json()["data"]
             assert meta["ocr_pages"] == [1], (kind, meta)
+            assert_structure(http.get(f"/v1/files/{body['id']}/variants/structure").json(), markdown, doc)
 
 
 @pytest.mark.slow
