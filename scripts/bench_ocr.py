@@ -22,8 +22,8 @@ Engines and orders:
   time per page, when rapid_layout can be imported (it is not a dependency: point
   --rapid-layout-path at a `pip install --no-deps --target DIR rapid-layout`).
 
-Findings, measured here in one run (2 cores shared with other jobs, so seconds are ~5x a quiet
-machine's; the ratios hold). Corpus: 8 Latin-script pages, "overall" on the 3 single-page ones.
+Findings, measured here (2 cores shared with other jobs, so seconds are ~5x a quiet machine's;
+two runs gave the same quality figures and tesseract 2-4x faster than rapidocr). Corpus: 8 Latin-script pages, "overall" on the 3 single-page ones.
 
     pages                 engine                  s/page  recall  order  cells  overall
     generated 150 dpi     rapidocr/lines           30.8   1.000   0.596
@@ -42,7 +42,7 @@ machine's; the ratios hold). Corpus: 8 Latin-script pages, "overall" on the 3 si
 - Kept: rapidocr, its words laid out by the rule-based analysis (columns, headings from measured
   x-height and stroke width, ruled tables from lines found on the image). It reads columns in order
   (order 0.90-1.00 against 0.60-0.64 for the old page-wide lines) and the generated table cell by cell.
-- Not adopted: Debian tesseract. About 4x faster and its own segmentation orders columns as well as
+- Not adopted: Debian tesseract. 2-4x faster and its own segmentation orders columns as well as
   ours, but recall is no better on these clean renders and was 88% vs 98% (41% vs 100% on a rotated
   scan) on the earlier scans; it also lives outside the wheel (binary + tessdata), which the one-file
   build would have to carry.
