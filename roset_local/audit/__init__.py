@@ -2,7 +2,7 @@
 
 from roset_local.audit.actions import ACTIONS, Action
 from roset_local.audit.actor import SYSTEM, Actor, actor_of, anonymous, cli_actor
-from roset_local.audit.record import Entry, record, record_command, recorded, redact
+from roset_local.audit.record import Entry, record, record_command, recorded, redact, single_space
 
 __all__ = ["ACTIONS", "SYSTEM", "Action", "Actor", "Entry", "actor_of", "anonymous", "cli_actor", "record",
-           "record_command", "recorded", "redact"]
+           "record_command", "recorded", "redact", "single_space"]

@@ -97,3 +97,9 @@ def record_command(settings: Settings, actor: Actor, action: Action, **entry: An
             record(services.db, actor, action, **entry)
     finally:
         services.db.close()
+
+
+def single_space(spaces: list[str] | tuple[str, ...] | None) -> str | None:
+    """The space an entry belongs to for an object tied to a list of spaces: its only one, else None
+    (org-wide: an object across several spaces is shown to unconfined callers only)."""
+    return spaces[0] if spaces and len(spaces) == 1 else None

@@ -107,7 +107,7 @@ def _webhooks() -> Any:
 def webhooks_page(request: Request) -> Template:
     manage, store = _webhooks()
     events = features.module("roset_local.store.events")
-    rows = store.list_webhooks(services_of(request).db) if store else []
+    rows = manage.visible_webhooks(services_of(request), caller(request)) if manage else []
     return template(request, "console/webhooks.html", nav="webhooks", available=manage is not None, webhooks=rows,
                     event_types=getattr(events, "EVENT_TYPES", ()), secret=request.query_params.get("secret"))
 
@@ -121,8 +121,8 @@ async def create_webhook(request: Request) -> Redirect:
         url = str(form.get("url") or "").strip()
         with audit.recorded(services.db, audit.actor_of(request), "webhook.created", "webhook",
                             changes={"url": url, "events": events}) as entry:
-            row = manage.create_webhook(services, url, events)
-            entry.target_id = row["id"]
+            row = manage.create_webhook(services, session.principal(), url, events)
+            entry.target_id, entry.space = row["id"], audit.single_space(row["spaces"])
         from urllib.parse import quote
 
         return Redirect(path=f"/console/webhooks/{row['id']}?secret={quote(row['secret'])}", status_code=303)
@@ -137,7 +137,7 @@ def webhook_page(request: Request, webhook_id: FromPath[str], cursor: FromQuery[
     if manage is None:
         raise NotFound("Webhooks are not available yet in this build")
     services = services_of(request)
-    hook = manage.get_or_404(services, webhook_id)
+    hook = manage.get_or_404(services, caller(request), webhook_id)
     rows = store.list_deliveries(services.db, webhook_id, limit=50, cursor=decode_cursor(cursor, 2))
     next_cursor = encode_cursor([rows[49]["seq"], rows[49]["id"]]) if len(rows) > 50 else None
     return template(request, "console/webhook.html", nav="webhooks", hook=hook, deliveries=rows[:50],
@@ -150,31 +150,33 @@ async def webhook_action(request: Request, webhook_id: FromPath[str], verb: From
 
     def go(services: Any, form: dict[str, Any], session: Any) -> Any:
         manage, store = _webhooks()
-        hook = manage.get_or_404(services, webhook_id)
-        actor = audit.actor_of(request)
+        principal = session.principal()
+        hook = manage.get_or_404(services, principal, webhook_id)
+        actor, space = audit.actor_of(request), audit.single_space(hook["spaces"])
         if verb == "test":
-            out = manage.send_test(services, webhook_id)
+            out = manage.send_test(services, principal, webhook_id)
             return f"Test sent: {out.get('status')} {out.get('status_code') or ''} {out.get('error') or ''}".strip()
         if verb == "rotate":
             from urllib.parse import quote
 
-            with audit.recorded(services.db, actor, "webhook.secret_rotated", "webhook", webhook_id,
+            with audit.recorded(services.db, actor, "webhook.secret_rotated", "webhook", webhook_id, space=space,
                                 changes={"secret": True}):
-                row = manage.rotate_secret(services, webhook_id)
+                row = manage.rotate_secret(services, principal, webhook_id)
             return Redirect(path=f"{back}?secret={quote(row['secret'])}", status_code=303)
         if verb == "replay":
-            out = manage.replay(services, webhook_id, since=str(form.get("since") or ""),
+            out = manage.replay(services, principal, webhook_id, since=str(form.get("since") or ""),
                                 until=form.get("until") or None, event_types=None)
             return f"Replayed {out['replayed']} events ({out['skipped']} skipped)"
         if verb in ("enable", "disable"):
-            with audit.recorded(services.db, actor, "webhook.updated", "webhook", webhook_id,
+            with audit.recorded(services.db, actor, "webhook.updated", "webhook", webhook_id, space=space,
                                 changes={"active": verb == "enable"}):
-                manage.update_webhook(services, webhook_id, url=None, events=None, active=verb == "enable")
+                manage.update_webhook(services, principal, webhook_id, url=None, events=None,
+                                      active=verb == "enable")
             return f"Webhook {verb}d"
         if verb == "delete":
-            with audit.recorded(services.db, actor, "webhook.deleted", "webhook", webhook_id,
+            with audit.recorded(services.db, actor, "webhook.deleted", "webhook", webhook_id, space=space,
                                 changes={"url": hook["url"]}):
-                store.delete_webhook(services.db, webhook_id)
+                manage.delete_webhook(services, principal, webhook_id)
             return Redirect(path="/console/webhooks?notice=Webhook+deleted", status_code=303)
         raise NotFound("Unknown action")
 
