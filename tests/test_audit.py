@@ -174,11 +174,18 @@ def test_webhooks_connections_and_portal_tokens(api):
     assert one(api, "webhook.created", hook["id"], actor_id=me)["changes"]["url"] == "http://127.0.0.1:9/hook"
     assert api.patch(f"/v1/webhooks/{hook['id']}", json={"active": False}).status_code == 200
     assert one(api, "webhook.updated", hook["id"])["changes"] == {"active": False}
+    assert api.patch(f"/v1/webhooks/{hook['id']}", json={"events": ["no.such.event"]}).status_code == 400
+    assert len(entries(api, action="webhook.updated", target_id=hook["id"])) == 1  # refused: no entry
     rotated = api.post(f"/v1/webhooks/{hook['id']}/rotate-secret").json()["secret"]
     SECRETS.append(rotated)
     assert one(api, "webhook.secret_rotated", hook["id"])["changes"] == {"secret": "changed"}
     assert api.delete(f"/v1/webhooks/{hook['id']}").status_code == 200
     one(api, "webhook.deleted", hook["id"], actor_id=me)
+    # A webhook of one space is recorded in that space (so that space's confined keys see it).
+    scoped = api.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/alpha", "events": ["file.deleted"],
+                                            "spaces": ["alpha"]}).json()
+    SECRETS.append(scoped["secret"])
+    one(api, "webhook.created", scoped["id"], actor_id=me, space="alpha")
 
     secret_key = "audit-s3-secret-access-key-xyz"
     SECRETS.append(secret_key)
