@@ -281,7 +281,8 @@ def test_confined_key_sees_only_its_spaces(api):
     with httpx.Client(base_url=str(api.base_url), headers={"Authorization": f"ApiKey {key['key']}"}) as confined:
         seen = confined.get("/v1/audit", params={"limit": 200}).json()["entries"]
         assert seen and {e["space"] for e in seen} == {"alpha"}
-        assert confined.get("/v1/audit", params={"space": "beta"}).json()["entries"] == []
+        refused = confined.get("/v1/audit", params={"space": "beta"})
+        assert refused.status_code == 403 and refused.json()["code"] == "FORBIDDEN"
         assert confined.get("/v1/audit", params={"action": "api_key.created"}).json()["entries"] == []
     everything = entries(api)
     assert {e["space"] for e in everything} >= {"alpha", "beta", None}

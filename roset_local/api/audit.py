@@ -30,8 +30,11 @@ def list_audit(
     limit: FromQuery[int | None] = None,
     cursor: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
+    principal = caller(request)
+    if space:
+        principal.require_space(space)  # naming another space is a 403, as on every list
     flt = parse_filter(action=action, actor=actor, space=space, target_id=target_id, since=since, until=until)
-    entries, next_cursor = list_entries(services_of(request).db, flt, spaces=caller(request).spaces,
+    entries, next_cursor = list_entries(services_of(request).db, flt, spaces=principal.spaces,
                                         limit=parse_limit(limit), cursor=cursor)
     return {"entries": entries, "next_cursor": next_cursor}
 
