@@ -11,6 +11,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -239,6 +240,24 @@ def test_console_sign_in_and_user_admin(server, api, admin):
     # Console changes are audited as the signed-in user, with the same action names as the API.
     assert admin.post("/console/provider-keys", {"provider": "gemini", "key": PROVIDER_SECRET}).status_code == 303
     assert one(api, "org.provider_key.set", "gemini", actor_type="console_user", actor_id=admin_id)
+    file_id = upload(api, "epsilon")
+    assert admin.post(f"/console/files/{file_id}/delete").status_code == 303
+    one(api, "file.deleted", file_id, actor_type="console_user", actor_id=admin_id, space="epsilon")
+    share = admin.post("/console/spaces/share", {"space": "epsilon", "ttl": "600"})
+    assert share.status_code == 303 and "share=" in share.headers["location"]
+    token = entries(api, action="portal_token.created", space="epsilon")
+    assert len(token) == 1 and token[0]["actor"]["id"] == admin_id
+    made = admin.post("/console/webhooks", {"url": "http://127.0.0.1:9/console", "events": "file.deleted"})
+    assert made.status_code == 303 and "secret=" in made.headers["location"]
+    SECRETS.append(unquote(made.headers["location"].split("secret=", 1)[1]))
+    hook_id = next(e["target"]["id"] for e in entries(api, action="webhook.created")
+                   if e["changes"]["url"] == "http://127.0.0.1:9/console")
+    rotated = admin.post(f"/console/webhooks/{hook_id}/rotate")
+    assert rotated.status_code == 303
+    SECRETS.append(unquote(rotated.headers["location"].split("secret=", 1)[1]))
+    one(api, "webhook.secret_rotated", hook_id, actor_type="console_user", actor_id=admin_id)
+    assert admin.post("/console/settings/routing", {"reset": "1"}).status_code == 303
+    assert [e["actor"]["type"] for e in entries(api, action="org.routing_rules.updated")].count("console_user") == 1
 
 
 def test_console_audit_page_is_admin_only_and_filters(server, api, admin):

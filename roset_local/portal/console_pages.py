@@ -258,7 +258,7 @@ async def file_delete(request: Request, file_id: FromPath[str]) -> Redirect:
     await form_of(request)
     services = services_of(request)
     file = await run(visible_file, services, request, file_id)
-    await run(lifecycle.delete_file, services, file_id)
+    await run(lifecycle.delete_file, services, file_id, audit.actor_of(request))
     return flash_redirect("/console/files", f"Deleted {file['filename']}")
 
 
