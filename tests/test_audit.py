@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import unquote
 
 import httpx

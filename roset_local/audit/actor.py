@@ -52,5 +52,3 @@ def cli_actor(command: str) -> Actor:
         user = None
     return Actor("cli", user, f"roset-local {command}")
 
-
-SYSTEM = Actor("system", None, "roset-local")

@@ -11,7 +11,7 @@ from litestar.response import Template
 
 from roset_local.api.deps import blocking
 from roset_local.audit.actions import ACTIONS
-from roset_local.audit.query import AuditFilter, list_entries, parse_filter
+from roset_local.audit.query import list_entries, parse_filter
 from roset_local.errors import BadRequest
 from roset_local.portal import roles
 from roset_local.portal.web import page, services_of, template
@@ -34,7 +34,7 @@ def audit_page(request: Request, action: FromQuery[str | None] = None, actor: Fr
         entries, next_cursor = list_entries(services_of(request).db, flt, spaces=None, limit=PAGE_SIZE,
                                             cursor=cursor)
     except BadRequest as exc:
-        flt, problem = AuditFilter(), exc.message
+        problem = exc.message
     query = urlencode({k: v for k, v in raw.items() if v})
     response = template(request, "console/audit.html", nav="audit", entries=entries, next_cursor=next_cursor,
                         actions=ACTIONS, f=raw, query=query, error=problem or request.query_params.get("error"))
