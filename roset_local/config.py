@@ -94,6 +94,7 @@ class Settings:
     metrics_public: bool = False
     pages_limit: int | None = None
     log_retention_days: int = 7
+    audit_retention_days: int = 365
     admin_password: str | None = None
     ann_min_vectors: int = 20_000  # below this many vectors a table is searched exactly, without the ANN graph
     ann_save_seconds: float = 60.0  # the ANN index is saved at most this often while it changes (and at shutdown)
@@ -131,6 +132,7 @@ class Settings:
             ),
             metrics_public=_bool(env, "ROSET_METRICS_PUBLIC", False),
             pages_limit=pages_limit or None,
+            audit_retention_days=_int(env, "ROSET_AUDIT_RETENTION_DAYS", 365),
             admin_password=env.get("ROSET_ADMIN_PASSWORD") or None,
             test_faults=_bool(env, "ROSET_TEST_FAULTS", False),
             ann_min_vectors=_int(env, "ROSET_ANN_MIN_VECTORS", 20_000),
