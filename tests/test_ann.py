@@ -216,3 +216,16 @@ def test_live_server_graph_survives_kill_9_with_the_same_answers(make_live_serve
     again.stop()
     # A clean stop saves: the next start loads without replaying anything.
     assert json.loads(graph.with_suffix(".json").read_text())["seq"] > saved["seq"]
+
+
+def test_the_embedder_loads_after_the_graph_module(tmp_path):
+    """usearch first, onnxruntime second crashed the process; the graph module guards the order."""
+    import subprocess
+    import sys
+
+    code = ("from roset_local.index.ann import _new_index; _new_index(8); "
+            "from roset_local.index.embedder import local_embedder; print(local_embedder().embed(['x']).shape)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "(1, 384)" in out.stdout

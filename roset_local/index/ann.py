@@ -52,6 +52,9 @@ class AnnConfig:
 
 
 def _new_index(dimensions: int) -> Any:
+    # onnxruntime must be loaded before usearch: `import usearch.index; import onnxruntime` segfaults
+    # (usearch 2.26.6, onnxruntime 1.2x), and the embedder may load after the first graph is built.
+    import onnxruntime  # noqa: F401
     from usearch.index import Index
 
     return Index(
