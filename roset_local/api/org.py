@@ -24,15 +24,6 @@ class ProviderKeyIn(msgspec.Struct, forbid_unknown_fields=True):
     base_url: str | None = None
 
 
-def _json(raw: bytes) -> Any:
-    if not raw.strip():
-        raise BadRequest("Request body must be a JSON object")
-    try:
-        return msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        raise BadRequest("Request body is not valid JSON") from None
-
-
 def _check_provider(provider: str) -> str:
     if provider not in org_store.PROVIDERS:
         raise BadRequest(f"provider: must be one of {', '.join(org_store.PROVIDERS)}")
@@ -49,7 +40,7 @@ def get_settings(request: Request) -> dict[str, Any]:
 @blocking
 def put_settings(request: Request, body: RawBody) -> dict[str, Any]:
     try:
-        return org_store.update_org_settings(services_of(request).db, _json(body))
+        return org_store.update_org_settings(services_of(request).db, decode_body(body))
     except org_store.InvalidSetting as exc:
         raise BadRequest(str(exc)) from None
 
@@ -64,7 +55,7 @@ def get_routing_rules(request: Request) -> dict[str, Any]:
 @blocking
 def put_routing_rules(request: Request, body: RawBody) -> dict[str, Any]:
     try:
-        return {"rules": org_store.set_routing_rules(services_of(request).db, _json(body))}
+        return {"rules": org_store.set_routing_rules(services_of(request).db, decode_body(body))}
     except org_store.InvalidSetting as exc:
         raise BadRequest(str(exc)) from None
 

@@ -1,0 +1,188 @@
+"""Faults found by using the server hard (issue 20): bad input is a 4xx, failures say the right thing."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import time
+import tracemalloc
+import zipfile
+import zlib
+from pathlib import Path
+
+import httpx
+import pytest
+import samplegen
+
+from roset_local.providers.base import ExtractionError
+from roset_local.providers.guards import Limits, check_zip
+from tests.conftest import LiveServer, server_env
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> LiveServer:
+    """One server for the module, one extraction worker (so jobs share a worker process)."""
+    root = tmp_path_factory.mktemp("faults")
+    live = LiveServer(data_dir=root / "data", env=server_env(ROSET_WORKERS="1"))
+    live.start()
+    yield live
+    live.stop()
+
+
+def wait_job(http: httpx.Client, job_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = http.get(f"/v1/jobs/{job_id}").json()
+        if body["status"] in ("completed", "failed", "cancelled"):
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} stuck in {body['status']}")
+
+
+def upload(http: httpx.Client, name: str, data: bytes, ctype: str = "application/octet-stream", **form: str) -> dict:
+    r = http.post("/v1/upload", files={"file": (name, data, ctype)}, data=form)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def assert_contract_error(r: httpx.Response, status: int) -> dict:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) >= {"error", "code", "requestId"}
+    return body
+
+
+# --- bad input is a 400 -------------------------------------------------------------------------------
+
+
+def test_non_ascii_signature_is_400_on_upload_and_download_urls(server):
+    with server.client() as http:
+        reg = http.post("/v1/upload", json={"filename": "a.txt", "content_type": "text/plain"}).json()
+        url = httpx.URL(reg["upload_url"])
+        bad = url.copy_set_param("signature", "\u00e9t\u00e9")
+        assert_contract_error(httpx.put(bad, content=b"hello"), 400)
+        assert httpx.put(url, content=b"hello").status_code == 200  # the real URL still works
+        link = http.get(f"/v1/files/{reg['id']}/download").json()["url"]
+        assert httpx.get(link).status_code == 200
+        assert_contract_error(httpx.get(httpx.URL(link).copy_set_param("signature", "\u2603")), 400)
+
+
+def deep(levels: int) -> dict:
+    value: dict = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("levels", [40, 5000])
+def test_deeply_nested_json_bodies_are_400(server, levels):
+    nested = '{"a":' * levels + "1" + "}" * levels
+    with server.client() as http:
+        for method, path, body in [
+            ("POST", "/v1/upload", '{"filename": "a.txt", "metadata": ' + nested + "}"),
+            ("POST", "/v1/files", '{"filename": "a.txt", "chunking": ' + nested + "}"),
+            ("PUT", "/v1/org/settings", '{"default_variants": ' + nested + "}"),
+            ("POST", "/v1/search", '{"query": "x", "metadata": ' + nested + "}"),
+        ]:
+            r = http.request(method, path, content=body, headers={"Content-Type": "application/json"})
+            assert_contract_error(r, 400)
+        r = http.post("/v1/upload", files={"file": ("a.txt", b"x", "text/plain")}, data={"chunking": nested})
+        assert_contract_error(r, 400)
+        r = http.post("/v1/upload", files={"file": ("a.txt", b"x", "text/plain")}, data={"metadata": nested})
+        assert_contract_error(r, 400)
+
+
+def test_metadata_key_with_backslash_is_400(server):
+    with server.client() as http:
+        assert_contract_error(http.get("/v1/files", params={"metadata.a\\b": "1"}), 400)
+        assert_contract_error(http.post("/v1/search", json={"query": "x", "metadata.a\\b": "1"}), 400)
+        assert_contract_error(http.post("/v1/search", json={"query": "x", "metadata": {"a\\b": "1"}}), 400)
+        r = http.post("/v1/upload", files={"file": ("a.txt", b"x", "text/plain")}, data={"metadata": '{"a\\\\b": "1"}'})
+        assert_contract_error(r, 400)
+        assert http.get("/v1/files", params={"metadata.ok": "1"}).status_code == 200
+
+
+# --- failure reasons ------------------------------------------------------------------------------------
+
+
+def zero_page_pdf() -> bytes:
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    return out + f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+
+
+def test_zero_page_pdf_is_corrupt_file_before_and_after_an_encrypted_one(server, tmp_path):
+    encrypted = samplegen.make_pdf_encrypted(tmp_path).path.read_bytes()
+    order = [("zero.pdf", zero_page_pdf(), "corrupt_file"), ("enc.pdf", encrypted, "encrypted"),
+             ("zero.pdf", zero_page_pdf(), "corrupt_file"), ("enc.pdf", encrypted, "encrypted")]
+    with server.client() as http:
+        for name, data, reason in order:  # one extraction worker: each runs in the same process
+            job = wait_job(http, upload(http, name, data, "application/pdf")["job_id"])
+            assert (job["status"], job["reason"]) == ("failed", reason), job
+
+
+def lying_zip(inflated: int, declared: int = 1024) -> bytes:
+    """A DOCX-shaped zip whose document.xml declares ``declared`` bytes but inflates to ``inflated``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        info = zipfile.ZipInfo("word/document.xml")
+        info.compress_type = zipfile.ZIP_DEFLATED
+        packer = zlib.compressobj(1, zlib.DEFLATED, -15)
+        block = b"\0" * (1 << 20)
+        with zf.open(info, "w", force_zip64=False) as member:
+            member.write(b"<w:document/>")
+        del member
+    data = bytearray(buffer.getvalue())
+    # Rebuild the member's payload by hand: real deflate of `inflated` zeros, declared size patched.
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
+        target = zf.getinfo("word/document.xml")
+    payload = b"".join(packer.compress(block) for _ in range(inflated >> 20)) + packer.flush()
+    head_end = target.header_offset + 30 + len(target.filename.encode())
+    extra = struct.unpack("<H", data[target.header_offset + 28: target.header_offset + 30])[0]
+    start = head_end + extra
+    rest = bytes(data[start + target.compress_size:])
+    central = rest.index(b"PK\x01\x02")
+    rest_central = bytearray(rest[central:])
+    out = bytearray(data[:start]) + payload
+    delta = len(payload) - target.compress_size
+    for where, base in ((target.header_offset, 0),):
+        struct.pack_into("<III", out, where + 14, zlib.crc32(b"\0" * 0), len(payload), declared)
+    pos = 0
+    while (pos := rest_central.find(b"PK\x01\x02", pos)) != -1:
+        name_len = struct.unpack("<H", rest_central[pos + 28: pos + 30])[0]
+        if rest_central[pos + 46: pos + 46 + name_len] == b"word/document.xml":
+            struct.pack_into("<II", rest_central, pos + 20, len(payload), declared)
+        pos += 4
+    end = rest_central.rfind(b"PK\x05\x06")
+    cd_offset = struct.unpack("<I", rest_central[end + 16: end + 20])[0]
+    struct.pack_into("<I", rest_central, end + 16, cd_offset + delta)
+    return bytes(out + rest[:central] + rest_central)
+
+
+def test_zip_member_that_inflates_past_its_declared_size_is_too_large(server, tmp_path):
+    bomb = lying_zip(64 << 20)
+    path = tmp_path / "bomb.docx"
+    path.write_bytes(bomb)
+    with zipfile.ZipFile(path) as zf:
+        assert zf.getinfo("word/document.xml").file_size == 1024  # the lie
+    tracemalloc.start()
+    try:
+        with pytest.raises(ExtractionError) as info:
+            check_zip(str(path), Limits())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.reason == "too_large"
+    assert peak < 8 << 20, peak  # bounded steps: never the whole 64 MiB
+    docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    with server.client() as http:
+        job = wait_job(http, upload(http, "bomb.docx", bomb, docx)["job_id"])
+        assert (job["status"], job["reason"]) == ("failed", "too_large"), job
