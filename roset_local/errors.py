@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import logging
 import secrets
 from typing import Any
@@ -83,6 +84,22 @@ class Unavailable(RosetError):
     status, code = 503, "SERVICE_UNAVAILABLE"
 
 
+class ClientGone(BadRequest):
+    """The client closed the connection mid-body: nothing is kept, the answer goes nowhere, no alarm."""
+
+
+# Absolute paths (…/blobs/default/<id>/bogus.wav) in a message become their last part: error texts
+# go to clients and job records, and the layout of the server's disk is none of their business.
+# A path starts at a "/" that follows neither a word character, ":" nor "/" (so URLs stay whole);
+# the API's own routes (/v1/...) are not paths on disk.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.])/(?!v1/)(?:[^\s'\"/:,;()\[\]]+/)+([^\s'\"/:,;()\[\]]+)")
+
+
+def scrub_paths(text: str) -> str:
+    """``text`` with every absolute filesystem path cut to its file name (one rule for all errors)."""
+    return _ABSOLUTE_PATH.sub(r"\1", text) if "/" in text else text
+
+
 _ID_PREFIX = secrets.token_hex(4)  # per process: ids stay unique across restarts and workers
 _ID_COUNTER = itertools.count(1)
 
@@ -122,16 +139,18 @@ def _validation_message(exc: ValidationException) -> str:
 def handle_exception(request: Request, exc: Exception) -> Response:
     rid = request_id_of(request)
     headers = {"X-Request-Id": rid}
+    if isinstance(exc, ClientGone):
+        log.info("client disconnected mid-body", extra={"request_id": rid, "path": request.url.path})
     if isinstance(exc, RosetError):
         headers.update(exc.headers)
-        status, body = exc.status, error_body(exc.message, exc.code, rid, **exc.extra)
+        status, body = exc.status, error_body(scrub_paths(exc.message), exc.code, rid, **exc.extra)
     elif isinstance(exc, ValidationException):
         status, body = 400, error_body(_validation_message(exc), "BAD_REQUEST", rid)
     elif isinstance(exc, NotFoundException):
         status, body = 404, error_body("Not found", "NOT_FOUND", rid)
     elif isinstance(exc, HTTPException):
         status = exc.status_code
-        message = exc.detail if exc.detail else "HTTP error"
+        message = scrub_paths(exc.detail) if exc.detail else "HTTP error"
         if status == 413:
             message = "Request body too large"
         body = error_body(message, CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR"), rid)

@@ -186,3 +186,148 @@ def test_zip_member_that_inflates_past_its_declared_size_is_too_large(server, tm
     with server.client() as http:
         job = wait_job(http, upload(http, "bomb.docx", bomb, docx)["job_id"])
         assert (job["status"], job["reason"]) == ("failed", "too_large"), job
+
+
+# --- uploads cut off: by a crash, by the client, by each other -------------------------------------------
+
+
+def slow_body(total: int, sent: list[int], step: int = 256 * 1024, pause: float = 0.02):
+    while sent[0] < total:
+        sent[0] += step
+        yield b"z" * step
+        time.sleep(pause)
+
+
+def stream_until_killed(live: LiveServer, *senders) -> None:
+    """Run each ``send`` (a blocking streaming request) in a thread; SIGKILL the server mid-body."""
+    import threading
+
+    progress = [[0] for _ in senders]
+    errors: list[BaseException] = []
+
+    def run(send, sent) -> None:
+        try:
+            send(sent)
+        except httpx.HTTPError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(send, sent), daemon=True) for send, sent in zip(senders, progress)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 20
+    while min(sent[0] for sent in progress) < 4 << 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert min(sent[0] for sent in progress) >= 4 << 20, "a body never started streaming"
+    live.kill()
+    for thread in threads:
+        thread.join(10)
+    assert len(errors) == len(senders), "every upload should have been cut off"
+
+
+def test_kill_9_mid_upload_leaves_nothing_uploading_after_restart(make_live_server):
+    live = make_live_server()
+    with live.client() as http:
+        waiting = http.post("/v1/upload", json={"filename": "later.txt", "content_type": "text/plain"}).json()
+        cut = http.post("/v1/upload", json={"filename": "cut.bin"}).json()
+        sized = http.post("/v1/upload", json={"filename": "sized.bin", "size_bytes": 64 << 20}).json()
+    total, boundary = 64 << 20, "cutboundary"
+
+    def multipart(sent):
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"m.bin\"\r\n"
+               "Content-Type: application/octet-stream\r\n\r\n").encode()
+        yield from slow_body(total, sent)
+
+    stream_until_killed(
+        live,
+        lambda sent: httpx.put(cut["upload_url"], content=slow_body(total, sent), timeout=30),
+        lambda sent: httpx.put(sized["upload_url"], content=slow_body(total, sent), timeout=30),
+        lambda sent: httpx.post(live.url + "/v1/upload", content=multipart(sent), timeout=30,
+                                headers={"Authorization": "ApiKey " + live.env["ROSET_ADMIN_KEY"],
+                                         "Content-Type": f"multipart/form-data; boundary={boundary}"}),
+    )
+    assert list((live.data_dir / "blobs" / "_incoming").rglob("body"))  # the cut multipart body, staged
+    live.start()
+    with live.client() as http:
+        files = http.get("/v1/files", params={"limit": 100}).json()["files"]
+        by_id = {f["id"]: f for f in files}
+        assert cut["id"] not in by_id and sized["id"] not in by_id  # cut-off PUTs: row and job gone
+        assert http.get(f"/v1/jobs/{cut['job_id']}").status_code == 404
+        uploading = [f for f in files if f["status"] == "uploading"]
+        assert [f["id"] for f in uploading] == [waiting["id"]]  # only the untouched registration waits
+        assert not [j for j in http.get("/v1/jobs", params={"limit": 100}).json()["jobs"]
+                    if j["file_id"] in (cut["id"], sized["id"])]
+    leftovers = [p for p in (live.data_dir / "blobs").rglob("*") if p.is_file() and ".roset-probe" not in p.name]
+    assert leftovers == []  # no partial blob, no staging body
+    assert httpx.put(waiting["upload_url"], content=b"hello later").status_code == 200
+
+
+def test_interrupted_upload_with_whole_bytes_is_processed_at_start(services, settings):
+    from roset_local.app import create_app
+    from roset_local.pipeline import lifecycle
+    from roset_local.pipeline.intake import settle_interrupted_uploads
+
+    # The state a crash between "bytes moved into place" and "marked uploaded" leaves behind.
+    file, job = lifecycle.create_file(services, space="default", filename="whole.txt", content_type=None,
+                                      size_bytes=None, metadata={}, options={}, skip_processing=False)
+    services.blobs.write_bytes(file["storage_key"], b"all of the bytes arrived")
+    assert settle_interrupted_uploads(services) == {"uploads_completed": 1, "uploads_removed": 0}
+    from roset_local.store import files as file_store
+
+    settled = file_store.get_file(services.db, file["id"])
+    assert settled["status"] == "uploaded" and settled["size_bytes"] == 24 and settled["sha256"]
+    assert settled["content_type"] == "text/plain"
+
+
+def test_client_disconnect_mid_upload_keeps_nothing_and_logs_no_error(make_live_server):
+    import socket
+
+    live = make_live_server()
+    with live.client() as http:
+        reg = http.post("/v1/upload", json={"filename": "put.bin"}).json()
+    url = httpx.URL(reg["upload_url"])
+    key = live.env["ROSET_ADMIN_KEY"]
+    boundary = "gone"
+    part = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n")
+    for head in (
+        f"POST /v1/upload HTTP/1.1\r\nHost: x\r\nAuthorization: ApiKey {key}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 10000000\r\n\r\n{part}",
+        f"PUT {url.raw_path.decode()} HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n",
+    ):
+        with socket.create_connection(("127.0.0.1", live.port)) as sock:
+            sock.sendall(head.encode() + b"a" * 3_000_000)
+            time.sleep(0.3)
+    time.sleep(1.0)
+    with live.client() as http:
+        file = http.get(f"/v1/files/{reg['id']}").json()
+        assert file["status"] == "uploading" and file["size_bytes"] is None  # the cut PUT was not taken as whole
+        assert [f["id"] for f in http.get("/v1/files").json()["files"]] == [reg["id"]]
+    leftovers = [p for p in (live.data_dir / "blobs").rglob("*") if p.is_file() and ".roset-probe" not in p.name]
+    assert leftovers == []
+    assert httpx.put(url, content=b"second try").status_code == 200  # the URL was released for a retry
+    logs = live.logs()
+    assert "Traceback" not in logs and " 500" not in logs and "client disconnected" in logs
+
+
+def test_concurrent_uploads_never_race_on_the_staging_folder(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with server.client() as http:
+        def one(i: int) -> int:
+            r = http.post("/v1/upload", files={"file": (f"c{i}.txt", b"x" * 2000, "text/plain")},
+                          data={"skip_processing": "true"})
+            return r.status_code
+
+        with ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(one, range(400)))
+    assert codes == [201] * 400
+
+
+def test_error_texts_never_show_server_paths(server):
+    with server.client() as http:
+        body = upload(http, "bogus.wav", bytes(range(256)) * 64, "audio/wav")
+        job = wait_job(http, body["job_id"])
+        assert job["status"] == "failed" and job["error"]
+        assert "/" not in job["error"] and "blobs" not in job["error"], job["error"]
+        file = http.get(f"/v1/files/{body['id']}").json()
+        assert "/" not in (file.get("error") or ""), file

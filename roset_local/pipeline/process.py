@@ -19,6 +19,7 @@ from datetime import timedelta
 import sqlean
 from typing import TYPE_CHECKING, Any
 
+from roset_local.errors import scrub_paths
 from roset_local.pipeline.lifecycle import enqueue, file_event_data, notify_events, settle_file_after_job
 from roset_local.providers.base import ExtractionError, ExtractRequest
 from roset_local.store import files as file_store
@@ -233,6 +234,7 @@ def _requeue(services: "Services", job: dict[str, Any], owner: str) -> bool:
 def _fail(services: "Services", job: dict[str, Any], file: dict[str, Any], owner: str, reason: str, message: str,
           started: float) -> None:
     db = services.db
+    message = scrub_paths(message)
     with db.write():
         if not job_store.still_ours(db, job["id"], owner):
             return
