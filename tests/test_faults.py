@@ -331,3 +331,41 @@ def test_error_texts_never_show_server_paths(server):
         assert "/" not in job["error"] and "blobs" not in job["error"], job["error"]
         file = http.get(f"/v1/files/{body['id']}").json()
         assert "/" not in (file.get("error") or ""), file
+
+
+# --- schema changes by one connection never break another's writes ---------------------------------------
+
+
+def test_a_new_vector_table_never_breaks_another_connections_delete(tmp_path):
+    from roset_local.services import migration_sets
+    from roset_local.store import chunks as chunk_store
+    from roset_local.store.db import open_database
+    from roset_local.store.migrations import apply_migrations
+
+    worker = open_database(tmp_path / "app.db")
+    apply_migrations(worker, migration_sets())
+    other = open_database(tmp_path / "app.db")  # another job's connection, schema already read
+    assert other.value("SELECT count(*) FROM files") == 0
+    chunk_store.ensure_vector_table(worker, "some-model", 8)  # the first embedding of a fresh data dir
+    with other.write():
+        assert chunk_store.delete_file_chunks(other, "file-x") == 0  # was: no such table: chunks
+    worker.close()
+    other.close()
+
+
+def test_several_jobs_right_after_start_never_hit_no_such_table(make_live_server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    for attempt in range(2):
+        live = make_live_server()
+        with live.client() as http:
+            def one(i: int) -> str:
+                text = f"# Note {i}\n\nPlain words about topic {i} for the index. ".encode() * 40
+                return upload(http, f"n{i}.md", text, "text/markdown")["job_id"]
+
+            with ThreadPoolExecutor(8) as pool:
+                job_ids = list(pool.map(one, range(8)))
+            jobs = [wait_job(http, job_id, timeout=120) for job_id in job_ids]
+        live.stop()
+        assert [j["status"] for j in jobs] == ["completed"] * 8, jobs
+        assert "no such table" not in live.logs()

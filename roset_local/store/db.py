@@ -13,6 +13,7 @@ import sqlite_utils
 import sqlite_vec
 
 Row = dict[str, Any]
+SCHEMA_PROBE = "SELECT 1 FROM sqlite_schema LIMIT 0"
 
 
 class DatabaseError(Exception):
@@ -71,6 +72,10 @@ class Database:
             yield conn
             return
         conn.execute("BEGIN IMMEDIATE")
+        # If another connection changed the schema (a new vector table), this connection's copy is
+        # stale, and SQLite 3.50 fails a DELETE that is the first statement of a transaction with
+        # "no such table" instead of re-reading the schema. Any SELECT re-reads it (cheap, cached).
+        conn.execute(SCHEMA_PROBE)
         try:
             yield conn
         except BaseException:
