@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import re
 import logging
@@ -28,6 +29,7 @@ CODES = {
     429: "RATE_LIMITED",
     500: "INTERNAL_ERROR",
     503: "SERVICE_UNAVAILABLE",
+    507: "INSUFFICIENT_STORAGE",
 }
 
 
@@ -82,6 +84,28 @@ class RateLimited(RosetError):
 
 class Unavailable(RosetError):
     status, code = 503, "SERVICE_UNAVAILABLE"
+
+
+class InsufficientStorage(RosetError):
+    """The disk is full (or below ROSET_MIN_FREE_BYTES).
+
+    The contract's code table has no storage code: 402 QUOTA_EXCEEDED is about the billing period
+    and 500 INTERNAL_ERROR tells the client nothing it can act on, so this is HTTP 507 (WebDAV's
+    Insufficient Storage) with the code INSUFFICIENT_STORAGE, in the contract's error shape.
+    Retrying after space is freed succeeds.
+    """
+
+    status, code = 507, "INSUFFICIENT_STORAGE"
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """True for ENOSPC/EDQUOT and SQLite's "database or disk is full", also when wrapped once."""
+    for err in (exc, getattr(exc, "__cause__", None), getattr(exc, "__context__", None)):
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if err is not None and type(err).__name__ in ("OperationalError", "DatabaseError") and "disk is full" in str(err):
+            return True
+    return False
 
 
 class ClientGone(BadRequest):
@@ -155,6 +179,10 @@ def handle_exception(request: Request, exc: Exception) -> Response:
             message = "Request body too large"
         body = error_body(message, CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR"), rid)
         headers.update(exc.headers or {})
+    elif is_disk_full(exc):
+        log.error("disk full: %s", exc, extra={"request_id": rid, "path": request.url.path})
+        status, body = 507, error_body("The server's disk is full. Delete files or free space, then retry.",
+                                       InsufficientStorage.code, rid)
     else:
         log.exception("unhandled error", extra={"request_id": rid, "path": request.url.path})
         status = HTTP_500_INTERNAL_SERVER_ERROR

@@ -56,6 +56,7 @@ def ingest_multipart(
     aborted or invalid upload leaves neither rows nor bytes behind.
     """
     lifecycle.check_quota(services)
+    services.disk.require_room()
     parser = multipart.PushMultipartParser(_boundary(content_type), max_header_count=16)
     fields: dict[str, str] = {}
     # A folder per upload: deleting or moving one upload's staging blob prunes only its own folder,
@@ -173,6 +174,7 @@ def register_upload(services: "Services", principal: Principal, body: dict[str, 
     if ctype is not None and (not isinstance(ctype, str) or "/" not in ctype):
         raise BadRequest("content_type: must be a MIME type such as application/pdf")
     space = resolve_space(principal, body.get("space"))
+    services.disk.require_room()
     file, job = lifecycle.create_file(
         services, space=space, filename=filename, content_type=ctype, size_bytes=size,
         metadata=validate_metadata(body.get("metadata")), options=processing_options(body),
@@ -284,6 +286,7 @@ def receive_signed_put(services: "Services", file_id: str, token: str, expires: 
     file = file_store.get_file(db, file_id)
     if file is None:
         raise NotFound("File not found")
+    services.disk.require_room()
     _claim_token(db, file_id, token)
     declared = file["size_bytes"] if file["size_bytes"] is not None else None
     try:

@@ -78,10 +78,13 @@ class Database:
         conn.execute(SCHEMA_PROBE)
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite may already have rolled back (SQLITE_FULL does), and a failed COMMIT must not
+            # leave the connection inside a transaction that later writes would silently join.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def one(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> Row | None:
         row = self.conn.execute(sql, params).fetchone()
