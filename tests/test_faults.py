@@ -129,42 +129,25 @@ def test_zero_page_pdf_is_corrupt_file_before_and_after_an_encrypted_one(server,
 
 
 def lying_zip(inflated: int, declared: int = 1024) -> bytes:
-    """A DOCX-shaped zip whose document.xml declares ``declared`` bytes but inflates to ``inflated``."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
-        info = zipfile.ZipInfo("word/document.xml")
-        info.compress_type = zipfile.ZIP_DEFLATED
-        packer = zlib.compressobj(1, zlib.DEFLATED, -15)
-        block = b"\0" * (1 << 20)
-        with zf.open(info, "w", force_zip64=False) as member:
-            member.write(b"<w:document/>")
-        del member
-    data = bytearray(buffer.getvalue())
-    # Rebuild the member's payload by hand: real deflate of `inflated` zeros, declared size patched.
-    with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
-        target = zf.getinfo("word/document.xml")
-    payload = b"".join(packer.compress(block) for _ in range(inflated >> 20)) + packer.flush()
-    head_end = target.header_offset + 30 + len(target.filename.encode())
-    extra = struct.unpack("<H", data[target.header_offset + 28: target.header_offset + 30])[0]
-    start = head_end + extra
-    rest = bytes(data[start + target.compress_size:])
-    central = rest.index(b"PK\x01\x02")
-    rest_central = bytearray(rest[central:])
-    out = bytearray(data[:start]) + payload
-    delta = len(payload) - target.compress_size
-    for where, base in ((target.header_offset, 0),):
-        struct.pack_into("<III", out, where + 14, zlib.crc32(b"\0" * 0), len(payload), declared)
-    pos = 0
-    while (pos := rest_central.find(b"PK\x01\x02", pos)) != -1:
-        name_len = struct.unpack("<H", rest_central[pos + 28: pos + 30])[0]
-        if rest_central[pos + 46: pos + 46 + name_len] == b"word/document.xml":
-            struct.pack_into("<II", rest_central, pos + 20, len(payload), declared)
-        pos += 4
-    end = rest_central.rfind(b"PK\x05\x06")
-    cd_offset = struct.unpack("<I", rest_central[end + 16: end + 20])[0]
-    struct.pack_into("<I", rest_central, end + 16, cd_offset + delta)
-    return bytes(out + rest[:central] + rest_central)
+    """A DOCX-shaped zip whose word/document.xml declares ``declared`` bytes but inflates to ``inflated``.
+
+    Written by hand: zipfile would record the true sizes. The CRC is that of the declared bytes.
+    """
+    packer = zlib.compressobj(1, zlib.DEFLATED, -15)
+    block = bytes(1 << 20)
+    bomb = b"".join(packer.compress(block) for _ in range(inflated >> 20)) + packer.flush()
+    types = b'<?xml version="1.0"?><Types/>'
+    members = [(b"[Content_Types].xml", 0, types, zlib.crc32(types), len(types)),
+               (b"word/document.xml", 8, bomb, zlib.crc32(bytes(declared)), declared)]
+    out, central = bytearray(), bytearray()
+    for name, method, data, crc, size in members:
+        offset = len(out)
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0, crc, len(data), size, len(name), 0)
+        out += name + data
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0, crc, len(data), size,
+                               len(name), 0, 0, 0, 0, 0, offset) + name
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), len(out), 0)
+    return bytes(out + central + end)
 
 
 def test_zip_member_that_inflates_past_its_declared_size_is_too_large(server, tmp_path):
