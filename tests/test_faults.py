@@ -306,6 +306,36 @@ def test_concurrent_uploads_never_race_on_the_staging_folder(server):
     assert codes == [201] * 300
 
 
+def test_staging_blobs_of_concurrent_uploads_never_race(tmp_path):
+    """The race itself, without HTTP in between: many staged bodies written and moved at once."""
+    import threading
+
+    from roset_local.pipeline.intake import staging_key
+    from roset_local.storage.blobs import BlobStore
+
+    store = BlobStore(f"file://{tmp_path / 'blobs'}")
+    errors: list[BaseException] = []
+
+    def work(thread: int) -> None:
+        for i in range(250):
+            key = staging_key()
+            try:
+                writer = store.writer(key)
+                writer.write(b"x" * 100)
+                writer.close()
+                store.move(key, f"default/f{thread}-{i}/a.txt")
+            except OSError as exc:  # was: FileNotFoundError / FileExistsError, ~1 in 150
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(list((tmp_path / "blobs" / "default").iterdir())) == 2000
+
+
 def test_error_texts_never_show_server_paths(server):
     with server.client() as http:
         body = upload(http, "bogus.wav", bytes(range(256)) * 64, "audio/wav")

@@ -39,6 +39,15 @@ def resolve_space(principal: Principal, requested: str | None) -> str:
     return space
 
 
+def staging_key() -> str:
+    """Where a multipart body is written while it streams in.
+
+    A folder per upload: moving or deleting one upload's staging blob prunes only its own folder,
+    never the shared ``_incoming/`` that another request is between makedirs and open in.
+    """
+    return f"{STAGING_PREFIX}/{secrets.token_hex(12)}/body"
+
+
 def _boundary(content_type: str) -> str:
     _, params = multipart.parse_options_header(content_type)
     boundary = params.get("boundary")
@@ -59,9 +68,7 @@ def ingest_multipart(
     services.disk.require_room()
     parser = multipart.PushMultipartParser(_boundary(content_type), max_header_count=16)
     fields: dict[str, str] = {}
-    # A folder per upload: deleting or moving one upload's staging blob prunes only its own folder,
-    # never the shared _incoming/ another request is about to write into.
-    staging = f"{STAGING_PREFIX}/{secrets.token_hex(12)}/body"
+    staging = staging_key()
     writer = None
     file_name: str | None = None
     file_type: str | None = None
