@@ -56,9 +56,10 @@ def route_modules() -> list[Any]:
     from roset_local.portal import routes as html_routes
 
     from roset_local.api import search as search_routes
+    from roset_local.api import pages as page_routes
 
     return [system, keys, logs, upload, files, jobs, spaces, webhooks, org, analytics, metrics, portal_api, html_routes,
-            connection_routes, node_routes, search_routes]
+            connection_routes, node_routes, search_routes, page_routes]
 
 
 def build_litestar(services: Services) -> Litestar:
@@ -67,7 +68,7 @@ def build_litestar(services: Services) -> Litestar:
         handlers.extend(module.ROUTES)
     static_dir = web_dir() / "static"
     handlers.append(
-        create_static_files_router(path="/static", directories=[static_dir], opt={"public": True}, include_in_schema=False)
+        create_static_files_router(path="/static", directories=[static_dir], opt={"public": True, "unmetered": True}, include_in_schema=False)
     )
 
     @asynccontextmanager
@@ -105,13 +106,20 @@ def build_litestar(services: Services) -> Litestar:
         openapi_config=openapi,
         lifespan=[lifespan],
         request_max_body_size=10 * 1024 * 1024,
-        template_config=TemplateConfig(directory=web_dir() / "templates", engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(directory=web_dir() / "templates", engine=JinjaTemplateEngine,
+                                       engine_callback=_template_filters),
         response_cache_config=ResponseCacheConfig(),
         debug=False,
         logging_config=None,
     )
     app.state.services = services
     return app
+
+
+def _template_filters(engine: JinjaTemplateEngine) -> None:
+    from roset_local.portal import render
+
+    engine.engine.filters["highlight"] = render.highlight
 
 
 def create_app(settings: Settings, *, services: Services | None = None) -> Any:

@@ -1,4 +1,4 @@
-"""PDF extraction with pypdfium2: text layer page by page, OCR for pages that have none."""
+"""PDF extraction with pypdfium2: layout analysis of the text layer into structured markdown, OCR for pages without one."""
 
 from __future__ import annotations
 
@@ -6,9 +6,14 @@ import threading
 import time
 from typing import Any
 
+from roset_local.structure.layout import Outline, analyse, furniture_metadata
+from roset_local.structure.model import Element, PageGeometry
+from roset_local.structure.pdf_reader import read_page
+
 from .base import Extraction, ExtractionError, ExtractRequest, Page, ProgressFn
-from .engines import LocalEngines, OcrEngine, lib_version, lines_to_markdown
+from .engines import LocalEngines, OcrEngine, lib_version
 from .guards import Limits, check_file, check_pixels
+from .structured import render_pages, wants_structure
 from .textutil import guess_language, tidy, word_count
 from .thumbs import THUMB_SIZE, thumbnail_from_pil
 
@@ -64,14 +69,19 @@ def _render(page: Any, dpi: float, max_side: float, limits: Limits) -> Any:
     return page.render(scale=scale).to_pil()
 
 
-def _ocr_page(page: Any, ocr: OcrEngine, limits: Limits) -> str:
+def _ocr_page(page: Any, ocr: OcrEngine, limits: Limits, number: int) -> tuple[str, PageGeometry]:
+    """The page rendered and OCR'd: its plain lines and its words in points for layout analysis."""
     with PDFIUM_LOCK:
         image = _render(page, OCR_DPI, OcrEngine.DET_LIMIT_SIDE, limits)
-    return lines_to_markdown(ocr.recognize(image))
+        width = page.get_size()[0]
+    return ocr.read_page(image, number, image.width / max(width, 1.0))
 
 
 def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines) -> Extraction:
-    """Markdown per page; `options["ocr"]` is "auto" (default), "off" or "force"."""
+    """Markdown per page; `options["ocr"]` is "auto" (default), "off" or "force".
+
+    `options["extraction"] == "fast"` keeps the plain text layer (no layout analysis).
+    """
     limits = Limits.from_options(req.options)
     check_file(req.path, limits)
     mode = str(req.options.get("ocr", "auto")).lower()
@@ -84,10 +94,15 @@ def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines
         with PDFIUM_LOCK:
             count = len(pdf)
             info = pdf.get_metadata_dict(skip_empty=True)
+            outline = _outline(pdf)
         if count > limits.max_pdf_pages:
             raise ExtractionError("too_large", f"PDF has {count} pages; the limit is {limits.max_pdf_pages}")
         timings["open"] = time.perf_counter() - t0
-        pages, ocr_pages, ocr_seconds, first_size = _pages(pdf, count, mode, engines, limits, progress)
+        structured = wants_structure(req.options)
+        pages, geometry, ocr_pages, ocr_seconds, first_size = _pages(
+            pdf, count, mode, engines, limits, progress, structured
+        )
+        _set_page_sizes(pdf, pages)
         t1 = time.perf_counter()
         thumb = None
         if count:
@@ -99,6 +114,12 @@ def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines
             pdf.close()
     timings["text"] = max(0.0, time.perf_counter() - t0 - timings["open"] - timings["thumbnail"] - ocr_seconds)
     timings["ocr"] = ocr_seconds
+    t2 = time.perf_counter()
+    elements: list[Element] = []
+    if geometry:
+        elements = analyse(geometry, outline)
+        render_pages(pages, elements)
+        timings["layout"] = time.perf_counter() - t2
     markdown = "\n\n".join(p.markdown for p in pages if p.markdown)
     engine: dict[str, Any] = {"library": "pypdfium2", "version": lib_version("pypdfium2")}
     if ocr_pages:
@@ -118,6 +139,11 @@ def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines
         "engine": engine,
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
+    if outline:
+        metadata["outline"] = [{"level": lv, "title": t, "page": pg} for lv, t, pg in outline[:500]]
+    furniture = furniture_metadata(elements)
+    if furniture:
+        metadata["furniture"] = furniture[:500]
     progress(100, "done")
     return Extraction(
         markdown=markdown,
@@ -125,13 +151,32 @@ def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines
         metadata=metadata,
         thumbnail=thumb[0] if thumb else None,
         thumbnail_type=thumb[1] if thumb else None,
+        elements=elements,
     )
 
 
+def _outline(pdf: Any) -> Outline:
+    """The PDF's bookmarks as (level from 1, title, page from 1); empty when it has none or they are broken."""
+    out: Outline = []
+    try:
+        for item in pdf.get_toc(max_depth=6):
+            title = (item.get_title() or "").strip()
+            dest = item.get_dest()
+            index = dest.get_index() if dest is not None else None
+            if title:
+                out.append((item.level + 1, title, index + 1 if index is not None else None))
+            if len(out) >= 2000:
+                break
+    except Exception:  # a malformed outline must not fail the extraction; it only refines headings
+        return []
+    return out
+
+
 def _pages(
-    pdf: Any, count: int, mode: str, engines: LocalEngines, limits: Limits, progress: ProgressFn
-) -> tuple[list[Page], list[int], float, tuple[float | None, float | None]]:
+    pdf: Any, count: int, mode: str, engines: LocalEngines, limits: Limits, progress: ProgressFn, structured: bool
+) -> tuple[list[Page], list[PageGeometry], list[int], float, tuple[float | None, float | None]]:
     pages: list[Page] = []
+    geometry: list[PageGeometry] = []
     ocr_pages: list[int] = []
     ocr_seconds = 0.0
     first_size: tuple[float | None, float | None] = (None, None)
@@ -153,12 +198,17 @@ def _pages(
             if needs_ocr:
                 t = time.perf_counter()
                 progress(_pct(index, count), f"ocr page {index + 1}/{count}")
-                ocr_text = _ocr_page(page, engines.ocr, limits)
+                ocr_text, ocr_geometry = _ocr_page(page, engines.ocr, limits, index + 1)
                 ocr_seconds += time.perf_counter() - t
                 pages.append(Page(number=index + 1, markdown=tidy(ocr_text), ocr=True))
                 ocr_pages.append(index + 1)
+                if structured:
+                    geometry.append(ocr_geometry)
             else:
                 pages.append(Page(number=index + 1, markdown=tidy(text), ocr=False))
+                if structured:
+                    with PDFIUM_LOCK:
+                        geometry.append(read_page(page, index + 1))
         finally:
             with PDFIUM_LOCK:
                 page.close()
@@ -167,8 +217,16 @@ def _pages(
             # Also the cancellation point between pages (the callback may raise "cancelled").
             progress(pct, f"page {index + 1}/{count}")
             last_pct = pct
-    return pages, ocr_pages, ocr_seconds, first_size
+    return pages, geometry, ocr_pages, ocr_seconds, first_size
 
 
 def _pct(done: int, total: int) -> int:
     return 2 + int(95 * done / max(total, 1))
+
+
+def _set_page_sizes(pdf: Any, pages: list[Page]) -> None:
+    """Each page's size in points: element and chunk boxes are read against it (roset_local.positions)."""
+    with PDFIUM_LOCK:
+        for page in pages:
+            width, height = pdf.get_page_size(page.number - 1)
+            page.width, page.height = round(width, 2), round(height, 2)
