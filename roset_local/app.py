@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +23,8 @@ from roset_local.config import Settings
 from roset_local.errors import handle_exception
 from roset_local.observe import RequestContext
 from roset_local.services import Services
+
+log = logging.getLogger("roset_local")
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -71,6 +74,11 @@ def build_litestar(services: Services) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from roset_local.pipeline.intake import settle_interrupted_uploads
+
+        settled = settle_interrupted_uploads(services)  # the HTTP server alone receives uploads
+        if any(settled.values()):
+            log.info("settled uploads cut off by the last stop: %s", settled)
         services.start()
         try:
             yield

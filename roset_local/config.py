@@ -96,6 +96,7 @@ class Settings:
     log_retention_days: int = 7
     audit_retention_days: int = 365
     admin_password: str | None = None
+    min_free_bytes: int = 256 * 1024**2  # below this: /ready 503 and uploads 507 (the disk never fills)
     test_faults: bool = False  # lets tests make extraction crash/hang on purpose; never in production
 
     @classmethod
@@ -132,6 +133,7 @@ class Settings:
             pages_limit=pages_limit or None,
             audit_retention_days=_int(env, "ROSET_AUDIT_RETENTION_DAYS", 365),
             admin_password=env.get("ROSET_ADMIN_PASSWORD") or None,
+            min_free_bytes=_int(env, "ROSET_MIN_FREE_BYTES", 256 * 1024**2),
             test_faults=_bool(env, "ROSET_TEST_FAULTS", False),
             consumer=_bool(env, "ROSET_CONSUMER", True),
             models_dir=shared_models_dir(env),

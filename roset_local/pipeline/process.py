@@ -19,6 +19,7 @@ from datetime import timedelta
 import sqlean
 from typing import TYPE_CHECKING, Any
 
+from roset_local.errors import is_disk_full, scrub_paths
 from roset_local.pipeline.lifecycle import enqueue, file_event_data, notify_events, settle_file_after_job
 from roset_local.positions.structure import document_elements, structure_document
 from roset_local.providers.base import DEFAULT_EXTRACTION, ExtractionError, ExtractRequest
@@ -221,18 +222,46 @@ def run_job(services: "Services", job_id: str) -> None:
             log.info("job %s cancelled during extraction", job_id)
         else:
             _fail(services, job, file, owner, exc.reason, str(exc.message if hasattr(exc, "message") else exc), started)
-    except sqlean.OperationalError as exc:  # locked/busy/schema change: transient, run it again
-        log.warning("job %s hit a database error (%s); re-queued", job_id, exc)
-        if not _requeue(services, job, owner):
-            _fail(services, job, file, owner, "internal_error", f"database error: {exc}", started)
-    except Exception as exc:  # a bug must fail the job, never leave it processing
-        log.exception("job %s crashed", job_id)
-        _fail(services, job, file, owner, "internal_error", f"{type(exc).__name__}: {exc}", started)
+    except Exception as exc:
+        if is_disk_full(exc):
+            _after_disk_full(services, job, file, owner, started)
+        elif isinstance(exc, sqlean.OperationalError):  # locked/busy/schema change: transient, run it again
+            log.warning("job %s hit a database error (%s); re-queued", job_id, exc)
+            if not _requeue(services, job, owner):
+                _fail(services, job, file, owner, "internal_error", f"database error: {exc}", started)
+        else:  # a bug must fail the job, never leave it processing
+            log.exception("job %s crashed", job_id)
+            _fail(services, job, file, owner, "internal_error", f"{type(exc).__name__}: {exc}", started)
     finally:
         beat.stop()
 
 
-def _requeue(services: "Services", job: dict[str, Any], owner: str) -> bool:
+DISK_POLL_SECONDS = 1.0
+
+
+def _after_disk_full(services: "Services", job: dict[str, Any], file: dict[str, Any], owner: str,
+                     started: float) -> None:
+    """A write hit the full disk: put the job back in the queue the moment a write fits again.
+
+    Without this the job stayed ``processing`` until its lease ran out and the periodic recovery
+    found it (90 s and more after space was freed). Polling here costs one worker thread, which
+    could do nothing useful on a full disk anyway.
+    """
+    log.error("job %s hit a full disk; it goes back to the queue as soon as space returns", job["id"])
+    deadline = time.monotonic() + services.settings.job_timeout_seconds
+    while time.monotonic() < deadline:
+        try:
+            if not _requeue(services, job, owner, delay=None):
+                _fail(services, job, file, owner, "internal_error", "the server's disk was full", started)
+            return
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+        time.sleep(DISK_POLL_SECONDS)
+    log.error("job %s: the disk stayed full; the lease recovery will take it over", job["id"])
+
+
+def _requeue(services: "Services", job: dict[str, Any], owner: str, delay: float | None = 2.0) -> bool:
     """Put a job back in the queue after a transient error; False once its attempts are used up."""
     db = services.db
     with db.write():
@@ -240,13 +269,14 @@ def _requeue(services: "Services", job: dict[str, Any], owner: str) -> bool:
         if current is None or not job_store.still_ours(db, job["id"], owner) or current["attempts"] >= MAX_ATTEMPTS:
             return False
         job_store.transition(db, job["id"], "queued", stage="queued", lease_owner=None, lease_expires_at=None)
-    enqueue(services, job["id"], delay=2.0)
+    enqueue(services, job["id"], delay=delay)
     return True
 
 
 def _fail(services: "Services", job: dict[str, Any], file: dict[str, Any], owner: str, reason: str, message: str,
           started: float) -> None:
     db = services.db
+    message = scrub_paths(message)
     with db.write():
         if not job_store.still_ours(db, job["id"], owner):
             return

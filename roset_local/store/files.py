@@ -135,3 +135,16 @@ def space_stats(db: Database, space: str) -> Row:
         "variant_size_bytes": int(variant_bytes or 0),
         "status_counts": counts,
     }
+
+
+def uploading_files(db: Database) -> list[Row]:
+    """Files still waiting for (or receiving) their bytes, with how many upload URLs were issued and used.
+
+    ``tokens`` 0 means a multipart upload (or an object-store presigned PUT, which has no token here).
+    """
+    rows = db.all(
+        "SELECT f.*, (SELECT count(*) FROM upload_tokens t WHERE t.file_id = f.id) AS tokens, "
+        "(SELECT count(*) FROM upload_tokens t WHERE t.file_id = f.id AND t.used_at IS NOT NULL) AS tokens_used "
+        "FROM files f WHERE f.status = 'uploading' AND f.node_id IS NULL ORDER BY f.created_at"
+    )
+    return [decode_file(r) for r in rows]
