@@ -13,7 +13,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from roset_local.auth import Principal
-from roset_local.errors import Unauthorized
+from roset_local.errors import RosetError, Unauthorized
 from roset_local.mcp_server.server import build_server
 from roset_local.mcp_server.tools import HTTP, MAX_HTTP_UPLOAD_BYTES
 from roset_local.services import Services
@@ -21,6 +21,10 @@ from roset_local.services import Services
 PATH = "/mcp"
 # A base64 upload of MAX_HTTP_UPLOAD_BYTES grows by 4/3, plus the JSON-RPC envelope.
 MAX_BODY_BYTES = MAX_HTTP_UPLOAD_BYTES * 4 // 3 + 64 * 1024
+
+
+class MethodNotAllowed(RosetError):
+    status, code = 405, "METHOD_NOT_ALLOWED"
 
 
 def principal_of_request(ctx: ServerRequestContext[Any, Any]) -> Principal:
@@ -47,6 +51,8 @@ def mount(services: Services) -> tuple[Any, Callable[[Litestar], AbstractAsyncCo
     # opt without a scope: the guard authenticates and rate-limits; each tool checks its own scope.
     @asgi(PATH, is_mount=True, copy_scope=True, opt={"mcp": True}, include_in_schema=False)
     async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") != "POST":  # no server-initiated stream and no session to delete
+            raise MethodNotAllowed("/mcp is stateless: send JSON-RPC messages with POST", headers={"Allow": "POST"})
         await manager.handle_request(scope, receive, send)  # type: ignore[arg-type]
 
     @asynccontextmanager
