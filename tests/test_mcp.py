@@ -19,6 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from conftest import ADMIN_KEY, ROOT, LiveServer, server_env
+from samplegen import PdfPage, pdf_bytes
 
 CONTRACT = (
     "# Master services agreement\n\n"
@@ -138,6 +139,33 @@ def test_stdio_round_trip_beside_a_running_server(live_server, tmp_path):
     async def main() -> None:
         async with stdio_client(live_server.data_dir, ADMIN_KEY) as client:
             await round_trip(client, "stdio", tmp_path)
+
+    anyio.run(main)
+
+
+def test_get_markdown_of_a_page_range(live_server):
+    topics = ["alpine glaciers", "coral reefs", "desert dunes"]
+    pages = [PdfPage(lines=[f"Page {n + 1} is about {topic}, line {i}." for i in range(40)])
+             for n, topic in enumerate(topics)]
+    pdf = base64.b64encode(pdf_bytes(pages)).decode()
+
+    async def main() -> None:
+        async with http_client(live_server.url, ADMIN_KEY) as client:
+            uploaded = await call(client, "upload", filename="atlas.pdf", content_base64=pdf, space="pages")
+            assert (await wait_done(client, uploaded["job_id"]))["status"] == "completed"
+            middle = await call(client, "get_markdown", file_id=uploaded["id"], page_from=2, page_to=2)
+            assert middle["pages"] == [2] and "coral reefs" in middle["markdown"]
+            assert "glaciers" not in middle["markdown"] and "dunes" not in middle["markdown"]
+            tail = await call(client, "get_markdown", file_id=uploaded["id"], page_from=2)
+            assert tail["pages"] == [2, 3] and "desert dunes" in tail["markdown"]
+            whole = await call(client, "get_markdown", file_id=uploaded["id"])
+            assert all(topic in whole["markdown"] for topic in topics)
+            error = await call_error(client, "get_markdown", file_id=uploaded["id"], page_from=3, page_to=1)
+            assert error["code"] == "BAD_REQUEST" and "page_to" in error["error"]
+            plain = await upload(client, "http", Path("."), "note.md", HANDBOOK, space="pages")
+            await wait_done(client, plain["job_id"])
+            error = await call_error(client, "get_markdown", file_id=plain["id"], page_from=1)
+            assert error["code"] == "BAD_REQUEST" and "no page numbers" in error["error"]
 
     anyio.run(main)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,6 +164,16 @@ def file_markdown(call: Call, file_id: str) -> tuple[dict[str, Any], str]:
     return file, text
 
 
+def file_pages(call: Call, file_id: str, text: str) -> list[tuple[int, str]]:
+    """The markdown cut at page starts: exact from the metadata variant, else from the chunks' pages."""
+    meta = variant_store.get_variant(call.services.db, file_id, "metadata")
+    starts = json.loads(meta["content"] or "{}").get("page_starts") if meta else None
+    if not starts:  # processed before page starts were recorded, or without the metadata variant
+        return pages_from(chunk_store.file_chunks(call.services.db, file_id), text)
+    bounds = [pos for _, pos in starts[1:]] + [len(text)]
+    return [(number, text[pos:end]) for (number, pos), end in zip(starts, bounds)]
+
+
 def run_get_markdown(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     file, text = file_markdown(call, args["file_id"])
     first, last = args.get("page_from"), args.get("page_to")
@@ -171,10 +182,10 @@ def run_get_markdown(call: Call, args: dict[str, Any]) -> dict[str, Any]:
         return {**out, "markdown": text}
     if first is not None and last is not None and last < first:
         raise BadRequest("page_to: must not be before page_from")
-    pages = pages_from(chunk_store.file_chunks(call.services.db, file["id"]), text)
+    pages = file_pages(call, file["id"], text)
     if not pages:
         raise BadRequest("page_from/page_to: this file has no page numbers; omit them to get the whole markdown")
-    lo, hi = first or 1, last or max(n for n, _ in pages)
+    lo, hi = first or 1, last or pages[-1][0]
     chosen = [(n, part) for n, part in pages if lo <= n <= hi]
     if not chosen:
         raise BadRequest(f"page_from/page_to: the file has pages {pages[0][0]} to {pages[-1][0]}")
