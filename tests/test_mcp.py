@@ -230,3 +230,30 @@ def test_bad_key_is_refused(live_server, tmp_path):
                           input=b"", capture_output=True, env=env, cwd=str(ROOT), timeout=120)
     assert proc.returncode == 2 and b"Invalid API key" in proc.stderr
     assert proc.stdout == b""
+
+
+def test_post_only_and_the_upload_size_limit(client, monkeypatch):
+    """In process: /mcp is stateless (GET/DELETE 405) and a base64 upload over the limit is a tool error."""
+    from roset_local.mcp_server import tools
+
+    for method in ("GET", "DELETE"):
+        resp = client.request(method, "/mcp")
+        assert resp.status_code == 405 and resp.json()["code"] == "METHOD_NOT_ALLOWED" and resp.headers["allow"] == "POST"
+    monkeypatch.setattr(tools, "MAX_HTTP_UPLOAD_BYTES", 1024)
+
+    def upload_bytes(size: int) -> dict[str, Any]:
+        params = {"name": "upload", "arguments": {"filename": "big.txt",
+                                                  "content_base64": base64.b64encode(b"a" * size).decode()}}
+        resp = client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params},
+                           headers={"Accept": "application/json, text/event-stream"})
+        assert resp.status_code == 200, resp.text
+        return resp.json()["result"]
+
+    refused = upload_bytes(4096)
+    assert refused["isError"] and json.loads(refused["content"][0]["text"])["code"] == "PAYLOAD_TOO_LARGE"
+    accepted = upload_bytes(1000)
+    assert not accepted.get("isError") and accepted["structuredContent"]["size_bytes"] == 1000
+    bad = client.post("/mcp", json={"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "upload", "arguments": {"filename": "x.txt", "content_base64": "not base64!"}}},
+        headers={"Accept": "application/json, text/event-stream"}).json()["result"]
+    assert bad["isError"] and "not valid base64" in bad["content"][0]["text"]

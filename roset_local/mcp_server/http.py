@@ -13,7 +13,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from roset_local.auth import Principal
-from roset_local.errors import RosetError, Unauthorized
+from roset_local.errors import RosetError, Unauthorized, Unavailable
 from roset_local.mcp_server.server import build_server
 from roset_local.mcp_server.tools import HTTP, MAX_HTTP_UPLOAD_BYTES
 from roset_local.services import Services
@@ -45,19 +45,26 @@ def mount(services: Services) -> tuple[Any, Callable[[Litestar], AbstractAsyncCo
     Host/Origin checks are left off: a browser page cannot send the Authorization header cross-origin.
     """
     server = build_server(services, principal_of_request, HTTP)
-    manager = StreamableHTTPSessionManager(app=server, json_response=True, stateless=True,
-                                           max_request_body_size=MAX_BODY_BYTES)
+    running: list[StreamableHTTPSessionManager] = []  # a manager runs once: a new one per lifespan
 
     # opt without a scope: the guard authenticates and rate-limits; each tool checks its own scope.
-    @asgi(PATH, is_mount=True, copy_scope=True, opt={"mcp": True}, include_in_schema=False)
+    @asgi(PATH, is_mount=True, copy_scope=True, opt={"mcp": True})
     async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("method") != "POST":  # no server-initiated stream and no session to delete
             raise MethodNotAllowed("/mcp is stateless: send JSON-RPC messages with POST", headers={"Allow": "POST"})
-        await manager.handle_request(scope, receive, send)  # type: ignore[arg-type]
+        if not running:
+            raise Unavailable("The MCP endpoint is not running")
+        await running[-1].handle_request(scope, receive, send)  # type: ignore[arg-type]
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        manager = StreamableHTTPSessionManager(app=server, json_response=True, stateless=True,
+                                               max_request_body_size=MAX_BODY_BYTES)
         async with manager.run():
-            yield
+            running.append(manager)
+            try:
+                yield
+            finally:
+                running.remove(manager)
 
     return mcp_endpoint, lifespan
