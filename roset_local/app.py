@@ -53,9 +53,10 @@ def route_modules() -> list[Any]:
     from roset_local.portal import routes as html_routes
 
     from roset_local.api import search as search_routes
+    from roset_local.api import pages as page_routes
 
     return [system, keys, logs, upload, files, jobs, spaces, webhooks, org, analytics, metrics, portal_api, html_routes,
-            connection_routes, node_routes, search_routes]
+            connection_routes, node_routes, search_routes, page_routes]
 
 
 def build_litestar(services: Services) -> Litestar:
@@ -68,7 +69,7 @@ def build_litestar(services: Services) -> Litestar:
     handlers.append(mcp_endpoint)
     static_dir = web_dir() / "static"
     handlers.append(
-        create_static_files_router(path="/static", directories=[static_dir], opt={"public": True}, include_in_schema=False)
+        create_static_files_router(path="/static", directories=[static_dir], opt={"public": True, "unmetered": True}, include_in_schema=False)
     )
 
     @asynccontextmanager

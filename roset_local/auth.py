@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
@@ -139,36 +141,15 @@ def route_scope(handler: BaseRouteHandler) -> str | None:
     return handler.opt.get("scope")
 
 
-def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """The one guard: resolves the caller, checks the route's scope, counts the rate limit.
+def client_ip(connection: ASGIConnection) -> str:
+    """The peer address (a reverse proxy in front makes every caller share its address)."""
+    client = connection.scope.get("client")
+    return str(client[0]) if client else "unknown"
 
-    Route ``opt``: ``public`` (no auth), ``scope`` (required scope), ``portal`` (portal tokens
-    accepted), ``session`` (console cookie accepted, handled by the console's own guard).
-    """
-    opt = handler.opt
-    if opt.get("public") or connection.scope["path"].startswith("/schema"):
-        return
-    state = connection.scope.setdefault("state", {})
-    services = connection.app.state.services
-    header = connection.headers.get("authorization")
-    parsed = _parse_header(header) if header else None
-    if parsed is None:
-        raise Unauthorized("Missing Authorization header (use 'ApiKey rsk_...')")
-    scheme, token = parsed
-    if scheme in {"apikey", "bearer"} and token.startswith(key_store.KEY_PREFIX):
-        principal = authenticate_key(services.db, token, services.key_cache)
-    elif scheme in {"portaltoken", "bearer"} and token.startswith("ptk_"):
-        if not opt.get("portal"):
-            raise Unauthorized("Portal tokens are only accepted by /v1/portal endpoints")
-        principal = services.authenticate_portal(token)
-    else:
-        raise Unauthorized("Unsupported Authorization scheme (use 'ApiKey rsk_...')")
-    state["principal"] = principal
-    state["auth_type"] = principal.auth_type
-    state["key_id"] = principal.key_id
-    state["key_name"] = principal.key_name
-    limiter: RateLimiter = services.rate_limiter
-    allowed, remaining, reset = limiter.hit(principal.key_id or token[:16])
+
+def _meter(state: dict, limiter: RateLimiter, key: str) -> None:
+    """Count one request against ``key``; 429 with Retry-After once the minute's budget is spent."""
+    allowed, remaining, reset = limiter.hit(key)
     state["rate_headers"] = {
         "X-RateLimit-Limit": str(limiter.per_minute),
         "X-RateLimit-Remaining": str(remaining),
@@ -177,9 +158,74 @@ def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     if not allowed:
         retry = max(1, math.ceil(reset - time.time()))
         raise RateLimited("Rate limit exceeded; retry later", headers={"Retry-After": str(retry)})
+
+
+def _token_bucket(token: str) -> str:
+    return "token:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """The one guard: resolves the caller, checks the route's scope, counts the rate limits.
+
+    Route ``opt``: ``public`` (no auth), ``scope`` (required scope), ``portal`` (portal tokens
+    accepted), ``unmetered`` (a public route outside the per-address limit: probes, static assets,
+    signed URLs whose signature is the credential). Public routes (console and share pages,
+    ``/metrics``, token ``verify``) and requests whose key is missing or wrong count against the
+    caller's address (``ROSET_ANON_RATE_LIMIT``); a share page also against its token. A valid key
+    or portal token counts against itself (``ROSET_RATE_LIMIT``).
+    """
+    opt = handler.opt
+    if connection.scope["path"].startswith("/schema"):
+        return
+    state = connection.scope.setdefault("state", {})
+    services = connection.app.state.services
+    if opt.get("public"):
+        if opt.get("unmetered"):
+            return
+        _meter(state, services.anon_limiter, "ip:" + client_ip(connection))
+        token = connection.path_params.get("token")
+        if isinstance(token, str) and token:
+            _meter(state, services.rate_limiter, _token_bucket(token))
+        return
+    header = connection.headers.get("authorization")
+    parsed = _parse_header(header) if header else None
+    try:
+        principal, token = _authenticate(services, opt, parsed)
+    except Unauthorized:
+        _meter(state, services.anon_limiter, "ip:" + client_ip(connection))
+        raise
+    state["principal"] = principal
+    state["auth_type"] = principal.auth_type
+    state["key_id"] = principal.key_id
+    state["key_name"] = principal.key_name
+    _meter(state, services.rate_limiter, principal.key_id or _token_bucket(token))
     scope = route_scope(handler)
     if scope and principal.auth_type != "portal_token":
         principal.require_scope(scope)
+
+
+def _authenticate(services: Any, opt: dict, parsed: tuple[str, str] | None) -> tuple[Principal, str]:
+    if parsed is None:
+        raise Unauthorized("Missing Authorization header (use 'ApiKey rsk_...')")
+    scheme, token = parsed
+    if scheme in {"apikey", "bearer"} and token.startswith(key_store.KEY_PREFIX):
+        return authenticate_key(services.db, token, services.key_cache), token
+    if scheme in {"portaltoken", "bearer"} and token.startswith("ptk_"):
+        if not opt.get("portal"):
+            raise Unauthorized("Portal tokens are only accepted by /v1/portal endpoints")
+        return services.authenticate_portal(token), token
+    raise Unauthorized("Unsupported Authorization scheme (use 'ApiKey rsk_...')")
+
+
+def key_principal_or_none(services: Any, header: str | None) -> Principal | None:
+    """The API key in an optional ``Authorization`` header, or None (missing, malformed or invalid)."""
+    parsed = _parse_header(header) if header else None
+    if parsed is None or parsed[0] not in {"apikey", "bearer"} or not parsed[1].startswith(key_store.KEY_PREFIX):
+        return None
+    try:
+        return authenticate_key(services.db, parsed[1], services.key_cache)
+    except Unauthorized:
+        return None
 
 
 def principal_of(connection: ASGIConnection) -> Principal:

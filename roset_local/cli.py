@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -198,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     import multiprocessing
 
     multiprocessing.freeze_support()  # the frozen binary re-enters here in extraction workers
+    # Everything the program writes (databases, blobs, keys, backups) is for this user only: 0600
+    # files in 0700 folders, whatever the shell's umask.
+    os.umask(0o077)
     from roset_local.services import StartupError
 
     args = build_parser().parse_args(argv)

@@ -53,6 +53,7 @@ class Settings:
     log_format: str = "text"
     log_level: str = "info"
     rate_limit_per_minute: int = 600
+    anon_rate_limit_per_minute: int = 300  # per client address: public pages, bad or missing keys
     max_upload_bytes: int = 5 * 1024**3
     workers: int = field(default_factory=lambda: os.cpu_count() or 2)
     consumer: bool = True  # run the queue consumer inside the server process
@@ -62,7 +63,7 @@ class Settings:
     local_roots: tuple[str, ...] = ()
     webhook_schedule: tuple[float, ...] = DEFAULT_WEBHOOK_SCHEDULE
     webhook_timeout_seconds: float = 10.0
-    webhook_allow_private: bool = True
+    outbound_allow_private: bool = True  # private/loopback targets for webhooks, providers, connections
     metrics_public: bool = False
     pages_limit: int | None = None
     log_retention_days: int = 7
@@ -87,13 +88,17 @@ class Settings:
             log_format=env.get("ROSET_LOG_FORMAT") or "text",
             log_level=env.get("ROSET_LOG_LEVEL") or "info",
             rate_limit_per_minute=_int(env, "ROSET_RATE_LIMIT", 600),
+            anon_rate_limit_per_minute=_int(env, "ROSET_ANON_RATE_LIMIT", 300),
             max_upload_bytes=_int(env, "ROSET_MAX_UPLOAD_BYTES", 5 * 1024**3),
             workers=_int(env, "ROSET_WORKERS", os.cpu_count() or 2),
             job_timeout_seconds=_int(env, "ROSET_JOB_TIMEOUT", 1800),
             public_url=env.get("ROSET_PUBLIC_URL") or None,
             local_roots=roots,
             webhook_schedule=_floats(env, "ROSET_WEBHOOK_SCHEDULE", DEFAULT_WEBHOOK_SCHEDULE),
-            webhook_allow_private=_bool(env, "ROSET_WEBHOOK_ALLOW_PRIVATE", True),
+            # One policy for every outbound target; the older webhook-only name still works.
+            outbound_allow_private=_bool(
+                env, "ROSET_OUTBOUND_ALLOW_PRIVATE", _bool(env, "ROSET_WEBHOOK_ALLOW_PRIVATE", True)
+            ),
             metrics_public=_bool(env, "ROSET_METRICS_PUBLIC", False),
             pages_limit=pages_limit or None,
             admin_password=env.get("ROSET_ADMIN_PASSWORD") or None,

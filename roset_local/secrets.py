@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from roset_local.config import Settings
+from roset_local.errors import BadRequest
+from roset_local.netguard import OutboundRefused, check_url
 from roset_local.store import org as org_store
 
 log = logging.getLogger("roset_local.secrets")
@@ -108,7 +110,18 @@ def _context(provider: str) -> str:
     return f"provider_key:{provider}"
 
 
+def check_base_url(services: Any, base_url: str | None) -> str | None:
+    """A provider base URL the outbound guard accepts (400 otherwise); None keeps the provider's own."""
+    if base_url is None:
+        return None
+    try:
+        return check_url(base_url, allow_private=services.settings.outbound_allow_private, field="base_url")
+    except OutboundRefused as exc:
+        raise BadRequest(str(exc)) from None
+
+
 def save_provider_key(services: Any, provider: str, key: str, base_url: str | None) -> dict[str, Any]:
+    base_url = check_base_url(services, base_url)
     ciphertext = secret_box(services).encrypt(key, _context(provider))
     row = org_store.save_provider_key(services.db, provider, ciphertext, key_preview(key), base_url)
     return provider_key_out(row)

@@ -27,7 +27,7 @@ class StartupError(Exception):
 
 def _check_data_dir(path: Path) -> None:
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)  # holds keys, secrets and every file
     except OSError as exc:
         raise StartupError(f"cannot create data directory {path}: {exc.strerror}") from exc
     if not os.access(path, os.W_OK | os.X_OK):
@@ -56,7 +56,8 @@ class Services:
         self.blobs: BlobStore = None  # type: ignore[assignment]
         self.huey: Any = None
         self.consumer: Any = None
-        self.rate_limiter: Any = None
+        self.rate_limiter: Any = None  # per key / portal token
+        self.anon_limiter: Any = None  # per client address: public routes and failed authentication
         self.key_cache: Any = None
         self.log_writer: Any = None
         self.org_id = "org-local"
@@ -96,6 +97,7 @@ class Services:
         self.extensions["list_models"] = lambda: list_models(s.models_dir)
         self.huey = queue_mod.make_huey(s.queue_path)
         self.rate_limiter = RateLimiter(s.rate_limit_per_minute)
+        self.anon_limiter = RateLimiter(s.anon_rate_limit_per_minute)
         from roset_local.auth import KeyCache
 
         self.key_cache = KeyCache()

@@ -181,6 +181,11 @@ def test_settings_form_saves_and_reports_errors(console, client):
     again = client.get("/v1/org/settings", headers={"Authorization": f"ApiKey {ADMIN_KEY}"}).json()
     assert again["default_chunking"]["chunk_size"] == 1200
     assert console.post("/console/settings/org", data={**form, "pages_limit": "lots"}).status_code == 400
+    assert 'name="default_extraction"' in page and saved["default_extraction"] == "structured"
+    console.post("/console/settings/org", data={**form, "default_extraction": "fast"}, follow_redirects=False)
+    assert client.get("/v1/org/settings", headers={"Authorization": f"ApiKey {ADMIN_KEY}"}).json()[
+        "default_extraction"] == "fast"
+    assert console.post("/console/settings/org", data={**form, "default_extraction": "slow"}).status_code == 400
 
     rules = {"_csrf": csrf, "rule_content_type": ["text/*", "application/pdf", ""],
              "rule_provider": ["openai", "gemini", ""]}

@@ -36,9 +36,10 @@ def org(quiet_settings):
 DEFAULTS = {
     "default_embedding_model": "all-minilm-l6-v2",
     "default_chunking": {"strategy": "recursive", "chunk_size": 1000, "chunk_overlap": 200},
-    "default_variants": ["markdown", "embeddings", "thumbnail", "metadata", "searchable-index"],
+    "default_variants": ["markdown", "embeddings", "thumbnail", "metadata", "searchable-index", "structure"],
     "chat_model": None,
     "pages_limit": None,
+    "default_extraction": "structured",
 }
 
 
@@ -55,6 +56,7 @@ def test_settings_defaults_and_merging_updates(org):
         "default_variants": ["markdown", "embeddings"],
         "chat_model": "gpt-4o-mini",
         "pages_limit": 5000,
+        "default_extraction": "structured",
     }
     assert r.json() == expected
     assert client.get("/v1/org/settings").json() == expected
@@ -78,6 +80,7 @@ def test_settings_defaults_and_merging_updates(org):
         ({"default_chunking": "big"}, "default_chunking"),
         ({"default_variants": ["markdown", "pdf"]}, "default_variants"),
         ({"default_variants": []}, "default_variants"),
+        ({"default_extraction": "thorough"}, "default_extraction"),
         ({"chat_model": 7}, "chat_model"),
         ({"pages_limit": 0}, "pages_limit"),
         ({"pages_limit": "100"}, "pages_limit"),

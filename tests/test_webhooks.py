@@ -224,7 +224,7 @@ def test_refused_targets_are_400(client, url):
 
 
 def test_private_targets_refused_when_disallowed(settings, tmp_path, receiver):
-    strict = replace(settings, webhook_allow_private=False, data_dir=tmp_path / "strict")
+    strict = replace(settings, outbound_allow_private=False, data_dir=tmp_path / "strict")
     strict_app = create_app(strict)
     with TestClient(strict_app, base_url="http://127.0.0.1:8700") as strict_client:
         strict_client.headers.update(auth())

@@ -19,6 +19,16 @@ from roset_local.services import Services
 T = TypeVar("T")
 
 SPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+# Signed-URL routes: the signature is the credential, so the per-address limit does not apply.
+SIGNED_URL = {"public": True, "unmetered": True}
+MAX_QUERY_CHARS = 4096  # search queries, questions, file-name searches
+
+
+def check_query(value: str | None, field: str) -> str | None:
+    """A search text within :data:`MAX_QUERY_CHARS`; a longer one is a 400 that never echoes it."""
+    if value is not None and len(value) > MAX_QUERY_CHARS:
+        raise BadRequest(f"{field}: must be at most {MAX_QUERY_CHARS} characters (got {len(value)})")
+    return value
 
 
 def services_of(request: Request) -> Services:

@@ -9,7 +9,7 @@ from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import File, Stream
 
-from roset_local.api.deps import blocking, caller, decode_body, services_of
+from roset_local.api.deps import SIGNED_URL, blocking, caller, check_query, decode_body, services_of
 from roset_local.api.shapes import file_out, job_out, variant_out
 from roset_local.errors import BadRequest, Forbidden, NotFound, RosetError
 from roset_local.ids import new_id
@@ -67,7 +67,7 @@ def list_files(
     services, principal = services_of(request), caller(request)
     spaces = principal.space_filter(space or "default")
     content_ids = None
-    if search:
+    if check_query(search, "search"):
         matcher = services.extensions.get("search_file_ids")
         content_ids = matcher(services.db, search, spaces) if matcher is not None else None
     return file_page(services, spaces=spaces, status=status, search=search, content_ids=content_ids,
@@ -79,6 +79,7 @@ def file_page(services: Services, *, spaces: tuple[str, ...] | None, status: str
               content_ids: list[str] | None, metadata: dict[str, str], sort_by: str, sort_order: str,
               limit: int | None, cursor: str | None) -> dict[str, Any]:
     """One validated page of files as the API shapes them (the JSON list, the portal and its pages)."""
+    check_query(search, "search")
     if sort_by not in file_store.SORT_COLUMNS:
         raise BadRequest(f"sort_by: must be one of {', '.join(file_store.SORT_COLUMNS)}")
     if sort_order not in ("asc", "desc"):
@@ -152,6 +153,7 @@ class ProcessOptions(msgspec.Struct):
     embedding_model: str | None = None
     chunking: dict[str, Any] | None = None
     variants: list[str] | None = None
+    extraction: str | None = None
 
 
 def _options(data: ProcessOptions) -> dict[str, Any]:
@@ -256,7 +258,7 @@ def _check_signature(services: Services, file_id: str, part: str, expires: str, 
         raise Forbidden("Invalid URL signature")
 
 
-@get("/v1/files/{file_id:str}/content", opt={"public": True}, tags=["files"])
+@get("/v1/files/{file_id:str}/content", opt=SIGNED_URL, tags=["files"])
 @blocking
 def file_content(request: Request, file_id: FromPath[str], expires: FromQuery[str] = "",
                  signature: FromQuery[str] = "") -> Response:
@@ -277,7 +279,7 @@ def _iter_handle(handle: Any) -> Any:
             yield chunk
 
 
-@get("/v1/files/{file_id:str}/variants/{variant_type:str}/content", opt={"public": True}, tags=["variants"])
+@get("/v1/files/{file_id:str}/variants/{variant_type:str}/content", opt=SIGNED_URL, tags=["variants"])
 @blocking
 def variant_content(request: Request, file_id: FromPath[str], variant_type: FromPath[str], expires: FromQuery[str] = "",
                     signature: FromQuery[str] = "") -> Response:

@@ -9,7 +9,7 @@ from litestar import Request, Response, delete, get, post, put
 from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import Stream
 
-from roset_local.api.deps import blocking, caller, decode_body, services_of
+from roset_local.api.deps import SIGNED_URL, blocking, caller, decode_body, services_of
 from roset_local.api.upload import with_body
 from roset_local.connections import manage, nodes
 from roset_local.errors import BadRequest
@@ -124,7 +124,7 @@ def _iter_handle(handle: Any) -> Any:
             yield chunk
 
 
-@get("/v1/nodes/{node_id:str}/content", opt={"public": True}, tags=TAGS, include_in_schema=False)
+@get("/v1/nodes/{node_id:str}/content", opt=SIGNED_URL, tags=TAGS, include_in_schema=False)
 @blocking
 def node_content(request: Request, node_id: FromPath[str], expires: FromQuery[str] = "",
                  signature: FromQuery[str] = "") -> Response:
@@ -133,7 +133,7 @@ def node_content(request: Request, node_id: FromPath[str], expires: FromQuery[st
     return Stream(_iter_handle(handle), media_type=node["content_type"] or "application/octet-stream")
 
 
-@put("/v1/nodes/{node_id:str}/content", opt={"public": True}, request_max_body_size=None, tags=TAGS,
+@put("/v1/nodes/{node_id:str}/content", opt=SIGNED_URL, request_max_body_size=None, tags=TAGS,
      include_in_schema=False)
 async def put_node_content(request: Request, node_id: FromPath[str], expires: FromQuery[str] = "",
                            signature: FromQuery[str] = "") -> Response:

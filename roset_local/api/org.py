@@ -14,7 +14,6 @@ from roset_local.api.deps import blocking, decode_body, services_of
 from roset_local.errors import BadRequest, NotFound
 from roset_local.store import org as org_store
 
-_URL_RE = re.compile(r"^https?://[^\s/?#]+(/[^\s]*)?$")
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,4096}$")  # printable ASCII, no spaces
 
 
@@ -83,9 +82,7 @@ def put_provider_key(request: Request, body: RawBody) -> dict[str, Any]:
     key = data.key.strip()
     if not _KEY_RE.match(key):
         raise BadRequest("key: must be 1-4096 printable characters without spaces")
-    base_url = data.base_url.strip().rstrip("/") if data.base_url else None
-    if base_url is not None and not _URL_RE.match(base_url):
-        raise BadRequest("base_url: must be an http:// or https:// URL")
+    base_url = data.base_url.strip().rstrip("/") if data.base_url else None  # checked by the outbound guard
     return secrets.save_provider_key(services_of(request), provider, key, base_url)
 
 

@@ -12,7 +12,7 @@ from litestar import Request, Response, post
 from litestar.params import RawBody
 from litestar.response import Stream
 
-from roset_local.api.deps import blocking, caller, check_space_name, decode_body, services_of
+from roset_local.api.deps import blocking, caller, check_query, check_space_name, decode_body, services_of
 from roset_local.errors import BadRequest, Unavailable
 from roset_local.index import qa as qa_engine
 from roset_local.index import search as engine
@@ -62,6 +62,7 @@ def _filters(request: Request, raw: bytes, space: str | None, content_type: str 
 @blocking
 def search(request: Request, body: RawBody) -> dict[str, Any]:
     data = decode_body(body, SearchIn)
+    check_query(data.query, "query")
     if not data.query.strip():
         raise BadRequest("query: must not be empty")
     if data.mode not in engine.MODES:
@@ -92,6 +93,7 @@ def _sse(events: Iterator[dict[str, Any]]) -> AsyncIterator[bytes]:
 async def qa(request: Request) -> Response:
     body = await request.body()
     data = decode_body(body, QaIn)
+    check_query(data.question, "question")
     if not data.question.strip():
         raise BadRequest("question: must not be empty")
     if data.top_k < 1:

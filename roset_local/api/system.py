@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from pathlib import PurePath
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import Request, Response, get
 from litestar.params import FromQuery
 
 from roset_local.api.deps import blocking, caller, services_of
+from roset_local.auth import key_principal_or_none
 from roset_local.queue import queue_depth
 from roset_local.services import Services
 
@@ -49,22 +52,51 @@ def _models(services: Services) -> dict[str, Any]:
     return {"models": rows}
 
 
-@get("/health", opt={"public": True}, include_in_schema=True, tags=["system"])
+def _sees_paths(request: Request) -> bool:
+    """Operators (an unconfined key with ``org:read``) see paths and URLs; anonymous probes do not."""
+    principal = key_principal_or_none(services_of(request), request.headers.get("authorization"))
+    return principal is not None and principal.spaces is None and "org:read" in principal.scopes
+
+
+def _redact(value: Any, data_dir: str, key: str = "") -> Any:
+    """No absolute path or storage URL: model paths become file names, the blob store its scheme."""
+    if isinstance(value, dict):
+        return {k: _redact(v, data_dir, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v, data_dir) for v in value]
+    if not isinstance(value, str):
+        return value
+    if key == "path":
+        return PurePath(value).name
+    if key == "url":
+        return urlsplit(value).scheme or "file"
+    return value.replace(data_dir, "DATA")
+
+
+def _checks_for(request: Request, *, models: bool) -> dict[str, dict[str, Any]]:
+    services = services_of(request)
+    checks = check_subsystems(services, models=models)
+    if _sees_paths(request):
+        return checks
+    return _redact(checks, str(services.settings.data_dir.resolve()))  # type: ignore[no-any-return]
+
+
+@get("/health", opt={"public": True, "unmetered": True}, include_in_schema=True, tags=["system"])
 @blocking
 def health(request: Request, full: FromQuery[bool] = False) -> Response:
-    """Liveness. ``?full=true`` adds each subsystem with its latency."""
+    """Liveness. ``?full=true`` adds each subsystem with its latency (paths only for an operator's key)."""
     if not full:
         return Response({"status": "ok"})
-    checks = check_subsystems(services_of(request), models=True)
+    checks = _checks_for(request, models=True)
     overall = "ok" if all(c["status"] == "ok" for c in checks.values()) else "degraded"
     return Response({"status": overall, "checks": checks})
 
 
-@get("/ready", opt={"public": True}, tags=["system"])
+@get("/ready", opt={"public": True, "unmetered": True}, tags=["system"])
 @blocking
 def ready(request: Request) -> Response:
     """Readiness: 200 when database, queue and storage are usable, else 503."""
-    checks = check_subsystems(services_of(request), models=False)
+    checks = _checks_for(request, models=False)
     ok = all(c["status"] == "ok" for c in checks.values())
     return Response({"status": "ready" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 

@@ -12,7 +12,7 @@ import msgspec
 from litestar import Request, Response, get, post, put
 from litestar.params import FromPath, FromQuery
 
-from roset_local.api.deps import blocking, caller, decode_body, services_of
+from roset_local.api.deps import SIGNED_URL, blocking, caller, decode_body, services_of
 from roset_local.api.shapes import file_out, job_out
 from roset_local.errors import BadRequest, RosetError
 from roset_local.pipeline import intake
@@ -150,7 +150,7 @@ def get_batch(request: Request, batch_id: FromPath[str]) -> dict[str, Any]:
     return intake.batch_status(services_of(request).db, batch_id, principal.can_see)
 
 
-@put("/v1/uploads/{file_id:str}", opt={"public": True}, request_max_body_size=None, tags=["upload"])
+@put("/v1/uploads/{file_id:str}", opt=SIGNED_URL, request_max_body_size=None, tags=["upload"])
 async def put_upload(
     request: Request,
     file_id: FromPath[str],

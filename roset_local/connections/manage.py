@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from roset_local.auth import Principal
 from roset_local.errors import BadRequest, NotFound
 from roset_local.ids import new_id
+from roset_local.netguard import OutboundRefused, check_url
 from roset_local.secrets import SecretError, secret_box
 from roset_local.storage import connections as conn
 from roset_local.store import connections as store
@@ -40,8 +41,15 @@ def storage_errors() -> Iterator[None]:
 
 
 def spec_from_payload(services: Services, data: Mapping[str, Any]) -> conn.ConnectionSpec:
+    """A validated spec whose endpoints pass the outbound guard (checked again at every use: DNS may change)."""
     with storage_errors():
-        return conn.ConnectionSpec.from_dict(data, local_roots=services.settings.local_roots)
+        spec = conn.ConnectionSpec.from_dict(data, local_roots=services.settings.local_roots)
+    for field, url in spec.outbound_urls():
+        try:
+            check_url(url, allow_private=services.settings.outbound_allow_private, field=field)
+        except OutboundRefused as exc:
+            raise BadRequest(str(exc)) from None
+    return spec
 
 
 def _context(connection_id: str) -> str:

@@ -31,6 +31,11 @@ class Chunk:
     heading: str | None = None
     ts_start: float | None = None
     ts_end: float | None = None
+    # Where the text sits on its page (points, origin top-left), set by roset_local.positions.
+    bbox: list[float] | None = None
+    page_width: float | None = None
+    page_height: float | None = None
+    parts: list[list[float]] | None = None  # the boxes of the elements it covers, with their spans
 
 
 def _is_int(value: Any) -> bool:

@@ -181,14 +181,17 @@ class OpenAIEmbedder:
     dimensions: int = 0
     batch_size: int = 64
     timeout: float = 60.0
+    allow_private: bool = True  # the outbound policy (ROSET_OUTBOUND_ALLOW_PRIVATE)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         import httpx
 
+        from roset_local.netguard import outbound_client
+
         if not texts:
             return np.zeros((0, self.dimensions or 1), dtype=np.float32)
         rows: list[list[float]] = []
-        with httpx.Client(timeout=self.timeout) as client:
+        with outbound_client(allow_private=self.allow_private, timeout=self.timeout) as client:
             for start in range(0, len(texts), self.batch_size):
                 batch = list(texts[start : start + self.batch_size])
                 try:
@@ -199,6 +202,8 @@ class OpenAIEmbedder:
                     )
                 except httpx.HTTPError as exc:
                     raise EmbeddingError(f"embedding provider unreachable: {exc}") from exc
+                except ValueError as exc:  # the outbound guard refused the address
+                    raise EmbeddingError(f"embedding provider refused: {exc}") from exc
                 if resp.status_code != 200:
                     raise EmbeddingError(f"embedding provider answered {resp.status_code}: {resp.text[:200]}")
                 try:
@@ -260,4 +265,5 @@ def get_embedder(services: Any, model: str | None) -> Embedder:
             f"(POST /v1/org/provider-keys) or use '{LOCAL_MODEL}'"
         )
     key, base_url = hosted
-    return OpenAIEmbedder(name=name, api_key=key, base_url=base_url, dimensions=HOSTED_DIMENSIONS.get(name, 0))
+    return OpenAIEmbedder(name=name, api_key=key, base_url=base_url, dimensions=HOSTED_DIMENSIONS.get(name, 0),
+                          allow_private=services.settings.outbound_allow_private)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,8 +11,11 @@ import numpy as np
 from roset_local.index.chunking import Chunk, chunk_document, validate_chunking
 from roset_local.index.embedder import canonical_model, get_embedder
 from roset_local.index.vectors import sign_bits
+from roset_local.positions.chunks import place_chunks, position_json
+from roset_local.positions.structure import PageSizes, elements_from_structure
 from roset_local.store import chunks as store
 from roset_local.store.db import Database
+from roset_local.structure.model import Element
 
 EMBED_BATCH = 32  # chunks per embedding call; cancellation is checked between calls
 
@@ -80,7 +83,7 @@ def write_index(
                     {
                         "file_id": file_id, "space": space, "seq": seq, "text": c.text, "char_start": c.char_start,
                         "char_end": c.char_end, "page": c.page, "heading": c.heading, "ts_start": c.ts_start,
-                        "ts_end": c.ts_end, "vector_table": table,
+                        "ts_end": c.ts_end, "vector_table": table, "bbox": position_json(c),
                     },
                     filename,
                 )
@@ -108,6 +111,8 @@ def index_file(
     embedding_model: str | None,
     with_embeddings: bool,
     cancelled: Callable[[], bool],
+    elements: Sequence[Element] = (),
+    page_sizes: PageSizes | None = None,
 ) -> dict:
     """Chunk, embed and index one file, replacing whatever it had.
 
@@ -119,6 +124,8 @@ def index_file(
     default_chunking, default_model = org_defaults(db)
     cfg = validate_chunking(chunking or default_chunking)
     chunks = chunk_document(markdown or "", pages=pages or (), segments=segments or (), config=cfg)
+    if elements:
+        place_chunks(chunks, elements, page_sizes or {})
     model = None
     vectors = None
     if with_embeddings:
@@ -172,12 +179,23 @@ def reembed_file(services: Any, *, file_id: str, embedding_model: str | None) ->
             "searchable-index": {"chunk_count": len(chunks), "fts": True},
             "embeddings": {"model": name, "dimensions": int(vectors.shape[1]), "chunk_count": len(chunks)},
         }
+    elements, sizes = _stored_structure(db, file_id)  # chunk boxes survive a re-embed
     return index_file(
         services, file_id=file_id, space=file["space"], filename=file["filename"],
         content_type=file["content_type"] or "", metadata=json.loads(file.get("metadata") or "{}"),
         markdown=markdown, pages=pages_from(old, markdown), segments=[], chunking=options.get("chunking"),
-        embedding_model=model, with_embeddings=True, cancelled=lambda: False,
+        embedding_model=model, with_embeddings=True, cancelled=lambda: False, elements=elements, page_sizes=sizes,
     )
+
+
+def _stored_structure(db: Database, file_id: str) -> tuple[list[Element], PageSizes]:
+    raw = store.structure_of(db, file_id)
+    if not raw:
+        return [], {}
+    try:
+        return elements_from_structure(json.loads(raw))
+    except (ValueError, TypeError, KeyError):
+        return [], {}
 
 
 def pages_from(rows: list[dict[str, Any]], markdown: str) -> list[tuple[int, str]]:

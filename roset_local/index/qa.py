@@ -12,6 +12,7 @@ from typing import Any
 from roset_local.index.embedder import LOCAL_MODEL, EmbeddingError, hosted_provider
 from roset_local.index.search import Filters, query_vector, ranked_chunks
 from roset_local.index.text import query_terms, sentences, snippet, stem, words
+from roset_local.positions.chunks import position_fields
 from roset_local.store import chunks as store
 
 log = logging.getLogger("roset_local.index")
@@ -37,6 +38,16 @@ class Passage:
     filename: str
     text: str
     score: float
+    page: int | None = None
+    position: str | None = None  # the chunk's stored position (roset_local.positions)
+    char_start: int = 0
+
+    def source(self, snippet_text: str, score: float, quoted: tuple[int, int] | None = None) -> dict[str, Any]:
+        """A Q&A source naming this passage's file, page and box; ``quoted`` (offsets in the passage)
+        boxes just the elements holding the quoted text."""
+        span = (self.char_start + quoted[0], self.char_start + quoted[1]) if quoted else None
+        return {"file_id": self.file_id, "filename": self.filename, "snippet": snippet_text,
+                "score": round(score, 4), **position_fields(self.position, self.page, span)}
 
 
 def retrieve(services: Any, question: str, filters: Filters, top_k: int) -> list[Passage]:
@@ -49,7 +60,8 @@ def retrieve(services: Any, question: str, filters: Filters, top_k: int) -> list
     for cid, score in ranked:
         row = rows.get(cid)
         if row is not None:
-            out.append(Passage(len(out) + 1, row["file_id"], row["filename"], row["text"], float(score)))
+            out.append(Passage(len(out) + 1, row["file_id"], row["filename"], row["text"], float(score),
+                               row["page"], row["bbox"], row["char_start"]))
         if len(out) >= top_k:
             break
     return out
@@ -63,6 +75,7 @@ class _Sentence:
     passage: Passage
     text: str
     order: int
+    span: tuple[int, int] = (0, 0)  # where it sits in the passage's text
     similarity: float = 0.0
     overlap: float = 0.0
 
@@ -83,7 +96,7 @@ def _candidates(passages: list[Passage]) -> list[_Sentence]:
         for s, e in sentences(p.text):
             text = " ".join(p.text[s:e].split()).lstrip("#>*- ").strip()
             if len(text) >= 12 and len(words(text)) >= 3:
-                out.append(_Sentence(p, text, len(out)))
+                out.append(_Sentence(p, text, len(out), (s, e)))
             if len(out) >= MAX_CANDIDATES:
                 return out
     return out
@@ -127,7 +140,7 @@ def extractive_answer(services: Any, question: str, passages: list[Passage]) -> 
         fid = c.passage.file_id
         if fid not in numbers:
             numbers[fid] = len(numbers) + 1
-            sources.append({"file_id": fid, "filename": c.passage.filename, "snippet": c.text, "score": round(c.score, 4)})
+            sources.append(c.passage.source(c.text, c.score, c.span))
         else:
             src = sources[numbers[fid] - 1]
             src["snippet"] += " " + c.text
@@ -139,8 +152,8 @@ def extractive_answer(services: Any, question: str, passages: list[Passage]) -> 
 # -- generated (OpenAI-compatible chat) ----------------------------------------------------------
 
 
-def chat_config(services: Any) -> tuple[str, str, str] | None:
-    """(model, api_key, base_url) when a chat model and an ``openai`` provider key are configured."""
+def chat_config(services: Any) -> tuple[str, str, str, bool] | None:
+    """(model, api_key, base_url, allow_private) when a chat model and an ``openai`` provider key are configured."""
     try:
         from roset_local.store.org import get_org_settings
 
@@ -154,7 +167,7 @@ def chat_config(services: Any) -> tuple[str, str, str] | None:
     hosted = hosted_provider(services, "openai")
     if hosted is None:
         return None
-    return str(model), hosted[0], hosted[1]
+    return str(model), hosted[0], hosted[1], services.settings.outbound_allow_private
 
 
 def _messages(question: str, passages: list[Passage]) -> list[dict[str, str]]:
@@ -169,15 +182,19 @@ def _messages(question: str, passages: list[Passage]) -> list[dict[str, str]]:
     ]
 
 
-def _chat_stream(config: tuple[str, str, str], question: str, passages: list[Passage], stream: bool) -> Iterator[str]:
+def _chat_stream(
+    config: tuple[str, str, str, bool], question: str, passages: list[Passage], stream: bool
+) -> Iterator[str]:
     import httpx
 
-    model, key, base_url = config
+    from roset_local.netguard import OutboundRefused, outbound_client
+
+    model, key, base_url, allow_private = config
     body = {"model": model, "messages": _messages(question, passages), "temperature": 0, "stream": stream}
     url = base_url.rstrip("/") + "/chat/completions"
     headers = {"Authorization": f"Bearer {key}"}
     try:
-        with httpx.Client(timeout=httpx.Timeout(120.0, connect=10.0)) as client:
+        with outbound_client(allow_private=allow_private, timeout=httpx.Timeout(120.0, connect=10.0)) as client:
             if not stream:
                 resp = client.post(url, headers=headers, json=body)
                 if resp.status_code != 200:
@@ -198,6 +215,8 @@ def _chat_stream(config: tuple[str, str, str], question: str, passages: list[Pas
                         yield delta
     except httpx.HTTPError as exc:
         raise QAError(f"chat model unreachable: {exc.__class__.__name__}") from exc
+    except OutboundRefused as exc:
+        raise QAError(f"chat model refused: {exc}") from exc
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise QAError("chat model returned an unexpected body") from exc
 
@@ -207,8 +226,7 @@ def _cited_sources(answer: str, passages: list[Passage], question: str) -> list[
     out: dict[str, dict[str, Any]] = {}
     for p in passages:
         if p.n in cited and p.file_id not in out:
-            out[p.file_id] = {"file_id": p.file_id, "filename": p.filename,
-                              "snippet": snippet(p.text, question, mark=False), "score": round(p.score, 4)}
+            out[p.file_id] = p.source(snippet(p.text, question, mark=False), p.score)
     return list(out.values())
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from roset_local.index.embedder import get_embedder
 from roset_local.index.text import fts_query, query_terms, snippet, stem, words
 from roset_local.index.vectors import nearest
+from roset_local.positions.chunks import position_fields
 from roset_local.store import chunks as store
 from roset_local.store.db import Database
 
@@ -187,12 +188,12 @@ def result_out(row: dict[str, Any], score: float, query: str) -> dict[str, Any]:
         "score": round(float(score), 4),
         "snippet": snippet(row["text"], query),
         "chunk_text": row["text"],
-        "page": row["page"],
         "heading": row["heading"],
         "timestamp": row["ts_start"],
         "timestamp_end": row["ts_end"],
         "char_start": row["char_start"],
         "char_end": row["char_end"],
+        **position_fields(row.get("bbox"), row["page"]),
     }
 
 

@@ -55,6 +55,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print(f"ok: {line}")
     for line in report.notes:
         print(f"note: {line}")
+    for line in report.warnings:
+        print(f"warning: {line}", file=sys.stderr)
     for line in report.problems:
         print(f"problem: {line}", file=sys.stderr)
     if report.healthy:

@@ -13,13 +13,16 @@ from roset_local.config import Settings
 from roset_local.ops.common import APP_DB, QUEUE_DB, integrity_problems
 
 MIN_FREE_BYTES = 1024**3  # below 1 GiB free, uploads and the WAL start failing
-SECRET_FILES = ("secret.key", "admin-key")
+SECRET_FILES = ("secret.key", "admin-key", "signing.key")
+MAX_MODE_SCAN = 200_000  # entries looked at for loose modes (a huge blob store is sampled, not walked whole)
+EXAMPLES = 5
 
 
 @dataclass
 class Report:
     ok: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -46,7 +49,43 @@ def check_data_dir(settings: Settings, report: Report) -> bool:
         if path.is_file() and stat.S_IMODE(path.stat().st_mode) & 0o077:
             report.problems.append(f"{path} is readable by other users (mode {stat.S_IMODE(path.stat().st_mode):o}); chmod 600 it")
     report.ok.append(f"data directory {data} is usable")
+    check_modes(settings, report)
     return True
+
+
+def check_modes(settings: Settings, report: Report) -> None:
+    """Warn about group/other permission bits in the data directory (it holds keys and every file).
+
+    Only reports; the fix (``chmod -R go-rwx``) is the operator's to run.
+    """
+    data = settings.data_dir
+    loose: list[str] = []
+    seen = 0
+    mode = stat.S_IMODE(data.stat().st_mode)
+    if mode & 0o077:
+        loose.append(f"{data} (mode {mode:o})")
+    for root, dirs, files in os.walk(data):
+        for name in [*dirs, *files]:
+            seen += 1
+            path = os.path.join(root, name)
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue
+            mode = stat.S_IMODE(info.st_mode)
+            if mode & 0o077 and not stat.S_ISLNK(info.st_mode):  # a link's own mode means nothing
+                loose.append(f"{os.path.relpath(path, data)} (mode {mode:o})")
+        if seen >= MAX_MODE_SCAN:
+            report.notes.append(f"permission check stopped after {MAX_MODE_SCAN} entries")
+            break
+    if loose:
+        shown = ", ".join(loose[:EXAMPLES]) + (f" and {len(loose) - EXAMPLES} more" if len(loose) > EXAMPLES else "")
+        report.warnings.append(
+            f"{len(loose)} entries in {data} can be read or entered by other users: {shown}; "
+            f"run: chmod -R go-rwx {data}"
+        )
+    else:
+        report.ok.append(f"data directory {data} and its files are private to their owner")
 
 
 def check_databases(settings: Settings, report: Report) -> None:

@@ -60,6 +60,16 @@ def _is_empty_dir(path: Path) -> bool:
     return path.is_dir() and not any(path.iterdir())
 
 
+def _make_private(root: Path) -> None:
+    """Folders 0700 and files 0600, whatever modes the backup's copies had."""
+    os.chmod(root, 0o700)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs:
+            os.chmod(os.path.join(folder, name), 0o700)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o600)
+
+
 def restore(src: Path, data_dir: Path) -> RestoreResult:
     """Copy a verified backup into ``data_dir``, which must not exist or be an empty directory.
 
@@ -86,8 +96,8 @@ def restore(src: Path, data_dir: Path) -> RestoreResult:
                     raise RestoreError(f"{name} fails its integrity check after copying: {bad[0]}")
         if data_dir.exists():
             data_dir.rmdir()  # empty, checked above
+        _make_private(staging)
         os.replace(staging, data_dir)
-        os.chmod(data_dir, 0o700)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 MAX_FIELD_BYTES = 1024 * 1024
 FORM_FIELDS = {"space", "provider", "embedding_model", "chunking", "variants", "skip_processing", "metadata",
-               "content_type", "filename", "_test_fault"}
+               "content_type", "filename", "extraction", "_test_fault"}
 UPLOAD_PURPOSE = "upload"
 
 

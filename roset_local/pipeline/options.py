@@ -7,6 +7,7 @@ from typing import Any
 
 from roset_local.errors import BadRequest
 from roset_local.index.chunking import validate_chunking as validate_chunking_config
+from roset_local.providers.base import EXTRACTION_MODES
 from roset_local.store.variants import VARIANT_TYPES
 
 PROVIDERS = ("reducto", "gemini", "whisper", "openai")
@@ -66,12 +67,16 @@ def validate_variants(value: Any) -> list[str] | None:
     return list(dict.fromkeys(value))
 
 
-def validate_provider(value: Any) -> str | None:
+def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> str | None:
     if value in (None, ""):
         return None
-    if value not in PROVIDERS:
-        raise BadRequest(f"provider: must be one of {', '.join(PROVIDERS)}")
+    if value not in allowed:
+        raise BadRequest(f"{name}: must be one of {', '.join(allowed)}")
     return str(value)
+
+
+def validate_provider(value: Any) -> str | None:
+    return _one_of("provider", value, PROVIDERS)
 
 
 def validate_embedding_model(value: Any) -> str | None:
@@ -82,14 +87,22 @@ def validate_embedding_model(value: Any) -> str | None:
     return value
 
 
+def validate_extraction(value: Any) -> str | None:
+    """``structured`` (layout, elements, the structure variant) or ``fast`` (text only)."""
+    return _one_of("extraction", value, EXTRACTION_MODES)
+
+
 def processing_options(raw: dict[str, Any]) -> dict[str, Any]:
-    """The options a job carries: provider, embedding_model, chunking, variants (None = defaults)."""
+    """The options a job carries: provider, embedding_model, chunking, variants, extraction (None = defaults)."""
     options = {
         "provider": validate_provider(raw.get("provider")),
         "embedding_model": validate_embedding_model(raw.get("embedding_model")),
         "chunking": validate_chunking(raw.get("chunking")),
         "variants": validate_variants(raw.get("variants")),
+        "extraction": validate_extraction(raw.get("extraction")),
     }
+    if options["extraction"] == "fast" and "structure" in (options["variants"] or ()):
+        raise BadRequest("variants: structure needs extraction \"structured\" (fast extraction finds no elements)")
     return {k: v for k, v in options.items() if v is not None}
 
 

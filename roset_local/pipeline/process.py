@@ -20,10 +20,12 @@ import sqlean
 from typing import TYPE_CHECKING, Any
 
 from roset_local.pipeline.lifecycle import enqueue, file_event_data, notify_events, settle_file_after_job
-from roset_local.providers.base import ExtractionError, ExtractRequest
+from roset_local.positions.structure import document_elements, structure_document
+from roset_local.providers.base import DEFAULT_EXTRACTION, ExtractionError, ExtractRequest
 from roset_local.store import files as file_store
 from roset_local.store import jobs as job_store
 from roset_local.store import variants as variant_store
+from roset_local.store.variants import VARIANT_TYPES
 from roset_local.store.events import record_event
 from roset_local.timeutil import now_str, to_str, utcnow
 
@@ -35,7 +37,6 @@ log = logging.getLogger("roset_local.pipeline")
 LEASE_SECONDS = 60.0
 HEARTBEAT_SECONDS = 10.0
 MAX_ATTEMPTS = 3
-ALL_VARIANTS = ("markdown", "embeddings", "thumbnail", "metadata", "searchable-index")
 
 
 class JobGone(Exception):
@@ -151,8 +152,18 @@ def wanted_variants(services: "Services", options: dict[str, Any]) -> list[str]:
         return list(options["variants"])
     getter = services.extensions.get("org_settings")
     if getter is not None:
-        return list(getter(services.db).get("default_variants") or ALL_VARIANTS)
-    return list(ALL_VARIANTS)
+        return list(getter(services.db).get("default_variants") or VARIANT_TYPES)
+    return list(VARIANT_TYPES)
+
+
+def extraction_mode(services: "Services", options: dict[str, Any]) -> str:
+    """The job's own ``extraction`` option, else the organisation's ``default_extraction``."""
+    if options.get("extraction"):
+        return str(options["extraction"])
+    getter = services.extensions.get("org_settings")
+    if getter is not None:
+        return str(getter(services.db).get("default_extraction") or DEFAULT_EXTRACTION)
+    return DEFAULT_EXTRACTION
 
 
 def choose_provider(services: "Services", content_type: str, forced: str | None) -> str:
@@ -164,8 +175,11 @@ def choose_provider(services: "Services", content_type: str, forced: str | None)
 
 
 def hosted_keys(services: "Services") -> dict[str, dict[str, Any]]:
+    """Saved provider keys, each with the outbound policy (the extraction process has no settings)."""
     getter = services.extensions.get("hosted_keys")
-    return dict(getter(services)) if getter is not None else {}
+    keys = dict(getter(services)) if getter is not None else {}
+    allow_private = services.settings.outbound_allow_private
+    return {name: {**entry, "allow_private": allow_private} for name, entry in keys.items()}
 
 
 def pages_used(content_type: str, metadata: dict[str, Any]) -> int:
@@ -271,18 +285,23 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
     with db.write():
         db.execute("UPDATE jobs SET provider = :p, engine = :e, stage = 'extracting' WHERE id = :id",
                    {"p": provider, "e": engine, "id": job["id"]})
+    mode = extraction_mode(services, options)
     t0 = time.monotonic()
     with local_copy(services, file) as path:
         request = ExtractRequest(path=path, filename=file["filename"], content_type=content_type,
-                                 options={k: v for k, v in options.items() if k.startswith("_")})
+                                 options={"extraction": mode, **{k: v for k, v in options.items() if k.startswith("_")}})
         extraction = extraction_pool(services).run(provider, keys, request, progress, cancel)
     timings["extract_ms"] = round((time.monotonic() - t0) * 1000, 1)
     _check(services, job["id"], owner, cancel)
 
     wanted = wanted_variants(services, options)
+    elements, page_sizes = document_elements(extraction, mode)
     outputs: list[dict[str, Any]] = []
     if "markdown" in wanted or {"embeddings", "searchable-index"} & set(wanted):
         outputs.append({"type": "markdown", "content": extraction.markdown, "content_type": "text/markdown"})
+    if "structure" in wanted and elements:
+        outputs.append({"type": "structure", "content": json.dumps(structure_document(elements, page_sizes)),
+                        "content_type": "application/json"})
     index_result: dict[str, Any] = {}
     indexer = services.extensions.get("index_file")
     if indexer is not None and {"embeddings", "searchable-index"} & set(wanted):
@@ -294,7 +313,7 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
             pages=[(p.number, p.markdown) for p in extraction.pages],
             segments=[(s.start, s.end, s.text) for s in extraction.segments],
             chunking=options.get("chunking"), embedding_model=options.get("embedding_model"),
-            with_embeddings="embeddings" in wanted, cancelled=cancel,
+            with_embeddings="embeddings" in wanted, cancelled=cancel, elements=elements, page_sizes=page_sizes,
         ) or {}
         timings["index_ms"] = round((time.monotonic() - t1) * 1000, 1)
         _check(services, job["id"], owner, cancel)
@@ -314,7 +333,7 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
         meta = dict(extraction.metadata)
         meta.update({"sha256": file["sha256"], "detected_type": meta.get("detected_type") or content_type,
                      "size_bytes": file["size_bytes"], "filename": file["filename"], "provider": provider,
-                     "engine": engine, "pages_billed": pages,
+                     "engine": engine, "pages_billed": pages, "extraction": mode,
                      "timings_ms": {**(meta.get("timings_ms") or meta.get("timings") or {}), **timings}})
         if extraction.pages:  # where each page begins in the markdown: page ranges of it (MCP get_markdown)
             from roset_local.index.chunking import page_starts
@@ -327,6 +346,8 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
                 raise JobGone(job["id"])
             old_blobs = variant_store.replace_variants(db, file_id=file["id"], job_id=job["id"], provider=provider,
                                                        variants=outputs)
+            if {o["type"] for o in outputs} & {"markdown", "structure"} == {"markdown"}:
+                variant_store.delete_variant(db, file["id"], "structure")  # its spans point into the old markdown
             duration = int((time.monotonic() - started) * 1000)
             done = job_store.transition(db, job["id"], "completed", stage="completed", progress=100, pages=pages,
                                         completed_at=now_str(), duration_ms=duration, lease_owner=None,

@@ -283,7 +283,8 @@ async def delete_provider_key(request: Request, provider: FromPath[str]) -> Redi
 
 
 SETTING_FIELDS = ("default_embedding_model", "default_chunking.strategy", "default_chunking.chunk_size",
-                  "default_chunking.chunk_overlap", "default_variants", "chat_model", "pages_limit")
+                  "default_chunking.chunk_overlap", "default_variants", "chat_model", "pages_limit",
+                  "default_extraction")
 EMBEDDING_MODELS = ("all-minilm-l6-v2", "text-embedding-3-small", "text-embedding-3-large")
 BLANK_RULES = 2  # empty rows to add rules without JavaScript
 
@@ -323,6 +324,7 @@ def settings_patch(form: dict[str, Any]) -> dict[str, Any]:
         "default_variants": _values(form, "default_variants"),
         "chat_model": _text(form, "chat_model") or None,
         "pages_limit": integer("pages_limit"),
+        **({"default_extraction": _text(form, "default_extraction")} if _text(form, "default_extraction") else {}),
     }
 
 
@@ -357,7 +359,8 @@ def _settings_template(request: Request, *, values: dict[str, Any] | None = None
                   "default_chunking.chunk_size": chunking["chunk_size"],
                   "default_chunking.chunk_overlap": chunking["chunk_overlap"],
                   "default_variants": current["default_variants"], "chat_model": current["chat_model"] or "",
-                  "pages_limit": "" if current["pages_limit"] is None else current["pages_limit"]}
+                  "pages_limit": "" if current["pages_limit"] is None else current["pages_limit"],
+                  "default_extraction": current["default_extraction"]}
     if rows is None:
         rows = [{**r, "index": i} for i, r in enumerate(org_store.get_routing_rules(services.db))]
     start = max((r["index"] for r in rows), default=-1) + 1
@@ -368,7 +371,7 @@ def _settings_template(request: Request, *, values: dict[str, Any] | None = None
                         usage=org_store.usage(services), settings_error=settings_error, rules_error=rules_error,
                         bad_field=bad_field, bad_rule=bad_rule, variant_types=org_store.VARIANT_TYPES,
                         strategies=org_store.CHUNK_STRATEGIES, providers=org_store.PROVIDERS,
-                        embedding_models=EMBEDDING_MODELS)
+                        embedding_models=EMBEDDING_MODELS, extraction_modes=org_store.EXTRACTION_MODES)
     if settings_error or rules_error:
         response.status_code = 400
     return response

@@ -9,7 +9,7 @@ from litestar import Request, Response
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, ServerSentEvent, Template
 
-from roset_local.api.deps import blocking, caller
+from roset_local.api.deps import blocking, caller, check_query
 from roset_local.api.files import content_url, visible_file
 from roset_local.api.jobs import visible_job
 from roset_local.api.shapes import file_out, job_out
@@ -18,6 +18,8 @@ from roset_local.errors import BadRequest, NotFound, RosetError
 from roset_local.pagination import decode_cursor, encode_cursor
 from roset_local.pipeline import intake, lifecycle
 from roset_local.portal import features, render, roles, users
+from roset_local.positions.pages import DEFAULT_WIDTH, page_png
+from roset_local.positions.view import page_view
 from roset_local.portal.web import (LOGIN_CSRF_COOKIE, action, check_csrf, current_session, flash_redirect, form_of,
                                     new_login_csrf, page, require_session, run, services_of, session_cookie,
                                     template)
@@ -130,7 +132,7 @@ def _file_rows(services: Any, *, spaces: tuple[str, ...] | None, status: str | N
     if raw is not None and raw[:2] != [sort, order]:
         raw = None
     content_ids = None
-    if q:
+    if check_query(q, "q"):
         engine = features.module("roset_local.index.search")
         if engine is not None:
             try:
@@ -199,7 +201,9 @@ def files_status(request: Request, ids: FromQuery[str] = "") -> dict[str, Any]:
 
 @page("/console/files/{file_id:str}")
 @blocking
-def file_page(request: Request, file_id: FromPath[str]) -> Template:
+def file_page(request: Request, file_id: FromPath[str], page: FromQuery[int | None] = None,
+              bbox: FromQuery[str | None] = None) -> Template:
+    """``?page=N&bbox=x0,y0,x1,y1`` (from a search hit or a Q&A source) shows that page, the region marked."""
     services = services_of(request)
     file = visible_file(services, request, file_id)
     variants = variant_store.list_variants(services.db, file_id, with_content=False)
@@ -216,7 +220,19 @@ def file_page(request: Request, file_id: FromPath[str]) -> Template:
     jobs = job_store.jobs_for_file(services.db, file_id)
     return template(request, "console/file.html", nav="files", file=file_out(file), variants=variants,
                     thumbnail=thumb, markdown_html=render.markdown(markdown), extracted=extracted,
-                    jobs=[job_out(j) for j in reversed(jobs)], download=content_url(services, file_id, "file"))
+                    jobs=[job_out(j) for j in reversed(jobs)], download=content_url(services, file_id, "file"),
+                    pageview=page_view(services, file, extracted, page, bbox, f"/console/files/{file_id}/pages"))
+
+
+@page("/console/files/{file_id:str}/pages/{number:int}")
+@blocking
+def file_page_image(request: Request, file_id: FromPath[str], number: FromPath[int],
+                    width: FromQuery[int] = DEFAULT_WIDTH) -> Response:
+    """The page view's image: the same rendering as ``GET /v1/files/:id/pages/:n``."""
+    services = services_of(request)
+    file = visible_file(services, request, file_id)
+    return Response(page_png(services, file, number, width), media_type="image/png",
+                    headers={"Cache-Control": "private, max-age=3600"})
 
 
 @action("/console/files/{file_id:str}/reprocess")
@@ -329,4 +345,4 @@ async def sse_events(make: Any) -> Any:
 
 
 ROUTES = [root, login_form, login_submit, logout, dashboard, files_page, console_upload, files_status, file_page,
-          file_reprocess, file_delete, jobs_page, job_action, search_page, qa_page, qa_stream]
+          file_page_image, file_reprocess, file_delete, jobs_page, job_action, search_page, qa_page, qa_stream]

@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 
+from roset_local.api.deps import check_query
 from roset_local.errors import BadRequest, Unavailable
 
 
@@ -24,6 +25,7 @@ def module(name: str) -> Any | None:
 
 def search(services: Any, query: str, *, spaces: tuple[str, ...] | None, mode: str = "hybrid", limit: int = 20
            ) -> dict[str, Any]:
+    check_query(query, "query")
     engine = module("roset_local.index.search")
     if engine is None:
         raise Unavailable("Search is not available yet in this build")
@@ -51,6 +53,7 @@ def answer_events(services: Any, question: str, *, spaces: tuple[str, ...] | Non
     """The answer as the contract's stream events: chunk..., sources, done."""
     if not question or not question.strip():
         raise BadRequest("question: must not be empty")
+    check_query(question, "question")
     qa = module("roset_local.index.qa")
     if qa is None:
         raise Unavailable("Q&A is not available yet in this build")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from litestar import Request
+from litestar import Request, Response
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, ServerSentEvent, Template
 
@@ -16,6 +16,8 @@ from roset_local.errors import NotFound, RosetError
 from roset_local.portal import features, render, roles, tokens
 from roset_local.portal.console_pages import sse_events
 from roset_local.portal.web import page, run, services_of, template
+from roset_local.positions.pages import DEFAULT_WIDTH, page_png
+from roset_local.positions.view import page_view
 from roset_local.store import variants as variant_store
 
 PORTAL_HEADERS = {"Referrer-Policy": "no-referrer"}  # the token is in the URL: never leak it to other sites
@@ -56,7 +58,9 @@ def portal_home(request: Request, token: FromPath[str], q: FromQuery[str | None]
 
 @page("/portal/{token:str}/files/{file_id:str}", access=roles.ANYONE)
 @blocking
-def portal_file_page(request: Request, token: FromPath[str], file_id: FromPath[str]) -> Template:
+def portal_file_page(request: Request, token: FromPath[str], file_id: FromPath[str],
+                     page: FromQuery[int | None] = None, bbox: FromQuery[str | None] = None) -> Template:
+    """``?page=N&bbox=x0,y0,x1,y1`` (a search hit, a Q&A source) shows that page with the region marked."""
     services = services_of(request)
     row = tokens.lookup(services, token)
     if row is None:
@@ -73,7 +77,20 @@ def portal_file_page(request: Request, token: FromPath[str], file_id: FromPath[s
             pass
     return _portal(request, token, "portal/file.html", space=row["space"], file=file, thumbnail=thumb,
                    markdown_html=render.markdown(variant_store.markdown_of(services.db, file_id)),
-                   extracted=extracted)
+                   extracted=extracted,
+                   pageview=page_view(services, file, extracted, page, bbox, f"/portal/{token}/files/{file_id}/pages"))
+
+
+@page("/portal/{token:str}/files/{file_id:str}/pages/{number:int}", access=roles.ANYONE)
+@blocking
+def portal_page_image(request: Request, token: FromPath[str], file_id: FromPath[str], number: FromPath[int],
+                      width: FromQuery[int] = DEFAULT_WIDTH) -> Response | Template:
+    services = services_of(request)
+    row = tokens.lookup(services, token)
+    if row is None:
+        return _invalid(request, token)
+    png = page_png(services, portal_file(services, row["space"], file_id), number, width)
+    return Response(png, media_type="image/png", headers={**PORTAL_HEADERS, "Cache-Control": "private, max-age=3600"})
 
 
 @page("/portal/{token:str}/files/{file_id:str}/download", access=roles.ANYONE)
@@ -99,4 +116,4 @@ async def portal_qa_stream(request: Request, token: FromPath[str], question: Fro
     return ServerSentEvent(sse_events(lambda: features.answer_events(services, question, spaces=spaces)))
 
 
-ROUTES = [portal_home, portal_file_page, portal_download, portal_qa_stream]
+ROUTES = [portal_home, portal_file_page, portal_page_image, portal_download, portal_qa_stream]

@@ -192,6 +192,7 @@ def handle_page_error(request: Request, exc: Exception) -> Response:
     response = template(request, "console/error.html" if path.startswith("/console") else "portal/error.html",
                         status=exc.status, message=exc.message)
     response.status_code = exc.status
+    response.headers.update(exc.headers)  # e.g. Retry-After on a 429
     return response
 
 

@@ -22,6 +22,11 @@ REASONS = frozenset(
 
 ProgressFn = Callable[[int, str], None]
 
+# `ExtractRequest.options["extraction"]`: "structured" (the default: layout, elements, the
+# `structure` variant) or "fast" (the text layer only, no elements) for users who only search.
+EXTRACTION_MODES = ("structured", "fast")
+DEFAULT_EXTRACTION = "structured"
+
 
 class ExtractionError(Exception):
     """An extraction failed for a reason a job can report (`reason` is one of REASONS)."""
@@ -46,6 +51,10 @@ class Page:
     number: int
     markdown: str
     ocr: bool
+    # Page size in PDF points (images: pixels scaled to points), when the engine knows it; element
+    # boxes and chunk boxes are in this space.
+    width: float | None = None
+    height: float | None = None
 
 
 @dataclass

@@ -32,10 +32,18 @@ def _http_error(provider: str, exc: Exception) -> ExtractionError:
             return ExtractionError("too_large", f"{provider} refused the file as too large")
         if status in (400, 415, 422):
             return ExtractionError("unsupported_format", f"{provider} refused the file ({status}): {detail}")
+        if 300 <= status < 400:
+            return ExtractionError(
+                "provider_crashed", f"{provider} answered with a redirect ({status}); redirects are not followed"
+            )
         if status in (408, 504):
             return ExtractionError("provider_timeout", f"{provider} timed out ({status})")
         return ExtractionError("provider_crashed", f"{provider} failed ({status}): {detail}")
     return ExtractionError("provider_crashed", f"{provider} cannot be reached: {exc}")
+
+
+def _port(url: Any) -> int:
+    return int(url.port or (443 if url.scheme == "https" else 80))
 
 
 class _Hosted:
@@ -43,19 +51,41 @@ class _Hosted:
     engine = "hosted"
     default_base_url = ""
 
-    def __init__(self, key: str, base_url: str | None = None, timeout: float = DEFAULT_TIMEOUT, **extra: Any) -> None:
+    def __init__(
+        self, key: str, base_url: str | None = None, timeout: float = DEFAULT_TIMEOUT, *,
+        allow_private: bool = True, **extra: Any,
+    ) -> None:
         self.key = key
         self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.timeout = timeout
+        self.allow_private = allow_private  # the outbound policy (ROSET_OUTBOUND_ALLOW_PRIVATE)
         self.extra = extra
 
     def _client(self) -> Any:
+        from roset_local.netguard import outbound_client
+
+        return outbound_client(allow_private=self.allow_private, base_url=self.base_url, timeout=self.timeout)
+
+    def _own_url(self, url: Any) -> str:
+        """A URL the provider handed back, accepted only on the provider's own host (no SSRF through it)."""
         import httpx
 
-        return httpx.Client(base_url=self.base_url, timeout=self.timeout, follow_redirects=True)
+        try:
+            parsed = httpx.URL(str(url))
+        except (httpx.InvalidURL, TypeError, ValueError):
+            raise ExtractionError("provider_crashed", f"{self.name} returned an invalid result URL") from None
+        own = httpx.URL(self.base_url)
+        if parsed.scheme not in {"http", "https"} or (parsed.host, _port(parsed)) != (own.host, _port(own)):
+            raise ExtractionError(
+                "provider_crashed",
+                f"{self.name} returned a result URL on another host ({parsed.host or '?'}); it is not fetched",
+            )
+        return str(parsed)
 
     def _call(self, fn: Any) -> Any:
         import httpx
+
+        from roset_local.netguard import OutboundRefused
 
         if not self.key:
             raise ExtractionError("provider_not_configured", f"{self.name} has a saved entry but no key")
@@ -64,6 +94,8 @@ class _Hosted:
                 return fn(client)
         except httpx.HTTPError as exc:
             raise _http_error(self.name, exc) from exc
+        except OutboundRefused as exc:
+            raise ExtractionError("provider_not_configured", f"{self.name} base URL refused: {exc}") from exc
         except ValueError as exc:  # a body that is not the JSON the API documents
             raise ExtractionError("provider_crashed", f"{self.name} answered something unreadable: {exc}") from exc
 
@@ -108,7 +140,7 @@ class ReductoHosted(_Hosted):
             body: dict[str, Any] = resp.json()
             result = body.get("result") or {}
             if result.get("type") == "url":
-                fetched = client.get(result["url"])
+                fetched = client.get(self._own_url(result.get("url")))
                 fetched.raise_for_status()
                 data = fetched.json()
                 body["result"] = {"type": "full", "chunks": data if isinstance(data, list) else data.get("chunks", [])}
@@ -217,10 +249,12 @@ class OpenAITranscription(_Hosted):
         base_url: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         name: str = "openai",
+        *,
+        allow_private: bool = True,
         **extra: Any,
     ) -> None:
         self.name = name
-        super().__init__(key, base_url, timeout, **extra)
+        super().__init__(key, base_url, timeout, allow_private=allow_private, **extra)
         # Accept base URLs given with or without the /v1 suffix.
         if self.base_url.endswith("/v1"):
             self.base_url = self.base_url[: -len("/v1")]
@@ -320,7 +354,8 @@ def _to_flac(path: str, limits: Limits) -> str:
 
 def hosted_provider(name: str, entry: dict[str, Any]) -> Any:
     """The hosted adapter for a contract provider name, from its saved `{"key", "base_url", ...}`."""
-    extra = {k: v for k, v in entry.items() if k not in ("key", "base_url", "timeout", "name")}
+    extra = {k: v for k, v in entry.items() if k not in ("key", "base_url", "timeout", "name", "allow_private")}
+    extra["allow_private"] = bool(entry.get("allow_private", True))
     key = str(entry.get("key") or "")
     base_url = entry.get("base_url") or None
     timeout = float(entry.get("timeout") or DEFAULT_TIMEOUT)

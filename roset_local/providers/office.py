@@ -1,4 +1,5 @@
-"""Office, web and text documents through markitdown (local paths only), e-mail through the stdlib."""
+"""Office documents and web pages through roset_local.structure.office, other text through markitdown, e-mail
+through the stdlib."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import time
 import zipfile
 from typing import Any
 from xml.etree import ElementTree
+
+from roset_local.structure.model import Element
+from roset_local.structure.office import Kind, OfficeResult
 
 from .base import Extraction, ExtractionError, ExtractRequest, Page, ProgressFn
 from .detect import DOCX, PPTX, XLSX
@@ -30,6 +34,15 @@ MARKITDOWN_TYPES: dict[str, str] = {
     "text/plain": ".txt",
 }
 OFFICE_ZIPS = {DOCX, PPTX, XLSX}
+# Read by our own structured converters (headings, lists, tables, main content); markitdown is their fallback.
+STRUCTURED_KINDS: dict[str, Kind] = {
+    DOCX: "docx",
+    PPTX: "pptx",
+    XLSX: "xlsx",
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+}
+_LIBRARIES: dict[Kind, str] = {"docx": "mammoth", "pptx": "python-pptx", "xlsx": "openpyxl", "html": "beautifulsoup4"}
 EMAIL_TYPES = {"message/rfc822"}
 _SLIDE = re.compile(r"<!-- Slide number: (\d+) -->")
 # markdownify gives a header-less table an empty header row; its first row becomes the header.
@@ -80,7 +93,19 @@ def extract_office(req: ExtractRequest, content_type: str, progress: ProgressFn,
         check_zip(req.path, limits)
         props = _core_properties(req.path)
     progress(10, "converting")
-    if content_type in EMAIL_TYPES:
+    elements: list[Element] = []
+    slides: list[Page] = []
+    # The `fast` extraction mode keeps today's plain conversion (text for search, no structure).
+    fast = str(req.options.get("extraction") or "") == "fast"
+    structured = _structured(req.path, content_type) if content_type in STRUCTURED_KINDS and not fast else None
+    if structured is not None:
+        markdown, elements = structured.markdown, structured.elements
+        slides = [Page(number=n, markdown=text, ocr=False) for n, text in structured.pages]
+        if structured.title and "title" not in props:
+            props["title"] = structured.title
+        library = _LIBRARIES[STRUCTURED_KINDS[content_type]]
+        version = lib_version(library)
+    elif content_type in EMAIL_TYPES:
         markdown, props = _email_markdown(req.path, md)
         library = "email (stdlib)"
         version = ""
@@ -93,8 +118,9 @@ def extract_office(req: ExtractRequest, content_type: str, progress: ProgressFn,
             props["title"] = title
         library, version = "markitdown", lib_version("markitdown")
     t1 = time.perf_counter()
-    markdown = _EMPTY_HEADER.sub(lambda m: f"{m.group(2)}\n{m.group(1)}", tidy(markdown))
-    pages = _slides(markdown) if content_type == PPTX else []
+    if structured is None:
+        markdown = _EMPTY_HEADER.sub(lambda m: f"{m.group(2)}\n{m.group(1)}", tidy(markdown))
+    pages = slides or (_slides(markdown) if content_type == PPTX else [])
     if "title" not in props:
         heading = re.search(r"^#{1,2} +(.+)$", markdown, re.MULTILINE)
         if heading:
@@ -111,7 +137,19 @@ def extract_office(req: ExtractRequest, content_type: str, progress: ProgressFn,
         "timings": {"convert": round(t1 - t0, 4)},
     }
     progress(100, "done")
-    return Extraction(markdown=markdown, pages=pages, metadata=metadata)
+    return Extraction(markdown=markdown, pages=pages, metadata=metadata, elements=elements)
+
+
+def _structured(path: str, content_type: str) -> OfficeResult | None:
+    """Our structured conversion, or None when it cannot read the file (markitdown then tries)."""
+    from roset_local.structure.office import convert
+
+    try:
+        return convert(path, STRUCTURED_KINDS[content_type])
+    except (MemoryError, ExtractionError):
+        raise
+    except Exception:  # noqa: BLE001 - any parser failure: the markitdown path decides the error
+        return None
 
 
 def _convert(path: str, ext: str, md: MarkItDownHolder) -> tuple[str, str | None]:
@@ -128,7 +166,9 @@ def _convert(path: str, ext: str, md: MarkItDownHolder) -> tuple[str, str | None
         if name == "UnsupportedFormatException":
             raise ExtractionError("unsupported_format", f"{ext} not convertible: {exc}") from exc
         raise ExtractionError("corrupt_file", f"{ext} document cannot be read: {_short(exc)}") from exc
-    return result.markdown or "", getattr(result, "title", None)
+    title = getattr(result, "title", None)
+    # str(): markitdown's HTML title is a bs4 object, which cannot be pickled back from the worker.
+    return result.markdown or "", str(title) if title else None
 
 
 def _short(exc: BaseException) -> str:

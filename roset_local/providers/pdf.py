@@ -1,10 +1,15 @@
-"""PDF extraction with pypdfium2: text layer page by page, OCR for pages that have none."""
+"""PDF extraction with pypdfium2: layout analysis of the text layer into structured markdown, OCR for pages without one."""
 
 from __future__ import annotations
 
 import threading
 import time
 from typing import Any
+
+from roset_local.structure.layout import Outline, analyse, furniture_metadata
+from roset_local.structure.model import Element, PageGeometry
+from roset_local.structure.pdf_reader import read_page
+from roset_local.structure.render import to_markdown
 
 from .base import Extraction, ExtractionError, ExtractRequest, Page, ProgressFn
 from .engines import LocalEngines, OcrEngine, lib_version, lines_to_markdown
@@ -56,7 +61,10 @@ def _ocr_page(page: Any, ocr: OcrEngine, limits: Limits) -> str:
 
 
 def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines) -> Extraction:
-    """Markdown per page; `options["ocr"]` is "auto" (default), "off" or "force"."""
+    """Markdown per page; `options["ocr"]` is "auto" (default), "off" or "force".
+
+    `options["extraction"] == "fast"` keeps the plain text layer (no layout analysis).
+    """
     limits = Limits.from_options(req.options)
     check_file(req.path, limits)
     mode = str(req.options.get("ocr", "auto")).lower()
@@ -69,10 +77,15 @@ def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines
         with PDFIUM_LOCK:
             count = len(pdf)
             info = pdf.get_metadata_dict(skip_empty=True)
+            outline = _outline(pdf)
         if count > limits.max_pdf_pages:
             raise ExtractionError("too_large", f"PDF has {count} pages; the limit is {limits.max_pdf_pages}")
         timings["open"] = time.perf_counter() - t0
-        pages, ocr_pages, ocr_seconds, first_size = _pages(pdf, count, mode, engines, limits, progress)
+        structured = str(req.options.get("extraction", "")).lower() != "fast"
+        pages, geometry, ocr_pages, ocr_seconds, first_size = _pages(
+            pdf, count, mode, engines, limits, progress, structured
+        )
+        _set_page_sizes(pdf, pages)
         t1 = time.perf_counter()
         thumb = None
         if count:
@@ -84,6 +97,12 @@ def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines
             pdf.close()
     timings["text"] = max(0.0, time.perf_counter() - t0 - timings["open"] - timings["thumbnail"] - ocr_seconds)
     timings["ocr"] = ocr_seconds
+    t2 = time.perf_counter()
+    elements: list[Element] = []
+    if geometry:
+        elements = analyse(geometry, outline)
+        _render_pages(pages, elements)
+        timings["layout"] = time.perf_counter() - t2
     markdown = "\n\n".join(p.markdown for p in pages if p.markdown)
     engine: dict[str, Any] = {"library": "pypdfium2", "version": lib_version("pypdfium2")}
     if ocr_pages:
@@ -103,6 +122,11 @@ def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines
         "engine": engine,
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
+    if outline:
+        metadata["outline"] = [{"level": lv, "title": t, "page": pg} for lv, t, pg in outline[:500]]
+    furniture = furniture_metadata(elements)
+    if furniture:
+        metadata["furniture"] = furniture[:500]
     progress(100, "done")
     return Extraction(
         markdown=markdown,
@@ -110,13 +134,49 @@ def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines
         metadata=metadata,
         thumbnail=thumb[0] if thumb else None,
         thumbnail_type=thumb[1] if thumb else None,
+        elements=elements,
     )
 
 
+def _outline(pdf: Any) -> Outline:
+    """The PDF's bookmarks as (level from 1, title, page from 1); empty when it has none or they are broken."""
+    out: Outline = []
+    try:
+        for item in pdf.get_toc(max_depth=6):
+            title = (item.get_title() or "").strip()
+            dest = item.get_dest()
+            index = dest.get_index() if dest is not None else None
+            if title:
+                out.append((item.level + 1, title, index + 1 if index is not None else None))
+            if len(out) >= 2000:
+                break
+    except Exception:  # a malformed outline must not fail the extraction; it only refines headings
+        return []
+    return out
+
+
+def _render_pages(pages: list[Page], elements: list[Element]) -> None:
+    """Each analysed page's markdown from its elements; spans become offsets in the joined markdown."""
+    by_page: dict[int, list[Element]] = {}
+    for e in elements:
+        by_page.setdefault(e.page or 0, []).append(e)
+    pos = 0
+    for page in pages:
+        if not page.ocr:
+            own = by_page.get(page.number, [])
+            page.markdown = to_markdown(own)
+            for e in own:
+                if e.span is not None:
+                    e.span = (e.span[0] + pos, e.span[1] + pos)
+        if page.markdown:
+            pos += len(page.markdown) + 2  # the blank line joining pages
+
+
 def _pages(
-    pdf: Any, count: int, mode: str, engines: LocalEngines, limits: Limits, progress: ProgressFn
-) -> tuple[list[Page], list[int], float, tuple[float | None, float | None]]:
+    pdf: Any, count: int, mode: str, engines: LocalEngines, limits: Limits, progress: ProgressFn, structured: bool
+) -> tuple[list[Page], list[PageGeometry], list[int], float, tuple[float | None, float | None]]:
     pages: list[Page] = []
+    geometry: list[PageGeometry] = []
     ocr_pages: list[int] = []
     ocr_seconds = 0.0
     first_size: tuple[float | None, float | None] = (None, None)
@@ -144,6 +204,9 @@ def _pages(
                 ocr_pages.append(index + 1)
             else:
                 pages.append(Page(number=index + 1, markdown=tidy(text), ocr=False))
+                if structured:
+                    with PDFIUM_LOCK:
+                        geometry.append(read_page(page, index + 1))
         finally:
             with PDFIUM_LOCK:
                 page.close()
@@ -152,8 +215,16 @@ def _pages(
             # Also the cancellation point between pages (the callback may raise "cancelled").
             progress(pct, f"page {index + 1}/{count}")
             last_pct = pct
-    return pages, ocr_pages, ocr_seconds, first_size
+    return pages, geometry, ocr_pages, ocr_seconds, first_size
 
 
 def _pct(done: int, total: int) -> int:
     return 2 + int(95 * done / max(total, 1))
+
+
+def _set_page_sizes(pdf: Any, pages: list[Page]) -> None:
+    """Each page's size in points: element and chunk boxes are read against it (roset_local.positions)."""
+    with PDFIUM_LOCK:
+        for page in pages:
+            width, height = pdf.get_page_size(page.number - 1)
+            page.width, page.height = round(width, 2), round(height, 2)

@@ -119,8 +119,8 @@ def delete_file_chunks(db: Database, file_id: str) -> int:
 def insert_chunk(db: Database, row: dict[str, Any], filename: str) -> int:
     cur = db.execute(
         "INSERT INTO chunks (file_id, space, seq, text, char_start, char_end, page, heading, ts_start, ts_end, "
-        "vector_table) VALUES (:file_id, :space, :seq, :text, :char_start, :char_end, :page, :heading, "
-        ":ts_start, :ts_end, :vector_table)",
+        "vector_table, bbox) VALUES (:file_id, :space, :seq, :text, :char_start, :char_end, :page, :heading, "
+        ":ts_start, :ts_end, :vector_table, :bbox)",
         row,
     )
     chunk_id = int(cur.lastrowid)
@@ -151,6 +151,10 @@ def insert_vectors(
 
 def markdown_of(db: Database, file_id: str) -> str | None:
     return db.value("SELECT content FROM variants WHERE file_id = :f AND type = 'markdown'", {"f": file_id})
+
+
+def structure_of(db: Database, file_id: str) -> str | None:
+    return db.value("SELECT content FROM variants WHERE file_id = :f AND type = 'structure'", {"f": file_id})
 
 
 def file_for_index(db: Database, file_id: str) -> Row | None:
@@ -268,7 +272,7 @@ def chunks_with_files(
     cond = file_filter_sql(params, spaces, content_type, metadata or {})
     marks = ",".join(str(int(i)) for i in ids)
     sql = (
-        "SELECT c.id, c.file_id, c.text, c.page, c.heading, c.ts_start, c.ts_end, c.char_start, c.char_end, "
+        "SELECT c.id, c.file_id, c.text, c.page, c.heading, c.ts_start, c.ts_end, c.char_start, c.char_end, c.bbox, "
         "f.filename, f.space, f.content_type FROM chunks c JOIN files f ON f.id = c.file_id "
         f"WHERE c.id IN ({marks})"
     )

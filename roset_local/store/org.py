@@ -15,10 +15,12 @@ from datetime import date
 from typing import Any
 
 from roset_local.errors import QuotaExceeded
+from roset_local.providers.base import DEFAULT_EXTRACTION, EXTRACTION_MODES
 from roset_local.store.analytics import pages_completed
 from roset_local.store.db import Database, Row
 from roset_local.store.migrations import Migrations
 from roset_local.store.settings import all_settings, get_setting, set_setting
+from roset_local.store.variants import VARIANT_TYPES
 from roset_local.timeutil import now_str, utcnow
 
 org = Migrations("org")
@@ -36,7 +38,6 @@ org.add(
 )
 
 PROVIDERS = ("reducto", "gemini", "whisper", "openai")
-VARIANT_TYPES = ("markdown", "embeddings", "thumbnail", "metadata", "searchable-index")
 CHUNK_STRATEGIES = ("recursive", "fixed", "markdown")
 LOCAL_EMBEDDING_MODEL = "all-minilm-l6-v2"
 
@@ -46,6 +47,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "default_variants": list(VARIANT_TYPES),
     "chat_model": None,
     "pages_limit": None,
+    "default_extraction": DEFAULT_EXTRACTION,  # "structured" or "fast" (text only) when an upload does not say
 }
 
 DEFAULT_RULES: list[dict[str, str]] = [
@@ -127,6 +129,9 @@ def validate_settings_patch(current: dict[str, Any], patch: Any) -> dict[str, An
         elif name == "chat_model":
             if value is not None and (not isinstance(value, str) or not _MODEL_RE.match(value)):
                 raise InvalidSetting("chat_model: must be null or a model name")
+        elif name == "default_extraction":
+            if value not in EXTRACTION_MODES:
+                raise InvalidSetting(f"default_extraction: must be one of {', '.join(EXTRACTION_MODES)}")
         elif name == "pages_limit":
             if value is not None and (not _is_int(value) or value < 1):
                 raise InvalidSetting("pages_limit: must be null (unlimited) or a positive integer")

@@ -154,4 +154,7 @@ from roset_local.store.connections import connections as connections_schema  # n
 
 from roset_local.store.chunks import index as index_schema  # noqa: E402
 
+# Where a chunk's text sits on its page: {"box": [x0, y0, x1, y1], "page_size": [w, h]} in points.
+index_schema.add("0002_positions_chunk_bbox", "ALTER TABLE chunks ADD COLUMN bbox TEXT;")
+
 ALL = [core, files, webhooks_schema, org_schema, analytics_schema, console_schema, connections_schema, index_schema]

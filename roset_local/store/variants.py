@@ -1,4 +1,4 @@
-"""Variants: extraction outputs of a file (markdown, metadata, thumbnail, embeddings, searchable-index)."""
+"""Variants: extraction outputs of a file (markdown, metadata, thumbnail, embeddings, searchable-index, structure)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from roset_local.ids import new_id
 from roset_local.store.db import Database, Row
 from roset_local.timeutil import now_str
 
-VARIANT_TYPES = ("markdown", "embeddings", "thumbnail", "metadata", "searchable-index")
+# The one list of variant types (upload options, org defaults and the pipeline import it). `structure`
+# is made only where the extraction found elements (structured mode); see roset_local/positions/.
+VARIANT_TYPES = ("markdown", "embeddings", "thumbnail", "metadata", "searchable-index", "structure")
 
 
 def replace_variants(db: Database, *, file_id: str, job_id: str, provider: str | None, variants: list[dict[str, Any]]) -> list[str]:
@@ -40,6 +42,11 @@ def replace_variants(db: Database, *, file_id: str, job_id: str, provider: str |
             },
         )
     return old_blobs
+
+
+def delete_variant(db: Database, file_id: str, type_: str) -> None:
+    """Drop one text variant (inside db.write())."""
+    db.execute("DELETE FROM variants WHERE file_id = :f AND type = :t AND blob_key IS NULL", {"f": file_id, "t": type_})
 
 
 def list_variants(db: Database, file_id: str, *, with_content: bool = True) -> list[Row]:

@@ -142,6 +142,35 @@ def update_webhook(
     return get_webhook(db, webhook_id)
 
 
+def has_plaintext_secrets(db: Database, prefix: str) -> bool:
+    return db.one("SELECT 1 AS x FROM webhooks WHERE substr(secret, 1, :n) = :p LIMIT 1",
+                  {"n": len(prefix), "p": prefix}) is not None
+
+
+def plaintext_secrets(db: Database, prefix: str) -> list[Row]:
+    """``{id, secret}`` of secrets stored before they were sealed (inside the caller's transaction)."""
+    return db.all("SELECT id, secret FROM webhooks WHERE substr(secret, 1, :n) = :p", {"n": len(prefix), "p": prefix})
+
+
+def replace_secrets(db: Database, sealed: dict[str, str]) -> None:
+    """Store sealed forms of the same secrets (``updated_at`` kept; caller's transaction).
+
+    With ``secure_delete`` the old plain text is overwritten in the page, not left in free space.
+    """
+    previous = db.value("PRAGMA secure_delete")
+    db.execute("PRAGMA secure_delete = ON")
+    try:
+        for webhook_id, value in sealed.items():
+            db.execute("UPDATE webhooks SET secret = :s WHERE id = :id", {"s": value, "id": webhook_id})
+    finally:
+        db.execute(f"PRAGMA secure_delete = {int(previous or 0)}")
+
+
+def truncate_wal(db: Database) -> None:
+    """Copy the WAL into the database and empty it, so no older page version stays on disk."""
+    db.value("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def disable_webhook(db: Database, webhook_id: str, reason: str) -> bool:
     """Set ``active`` false (inside the caller's transaction); False if it was already inactive."""
     cur = db.execute(

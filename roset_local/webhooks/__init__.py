@@ -13,7 +13,7 @@ change that causes it, then wake the relay once the transaction has committed::
 
 File events carry ``file_id``, ``job_id``, ``space``, ``status`` (and ``error`` on failure).
 
-Modules: ``signing`` (Standard Webhooks secrets and signatures), ``targets`` (SSRF guard),
+Modules: ``signing`` (Standard Webhooks secrets and signatures), (the SSRF guard is :mod:`roset_local.netguard`),
 ``delivery`` (one attempt), ``relay`` (outbox relay + dispatcher), ``runtime`` (wiring into
 Services and huey), ``manage`` (the operations behind the HTTP API).
 """

@@ -15,12 +15,14 @@ import httpx
 
 from roset_local import __version__
 from roset_local.config import Settings
+from roset_local.netguard import IPAddress, OutboundRefused, Target, pinned_address
+from roset_local.secrets import SecretBox, SecretError
 from roset_local.store import webhooks as store
 from roset_local.store.db import Database, Row
 from roset_local.store.events import get_event
 from roset_local.timeutil import from_epoch
+from roset_local.webhooks.sealing import unseal
 from roset_local.webhooks.signing import signed_headers
-from roset_local.webhooks.targets import IPAddress, Target, TargetRefused, pinned_address
 
 log = logging.getLogger("roset_local.webhooks")
 
@@ -118,11 +120,11 @@ def send_attempt(settings: Settings, sender: Sender, webhook: Row, event: Row) -
     """Sign and send one attempt; returns (delivered, status code, error). Never raises for the network."""
     body = payload(event)
     try:
-        target, address = pinned_address(webhook["url"], allow_private=settings.webhook_allow_private)
+        target, address = pinned_address(webhook["url"], allow_private=settings.outbound_allow_private)
         # A fresh timestamp per attempt (receivers reject old ones); the id stays the event's.
         headers = signed_headers(webhook["secret"], event["id"], int(time.time()), body)
         status, location = sender.post(target, address, headers, body)
-    except TargetRefused as exc:
+    except OutboundRefused as exc:
         return False, None, f"target refused: {exc}"
     except httpx.TimeoutException:
         return False, None, f"timed out after {settings.webhook_timeout_seconds:g} s"
@@ -135,7 +137,9 @@ def send_attempt(settings: Settings, sender: Sender, webhook: Row, event: Row) -
     return False, status, f"HTTP {status}"
 
 
-def run_attempt(db: Database, settings: Settings, sender: Sender, delivery_id: str) -> FollowUp | None:
+def run_attempt(
+    db: Database, settings: Settings, sender: Sender, delivery_id: str, box: SecretBox
+) -> FollowUp | None:
     """Make the attempt ``delivery_id`` if it is due and nobody else holds it.
 
     Returns the follow-up attempt when this one failed and the schedule has another step; the
@@ -156,7 +160,12 @@ def run_attempt(db: Database, settings: Settings, sender: Sender, delivery_id: s
     elif not webhook["active"] and row["event_type"] != TEST_EVENT:
         ok, status, error, retry = False, None, "the webhook is disabled", False
     else:
-        ok, status, error = send_attempt(settings, sender, webhook, event)
+        try:
+            secret = unseal(box, webhook["secret"])
+        except SecretError:
+            ok, status, error, retry = False, None, "the signing secret cannot be decrypted; rotate it", False
+        else:
+            ok, status, error = send_attempt(settings, sender, {**webhook, "secret": secret}, event)
     duration_ms = int((time.time() - started) * 1000)
     return _record(db, settings, row, token, ok, status, error, duration_ms, started, retry)
 

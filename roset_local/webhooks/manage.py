@@ -6,14 +6,16 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from roset_local.errors import BadRequest, Conflict, NotFound
+from roset_local.secrets import secret_box
 from roset_local.store import webhooks as store
 from roset_local.store.db import Row
 from roset_local.store.events import EVENT_TYPES, record_event
 from roset_local.timeutil import now_str, parse, to_str
 from roset_local.webhooks.delivery import TEST_EVENT
 from roset_local.webhooks.runtime import runtime_of
+from roset_local.webhooks.sealing import seal
 from roset_local.webhooks.signing import generate_secret
-from roset_local.webhooks.targets import TargetRefused, check_url
+from roset_local.netguard import OutboundRefused, check_url
 
 if TYPE_CHECKING:
     from roset_local.services import Services
@@ -34,8 +36,8 @@ def check_event_types(events: list[str], field: str = "events") -> list[str]:
 
 def _checked_url(services: "Services", url: str) -> str:
     try:
-        return check_url(url, allow_private=services.settings.webhook_allow_private)
-    except TargetRefused as exc:
+        return check_url(url, allow_private=services.settings.outbound_allow_private)
+    except OutboundRefused as exc:
         raise BadRequest(str(exc)) from None
 
 
@@ -46,10 +48,18 @@ def get_or_404(services: "Services", webhook_id: str) -> Row:
     return row
 
 
+def _fresh_secret(services: "Services") -> tuple[str, str]:
+    """(plain, sealed): the plain one goes back to the caller once, only the sealed one is stored."""
+    secret = generate_secret()
+    return secret, seal(secret_box(services), secret)
+
+
 def create_webhook(services: "Services", url: str, events: list[str]) -> Row:
     """A new active webhook with a fresh secret (the returned row is the only place it is shown)."""
     checked = _checked_url(services, url)
-    return store.insert_webhook(services.db, url=checked, events=check_event_types(events), secret=generate_secret())
+    secret, sealed = _fresh_secret(services)
+    row = store.insert_webhook(services.db, url=checked, events=check_event_types(events), secret=sealed)
+    return {**row, "secret": secret}
 
 
 def update_webhook(
@@ -71,10 +81,11 @@ def update_webhook(
 def rotate_secret(services: "Services", webhook_id: str) -> Row:
     """Replace the secret; the next attempt of anything pending is signed with the new one only."""
     get_or_404(services, webhook_id)
-    row = store.update_webhook(services.db, webhook_id, secret=generate_secret())
+    secret, sealed = _fresh_secret(services)
+    row = store.update_webhook(services.db, webhook_id, secret=sealed)
     if row is None:
         raise NotFound("Webhook not found")
-    return row
+    return {**row, "secret": secret}
 
 
 def send_test(services: "Services", webhook_id: str) -> dict[str, Any]:

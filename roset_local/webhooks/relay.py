@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from roset_local.store import webhooks as store
 from roset_local.store.events import events_since_seq
 from roset_local.store.db import Row
+from roset_local.secrets import secret_box
 from roset_local.webhooks.delivery import TEST_EVENT, Sender, run_attempt
 
 if TYPE_CHECKING:
@@ -103,7 +104,9 @@ class Dispatcher:
     def attempt(self, delivery_id: str) -> None:
         sender = self.sender or Sender(self.services.settings.webhook_timeout_seconds)
         try:
-            follow_up = run_attempt(self.services.db, self.services.settings, sender, delivery_id)
+            follow_up = run_attempt(
+                self.services.db, self.services.settings, sender, delivery_id, secret_box(self.services)
+            )
         finally:
             if sender is not self.sender:
                 sender.close()

@@ -12,6 +12,7 @@ from huey import crontab
 from roset_local.store import webhooks as store
 from roset_local.timeutil import to_str, utcnow
 from roset_local.webhooks.relay import Dispatcher, Relay
+from roset_local.webhooks.sealing import seal_stored_secrets
 
 if TYPE_CHECKING:
     from roset_local.services import Services
@@ -33,6 +34,9 @@ def runtime_of(services: "Services") -> WebhookRuntime:
 
 def register(services: "Services") -> dict[str, Any]:
     """Task registrar (see ``roset_local.tasks``): tasks plus the relay's start/stop hooks."""
+    sealed = seal_stored_secrets(services)
+    if sealed:
+        log.info("encrypted %d webhook signing secrets stored in plain text", sealed)
     dispatcher = Dispatcher(services)
     relay = Relay(services, dispatcher)
 

@@ -29,7 +29,7 @@ def _service(spec: ConnectionSpec) -> Any:
 
     return BlobServiceClient.from_connection_string(
         azure_connection_string(spec), connection_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
-        retry_total=2)
+        retry_total=2, permit_redirects=False)  # a redirect could point the credentials anywhere
 
 
 def _container(spec: ConnectionSpec) -> Any:

@@ -166,9 +166,12 @@ def classify(exc: BaseException, what: str) -> ConnectionAccessError | None:
             return ConnectionAccessError(f"Bucket not found: {exc}", "bucket_not_found")
         return None
     if isinstance(exc, HttpError):
+        # gcsfs puts a non-JSON body in the message as is: quote only a JSON API's structured error.
+        structured = "errors" in (getattr(exc, "_error_response", None) or {})
+        detail = exc.message if structured else f"HTTP {exc.code}"
         if exc.code in (401, 403):
-            return ConnectionAccessError(f"Access denied: {exc.message}", "auth_failed")
-        return ConnectionAccessError(f"{exc.code}: {exc.message}")
+            return ConnectionAccessError(f"Access denied: {detail}", "auth_failed")
+        return ConnectionAccessError(str(detail) if structured else f"Unexpected answer: {detail}")
     if isinstance(exc, PermissionError):
         return ConnectionAccessError(f"Access denied: {exc}", "auth_failed")
     if isinstance(exc, gauth.RefreshError):

@@ -32,6 +32,13 @@ MAX_BROWSE_LIMIT = 1000
 MAX_EXPIRES = 7 * 24 * 3600  # the longest a SigV4 / V4 URL may live
 PROBE_TIMEOUT = 3.0
 READ_BLOCK = 4 * 1024 * 1024
+# Network failures get one fixed message each: the library's text (refused vs reset, a body
+# quoted from a non-storage server) would let a caller probe internal hosts through a connection.
+GENERIC_REASONS = {
+    "unreachable": "Could not reach the storage endpoint",
+    "timeout": "The storage endpoint did not answer in time",
+    "storage_error": "The storage endpoint gave an answer that is not a storage API's",
+}
 
 
 def _backend(spec: ConnectionSpec) -> ModuleType:
@@ -53,8 +60,12 @@ def _errors(spec: ConnectionSpec, what: str, key: str | None = None) -> Iterator
         if mapped is None:
             if what == "object":
                 raise ObjectNotFoundError(f"Object not found: {key}") from None
-            mapped = ConnectionAccessError(f"{type(exc).__name__}: {exc}")
-        mapped.reason = scrub(mapped.reason, spec)[:1000]
+            mapped = ConnectionAccessError(GENERIC_REASONS["storage_error"])
+        if mapped.code in ("unreachable", "timeout"):
+            mapped.reason = _generic(spec, mapped.code)
+        # Libraries append response bodies on later lines; the first line says what went wrong.
+        first_line = (mapped.reason.strip().splitlines() or [GENERIC_REASONS["storage_error"]])[0]
+        mapped.reason = scrub(first_line, spec)[:300]
         mapped.args = (mapped.reason,)
         raise mapped from None  # the original may quote a secret: don't chain it
 
@@ -96,6 +107,16 @@ def _probe_address(spec: ConnectionSpec) -> tuple[str, int] | None:
     return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
 
+def _generic(spec: ConnectionSpec, code: str) -> str:
+    """The fixed message for ``code``, naming the endpoint as the caller gave it (nothing the network said)."""
+    try:
+        address = _probe_address(spec)
+    except ConnectionAccessError:
+        address = None
+    where = f" ({address[0]}:{address[1]})" if address else ""
+    return GENERIC_REASONS[code] + where
+
+
 def probe(spec: ConnectionSpec, timeout: float = PROBE_TIMEOUT) -> None:
     """Fail fast with code ``unreachable`` when the endpoint does not accept a TCP connection.
 
@@ -108,9 +129,8 @@ def probe(spec: ConnectionSpec, timeout: float = PROBE_TIMEOUT) -> None:
     try:
         with socket.create_connection(address, timeout=timeout):
             pass
-    except OSError as exc:
-        detail = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
-        raise ConnectionAccessError(f"Cannot reach {address[0]}:{address[1]}: {detail}", "unreachable") from None
+    except OSError:
+        raise ConnectionAccessError(_generic(spec, "unreachable"), "unreachable") from None
 
 
 def open_fs(spec: ConnectionSpec) -> Any:
@@ -141,8 +161,8 @@ def test(spec: ConnectionSpec, timeout: float = 15.0) -> tuple[bool, str | None]
             result.append((False, exc.message))
         except ConnectionAccessError as exc:
             result.append((False, exc.reason))
-        except Exception as exc:  # a backend bug must not turn a test into a 500
-            result.append((False, scrub(f"{type(exc).__name__}: {exc}", spec)))
+        except Exception:  # a backend bug must not turn a test into a 500
+            result.append((False, GENERIC_REASONS["storage_error"]))
 
     worker = threading.Thread(target=run, name="roset-connection-test", daemon=True)
     worker.start()

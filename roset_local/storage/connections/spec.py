@@ -180,6 +180,21 @@ class ConnectionSpec:
                 found += [v for v in value.values() if isinstance(v, str) and len(v) >= 16]
         return found
 
+    def outbound_urls(self) -> list[tuple[str, str]]:
+        """``(field, url)`` for every address a caller chose that the server will connect to."""
+        urls: list[tuple[str, str]] = []
+        if self.endpoint_url:
+            urls.append(("endpoint_url", self.endpoint_url))
+        if _nonempty_str(self.credentials, "connection_string"):
+            parts = {k.lower(): v for k, v in _parse_conn_str(str(self.credentials["connection_string"])).items()}
+            if parts.get("blobendpoint"):
+                urls.append(("credentials.connection_string BlobEndpoint", parts["blobendpoint"]))
+        if self.family == "gcs":
+            token_uri = (gcs_service_account(self) or {}).get("token_uri")
+            if isinstance(token_uri, str) and token_uri:
+                urls.append(("credentials.service_account_json token_uri", token_uri))
+        return urls
+
     def redacted(self) -> dict[str, Any]:
         """Settings safe to show or log: credential values are replaced by ``***``."""
         return {"provider": self.provider, "bucket": self.bucket, "region": self.region,

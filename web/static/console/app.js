@@ -119,6 +119,8 @@
       xhr.onerror = function () { active--; next(); setBadge(item.row, "failed"); item.msg.textContent = "Network error"; };
       var fd = new FormData();
       fd.append("file", item.file, item.file.name);
+      var extraction = document.getElementById("upload-extraction");
+      if (extraction && extraction.value) fd.append("extraction", extraction.value);
       xhr.send(fd);
     }
     function add(files) {
@@ -249,6 +251,7 @@
         else if (ev2.type === "sources") {
           (ev2.sources || []).forEach(function (s) {
             var li = el("li"); var a = el("a", null, s.filename || s.file_id); a.href = base + s.file_id;
+            if (s.page) a.href += "?page=" + s.page + (s.bbox ? "&bbox=" + s.bbox.join(",") : "") + "#page-view";
             li.appendChild(a);
             if (s.page) li.appendChild(document.createTextNode(" · page " + s.page));
             if (s.score != null) li.appendChild(el("span", "muted", " · score " + s.score));

@@ -1,0 +1,1 @@
+"""Positions: where extracted text sits on its page (the `structure` variant, chunk boxes, page images)."""
