@@ -153,6 +153,8 @@ def test_get_markdown_of_a_page_range(live_server):
         async with http_client(live_server.url, ADMIN_KEY) as client:
             uploaded = await call(client, "upload", filename="atlas.pdf", content_base64=pdf, space="pages")
             assert (await wait_done(client, uploaded["job_id"]))["status"] == "completed"
+            hit = (await call(client, "search", query="desert dunes", mode="text", space="pages"))["passages"][0]
+            assert hit["page"] in (2, 3) and len(hit["bbox"]) == 4 and hit["page_width"] > 0  # chunks cross pages
             middle = await call(client, "get_markdown", file_id=uploaded["id"], page_from=2, page_to=2)
             assert middle["pages"] == [2] and "coral reefs" in middle["markdown"]
             assert "glaciers" not in middle["markdown"] and "dunes" not in middle["markdown"]

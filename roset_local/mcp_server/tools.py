@@ -93,8 +93,8 @@ def _passage(hit: dict[str, Any]) -> dict[str, Any]:
            "heading": hit["heading"], "score": hit["score"], "text": hit["chunk_text"]}
     if hit.get("timestamp") is not None:
         out["timestamp"] = hit["timestamp"]
-    if hit.get("bbox") is not None:
-        out["bbox"] = hit["bbox"]
+    if hit.get("bbox") is not None:  # where the passage sits on its page: points, origin top-left
+        out.update(bbox=hit["bbox"], page_width=hit.get("page_width"), page_height=hit.get("page_height"))
     return out
 
 
