@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -15,13 +14,11 @@ from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
 from roset_local import __version__
+from roset_local.auth import Principal
 from roset_local.errors import BadRequest, NotFound, RosetError
 from roset_local.mcp_server import tools as tool_defs
 from roset_local.mcp_server.tools import Call, ToolSpec
-from roset_local.auth import Principal
 from roset_local.services import Services
-
-log = logging.getLogger("roset_local.mcp")
 
 RESOURCE_PREFIX = "roset://files/"
 RESOURCE_SUFFIX = "/markdown"
