@@ -47,6 +47,7 @@ def route_modules() -> list[Any]:
     """Every JSON route module, explicitly (no auto-discovery)."""
     from roset_local import metrics
     from roset_local.api import analytics, org
+    from roset_local.api import audit as audit_routes
     from roset_local.api import connections as connection_routes, nodes as node_routes
 
     from roset_local.api import portal as portal_api
@@ -56,7 +57,7 @@ def route_modules() -> list[Any]:
     from roset_local.api import pages as page_routes
 
     return [system, keys, logs, upload, files, jobs, spaces, webhooks, org, analytics, metrics, portal_api, html_routes,
-            connection_routes, node_routes, search_routes, page_routes]
+            connection_routes, node_routes, search_routes, page_routes, audit_routes]
 
 
 def build_litestar(services: Services) -> Litestar:
@@ -102,13 +103,20 @@ def build_litestar(services: Services) -> Litestar:
         openapi_config=openapi,
         lifespan=[lifespan, mcp_lifespan],
         request_max_body_size=10 * 1024 * 1024,
-        template_config=TemplateConfig(directory=web_dir() / "templates", engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(directory=web_dir() / "templates", engine=JinjaTemplateEngine,
+                                       engine_callback=_template_filters),
         response_cache_config=ResponseCacheConfig(),
         debug=False,
         logging_config=None,
     )
     app.state.services = services
     return app
+
+
+def _template_filters(engine: JinjaTemplateEngine) -> None:
+    from roset_local.portal import render
+
+    engine.engine.filters["highlight"] = render.highlight
 
 
 def create_app(settings: Settings, *, services: Services | None = None) -> Any:

@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, delete, get, post
 from litestar.params import FromPath, FromQuery, RawBody
 
+from roset_local import audit
 from roset_local.api.deps import blocking, caller, decode_body, services_of
 from roset_local.connections import manage, sync
 from roset_local.pagination import decode_cursor, page, parse_limit
@@ -66,14 +67,14 @@ def start_connection(body: RawBody) -> dict[str, Any]:
 @blocking
 def list_buckets(request: Request, body: RawBody) -> dict[str, Any]:
     data = decode_body(body, ListBucketsIn)
-    return {"buckets": manage.list_buckets(services_of(request), msgspec.structs.asdict(data))}
+    return {"buckets": manage.list_buckets(services_of(request), caller(request), msgspec.structs.asdict(data))}
 
 
 @post("/v1/connections/verify", opt=WRITE, status_code=201, tags=TAGS)
 @blocking
 def verify_connection(request: Request, body: RawBody) -> dict[str, Any]:
     data = msgspec.structs.asdict(decode_body(body, ConnectionIn))
-    row = manage.verify_and_create(services_of(request), caller(request), data)
+    row = manage.verify_and_create(services_of(request), caller(request), data, actor=audit.actor_of(request))
     return manage.connection_out(row)
 
 
@@ -81,7 +82,7 @@ def verify_connection(request: Request, body: RawBody) -> dict[str, Any]:
 @blocking
 def create_connection(request: Request, body: RawBody) -> dict[str, Any]:
     data = msgspec.structs.asdict(decode_body(body, ConnectionIn))
-    row = manage.create_connection(services_of(request), caller(request), data)
+    row = manage.create_connection(services_of(request), caller(request), data, actor=audit.actor_of(request))
     return manage.connection_out(row)
 
 
@@ -104,7 +105,7 @@ def get_connection(request: Request, connection_id: FromPath[str]) -> dict[str, 
 @delete("/v1/connections/{connection_id:str}", opt=WRITE, status_code=200, tags=TAGS)
 @blocking
 def delete_connection(request: Request, connection_id: FromPath[str]) -> dict[str, Any]:
-    manage.delete_connection(services_of(request), _visible(request, connection_id))
+    manage.delete_connection(services_of(request), _visible(request, connection_id), audit.actor_of(request))
     return {"id": connection_id, "deleted": True}
 
 

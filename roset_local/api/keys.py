@@ -1,4 +1,4 @@
-"""API keys: create (shown once), list (prefix only), revoke."""
+"""API keys: create (shown once), list (prefix only), revoke; a confined key manages only keys within its own reach."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath, RawBody
 
+from roset_local import audit
 from roset_local.api.deps import blocking, caller, check_space_name, decode_body, services_of
 from roset_local.auth import check_scopes
 from roset_local.errors import BadRequest, Forbidden, NotFound
@@ -55,6 +56,8 @@ def create_api_key(request: Request, body: RawBody) -> Response:
     wanted = set(scopes if scopes is not None else key_store.ALL_SCOPES)
     if not wanted <= principal.scopes:
         raise Forbidden("A key cannot grant scopes it does not have")
+    if data.spaces is not None and not data.spaces:
+        raise BadRequest("spaces: must list at least one space (omit it for a key of every space)")
     spaces = [check_space_name(s) for s in data.spaces] if data.spaces else None
     if principal.spaces is not None and (spaces is None or not set(spaces) <= set(principal.spaces)):
         raise Forbidden("A space-confined key can only create keys confined to its own spaces")
@@ -66,17 +69,24 @@ def create_api_key(request: Request, body: RawBody) -> Response:
             raise BadRequest("expires_at: must be an ISO 8601 date-time") from None
         if expires_at <= now_str():
             raise BadRequest("expires_at: must be in the future")
-    row, raw = key_store.create_key(
-        services_of(request).db, name=name, scopes=scopes, spaces=spaces, mode=data.mode, expires_at=expires_at
-    )
+    db = services_of(request).db
+    grant = {"name": name, "scopes": scopes or list(key_store.ALL_SCOPES), "spaces": spaces, "mode": data.mode,
+             "expires_at": expires_at}
+    with audit.recorded(db, audit.actor_of(request), "api_key.created", "api_key", changes=grant) as entry:
+        row, raw = key_store.create_key(
+            db, name=name, scopes=scopes, spaces=spaces, mode=data.mode, expires_at=expires_at
+        )
+        entry.target_id = row["id"]
     return Response({**key_out(row), "key": raw}, status_code=201)
 
 
 @get("/v1/org/api-keys", opt={"scope": "org:read"}, tags=["org"])
 @blocking
 def list_api_keys(request: Request) -> dict[str, Any]:
+    """Every key for an unconfined caller; a confined key sees the keys it could have minted."""
+    principal = caller(request)
     rows = key_store.list_keys(services_of(request).db)
-    return {"api_keys": [key_out(r) for r in rows]}
+    return {"api_keys": [key_out(r) for r in rows if principal.can_manage_key(r)]}
 
 
 @delete("/v1/org/api-keys/{key_id:str}", opt={"scope": "org:write"}, status_code=200, tags=["org"])
@@ -84,9 +94,11 @@ def list_api_keys(request: Request) -> dict[str, Any]:
 def revoke_api_key(request: Request, key_id: FromPath[str]) -> dict[str, Any]:
     db = services_of(request).db
     row = key_store.get_key(db, key_id)
-    if row is None or row["revoked_at"]:
+    if row is None or row["revoked_at"] or not caller(request).can_manage_key(row):
         raise NotFound("API key not found")
-    key_store.revoke_key(db, key_id)
+    with audit.recorded(db, audit.actor_of(request), "api_key.revoked", "api_key", key_id,
+                        changes={"name": row["name"]}):
+        key_store.revoke_key(db, key_id)
     services_of(request).key_cache.clear()  # revocation takes effect at once
     return {"deleted": True}
 

@@ -10,10 +10,11 @@ from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import ServerSentEvent
 
+from roset_local import audit
 from roset_local.api.deps import blocking, caller, check_space_name, decode_body, services_of
 from roset_local.api.files import URL_TTL, content_url, file_page
 from roset_local.api.shapes import file_out, variant_out
-from roset_local.errors import NotFound
+from roset_local.errors import BadRequest, NotFound
 from roset_local.portal import features, tokens
 from roset_local.services import Services
 from roset_local.store import files as file_store
@@ -46,7 +47,11 @@ def create_token(request: Request, body: RawBody) -> dict[str, Any]:
     space = check_space_name(data.space)
     principal = caller(request)
     principal.require_space(space)
-    out = tokens.create_token(services_of(request), space, data.ttl, created_by=principal.key_name)
+    services = services_of(request)
+    with audit.recorded(services.db, audit.actor_of(request), "portal_token.created", "portal_token", space=space,
+                        changes={"ttl": data.ttl}) as entry:
+        out = tokens.create_token(services, space, data.ttl, created_by=principal.key_name)
+        entry.target_id = out["id"]
     return {"token": out["token"], "expires_at": out["expires_at"], "space": out["space"], "url": out["url"],
             "id": out["id"]}
 
@@ -64,7 +69,9 @@ def revoke_token(request: Request, token: FromPath[str]) -> dict[str, Any]:
     row = tokens.find(services, token)
     if row is None or row["revoked_at"] or not caller(request).can_see(row["space"]):
         raise NotFound("Portal token not found")
-    tokens.revoke(services, row)
+    with audit.recorded(services.db, audit.actor_of(request), "portal_token.revoked", "portal_token", row["id"],
+                        space=row["space"]):
+        tokens.revoke(services, row)
     return {"revoked": True, "id": row["id"]}
 
 
@@ -75,10 +82,15 @@ def verify_token(request: Request, token: FromPath[str]) -> dict[str, Any]:
 
 
 def portal_space(request: Request, space: str | None) -> str:
-    """The token's space; an API key (for previews) names one with ``space`` (default ``default``)."""
+    """The token's space; an API key (for previews) names one with ``space`` (default: the key's one
+    space when it is confined to one, else ``default``)."""
     principal = caller(request)
     if principal.auth_type == "portal_token":
         assert principal.spaces
+        return principal.spaces[0]
+    if not space and principal.spaces is not None:
+        if len(principal.spaces) != 1:
+            raise BadRequest("space: required for a key confined to several spaces")
         return principal.spaces[0]
     name = check_space_name(space or "default")
     principal.require_space(name)

@@ -11,6 +11,9 @@ from typing import Any
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise ValueError("no terminal to ask for the password: pipe it in with --password-stdin "
+                         "(e.g. `printf '%s\\n' \"$PW\" | roset-local users create ... --password-stdin`)")
     first = getpass.getpass("Password: ")
     if first != getpass.getpass("Repeat password: "):
         raise SystemExit("passwords do not match")
@@ -24,21 +27,24 @@ def _describe(row: dict[str, Any]) -> str:
 
 
 def _run(args: argparse.Namespace, db: Any) -> str:
+    from roset_local.audit import cli_actor
     from roset_local.portal import roles, users
     from roset_local.store import console as store
+
+    actor = cli_actor(f"users {args.users_cmd}")
 
     if args.users_cmd == "create":
         role = "admin" if args.admin else args.role
         row = users.create_user(db, args.username, _read_password(args), role=role,
-                                spaces=roles.parse_spaces(args.spaces))
+                                spaces=roles.parse_spaces(args.spaces), actor=actor)
         return f"created console user {_describe(row)}"
     if args.users_cmd == "set-password":
-        users.set_password(db, args.username, _read_password(args))
+        users.set_password(db, args.username, _read_password(args), actor)
         return f"password changed for {args.username}; their sessions were signed out"
     if args.users_cmd == "set-role":
-        return f"changed: {_describe(users.set_access(db, args.username, args.role, roles.parse_spaces(args.spaces)))}"
+        return f"changed: {_describe(users.set_access(db, args.username, args.role, roles.parse_spaces(args.spaces), actor))}"
     if args.users_cmd in ("disable", "enable"):
-        users.set_disabled(db, args.username, args.users_cmd == "disable")
+        users.set_disabled(db, args.username, args.users_cmd == "disable", actor)
         return f"{args.username} {args.users_cmd}d"
     lines = [f"{_describe(row)}  last sign-in {row['last_login_at'] or 'never'}  created {row['created_at']}"
              for row in store.list_users(db)]
@@ -46,10 +52,9 @@ def _run(args: argparse.Namespace, db: Any) -> str:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    from roset_local.cli import _settings
-    from roset_local.services import Services
+    from roset_local.cli import _open_services
 
-    services = Services(_settings(args)).open()
+    services = _open_services(args)
     try:
         out = _run(args, services.db)
     except ValueError as exc:

@@ -12,6 +12,7 @@ from litestar import Request
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from roset_local import audit
 from roset_local.api.deps import blocking, caller
 from roset_local.connections import manage, nodes, sync
 from roset_local.errors import BadRequest, NotFound, RosetError
@@ -112,9 +113,10 @@ def _safe_values(form: dict[str, Any]) -> dict[str, Any]:
 
 
 def _list_context(request: Request, provider_id: str | None, cursor: str | None) -> dict[str, Any]:
-    services = services_of(request)
-    rows = store.list_connections(services.db, caller(request).spaces, PAGE_SIZE, decode_cursor(cursor, 2))
+    services, principal = services_of(request), caller(request)
+    rows = store.list_connections(services.db, principal.spaces, PAGE_SIZE, decode_cursor(cursor, 2))
     rows, next_cursor = trim_page(rows, PAGE_SIZE, lambda r: (r["created_at"], r["id"]))
+    roots = manage.local_roots_for(services, principal.spaces, plain=not principal.confined)
     providers = manage.providers()
     chosen = _provider(provider_id)
     if provider_id and chosen is None:
@@ -122,7 +124,7 @@ def _list_context(request: Request, provider_id: str | None, cursor: str | None)
     context: dict[str, Any] = {
         "nav": "connections", "connections": [manage.connection_out(r) for r in rows], "next_cursor": next_cursor,
         "cursor": cursor, "providers": providers, "names": {p["id"]: p["name"] for p in providers},
-        "provider": chosen, "local_roots": services.settings.local_roots, "intervals": SYNC_INTERVALS,
+        "provider": chosen, "local_roots": roots, "intervals": SYNC_INTERVALS,
         "fields": CREDENTIAL_FIELDS, "values": {}, "form_error": None,
     }
     if chosen is not None:
@@ -147,7 +149,8 @@ async def create_connection(request: Request) -> Any:
     services = services_of(request)
 
     def go() -> dict[str, Any]:
-        return manage.verify_and_create(services, caller(request), payload_from_form(form))
+        return manage.verify_and_create(services, caller(request), payload_from_form(form),
+                                        actor=audit.actor_of(request))
 
     try:
         row = await run(go)
@@ -182,7 +185,7 @@ async def connection_action(request: Request, connection_id: FromPath[str], verb
             await run(sync.request_sync, services, row)
             return flash_redirect(detail, "Sync started")
         if verb == "delete":
-            await run(manage.delete_connection, services, row)
+            await run(manage.delete_connection, services, row, audit.actor_of(request))
             return flash_redirect("/console/connections", f"Deleted the connection {row['name']} (the bucket is untouched)")
     except RosetError as exc:
         return flash_redirect(back, exc.message, error=True)
