@@ -67,6 +67,10 @@ def build_litestar(services: Services) -> Litestar:
     handlers: list[Any] = []
     for module in route_modules():
         handlers.extend(module.ROUTES)
+    from roset_local.mcp_server import http as mcp_http
+
+    mcp_endpoint, mcp_lifespan = mcp_http.mount(services)
+    handlers.append(mcp_endpoint)
     static_dir = web_dir() / "static"
     handlers.append(
         create_static_files_router(path="/static", directories=[static_dir], opt={"public": True, "unmetered": True}, include_in_schema=False)
@@ -105,7 +109,7 @@ def build_litestar(services: Services) -> Litestar:
         guards=[authorize],
         exception_handlers={Exception: handle_exception},
         openapi_config=openapi,
-        lifespan=[lifespan],
+        lifespan=[lifespan, mcp_lifespan],
         request_max_body_size=10 * 1024 * 1024,
         template_config=TemplateConfig(directory=web_dir() / "templates", engine=JinjaTemplateEngine,
                                        engine_callback=_template_filters),

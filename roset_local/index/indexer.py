@@ -183,7 +183,7 @@ def reembed_file(services: Any, *, file_id: str, embedding_model: str | None) ->
     return index_file(
         services, file_id=file_id, space=file["space"], filename=file["filename"],
         content_type=file["content_type"] or "", metadata=json.loads(file.get("metadata") or "{}"),
-        markdown=markdown, pages=_pages_from(old, markdown), segments=[], chunking=options.get("chunking"),
+        markdown=markdown, pages=pages_from(old, markdown), segments=[], chunking=options.get("chunking"),
         embedding_model=model, with_embeddings=True, cancelled=lambda: False, elements=elements, page_sizes=sizes,
     )
 
@@ -198,7 +198,7 @@ def _stored_structure(db: Database, file_id: str) -> tuple[list[Element], PageSi
         return [], {}
 
 
-def _pages_from(rows: list[dict[str, Any]], markdown: str) -> list[tuple[int, str]]:
+def pages_from(rows: list[dict[str, Any]], markdown: str) -> list[tuple[int, str]]:
     """Rebuild (page, text) parts from stored chunk offsets so page numbers survive a re-embed."""
     starts: dict[int, int] = {}
     for r in rows:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import multipart
@@ -117,6 +118,14 @@ def ingest_multipart(
         if writer is not None:
             writer.abort()
         raise
+    return _finish_upload(services, principal, staging, written, fields, file_name, file_type, query_space)
+
+
+def _finish_upload(
+    services: "Services", principal: Principal, staging: str, written: Any, fields: dict[str, str],
+    file_name: str | None, file_type: str | None, query_space: str | None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Validate the fields, create the file record, move the staged bytes into place, queue the job."""
     try:
         space = resolve_space(principal, query_space or fields.get("space"))
         metadata = validate_metadata(fields.get("metadata"))
@@ -141,6 +150,29 @@ def ingest_multipart(
         lifecycle.discard_file(services, file["id"])
         raise
     return file, job
+
+
+def ingest_stream(
+    services: "Services", principal: Principal, chunks: Iterable[bytes], *, filename: str, space: str | None,
+    metadata: dict[str, str] | None = None, max_bytes: int | None = None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Upload bytes that are not a multipart body (the MCP tools): staged, then the same steps as above."""
+    lifecycle.check_quota(services)
+    limit = min(max_bytes or services.settings.max_upload_bytes, services.settings.max_upload_bytes)
+    staging = f"_incoming/{secrets.token_hex(12)}"
+    writer = services.blobs.writer(staging, max_bytes=limit)
+    try:
+        for chunk in chunks:
+            writer.write(chunk)
+        written = writer.close()
+    except BlobTooLarge as exc:
+        writer.abort()
+        raise PayloadTooLarge(str(exc)) from None
+    except BaseException:
+        writer.abort()
+        raise
+    fields = {"metadata": json.dumps(metadata)} if metadata else {}
+    return _finish_upload(services, principal, staging, written, fields, filename, None, space)
 
 
 def issue_upload_url(services: "Services", file_id: str) -> tuple[str, int]:

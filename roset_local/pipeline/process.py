@@ -367,6 +367,10 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
                      "size_bytes": file["size_bytes"], "filename": file["filename"], "provider": provider,
                      "engine": engine, "pages_billed": pages, "extraction": mode,
                      "timings_ms": {**stage_ms, **(meta.get("timings_ms") or {}), **timings}})
+        if extraction.pages:  # where each page begins in the markdown: page ranges of it (MCP get_markdown)
+            from roset_local.index.chunking import page_starts
+
+            meta["page_starts"] = page_starts(extraction.markdown, [(p.number, p.markdown) for p in extraction.pages])
         outputs.append({"type": "metadata", "content": json.dumps(meta, default=str), "content_type": "application/json"})
     try:
         with db.write():
