@@ -31,7 +31,7 @@ def numbering_depth(text: str) -> int:
     return m.group(1).count(".") + 1
 
 
-def _strength(b: Block, body: float, followed_by_text: bool) -> float:
+def _strength(b: Block, body: float, followed_by_text: bool, bold_body: bool = False) -> float:
     """The block's heading-ness: its font size relative to body text, bold counting as a step up."""
     text = b.text.strip()
     if not text or len(text) > MAX_HEADING_CHARS or len(b.lines) > MAX_HEADING_LINES:
@@ -47,7 +47,7 @@ def _strength(b: Block, body: float, followed_by_text: bool) -> float:
         return 0.0
     if size >= LARGER_LINE * body and len(b.lines) == 1 and len(text) <= 80:
         return size
-    if b.bold >= 0.9 and len(text) <= 120:
+    if b.bold >= 0.9 and len(text) <= 120 and not bold_body:
         return size * 1.05  # bold at body size: below every larger size
     if followed_by_text and len(b.lines) == 1 and len(text) <= 80 and _title_case(text):
         return size * 1.02  # a title-case line of its own over a paragraph, in the body font
@@ -70,9 +70,16 @@ def _title_case(text: str) -> bool:
 
 
 def assign_headings(
-    blocks: list[Block], body: float, outline: Sequence[tuple[int, str, int | None]] | None, pages: list[PageGeometry]
+    blocks: list[Block],
+    body: float,
+    outline: Sequence[tuple[int, str, int | None]] | None,
+    pages: list[PageGeometry],
+    bold_body: bool = False,
 ) -> None:
-    """Marks heading blocks (`kind` "heading" or "title", `extra["level"]`) among paragraph blocks."""
+    """Marks heading blocks (`kind` "heading" or "title", `extra["level"]`) among paragraph blocks.
+
+    `bold_body`: most of the text is bold, so bold alone does not make a heading.
+    """
     toc = {_norm(title): (level, page) for level, title, page in (outline or []) if _norm(title)}
     cands: list[tuple[Block, float]] = []
     for k, b in enumerate(blocks):
@@ -82,7 +89,7 @@ def assign_headings(
             continue
         nxt = blocks[k + 1] if k + 1 < len(blocks) else None
         followed = nxt is not None and nxt.kind == "paragraph" and len(nxt.lines) >= 2
-        s = _strength(b, body, followed)
+        s = _strength(b, body, followed, bold_body)
         if toc and not s:
             hit = toc.get(_norm(b.text))
             if hit and len(b.text) <= MAX_HEADING_CHARS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from .furniture import find_furniture
@@ -119,6 +120,7 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
             furniture.setdefault(page.number, {})[id(ln)] = "page_header"
     body_size = _body_size(pages, page_lines, furniture)
     gap = _line_gap(page_lines, body_size)
+    style = BodyStyle.of(pages)
     elements: list[Element] = []
     ordered_blocks: list[tuple[PageGeometry, list[Block]]] = []
     page_furniture: dict[int, list[Element]] = {}
@@ -133,10 +135,12 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
         blocks = [b for b in blocks if any(ch.isalnum() for ch in b.text)]  # stray symbols of drawings
         for b in blocks + specials:
             b.extra["page"] = page.number
-            _classify(b, page, body_size)
+            _classify(b, page, body_size, style)
         rtl = is_rtl(" ".join(ln.text for ln in body[:40]))
         ordered_blocks.append((page, _vector_figures(reading_order(blocks + specials, rtl), body_size)))
-    assign_headings([b for _, bl in ordered_blocks for b in bl], body_size, outline, [p for p, _ in ordered_blocks])
+    assign_headings(
+        [b for _, bl in ordered_blocks for b in bl], body_size, outline, [p for p, _ in ordered_blocks], style.bold
+    )
     for page, blocks in ordered_blocks:
         _attach_captions(blocks)
         # Each page in reading order: its running header, its body, its footer.
@@ -145,6 +149,27 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
         elements.extend(_elements(page, blocks, body_size))
         elements.extend(e for e in marks if e.type != "page_header")
     return elements
+
+
+@dataclass
+class BodyStyle:
+    """Whether nearly all the document's text is monospaced or bold (then neither marks code or headings)."""
+
+    mono: bool
+    bold: bool
+
+    @classmethod
+    def of(cls, pages: list[PageGeometry]) -> "BodyStyle":
+        """From every word, tables included: what is left beside a table may be all headings."""
+        total = mono = bold = 0
+        for page in pages:
+            for w in page.words:
+                n = len(w.text)
+                total += n
+                mono += n if w.mono else 0
+                bold += n if w.bold else 0
+        total = total or 1
+        return cls(mono=mono / total > 0.8, bold=bold / total > 0.8)
 
 
 def _margin_notes(lines: list[Line]) -> list[Line]:
@@ -156,7 +181,7 @@ def _margin_notes(lines: list[Line]) -> list[Line]:
     ]
 
 
-def _classify(b: Block, page: PageGeometry, body: float) -> None:
+def _classify(b: Block, page: PageGeometry, body: float, style: "BodyStyle") -> None:
     if b.kind != "paragraph" or not b.lines:
         return
     if b.extra.get("item"):
@@ -164,8 +189,8 @@ def _classify(b: Block, page: PageGeometry, body: float) -> None:
             b.kind = "footnote"  # small numbered notes at the foot of the page
         elif not (len(b.lines) == 1 and heading_like(b, body)):
             b.kind = "list_item"  # a numbered line set larger or in bold is a heading: left to the heading pass
-    elif b.mono >= 0.8:
-        b.kind = "code"
+    elif b.mono >= 0.8 and not style.mono:
+        b.kind = "code"  # (a document typed in a monospaced font throughout is prose, not code)
     elif _CAPTION_RE.match(b.text):
         b.kind = "caption"
 

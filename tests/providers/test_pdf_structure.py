@@ -350,3 +350,23 @@ def test_sideways_margin_stamp_is_furniture_and_reads_in_order():
         ("page_header", "arXiv:2305.03393v1 [cs.CV] 5 May 2023")
     ]
     assert [e.type for e in elements if e.type != "page_header"] == ["paragraph"]
+
+
+@pytest.mark.parametrize("family,style", [("Courier", ""), ("Helvetica", "B")])
+def test_a_document_set_in_one_face_throughout_is_prose(family: str, style: str):
+    """All in Courier is a typed report, not code; all in bold does not make every short line a heading."""
+    from roset_local.structure.layout import analyse
+
+    pdf = fpdf.FPDF(unit="pt", format="A4")
+    pdf.add_page()
+    pdf.set_font(family, style, size=10)
+    y = 80.0
+    for para in range(3):
+        pdf.text(72, y, f"Short line {para} on its own")
+        y += 30
+        for n in range(4):
+            pdf.text(72, y, f"Paragraph {para} line {n} of a report set in one face.")
+            y += 12
+        y += 20
+    elements = analyse(_read_all(bytes(pdf.output())))
+    assert {e.type for e in elements} == {"paragraph"}
