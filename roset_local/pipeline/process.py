@@ -291,15 +291,16 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
         db.execute("UPDATE jobs SET provider = :p, engine = :e, stage = 'extracting' WHERE id = :id",
                    {"p": provider, "e": engine, "id": job["id"]})
     mode = extraction_mode(services, options)
+    wanted = wanted_variants(services, options)
     t0 = time.monotonic()
     with local_copy(services, file) as path:
         request = ExtractRequest(path=path, filename=file["filename"], content_type=content_type,
-                                 options={"extraction": mode, **{k: v for k, v in options.items() if k.startswith("_")}})
+                                 options={"extraction": mode, "thumbnail": "thumbnail" in wanted,
+                                          **{k: v for k, v in options.items() if k.startswith("_")}})
         extraction = extraction_pool(services).run(provider, keys, request, progress, cancel)
     timings["extract_ms"] = round((time.monotonic() - t0) * 1000, 1)
     _check(services, job["id"], owner, cancel)
 
-    wanted = wanted_variants(services, options)
     elements, page_sizes = document_elements(extraction, mode)
     outputs: list[dict[str, Any]] = []
     if "markdown" in wanted or {"embeddings", "searchable-index"} & set(wanted):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,10 @@ from huey import SqliteHuey
 from huey.consumer import Consumer, Worker
 
 log = logging.getLogger("roset_local.queue")
+
+# Job threads run this much nicer than the API threads; what they start (extraction processes,
+# embedding threads) inherits it, so N files in flight keep the cores busy without starving requests.
+WORKER_NICENESS = 5
 
 
 class WakingSqliteHuey(SqliteHuey):
@@ -32,6 +37,14 @@ class WakingSqliteHuey(SqliteHuey):
 
 class WakingWorker(Worker):
     """A huey worker whose idle sleep ends early when this process enqueues a task."""
+
+    def initialize(self) -> None:
+        try:  # Linux: niceness is per thread (a no-op elsewhere or without the right)
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + WORKER_NICENESS))
+        except (AttributeError, OSError):
+            pass
+        super().initialize()
 
     def loop(self, now: Any = None) -> None:
         self._seen = getattr(self.huey, "wake_count", 0)  # read before dequeue: no lost wake-up
