@@ -98,13 +98,20 @@ def build_litestar(services: Services) -> Litestar:
         openapi_config=openapi,
         lifespan=[lifespan],
         request_max_body_size=10 * 1024 * 1024,
-        template_config=TemplateConfig(directory=web_dir() / "templates", engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(directory=web_dir() / "templates", engine=JinjaTemplateEngine,
+                                       engine_callback=_template_filters),
         response_cache_config=ResponseCacheConfig(),
         debug=False,
         logging_config=None,
     )
     app.state.services = services
     return app
+
+
+def _template_filters(engine: JinjaTemplateEngine) -> None:
+    from roset_local.portal import render
+
+    engine.engine.filters["highlight"] = render.highlight
 
 
 def create_app(settings: Settings, *, services: Services | None = None) -> Any:

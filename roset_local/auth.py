@@ -6,7 +6,7 @@ import hashlib
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,23 @@ from roset_local.timeutil import now_str
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller. ``spaces`` None means every space."""
+    """The authenticated caller. ``spaces`` None means every space (an *unconfined* caller).
+
+    The confinement rule, enforced through these methods and nowhere else:
+
+    - Every object that belongs to a space (files, jobs, variants, batches, connections and their
+      nodes and syncs, webhooks and their deliveries and events, portal tokens, API log rows,
+      analytics figures) is visible only when the caller may see its space (``can_see``); an
+      object of another space answers 404 (its existence is not revealed), a list covers only the
+      caller's spaces (``list_filter``), and naming another space explicitly answers 403.
+    - Objects that span several spaces (webhooks, API keys, API log rows) carry a list of spaces,
+      None meaning all of them; a caller sees such an object only when the list is within its own
+      spaces (``covers``): an all-spaces object is visible to unconfined callers only.
+    - Org-wide things (org settings, routing rules, provider keys, usage, metrics) need an
+      unconfined caller (``require_unconfined``), whatever its scopes: 403 ``FORBIDDEN`` otherwise.
+    - API keys: a confined key sees, and may revoke, only keys it could have minted itself (confined
+      to a subset of its spaces, with a subset of its scopes), itself included.
+    """
 
     auth_type: str  # api_key | portal_token | session
     key_id: str | None
@@ -32,12 +48,30 @@ class Principal:
     mode: str = "live"
     extra: dict = field(default_factory=dict, compare=False)
 
+    @property
+    def confined(self) -> bool:
+        return self.spaces is not None
+
     def require_scope(self, scope: str) -> None:
         if scope not in self.scopes:
             raise Forbidden(f"This key lacks the '{scope}' scope")
 
-    def can_see(self, space: str) -> bool:
-        return self.spaces is None or space in self.spaces
+    def require_unconfined(self) -> None:
+        if self.spaces is not None:
+            raise Forbidden("A space-confined key cannot read or change organisation-wide settings")
+
+    def can_see(self, space: str | None) -> bool:
+        """May the caller see an object of ``space``? (None: an object of no space, unconfined only)."""
+        if self.spaces is None:
+            return True
+        return space is not None and space in self.spaces
+
+    def covers(self, spaces: Collection[str] | None) -> bool:
+        """Does the caller's confinement include all of ``spaces`` (None = all spaces; an empty list
+        belongs to no space and so to unconfined callers only)?"""
+        if self.spaces is None:
+            return True
+        return bool(spaces) and set(spaces or ()) <= set(self.spaces)
 
     def require_space(self, space: str) -> None:
         if not self.can_see(space):
@@ -49,6 +83,29 @@ class Principal:
             self.require_space(requested)
             return (requested,)
         return self.spaces
+
+    def list_filter(self, requested: str | None, default: str) -> tuple[str, ...]:
+        """Like ``space_filter`` for lists whose contract names a default space: an unconfined
+        caller gets ``default``, a confined one its own spaces."""
+        if not requested and self.spaces is not None:
+            return self.spaces
+        return self.space_filter(requested or default) or (default,)
+
+    def claim_spaces(self, requested: Iterable[str] | None) -> list[str] | None:
+        """The spaces a new multi-space object (a webhook) may carry: the requested ones (each
+        checked), else the caller's own; None (all spaces) only for an unconfined caller."""
+        if requested is None:
+            return list(self.spaces) if self.spaces is not None else None
+        wanted = list(dict.fromkeys(requested))
+        for space in wanted:
+            self.require_space(space)
+        return wanted
+
+    def can_manage_key(self, row: dict) -> bool:
+        """May the caller see or revoke this API key (one it could have minted itself)?"""
+        if row.get("id") == self.key_id:
+            return True
+        return self.covers(row.get("spaces")) and set(row.get("scopes") or ()) <= self.scopes
 
 
 class RateLimiter:
@@ -167,8 +224,8 @@ def _token_bucket(token: str) -> str:
 def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """The one guard: resolves the caller, checks the route's scope, counts the rate limits.
 
-    Route ``opt``: ``public`` (no auth), ``scope`` (required scope), ``portal`` (portal tokens
-    accepted), ``unmetered`` (a public route outside the per-address limit: probes, static assets,
+    Route ``opt``: ``public`` (no auth), ``scope`` (required scope), ``org_wide`` (unconfined
+    callers only, see ``Principal``), ``portal`` (portal tokens accepted), ``unmetered`` (a public route outside the per-address limit: probes, static assets,
     signed URLs whose signature is the credential). Public routes (console and share pages,
     ``/metrics``, token ``verify``) and requests whose key is missing or wrong count against the
     caller's address (``ROSET_ANON_RATE_LIMIT``); a share page also against its token. A valid key
@@ -202,6 +259,8 @@ def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     scope = route_scope(handler)
     if scope and principal.auth_type != "portal_token":
         principal.require_scope(scope)
+    if opt.get("org_wide"):
+        principal.require_unconfined()
 
 
 def _authenticate(services: Any, opt: dict, parsed: tuple[str, str] | None) -> tuple[Principal, str]:
@@ -240,5 +299,5 @@ def check_scopes(scopes: Iterable[str]) -> list[str]:
     result = list(scopes)
     unknown = [s for s in result if s not in key_store.ALL_SCOPES]
     if unknown:
-        raise ValueError(f"unknown scopes: {', '.join(unknown)}")
+        raise ValueError(f"unknown scopes: {', '.join(unknown)} (valid scopes: {', '.join(key_store.ALL_SCOPES)})")
     return result

@@ -58,9 +58,45 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _open_services(args: argparse.Namespace) -> Any:
-    from roset_local.services import Services
+    """Services on an existing data directory: a mistyped --data-dir must not become a new, empty one."""
+    from roset_local.services import Services, StartupError
 
-    return Services(_settings(args)).open()
+    settings = _settings(args)
+    if not settings.data_dir.exists():
+        raise StartupError(
+            f"no data directory at {settings.data_dir}: check --data-dir (or ROSET_DATA_DIR), or create it with "
+            f"`roset-local init --data-dir {settings.data_dir}` (`roset-local serve` also creates it)"
+        )
+    return Services(settings).open()
+
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port a server can listen on."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 1 and 65535, not {port}")
+    return port
+
+
+def check_bindable(host: str, port: int) -> None:
+    """Bind (and release) host:port the way uvicorn will, so a busy or bad port fails before anything is created."""
+    import socket
+
+    from roset_local.services import StartupError
+
+    if not 1 <= port <= 65535:
+        raise StartupError(f"port must be between 1 and 65535, not {port}")
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                          flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            sock.bind(addr)
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -71,6 +107,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from roset_local.app import create_app
 
     settings = _settings(args)
+    check_bindable(settings.host, settings.port)
     log_config = configure_logging(settings.log_format, settings.log_level)
     app = create_app(settings)
     logging.getLogger("roset_local").info(
@@ -110,14 +147,43 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create (or upgrade) a data directory without serving: databases, schema, signing key."""
+    from roset_local.services import Services
+
+    services = Services(_settings(args)).open()
+    services.db.close()
+    print(f"data directory ready: {services.settings.data_dir.resolve()}")
+    return 0
+
+
+def _scopes_arg(text: str | None) -> list[str] | None:
+    """--scopes checked against the API's own list, so the CLI refuses what the API would refuse."""
+    from roset_local.auth import check_scopes
+
+    if text is None:
+        return None
+    scopes = [s.strip() for s in text.split(",") if s.strip()]
+    if not scopes:
+        raise ValueError("--scopes: give at least one scope, or leave it out for all scopes")
+    try:
+        return check_scopes(scopes)
+    except ValueError as exc:
+        raise ValueError(f"--scopes: {exc}") from None
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     from roset_local.store import keys as key_store
 
+    try:
+        scopes = _scopes_arg(args.scopes) if args.keys_cmd == "create" else None
+    except ValueError as exc:
+        print(f"roset-local: {exc}", file=sys.stderr)
+        return 2
     services = _open_services(args)
     try:
         db = services.db
         if args.keys_cmd == "create":
-            scopes = args.scopes.split(",") if args.scopes else None
             spaces = args.spaces.split(",") if args.spaces else None
             row, raw = key_store.create_key(db, name=args.name, scopes=scopes, spaces=spaces, mode=args.mode)
             print(json.dumps({"id": row["id"], "name": row["name"], "key": raw, "scopes": row["scopes"]}, indent=2))
@@ -150,10 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the API, the console and the queue in one process")
     _common(serve)
     serve.add_argument("--host", help="bind address (env ROSET_HOST, default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (env ROSET_PORT, default 8700)")
+    serve.add_argument("--port", type=_port, help="port (env ROSET_PORT, default 8700)")
     serve.add_argument("--log-format", choices=["text", "json"], help="log format (env ROSET_LOG_FORMAT)")
     serve.add_argument("--workers", type=int, help="queue worker threads (env ROSET_WORKERS, default: cores)")
     serve.set_defaults(fn=cmd_serve)
+
+    init = sub.add_parser("init", help="create the data directory (databases and keys) without serving")
+    _common(init)
+    init.set_defaults(fn=cmd_init)
 
     worker = sub.add_parser("worker", help="run an extra queue worker process on the same data directory")
     _common(worker)

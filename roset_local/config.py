@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
 DEFAULT_PORT = 8700
+_SPACE_ROOT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,62})=(.+)$")
+
+
+def parse_local_roots(raw: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """``ROSET_LOCAL_ROOTS`` (entries joined by ``os.pathsep``): plain ``/path`` entries (for
+    unconfined keys only) and ``space=/path`` entries (a root that belongs to one space)."""
+    plain: list[str] = []
+    mapped: list[tuple[str, str]] = []
+    for entry in (e.strip() for e in raw.split(os.pathsep)):
+        match = _SPACE_ROOT.match(entry)
+        if match:
+            mapped.append((match.group(1), match.group(2)))
+        elif entry:
+            plain.append(entry)
+    return tuple(plain), tuple(mapped)
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -37,6 +53,14 @@ def _floats(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tu
         raise SystemExit(f"{name} must be comma-separated seconds, got {raw!r}") from None
 
 
+def shared_models_dir(env: Mapping[str, str]) -> Path:
+    """ROSET_MODELS_DIR, else this user's cache: one copy of the offline models for every data directory."""
+    if env.get("ROSET_MODELS_DIR"):
+        return Path(env["ROSET_MODELS_DIR"])
+    cache = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".cache")
+    return Path(cache) / "roset-local" / "models"
+
+
 # Standard-Webhooks-style schedule: ~5 s, 30 s, then back off to 24 h in total.
 DEFAULT_WEBHOOK_SCHEDULE = (5.0, 30.0, 120.0, 900.0, 3600.0, 7200.0, 14400.0, 28800.0, 28800.0)
 
@@ -60,8 +84,11 @@ class Settings:
     job_timeout_seconds: int = 1800
     upload_url_ttl_seconds: int = 3600
     public_url: str | None = None  # base of absolute URLs handed out; None → http://host:port
-    local_roots: tuple[str, ...] = ()
+    local_roots: tuple[str, ...] = ()  # roots any unconfined key may use for ``local`` connections
+    space_roots: tuple[tuple[str, str], ...] = ()  # (space, root): roots that belong to one space
     webhook_schedule: tuple[float, ...] = DEFAULT_WEBHOOK_SCHEDULE
+    # The Whisper model is ~140 MB once joined: shared, not copied into each data directory.
+    models_dir: Path = field(default_factory=lambda: shared_models_dir(os.environ))
     webhook_timeout_seconds: float = 10.0
     outbound_allow_private: bool = True  # private/loopback targets for webhooks, providers, connections
     metrics_public: bool = False
@@ -76,7 +103,7 @@ class Settings:
         env = os.environ if env is None else env
         data_dir = Path(env.get("ROSET_DATA_DIR") or "data")
         pages_limit = _int(env, "ROSET_PAGES_LIMIT", 0)
-        roots = tuple(p for p in (env.get("ROSET_LOCAL_ROOTS") or "").split(os.pathsep) if p)
+        roots, space_roots = parse_local_roots(env.get("ROSET_LOCAL_ROOTS") or "")
         settings = cls(
             data_dir=data_dir,
             host=env.get("ROSET_HOST") or "127.0.0.1",
@@ -94,6 +121,7 @@ class Settings:
             job_timeout_seconds=_int(env, "ROSET_JOB_TIMEOUT", 1800),
             public_url=env.get("ROSET_PUBLIC_URL") or None,
             local_roots=roots,
+            space_roots=space_roots,
             webhook_schedule=_floats(env, "ROSET_WEBHOOK_SCHEDULE", DEFAULT_WEBHOOK_SCHEDULE),
             # One policy for every outbound target; the older webhook-only name still works.
             outbound_allow_private=_bool(
@@ -104,10 +132,12 @@ class Settings:
             admin_password=env.get("ROSET_ADMIN_PASSWORD") or None,
             test_faults=_bool(env, "ROSET_TEST_FAULTS", False),
             consumer=_bool(env, "ROSET_CONSUMER", True),
+            models_dir=shared_models_dir(env),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
-        if "data_dir" in clean:
-            clean["data_dir"] = Path(str(clean["data_dir"]))
+        for name in ("data_dir", "models_dir"):
+            if name in clean:
+                clean[name] = Path(str(clean[name]))
         return replace(settings, **clean)  # type: ignore[arg-type]
 
     @property
@@ -121,10 +151,6 @@ class Settings:
     @property
     def blob_url(self) -> str:
         return self.storage_url or f"file://{(self.data_dir / 'blobs').resolve()}"
-
-    @property
-    def models_dir(self) -> Path:
-        return self.data_dir / "models"
 
     @property
     def base_url(self) -> str:

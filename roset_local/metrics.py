@@ -2,7 +2,7 @@
 
 HTTP figures are collected in this process (since start); job and file figures come from the
 analytics rollups, so they survive restarts. Public when ROSET_METRICS_PUBLIC is set, otherwise
-the caller needs an API key with ``analytics:read``.
+the caller needs an unconfined API key with ``analytics:read``.
 """
 
 from __future__ import annotations
@@ -162,6 +162,7 @@ def _authorize(request: Request) -> None:
     state = request.scope.setdefault("state", {})
     state.update(principal=principal, auth_type=principal.auth_type, key_id=principal.key_id, key_name=principal.key_name)
     principal.require_scope("analytics:read")
+    principal.require_unconfined()  # figures of every space
 
 
 @get("/metrics", opt={"public": True}, tags=["system"])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +21,41 @@ log = logging.getLogger("roset_local.http")
 
 # Paths never written to the API log: static assets and probes would drown real calls.
 _UNLOGGED_PREFIXES = ("/static/", "/schema/static")
+# A path segment that may be a credential (share-link token, key, signature) or an opaque id.
+_SECRET_SEGMENT = re.compile(r"^(ptk|rsk|whsec)_|^[A-Za-z0-9_-]{32,}$")
+
+
+def logged_path(scope: dict[str, Any]) -> str:
+    """The path as the API log keeps it: the matched route's template (``/portal/{token}``), so no
+    path parameter (a share-link token above all) is ever stored; an unmatched path keeps its
+    segments except those that look like a credential. Query strings are never logged."""
+    template = scope.get("path_template")
+    if template:
+        return str(template)
+    path = str(scope.get("path", ""))
+    return "/".join("{redacted}" if _SECRET_SEGMENT.search(part) else part for part in path.split("/"))
+
+
+def logged_spaces(state: dict[str, Any]) -> str | None:
+    """The caller's confinement as stored on its log rows (JSON list; None for unconfined or anonymous
+    callers), so a confined key lists only rows of callers within its own spaces."""
+    principal = state.get("principal")
+    spaces = getattr(principal, "spaces", None)
+    return json.dumps(list(spaces)) if spaces is not None else None
+
+
+def _console_refresh(scope: dict) -> bool:
+    """The console's own background refreshes: status polls every few seconds and live table fragments.
+
+    They are page plumbing, not API use: logging them would bury real requests in /v1/api-logs.
+    (Uploads and Q&A through /console/api/ are user actions and stay logged.)
+    """
+    path: str = scope.get("path", "")
+    if scope.get("method") != "GET" or not path.startswith("/console/"):
+        return False
+    if path == "/console/api/files/status" or (path.startswith("/console/api/connections/") and path.endswith("/progress")):
+        return True
+    return b"partial=1" in (scope.get("query_string") or b"").split(b"&")
 
 
 class LogWriter:
@@ -150,7 +187,7 @@ class RequestContext:
         duration_ms = int((time.perf_counter() - started) * 1000)
         if self._observe is not None:
             self._observe(scope, state, status, duration_ms)
-        if path.startswith(_UNLOGGED_PREFIXES):
+        if path.startswith(_UNLOGGED_PREFIXES) or _console_refresh(scope):
             return
         writer = self._writer_of()
         if writer is None:
@@ -160,11 +197,12 @@ class RequestContext:
                 "id": f"log-{state['request_id'][4:]}",  # set by __call__ for every request
                 "seq": writer.next_seq(),
                 "method": scope.get("method", ""),
-                "path": path,  # query strings are never logged: they may carry secrets
+                "path": logged_path(scope),
                 "status": status,
                 "auth_type": state.get("auth_type"),
                 "key_id": state.get("key_id"),
                 "key_name": state.get("key_name"),
+                "spaces": logged_spaces(state),
                 "duration_ms": duration_ms,
                 "request_id": state.get("request_id", ""),
                 "created_at": now_str(),

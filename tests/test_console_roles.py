@@ -131,6 +131,8 @@ def test_users_cli_sets_roles_and_spaces(tmp_path):
         return subprocess.run([sys.executable, "-m", "roset_local", "users", *args, "--data-dir", data],
                               input=password, capture_output=True, text=True, env=server_env(), timeout=60)
 
+    assert subprocess.run([sys.executable, "-m", "roset_local", "init", "--data-dir", data], env=server_env(),
+                          capture_output=True, timeout=60).returncode == 0
     made = cli("create", "--username", "ana", "--role", "member", "--spaces", "acme,beta", "--password-stdin",
                password=PASSWORD + "\n")
     assert made.returncode == 0 and "ana  member (acme, beta)" in made.stdout, made.stderr

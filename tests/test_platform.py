@@ -266,6 +266,7 @@ def test_cli_revocation_reaches_a_running_server_within_a_second(live_server):
 def test_cli_version_and_keys(tmp_path):
     assert run_cli("version").stdout.startswith("roset-local ")
     data = str(tmp_path / "d")
+    assert run_cli("init", "--data-dir", data).returncode == 0
     created = run_cli("keys", "create", "--data-dir", data, "--name", "ops", "--scopes", "files:read")
     assert created.returncode == 0, created.stderr
     import json

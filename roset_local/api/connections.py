@@ -66,7 +66,7 @@ def start_connection(body: RawBody) -> dict[str, Any]:
 @blocking
 def list_buckets(request: Request, body: RawBody) -> dict[str, Any]:
     data = decode_body(body, ListBucketsIn)
-    return {"buckets": manage.list_buckets(services_of(request), msgspec.structs.asdict(data))}
+    return {"buckets": manage.list_buckets(services_of(request), caller(request), msgspec.structs.asdict(data))}
 
 
 @post("/v1/connections/verify", opt=WRITE, status_code=201, tags=TAGS)

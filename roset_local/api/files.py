@@ -65,7 +65,7 @@ def list_files(
     cursor: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
     services, principal = services_of(request), caller(request)
-    spaces = principal.space_filter(space or "default")
+    spaces = principal.list_filter(space, "default")
     content_ids = None
     if check_query(search, "search"):
         matcher = services.extensions.get("search_file_ids")

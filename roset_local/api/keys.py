@@ -1,4 +1,4 @@
-"""API keys: create (shown once), list (prefix only), revoke."""
+"""API keys: create (shown once), list (prefix only), revoke; a confined key manages only keys within its own reach."""
 
 from __future__ import annotations
 
@@ -55,6 +55,8 @@ def create_api_key(request: Request, body: RawBody) -> Response:
     wanted = set(scopes if scopes is not None else key_store.ALL_SCOPES)
     if not wanted <= principal.scopes:
         raise Forbidden("A key cannot grant scopes it does not have")
+    if data.spaces is not None and not data.spaces:
+        raise BadRequest("spaces: must list at least one space (omit it for a key of every space)")
     spaces = [check_space_name(s) for s in data.spaces] if data.spaces else None
     if principal.spaces is not None and (spaces is None or not set(spaces) <= set(principal.spaces)):
         raise Forbidden("A space-confined key can only create keys confined to its own spaces")
@@ -75,8 +77,10 @@ def create_api_key(request: Request, body: RawBody) -> Response:
 @get("/v1/org/api-keys", opt={"scope": "org:read"}, tags=["org"])
 @blocking
 def list_api_keys(request: Request) -> dict[str, Any]:
+    """Every key for an unconfined caller; a confined key sees the keys it could have minted."""
+    principal = caller(request)
     rows = key_store.list_keys(services_of(request).db)
-    return {"api_keys": [key_out(r) for r in rows]}
+    return {"api_keys": [key_out(r) for r in rows if principal.can_manage_key(r)]}
 
 
 @delete("/v1/org/api-keys/{key_id:str}", opt={"scope": "org:write"}, status_code=200, tags=["org"])
@@ -84,7 +88,7 @@ def list_api_keys(request: Request) -> dict[str, Any]:
 def revoke_api_key(request: Request, key_id: FromPath[str]) -> dict[str, Any]:
     db = services_of(request).db
     row = key_store.get_key(db, key_id)
-    if row is None or row["revoked_at"]:
+    if row is None or row["revoked_at"] or not caller(request).can_manage_key(row):
         raise NotFound("API key not found")
     key_store.revoke_key(db, key_id)
     services_of(request).key_cache.clear()  # revocation takes effect at once

@@ -1,4 +1,9 @@
-"""GET /v1/api-logs: the request log, newest first, retained for 7 days."""
+"""GET /v1/api-logs: the request log, newest first, retained for 7 days.
+
+Paths are route templates (``/v1/files/{file_id}``), never a path parameter. A space-confined key
+sees only the rows of callers confined within its own spaces (keys and share links of those
+spaces); rows of unconfined keys, console users and anonymous requests are for unconfined keys.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Any
 from litestar import Request, get
 from litestar.params import FromQuery
 
-from roset_local.api.deps import blocking, services_of
+from roset_local.api.deps import blocking, caller, services_of
 from roset_local.errors import BadRequest
 from roset_local.pagination import decode_cursor, page, parse_limit
 from roset_local.store import logs as log_store
@@ -37,6 +42,7 @@ def list_api_logs(
         auth_type=auth_type,
         limit=lim,
         cursor=decode_cursor(cursor, 2),
+        within=caller(request).spaces,
     )
     rows, next_cursor = page(rows, lim, lambda r: (r["seq"], r["id"]))
     logs = [{k: v for k, v in r.items() if k != "seq"} for r in rows]

@@ -14,6 +14,9 @@ from roset_local.api.deps import blocking, decode_body, services_of
 from roset_local.errors import BadRequest, NotFound
 from roset_local.store import org as org_store
 
+# Org-wide: a space-confined key is refused whatever its scopes (see auth.Principal).
+ORG_READ = {"scope": "org:read", "org_wide": True}
+ORG_WRITE = {"scope": "org:write", "org_wide": True}
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,4096}$")  # printable ASCII, no spaces
 
 
@@ -38,13 +41,13 @@ def _check_provider(provider: str) -> str:
     return provider
 
 
-@get("/v1/org/settings", opt={"scope": "org:read"}, tags=["org"])
+@get("/v1/org/settings", opt=ORG_READ, tags=["org"])
 @blocking
 def get_settings(request: Request) -> dict[str, Any]:
     return org_store.get_org_settings(services_of(request).db)
 
 
-@put("/v1/org/settings", opt={"scope": "org:write"}, tags=["org"])
+@put("/v1/org/settings", opt=ORG_WRITE, tags=["org"])
 @blocking
 def put_settings(request: Request, body: RawBody) -> dict[str, Any]:
     try:
@@ -53,13 +56,13 @@ def put_settings(request: Request, body: RawBody) -> dict[str, Any]:
         raise BadRequest(str(exc)) from None
 
 
-@get("/v1/org/routing-rules", opt={"scope": "org:read"}, tags=["org"])
+@get("/v1/org/routing-rules", opt=ORG_READ, tags=["org"])
 @blocking
 def get_routing_rules(request: Request) -> dict[str, Any]:
     return {"rules": org_store.get_routing_rules(services_of(request).db)}
 
 
-@put("/v1/org/routing-rules", opt={"scope": "org:write"}, tags=["org"])
+@put("/v1/org/routing-rules", opt=ORG_WRITE, tags=["org"])
 @blocking
 def put_routing_rules(request: Request, body: RawBody) -> dict[str, Any]:
     try:
@@ -68,13 +71,13 @@ def put_routing_rules(request: Request, body: RawBody) -> dict[str, Any]:
         raise BadRequest(str(exc)) from None
 
 
-@get("/v1/org/provider-keys", opt={"scope": "org:read"}, tags=["org"])
+@get("/v1/org/provider-keys", opt=ORG_READ, tags=["org"])
 @blocking
 def list_provider_keys(request: Request) -> dict[str, Any]:
     return {"provider_keys": secrets.list_provider_keys(services_of(request))}
 
 
-@put("/v1/org/provider-keys", opt={"scope": "org:write"}, tags=["org"])
+@put("/v1/org/provider-keys", opt=ORG_WRITE, tags=["org"])
 @blocking
 def put_provider_key(request: Request, body: RawBody) -> dict[str, Any]:
     data = decode_body(body, ProviderKeyIn)
@@ -86,7 +89,7 @@ def put_provider_key(request: Request, body: RawBody) -> dict[str, Any]:
     return secrets.save_provider_key(services_of(request), provider, key, base_url)
 
 
-@delete("/v1/org/provider-keys/{provider:str}", opt={"scope": "org:write"}, status_code=200, tags=["org"])
+@delete("/v1/org/provider-keys/{provider:str}", opt=ORG_WRITE, status_code=200, tags=["org"])
 @blocking
 def delete_provider_key(request: Request, provider: FromPath[str]) -> dict[str, Any]:
     _check_provider(provider)
@@ -95,7 +98,7 @@ def delete_provider_key(request: Request, provider: FromPath[str]) -> dict[str, 
     return {"deleted": True, "provider": provider}
 
 
-@get("/v1/org/usage", opt={"scope": "org:read"}, tags=["org"])
+@get("/v1/org/usage", opt=ORG_READ, tags=["org"])
 @blocking
 def get_usage(request: Request) -> dict[str, Any]:
     return org_store.usage(services_of(request))

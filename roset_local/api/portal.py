@@ -13,7 +13,7 @@ from litestar.response import ServerSentEvent
 from roset_local.api.deps import blocking, caller, check_space_name, decode_body, services_of
 from roset_local.api.files import URL_TTL, content_url, file_page
 from roset_local.api.shapes import file_out, variant_out
-from roset_local.errors import NotFound
+from roset_local.errors import BadRequest, NotFound
 from roset_local.portal import features, tokens
 from roset_local.services import Services
 from roset_local.store import files as file_store
@@ -75,10 +75,15 @@ def verify_token(request: Request, token: FromPath[str]) -> dict[str, Any]:
 
 
 def portal_space(request: Request, space: str | None) -> str:
-    """The token's space; an API key (for previews) names one with ``space`` (default ``default``)."""
+    """The token's space; an API key (for previews) names one with ``space`` (default: the key's one
+    space when it is confined to one, else ``default``)."""
     principal = caller(request)
     if principal.auth_type == "portal_token":
         assert principal.spaces
+        return principal.spaces[0]
+    if not space and principal.spaces is not None:
+        if len(principal.spaces) != 1:
+            raise BadRequest("space: required for a key confined to several spaces")
         return principal.spaces[0]
     name = check_space_name(space or "default")
     principal.require_space(name)

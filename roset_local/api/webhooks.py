@@ -19,6 +19,7 @@ from roset_local.webhooks import manage
 class WebhookCreate(msgspec.Struct):
     url: str
     events: list[str]
+    spaces: list[str] | None = None  # omitted: the key's own spaces (every space for an unconfined key)
 
 
 class WebhookUpdate(msgspec.Struct):
@@ -26,6 +27,7 @@ class WebhookUpdate(msgspec.Struct):
     events: list[str] | None = None
     active: bool | None = None
     enabled: bool | None = None  # the official SDK's name for ``active``
+    spaces: list[str] | None | msgspec.UnsetType = msgspec.UNSET  # null: every space (unconfined keys only)
 
 
 class ReplayRequest(msgspec.Struct):
@@ -39,6 +41,7 @@ def webhook_out(row: dict[str, Any], *, with_secret: bool = False) -> dict[str, 
         "id": row["id"],
         "url": row["url"],
         "events": row["events"],
+        "spaces": row["spaces"],
         "active": row["active"],
         "disabled_reason": row["disabled_reason"],
         "created_at": row["created_at"],
@@ -73,20 +76,20 @@ def event_out(row: dict[str, Any]) -> dict[str, Any]:
 @blocking
 def create_webhook(request: Request, body: RawBody) -> Response:
     data = decode_body(body, WebhookCreate)
-    row = manage.create_webhook(services_of(request), data.url, data.events)
+    row = manage.create_webhook(services_of(request), caller(request), data.url, data.events, data.spaces)
     return Response(webhook_out(row, with_secret=True), status_code=201)
 
 
 @get("/v1/webhooks", opt={"scope": "webhooks:read"}, tags=["webhooks"])
 @blocking
 def list_webhooks(request: Request) -> dict[str, Any]:
-    return {"webhooks": [webhook_out(r) for r in store.list_webhooks(services_of(request).db)]}
+    return {"webhooks": [webhook_out(r) for r in manage.visible_webhooks(services_of(request), caller(request))]}
 
 
 @get("/v1/webhooks/{webhook_id:str}", opt={"scope": "webhooks:read"}, tags=["webhooks"])
 @blocking
 def get_webhook(request: Request, webhook_id: FromPath[str]) -> dict[str, Any]:
-    return webhook_out(manage.get_or_404(services_of(request), webhook_id))
+    return webhook_out(manage.get_or_404(services_of(request), caller(request), webhook_id))
 
 
 @patch("/v1/webhooks/{webhook_id:str}", opt={"scope": "webhooks:write"}, tags=["webhooks"])
@@ -96,16 +99,16 @@ def update_webhook(request: Request, webhook_id: FromPath[str], body: RawBody) -
     if data.active is not None and data.enabled is not None and data.active != data.enabled:
         raise BadRequest("active and enabled disagree; send one of them")
     active = data.active if data.active is not None else data.enabled
-    row = manage.update_webhook(services_of(request), webhook_id, url=data.url, events=data.events, active=active)
+    spaces = data.spaces if data.spaces is not msgspec.UNSET else None
+    row = manage.update_webhook(services_of(request), caller(request), webhook_id, url=data.url, events=data.events,
+                                active=active, spaces=spaces, all_spaces=data.spaces is None)
     return webhook_out(row)
 
 
 @delete("/v1/webhooks/{webhook_id:str}", opt={"scope": "webhooks:write"}, status_code=200, tags=["webhooks"])
 @blocking
 def delete_webhook(request: Request, webhook_id: FromPath[str]) -> dict[str, Any]:
-    services = services_of(request)
-    manage.get_or_404(services, webhook_id)
-    store.delete_webhook(services.db, webhook_id)
+    manage.delete_webhook(services_of(request), caller(request), webhook_id)
     return {"deleted": True}
 
 
@@ -118,7 +121,7 @@ def list_deliveries(
     cursor: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
     services = services_of(request)
-    manage.get_or_404(services, webhook_id)
+    manage.get_or_404(services, caller(request), webhook_id)
     lim = parse_limit(limit)
     rows = store.list_deliveries(services.db, webhook_id, limit=lim, cursor=decode_cursor(cursor, 2))
     rows, next_cursor = page(rows, lim, lambda r: (r["seq"], r["id"]))
@@ -128,14 +131,14 @@ def list_deliveries(
 @post("/v1/webhooks/{webhook_id:str}/test", opt={"scope": "webhooks:write"}, status_code=200, tags=["webhooks"])
 @blocking
 def test_webhook(request: Request, webhook_id: FromPath[str]) -> dict[str, Any]:
-    return manage.send_test(services_of(request), webhook_id)
+    return manage.send_test(services_of(request), caller(request), webhook_id)
 
 
 @post("/v1/webhooks/{webhook_id:str}/rotate-secret", opt={"scope": "webhooks:write"}, status_code=200,
       tags=["webhooks"])
 @blocking
 def rotate_secret(request: Request, webhook_id: FromPath[str]) -> dict[str, Any]:
-    row = manage.rotate_secret(services_of(request), webhook_id)
+    row = manage.rotate_secret(services_of(request), caller(request), webhook_id)
     return {"id": row["id"], "secret": row["secret"]}
 
 
@@ -144,7 +147,8 @@ def rotate_secret(request: Request, webhook_id: FromPath[str]) -> dict[str, Any]
 def replay_webhook(request: Request, webhook_id: FromPath[str], body: RawBody) -> dict[str, int]:
     data = decode_body(body, ReplayRequest)
     return manage.replay(
-        services_of(request), webhook_id, since=data.since, until=data.until, event_types=data.event_types
+        services_of(request), caller(request), webhook_id, since=data.since, until=data.until,
+        event_types=data.event_types,
     )
 
 

@@ -1,14 +1,23 @@
-"""Connection records: validate settings, keep credentials encrypted, verify/test against the storage."""
+"""Connection records: validate settings, keep credentials encrypted, verify/test against the storage.
+
+A connection belongs to one space. ``local`` connections (directories on this host) are confined
+by ``ROSET_LOCAL_ROOTS``: a ``space=/path`` root belongs to that space (only its connections may
+use it, whoever creates them; with nested roots the innermost one decides); a plain ``/path`` root
+may be used by unconfined keys only. A confined key also never gets a directory that overlaps
+another space's ``local`` connection or contains another space's root, and ``list-buckets`` shows
+it only the roots of its spaces.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from roset_local.auth import Principal
-from roset_local.errors import BadRequest, NotFound
+from roset_local.errors import BadRequest, Forbidden, NotFound
 from roset_local.ids import new_id
 from roset_local.netguard import OutboundRefused, check_url
 from roset_local.secrets import SecretError, secret_box
@@ -40,10 +49,19 @@ def storage_errors() -> Iterator[None]:
         raise BadRequest(exc.reason, reason=exc.code) from None
 
 
-def spec_from_payload(services: Services, data: Mapping[str, Any]) -> conn.ConnectionSpec:
-    """A validated spec whose endpoints pass the outbound guard (checked again at every use: DNS may change)."""
+def local_roots_for(services: Services, spaces: tuple[str, ...] | None, *, plain: bool) -> tuple[str, ...]:
+    """Roots a ``local`` connection may use: those mapped to ``spaces`` (None: every mapped root),
+    plus the plain roots when ``plain`` (an unconfined creator, or a stored connection in use)."""
+    settings = services.settings
+    mapped = tuple(path for owner, path in settings.space_roots if spaces is None or owner in spaces)
+    return mapped + (settings.local_roots if plain else ())
+
+
+def spec_from_payload(services: Services, data: Mapping[str, Any], roots: tuple[str, ...]) -> conn.ConnectionSpec:
+    """A validated spec whose endpoints pass the outbound guard (checked again at every use: DNS may
+    change); ``roots``: the local roots this connection may use (see ``local_roots_for``)."""
     with storage_errors():
-        spec = conn.ConnectionSpec.from_dict(data, local_roots=services.settings.local_roots)
+        spec = conn.ConnectionSpec.from_dict(data, local_roots=roots)
     for field, url in spec.outbound_urls():
         try:
             check_url(url, allow_private=services.settings.outbound_allow_private, field=field)
@@ -66,7 +84,8 @@ def spec_of(services: Services, row: Mapping[str, Any]) -> conn.ConnectionSpec:
             raise BadRequest("The connection's credentials cannot be decrypted (was the secret key changed?); "
                              "create the connection again") from None
     data = {k: row.get(k) for k in ("provider", "bucket", "region", "prefix", "endpoint_url")}
-    return spec_from_payload(services, {**data, "credentials": creds})
+    roots = local_roots_for(services, (row["space"],), plain=True)
+    return spec_from_payload(services, {**data, "credentials": creds}, roots)
 
 
 def connection_out(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -101,18 +120,64 @@ def check_interval(value: Any) -> int | None:
     return value
 
 
-def create_connection(services: Services, principal: Principal, data: Mapping[str, Any], *,
-                      verified: bool = False, spec: conn.ConnectionSpec | None = None) -> dict[str, Any]:
-    """Record a connection (``pending``, or ``active`` when ``verified``). ``data`` is the validated body."""
+def _inside(path: str, base: str) -> bool:
+    return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def _root_owner(services: Services, directory: str) -> str | None:
+    """The space of the deepest configured root holding ``directory`` (None: a plain root): with
+    nested roots, the innermost mapping decides who a directory belongs to."""
+    settings = services.settings
+    roots = [(os.path.realpath(path), owner) for owner, path in settings.space_roots]
+    roots += [(os.path.realpath(path), None) for path in settings.local_roots]
+    holding = [(len(root), owner) for root, owner in roots if _inside(directory, root)]
+    return max(holding, key=lambda h: h[0])[1] if holding else None
+
+
+def _check_local_directory(services: Services, principal: Principal, space: str, spec: conn.ConnectionSpec) -> None:
+    """The directory must belong to the connection's space (or to a plain root, for an unconfined
+    creator); a confined creator's must also keep off other spaces' roots and ``local`` connections."""
+    with storage_errors():
+        base = conn.local_directory(spec)
+    owner = _root_owner(services, base)
+    if owner != space and (owner is not None or principal.confined):
+        raise Forbidden("This directory belongs to another space's local root")
+    if not principal.confined:
+        return
+    for other_space, root in services.settings.space_roots:
+        if other_space != space and _inside(os.path.realpath(root), base):
+            raise Forbidden("This directory contains another space's local root")
+    for row in store.local_connections_outside(services.db, space):
+        try:
+            other = conn.local_directory(spec_of(services, row))
+        except (BadRequest, conn.ConnectionConfigError):
+            continue  # its root is no longer configured: it reaches nothing
+        if _inside(base, other) or _inside(other, base):
+            raise Forbidden("This directory is used by a connection of another space")
+
+
+def new_spec(services: Services, principal: Principal, data: Mapping[str, Any]) -> tuple[str, conn.ConnectionSpec]:
+    """The checked space and spec of a connection ``principal`` asks to create."""
     from roset_local.api.deps import check_space_name
 
+    space = check_space_name(data.get("space") or "default")
+    principal.require_space(space)
+    spec = spec_from_payload(services, data, local_roots_for(services, (space,), plain=not principal.confined))
+    if spec.family == "local":
+        _check_local_directory(services, principal, space, spec)
+    return space, spec
+
+
+def create_connection(services: Services, principal: Principal, data: Mapping[str, Any], *,
+                      verified: bool = False, checked: tuple[str, conn.ConnectionSpec] | None = None
+                      ) -> dict[str, Any]:
+    """Record a connection (``pending``, or ``active`` when ``verified``). ``data`` is the validated body;
+    ``checked``, when given, is :func:`new_spec`'s answer for the same caller and body."""
     name = (data.get("name") or "").strip()
     if not name or len(name) > 200:
         raise BadRequest("name: must be 1-200 characters")
-    space = check_space_name(data.get("space") or "default")
-    principal.require_space(space)
     interval = check_interval(data.get("sync_interval_minutes"))
-    spec = spec or spec_from_payload(services, data)
+    space, spec = checked or new_spec(services, principal, data)
     connection_id = new_id("conn")
     creds = dict(spec.credentials)
     now = now_str()
@@ -135,10 +200,10 @@ def create_connection(services: Services, principal: Principal, data: Mapping[st
 
 def verify_and_create(services: Services, principal: Principal, data: Mapping[str, Any]) -> dict[str, Any]:
     """Check the credentials reach the bucket, then create the connection as active; nothing on failure."""
-    spec = spec_from_payload(services, data)
+    checked = new_spec(services, principal, data)
     with storage_errors():
-        conn.verify(spec)
-    return create_connection(services, principal, data, verified=True, spec=spec)
+        conn.verify(checked[1])
+    return create_connection(services, principal, data, verified=True, checked=checked)
 
 
 def visible_connection(services: Services, principal: Principal, connection_id: str) -> dict[str, Any]:
@@ -173,10 +238,19 @@ def delete_connection(services: Services, row: Mapping[str, Any]) -> None:
         store.delete_connection(services.db, row["id"])
 
 
-def list_buckets(services: Services, data: Mapping[str, Any]) -> list[dict[str, Any]]:
-    spec = spec_from_payload(services, {**data, "bucket": data.get("bucket") or ""})
+def list_buckets(services: Services, principal: Principal, data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Buckets the credentials see; for ``local``, the roots (and their directories) the caller may use."""
+    roots = local_roots_for(services, principal.spaces, plain=not principal.confined)
+    spec = spec_from_payload(services, {**data, "bucket": data.get("bucket") or ""}, roots)
+    if spec.family == "local" and not roots:
+        if principal.confined and (services.settings.local_roots or services.settings.space_roots):
+            raise Forbidden("No local root belongs to this key's spaces (ROSET_LOCAL_ROOTS entries 'space=/path')")
+        return []
     with storage_errors():
-        return conn.list_buckets(spec)
+        buckets = conn.list_buckets(spec)
+    if spec.family == "local" and principal.spaces is not None:  # nested roots: hide other spaces' folders
+        buckets = [b for b in buckets if _root_owner(services, os.path.realpath(b["name"])) in principal.spaces]
+    return buckets
 
 
 def start(provider: str, bucket: str | None) -> dict[str, Any]:

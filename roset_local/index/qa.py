@@ -92,10 +92,13 @@ class _Sentence:
 
 def _candidates(passages: list[Passage]) -> list[_Sentence]:
     out: list[_Sentence] = []
+    seen: set[str] = set()  # overlapping chunks and duplicate files repeat sentences: quote each once
     for p in passages:
         for s, e in sentences(p.text):
             text = " ".join(p.text[s:e].split()).lstrip("#>*- ").strip()
-            if len(text) >= 12 and len(words(text)) >= 3:
+            key = text.casefold()
+            if len(text) >= 12 and len(words(text)) >= 3 and key not in seen:
+                seen.add(key)
                 out.append(_Sentence(p, text, len(out), (s, e)))
             if len(out) >= MAX_CANDIDATES:
                 return out

@@ -54,7 +54,9 @@ def _referenced_blob_keys(db_path: Path) -> list[str]:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         keys: list[str] = []
         if "files" in tables:
-            keys += [r[0] for r in conn.execute("SELECT storage_key FROM files WHERE storage_key IS NOT NULL")]
+            # A file registered but never uploaded (no sha256 yet) has no blob to miss.
+            keys += [r[0] for r in conn.execute(
+                "SELECT storage_key FROM files WHERE storage_key IS NOT NULL AND sha256 IS NOT NULL")]
         if "variants" in tables:
             keys += [r[0] for r in conn.execute("SELECT blob_key FROM variants WHERE blob_key IS NOT NULL")]
         return keys

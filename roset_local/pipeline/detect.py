@@ -6,7 +6,12 @@ import mimetypes
 import os
 import tempfile
 
-from roset_local.providers.detect import detect_content_type
+from roset_local.providers.detect import detect_content_type, extension_type
+
+
+def from_name(filename: str) -> str | None:
+    """The type a file name suggests, for a registration that declared none (the bytes decide later)."""
+    return extension_type(filename) or mimetypes.guess_type(filename)[0]
 
 
 def detect(*, path: str | None, head: bytes, filename: str, declared: str | None) -> str:

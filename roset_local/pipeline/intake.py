@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import multipart
@@ -277,7 +277,9 @@ def create_batch(services: "Services", principal: Principal, items: Any) -> dict
     return {"batch_id": batch_id, "files": out}
 
 
-def batch_status(db: Database, batch_id: str, can_see: Callable[[str], bool]) -> dict[str, Any]:
+def batch_status(db: Database, batch_id: str, principal: Principal) -> dict[str, Any]:
+    """A batch's files the caller may see; a confined caller seeing none of them gets 404 (a batch
+    has no space of its own: it belongs to the spaces of its files)."""
     if db.one("SELECT id FROM batches WHERE id = :id", {"id": batch_id}) is None:
         raise NotFound("Batch not found")
     rows = db.all(
@@ -285,7 +287,9 @@ def batch_status(db: Database, batch_id: str, can_see: Callable[[str], bool]) ->
         "JOIN files f ON f.id = b.file_id WHERE b.batch_id = :id ORDER BY f.created_at, f.id",
         {"id": batch_id},
     )
-    rows = [r for r in rows if can_see(r["space"])]
+    rows = [r for r in rows if principal.can_see(r["space"])]
+    if principal.confined and not rows:
+        raise NotFound("Batch not found")
     completed = sum(1 for r in rows if r["status"] == "completed")
     failed = sum(1 for r in rows if r["status"] == "failed")
     return {

@@ -88,6 +88,8 @@ def create_file(
     """Record a file (status ``uploading``) and, unless skipped, its queued job (not yet run)."""
     if not skip_processing:
         check_quota(services)
+    from roset_local.pipeline.detect import from_name
+
     file_id = file_id or new_file_id()
     name = sanitize_filename(filename)
     now = now_str()
@@ -95,7 +97,7 @@ def create_file(
         "id": file_id,
         "space": space,
         "filename": name,
-        "content_type": content_type,
+        "content_type": content_type or from_name(name),
         "size_bytes": size_bytes,
         "sha256": None,
         "storage_key": f"{space}/{file_id}/{storage_name(name)}",

@@ -327,10 +327,12 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
     pages = pages_used(content_type, extraction.metadata)
     if "metadata" in wanted:
         meta = dict(extraction.metadata)
+        # Providers time their stages in seconds ("timings"); the variant reports every stage in milliseconds.
+        stage_ms = {k: round(float(v) * 1000, 1) for k, v in (meta.pop("timings", None) or {}).items()}
         meta.update({"sha256": file["sha256"], "detected_type": meta.get("detected_type") or content_type,
                      "size_bytes": file["size_bytes"], "filename": file["filename"], "provider": provider,
                      "engine": engine, "pages_billed": pages, "extraction": mode,
-                     "timings_ms": {**(meta.get("timings_ms") or meta.get("timings") or {}), **timings}})
+                     "timings_ms": {**stage_ms, **(meta.get("timings_ms") or {}), **timings}})
         outputs.append({"type": "metadata", "content": json.dumps(meta, default=str), "content_type": "application/json"})
     try:
         with db.write():

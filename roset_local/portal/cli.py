@@ -11,6 +11,9 @@ from typing import Any
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise ValueError("no terminal to ask for the password: pipe it in with --password-stdin "
+                         "(e.g. `printf '%s\\n' \"$PW\" | roset-local users create ... --password-stdin`)")
     first = getpass.getpass("Password: ")
     if first != getpass.getpass("Repeat password: "):
         raise SystemExit("passwords do not match")
@@ -46,10 +49,9 @@ def _run(args: argparse.Namespace, db: Any) -> str:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    from roset_local.cli import _settings
-    from roset_local.services import Services
+    from roset_local.cli import _open_services
 
-    services = Services(_settings(args)).open()
+    services = _open_services(args)
     try:
         out = _run(args, services.db)
     except ValueError as exc:

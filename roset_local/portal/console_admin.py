@@ -101,7 +101,7 @@ def _webhooks() -> Any:
 def webhooks_page(request: Request) -> Template:
     manage, store = _webhooks()
     events = features.module("roset_local.store.events")
-    rows = store.list_webhooks(services_of(request).db) if store else []
+    rows = manage.visible_webhooks(services_of(request), caller(request)) if manage else []
     return template(request, "console/webhooks.html", nav="webhooks", available=manage is not None, webhooks=rows,
                     event_types=getattr(events, "EVENT_TYPES", ()), secret=request.query_params.get("secret"))
 
@@ -112,7 +112,7 @@ async def create_webhook(request: Request) -> Redirect:
         manage, _ = _webhooks()
         events = form.get("events") or []
         events = [events] if isinstance(events, str) else list(events)
-        row = manage.create_webhook(services, str(form.get("url") or "").strip(), events)
+        row = manage.create_webhook(services, session.principal(), str(form.get("url") or "").strip(), events)
         from urllib.parse import quote
 
         return Redirect(path=f"/console/webhooks/{row['id']}?secret={quote(row['secret'])}", status_code=303)
@@ -127,7 +127,7 @@ def webhook_page(request: Request, webhook_id: FromPath[str], cursor: FromQuery[
     if manage is None:
         raise NotFound("Webhooks are not available yet in this build")
     services = services_of(request)
-    hook = manage.get_or_404(services, webhook_id)
+    hook = manage.get_or_404(services, caller(request), webhook_id)
     rows = store.list_deliveries(services.db, webhook_id, limit=50, cursor=decode_cursor(cursor, 2))
     next_cursor = encode_cursor([rows[49]["seq"], rows[49]["id"]]) if len(rows) > 50 else None
     return template(request, "console/webhook.html", nav="webhooks", hook=hook, deliveries=rows[:50],
@@ -140,24 +140,25 @@ async def webhook_action(request: Request, webhook_id: FromPath[str], verb: From
 
     def go(services: Any, form: dict[str, Any], session: Any) -> Any:
         manage, store = _webhooks()
-        manage.get_or_404(services, webhook_id)
+        principal = session.principal()
+        manage.get_or_404(services, principal, webhook_id)
         if verb == "test":
-            out = manage.send_test(services, webhook_id)
+            out = manage.send_test(services, principal, webhook_id)
             return f"Test sent: {out.get('status')} {out.get('status_code') or ''} {out.get('error') or ''}".strip()
         if verb == "rotate":
             from urllib.parse import quote
 
-            row = manage.rotate_secret(services, webhook_id)
+            row = manage.rotate_secret(services, principal, webhook_id)
             return Redirect(path=f"{back}?secret={quote(row['secret'])}", status_code=303)
         if verb == "replay":
-            out = manage.replay(services, webhook_id, since=str(form.get("since") or ""),
+            out = manage.replay(services, principal, webhook_id, since=str(form.get("since") or ""),
                                 until=form.get("until") or None, event_types=None)
             return f"Replayed {out['replayed']} events ({out['skipped']} skipped)"
         if verb in ("enable", "disable"):
-            manage.update_webhook(services, webhook_id, url=None, events=None, active=verb == "enable")
+            manage.update_webhook(services, principal, webhook_id, url=None, events=None, active=verb == "enable")
             return f"Webhook {verb}d"
         if verb == "delete":
-            store.delete_webhook(services.db, webhook_id)
+            manage.delete_webhook(services, principal, webhook_id)
             return Redirect(path="/console/webhooks?notice=Webhook+deleted", status_code=303)
         raise NotFound("Unknown action")
 

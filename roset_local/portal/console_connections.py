@@ -112,9 +112,10 @@ def _safe_values(form: dict[str, Any]) -> dict[str, Any]:
 
 
 def _list_context(request: Request, provider_id: str | None, cursor: str | None) -> dict[str, Any]:
-    services = services_of(request)
-    rows = store.list_connections(services.db, caller(request).spaces, PAGE_SIZE, decode_cursor(cursor, 2))
+    services, principal = services_of(request), caller(request)
+    rows = store.list_connections(services.db, principal.spaces, PAGE_SIZE, decode_cursor(cursor, 2))
     rows, next_cursor = trim_page(rows, PAGE_SIZE, lambda r: (r["created_at"], r["id"]))
+    roots = manage.local_roots_for(services, principal.spaces, plain=not principal.confined)
     providers = manage.providers()
     chosen = _provider(provider_id)
     if provider_id and chosen is None:
@@ -122,7 +123,7 @@ def _list_context(request: Request, provider_id: str | None, cursor: str | None)
     context: dict[str, Any] = {
         "nav": "connections", "connections": [manage.connection_out(r) for r in rows], "next_cursor": next_cursor,
         "cursor": cursor, "providers": providers, "names": {p["id"]: p["name"] for p in providers},
-        "provider": chosen, "local_roots": services.settings.local_roots, "intervals": SYNC_INTERVALS,
+        "provider": chosen, "local_roots": roots, "intervals": SYNC_INTERVALS,
         "fields": CREDENTIAL_FIELDS, "values": {}, "form_error": None,
     }
     if chosen is not None:

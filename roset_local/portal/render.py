@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from html import escape
 from typing import Any
 
@@ -24,6 +25,38 @@ def markdown(text: str | None) -> Markup:
     return Markup(html)  # noqa: S704 - markdown-it output with HTML disabled
 
 
+def highlight(snippet: str | None) -> Markup:
+    """A search snippet as HTML: the API's «…» match markers become <mark>, everything else is escaped."""
+    from roset_local.index.text import MARK_CLOSE, MARK_OPEN
+
+    out: list[str] = []
+    for i, piece in enumerate((snippet or "").split(MARK_OPEN)):
+        marked, _, rest = piece.partition(MARK_CLOSE) if i else ("", "", piece)
+        if marked:
+            out.append(f"<mark>{escape(marked)}</mark>")
+        out.append(str(escape(rest)))
+    return Markup("".join(out))  # noqa: S704 - every piece above is escaped
+
+
+# What a share-portal visitor is shown of the metadata variant; engine, billing and timings stay internal.
+PUBLIC_METADATA = ("title", "author", "detected_type", "page_count", "word_count", "language", "duration_seconds",
+                   "width", "height", "format", "has_audio", "has_video")
+
+
+def metadata_rows(meta: dict[str, Any] | None, *, public: bool) -> list[tuple[str, str]]:
+    """(label, value) pairs of the metadata variant; values JSON-style (true, null, {...}) as the API shows them."""
+    if not meta:
+        return []
+    if public:
+        return [(key.replace("_", " ").capitalize(), _json_value(meta[key])) for key in PUBLIC_METADATA
+                if meta.get(key) not in (None, "", [], {})]
+    return [(key, _json_value(value)) for key, value in meta.items()]
+
+
+def _json_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+
+
 def size(n: Any) -> str:
     if n is None:
         return "—"
@@ -35,12 +68,17 @@ def size(n: Any) -> str:
     return f"{n} B"
 
 
+# Charts are drawn about as wide as they are shown (a dashboard column is 320-440 px, see app.css), so
+# the 13-unit labels render at 12-16 px instead of being shrunk to ~5 px.
+CHART_WIDTH, CHART_HEIGHT = 360, 170
+
+
 def _ticks(top: float) -> float:
     return top if top > 0 else 1
 
 
 def bar_chart(points: list[dict[str, Any]], series: list[tuple[str, str, str]], title: str,
-              fmt: Any = str, width: int = 640, height: int = 180) -> Markup:
+              fmt: Any = str, width: int = CHART_WIDTH, height: int = CHART_HEIGHT) -> Markup:
     """Grouped bars per day. ``series`` is (key, label, css class)."""
     pad_l, pad_b, pad_t = 44, 22, 10
     inner_w, inner_h = width - pad_l - 8, height - pad_b - pad_t
@@ -69,8 +107,8 @@ def bar_chart(points: list[dict[str, Any]], series: list[tuple[str, str, str]], 
     return Markup("".join(parts))
 
 
-def line_chart(points: list[dict[str, Any]], key: str, title: str, fmt: Any = str, width: int = 640,
-               height: int = 180) -> Markup:
+def line_chart(points: list[dict[str, Any]], key: str, title: str, fmt: Any = str, width: int = CHART_WIDTH,
+               height: int = CHART_HEIGHT) -> Markup:
     pad_l, pad_b, pad_t = 64, 22, 10
     inner_w, inner_h = width - pad_l - 8, height - pad_b - pad_t
     values = [float(p[key]) for p in points]

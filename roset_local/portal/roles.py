@@ -21,7 +21,8 @@ ACCESS = (ANYONE, SIGNED_IN, VIEW, WORK, ADMIN_ONLY)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-# Members work inside their spaces: no org-wide scope (settings, keys, logs; webhooks are not tied to a space).
+# Members work inside their spaces: no org-wide scope (settings, keys, logs); webhooks stay with admins here
+# (a webhook carries spaces, but the console has no form for them yet).
 MEMBER_SCOPES = ("files:read", "files:write", "jobs:read", "jobs:write", "spaces:read", "spaces:write",
                  "connections:read", "connections:write", "search:read", "analytics:read", "portal:write")
 READ_SCOPES = tuple(s for s in MEMBER_SCOPES if s.endswith(":read"))

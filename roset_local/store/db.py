@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -143,3 +144,12 @@ def in_list(column: str, values: Sequence[Any], params: dict[str, Any], prefix: 
         params[f"{prefix}{i}"] = value
         marks.append(f":{prefix}{i}")
     return f"{column} IN ({', '.join(marks) or 'NULL'})"
+
+
+def within_spaces(column: str, spaces: Sequence[str], params: dict[str, Any], name: str = "within") -> str:
+    """SQL that holds when ``column`` (a JSON list of spaces, NULL = every space) lies within
+    ``spaces``; a NULL row never does (it reaches beyond any confinement), nor an empty list (a
+    caller of no space is nobody's peer)."""
+    params[name] = json.dumps(list(spaces))
+    return (f"({column} IS NOT NULL AND json_array_length({column}) > 0 AND NOT EXISTS "
+            f"(SELECT 1 FROM json_each({column}) WHERE value NOT IN (SELECT value FROM json_each(:{name}))))")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from roset_local.pagination import keyset
-from roset_local.store.db import Database, Row
+from roset_local.store.db import Database, Row, within_spaces
 
 
 def insert_logs(db: Database, rows: list[dict[str, Any]]) -> None:
@@ -25,9 +25,13 @@ def list_logs(
     auth_type: str | None,
     limit: int,
     cursor: list[Any] | None,
+    within: tuple[str, ...] | None = None,
 ) -> list[Row]:
+    """Newest first; ``within``: only rows of callers confined within those spaces (None: every row)."""
     params: dict[str, Any] = {"limit": limit + 1}
     where = []
+    if within is not None:
+        where.append(within_spaces("spaces", within, params))
     if method:
         where.append("method = :method")
         params["method"] = method.upper()

@@ -157,4 +157,17 @@ from roset_local.store.chunks import index as index_schema  # noqa: E402
 # Where a chunk's text sits on its page: {"box": [x0, y0, x1, y1], "page_size": [w, h]} in points.
 index_schema.add("0002_positions_chunk_bbox", "ALTER TABLE chunks ADD COLUMN bbox TEXT;")
 
-ALL = [core, files, webhooks_schema, org_schema, analytics_schema, console_schema, connections_schema, index_schema]
+# Tenant confinement (issue 14): objects spanning spaces carry their spaces; logs hold no secret.
+confine = Migrations("confine")
+confine.add(
+    "0001_confine_scope_webhook_and_log_spaces",
+    """
+    ALTER TABLE webhooks ADD COLUMN spaces TEXT;     -- JSON array, or NULL: every space
+    ALTER TABLE api_logs ADD COLUMN spaces TEXT;     -- the caller's confinement, NULL: unconfined
+    -- Paths used to be logged raw: rows carrying a share-link token are dropped.
+    DELETE FROM api_logs WHERE instr(path, 'ptk_') > 0;
+    """,
+)
+
+ALL = [core, files, webhooks_schema, org_schema, analytics_schema, console_schema, connections_schema, index_schema,
+       confine]

@@ -14,7 +14,7 @@ from typing import Any
 
 from roset_local.ids import new_id
 from roset_local.pagination import keyset
-from roset_local.store.db import Database, Row, in_list
+from roset_local.store.db import Database, Row, in_list, within_spaces
 from roset_local.store.migrations import Migrations
 from roset_local.timeutil import from_epoch, now_str
 
@@ -86,15 +86,19 @@ def _decode(row: Row | None) -> Row | None:
         return None
     row["events"] = json.loads(row["events"])
     row["active"] = bool(row["active"])
+    row["spaces"] = json.loads(row["spaces"]) if row.get("spaces") else None
     return row
 
 
-def insert_webhook(db: Database, *, url: str, events: list[str], secret: str) -> Row:
+def insert_webhook(db: Database, *, url: str, events: list[str], secret: str, spaces: list[str] | None = None
+                   ) -> Row:
+    """``spaces``: the spaces whose events it receives (None: every space)."""
     now = now_str()
     row = {
         "id": new_id("wh"),
         "url": url,
         "events": json.dumps(events),
+        "spaces": json.dumps(spaces) if spaces is not None else None,
         "secret": secret,
         "active": 1,
         "disabled_reason": None,
@@ -110,9 +114,15 @@ def get_webhook(db: Database, webhook_id: str) -> Row | None:
     return _decode(db.one("SELECT * FROM webhooks WHERE id = :id", {"id": webhook_id}))
 
 
-def list_webhooks(db: Database, *, active_only: bool = False) -> list[Row]:
-    where = "WHERE active = 1" if active_only else ""
-    return [_decode(r) for r in db.all(f"SELECT * FROM webhooks {where} ORDER BY created_at, id")]  # type: ignore[misc]
+def list_webhooks(db: Database, *, active_only: bool = False, within: tuple[str, ...] | None = None) -> list[Row]:
+    """Webhooks, oldest first; ``within``: only those whose spaces lie within these (None: all)."""
+    params: dict[str, Any] = {}
+    where = ["active = 1"] if active_only else []
+    if within is not None:
+        where.append(within_spaces("spaces", within, params))
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = db.all(f"SELECT * FROM webhooks {clause} ORDER BY created_at, id", params)
+    return [_decode(r) for r in rows]  # type: ignore[misc]
 
 
 def update_webhook(
@@ -123,9 +133,17 @@ def update_webhook(
     events: list[str] | None = None,
     active: bool | None = None,
     secret: str | None = None,
+    spaces: list[str] | None = None,
+    all_spaces: bool = False,
 ) -> Row | None:
-    """Change the given fields; re-activating clears ``disabled_reason``. None if the webhook is gone."""
+    """Change the given fields; re-activating clears ``disabled_reason``. None if the webhook is gone.
+
+    ``spaces`` replaces the webhook's spaces; ``all_spaces`` makes it receive every space's events."""
     values: dict[str, Any] = {"updated_at": now_str()}
+    if spaces is not None:
+        values["spaces"] = json.dumps(spaces)
+    elif all_spaces:
+        values["spaces"] = None
     if url is not None:
         values["url"] = url
     if events is not None:
@@ -356,7 +374,10 @@ def list_messages(
     limit: int,
     cursor: list[Any] | None,
 ) -> list[Row]:
-    """Events owed to webhooks (one row per event and webhook), newest first, with the event's data."""
+    """Events owed to webhooks (one row per event and webhook), newest first, with the event's data.
+
+    ``spaces`` (a confinement): only messages of webhooks lying within those spaces, and of
+    events of those spaces (or of no space: a test event of such a webhook)."""
     params: dict[str, Any] = {"limit": limit + 1}
     cond, order = keyset("m.event_seq", "desc", cursor, params, id_column="m.id")
     where = [cond] if cond else []
@@ -365,6 +386,8 @@ def list_messages(
         params["type"] = event_type
     if spaces is not None:
         where.append("(m.space IS NULL OR " + in_list("m.space", spaces, params, "sp") + ")")
+        where.append("m.webhook_id IN (SELECT id FROM webhooks w WHERE " + within_spaces("w.spaces", spaces, params)
+                     + ")")
     sql = (
         "SELECT m.id, m.event_seq, m.event_id, m.event_type, m.webhook_id, m.status, m.attempts, m.space, "
         "m.created_at, e.data FROM webhook_messages m LEFT JOIN events e ON e.id = m.event_id "
@@ -377,10 +400,15 @@ def list_messages(
     return rows
 
 
-def events_between(db: Database, since: str, until: str, types: list[str] | None, *, limit: int) -> list[Row]:
-    """Stored events created in [since, until] (contract timestamps), oldest first, at most ``limit``."""
+def events_between(db: Database, since: str, until: str, types: list[str] | None, *, limit: int,
+                   spaces: list[str] | None = None) -> list[Row]:
+    """Stored events created in [since, until] (contract timestamps), oldest first, at most ``limit``.
+
+    ``spaces``: only events of those spaces or of no space (None: every event)."""
     params: dict[str, Any] = {"since": since, "until": until, "limit": limit}
     where = "created_at >= :since AND created_at <= :until"
+    if spaces is not None:
+        where += " AND (space IS NULL OR " + in_list("space", spaces, params, "sp") + ")"
     if types:
         marks = []
         for i, t in enumerate(types):

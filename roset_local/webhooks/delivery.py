@@ -137,6 +137,12 @@ def send_attempt(settings: Settings, sender: Sender, webhook: Row, event: Row) -
     return False, status, f"HTTP {status}"
 
 
+def covers_space(webhook: Row, space: str | None) -> bool:
+    """Does the webhook receive events of ``space``? An event of no space only reaches all-space webhooks."""
+    spaces = webhook.get("spaces")
+    return spaces is None or (space is not None and space in spaces)
+
+
 def run_attempt(
     db: Database, settings: Settings, sender: Sender, delivery_id: str, box: SecretBox
 ) -> FollowUp | None:
@@ -159,6 +165,9 @@ def run_attempt(
         ok, status, error, retry = False, None, "the webhook or the event no longer exists", False
     elif not webhook["active"] and row["event_type"] != TEST_EVENT:
         ok, status, error, retry = False, None, "the webhook is disabled", False
+    elif row["event_type"] != TEST_EVENT and not covers_space(webhook, event.get("space")):
+        # its spaces were narrowed after this event was queued (or a replay crossed them)
+        ok, status, error, retry = False, None, "the webhook no longer covers this event's space", False
     else:
         try:
             secret = unseal(box, webhook["secret"])

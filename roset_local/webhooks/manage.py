@@ -1,11 +1,17 @@
-"""The operations behind /v1/webhooks: validated create/update, rotation, test sends and replays."""
+"""The operations behind /v1/webhooks: validated create/update, rotation, test sends and replays.
+
+A webhook belongs to spaces (``spaces``: a list, or None for every space): it receives only events
+of those spaces, and a caller reaches it only when the caller's confinement covers all of them
+(``Principal.covers``), so an all-space webhook is an unconfined caller's alone.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
 
-from roset_local.errors import BadRequest, Conflict, NotFound
+from roset_local.auth import Principal
+from roset_local.errors import BadRequest, Conflict, Forbidden, NotFound
 from roset_local.secrets import secret_box
 from roset_local.store import webhooks as store
 from roset_local.store.db import Row
@@ -41,11 +47,27 @@ def _checked_url(services: "Services", url: str) -> str:
         raise BadRequest(str(exc)) from None
 
 
-def get_or_404(services: "Services", webhook_id: str) -> Row:
+def get_or_404(services: "Services", principal: Principal, webhook_id: str) -> Row:
+    """The webhook if the caller's confinement covers its spaces (404 otherwise: no existence leak)."""
     row = store.get_webhook(services.db, webhook_id)
-    if row is None:
+    if row is None or not principal.covers(row["spaces"]):
         raise NotFound("Webhook not found")
     return row
+
+
+def visible_webhooks(services: "Services", principal: Principal) -> list[Row]:
+    return store.list_webhooks(services.db, within=principal.spaces)
+
+
+def check_spaces(principal: Principal, spaces: list[str] | None) -> list[str] | None:
+    """Validated spaces for a webhook: the given ones (within the caller's), else the caller's own."""
+    from roset_local.api.deps import check_space_name
+
+    if spaces is not None:
+        if not spaces:
+            raise BadRequest("spaces: must list at least one space (omit it for the key's own spaces)")
+        spaces = [check_space_name(s) for s in spaces]
+    return principal.claim_spaces(spaces)
 
 
 def _fresh_secret(services: "Services") -> tuple[str, str]:
@@ -54,33 +76,44 @@ def _fresh_secret(services: "Services") -> tuple[str, str]:
     return secret, seal(secret_box(services), secret)
 
 
-def create_webhook(services: "Services", url: str, events: list[str]) -> Row:
-    """A new active webhook with a fresh secret (the returned row is the only place it is shown)."""
+def create_webhook(services: "Services", principal: Principal, url: str, events: list[str],
+                   spaces: list[str] | None = None) -> Row:
+    """A new active webhook with a fresh secret (the returned row is the only place it is shown).
+
+    ``spaces`` None: the caller's spaces (every space for an unconfined caller)."""
     checked = _checked_url(services, url)
     secret, sealed = _fresh_secret(services)
-    row = store.insert_webhook(services.db, url=checked, events=check_event_types(events), secret=sealed)
+    row = store.insert_webhook(services.db, url=checked, events=check_event_types(events), secret=sealed,
+                               spaces=check_spaces(principal, spaces))
     return {**row, "secret": secret}
 
 
 def update_webhook(
-    services: "Services", webhook_id: str, *, url: str | None, events: list[str] | None, active: bool | None
+    services: "Services", principal: Principal, webhook_id: str, *, url: str | None, events: list[str] | None,
+    active: bool | None, spaces: list[str] | None = None, all_spaces: bool = False,
 ) -> Row:
-    get_or_404(services, webhook_id)
+    """Change the given fields. ``spaces`` narrows or moves the webhook within the caller's spaces;
+    ``all_spaces`` (every space) needs an unconfined caller."""
+    get_or_404(services, principal, webhook_id)
+    if all_spaces and principal.confined:
+        raise Forbidden("A space-confined key cannot make a webhook receive every space's events")
     row = store.update_webhook(
         services.db,
         webhook_id,
         url=_checked_url(services, url) if url is not None else None,
         events=check_event_types(events) if events is not None else None,
         active=active,
+        spaces=check_spaces(principal, spaces) if spaces is not None else None,
+        all_spaces=all_spaces,
     )
     if row is None:
         raise NotFound("Webhook not found")
     return row
 
 
-def rotate_secret(services: "Services", webhook_id: str) -> Row:
+def rotate_secret(services: "Services", principal: Principal, webhook_id: str) -> Row:
     """Replace the secret; the next attempt of anything pending is signed with the new one only."""
-    get_or_404(services, webhook_id)
+    get_or_404(services, principal, webhook_id)
     secret, sealed = _fresh_secret(services)
     row = store.update_webhook(services.db, webhook_id, secret=sealed)
     if row is None:
@@ -88,9 +121,9 @@ def rotate_secret(services: "Services", webhook_id: str) -> Row:
     return {**row, "secret": secret}
 
 
-def send_test(services: "Services", webhook_id: str) -> dict[str, Any]:
+def send_test(services: "Services", principal: Principal, webhook_id: str) -> dict[str, Any]:
     """Record a ``webhook.test`` event for this webhook (any subscription) and wait for its first attempt."""
-    get_or_404(services, webhook_id)
+    get_or_404(services, principal, webhook_id)
     db = services.db
     with db.write():
         event_id = record_event(
@@ -125,14 +158,15 @@ def _time(value: str, field: str) -> str:
 
 
 def replay(
-    services: "Services", webhook_id: str, *, since: str, until: str | None, event_types: list[str] | None
+    services: "Services", principal: Principal, webhook_id: str, *, since: str, until: str | None,
+    event_types: list[str] | None
 ) -> dict[str, int]:
     """Send stored events of [since, until] to this webhook again (same ``webhook-id`` as before).
 
     Events of types the webhook subscribes to are ``replayed``; the others are ``skipped``. Test
-    events aimed at other webhooks are not counted.
+    events aimed at other webhooks, and events of spaces the webhook does not cover, are not counted.
     """
-    webhook = get_or_404(services, webhook_id)
+    webhook = get_or_404(services, principal, webhook_id)
     start = _time(since, "since")
     end = _time(until, "until") if until is not None else now_str()
     if start > end:
@@ -141,7 +175,7 @@ def replay(
     if not webhook["active"]:
         raise Conflict("The webhook is disabled; re-enable it (PATCH active: true) before replaying")
     db = services.db
-    events = store.events_between(db, start, end, types, limit=MAX_REPLAY_EVENTS + 1)
+    events = store.events_between(db, start, end, types, limit=MAX_REPLAY_EVENTS + 1, spaces=webhook["spaces"])
     if len(events) > MAX_REPLAY_EVENTS:
         raise BadRequest(f"More than {MAX_REPLAY_EVENTS} events in that range; replay a narrower range")
     replayed = skipped = 0
@@ -161,3 +195,8 @@ def replay(
     for delivery_id in created:
         dispatcher.dispatch(delivery_id)
     return {"replayed": replayed, "skipped": skipped}
+
+
+def delete_webhook(services: "Services", principal: Principal, webhook_id: str) -> None:
+    get_or_404(services, principal, webhook_id)
+    store.delete_webhook(services.db, webhook_id)

@@ -19,7 +19,7 @@ from roset_local.store import webhooks as store
 from roset_local.store.events import events_since_seq
 from roset_local.store.db import Row
 from roset_local.secrets import secret_box
-from roset_local.webhooks.delivery import TEST_EVENT, Sender, run_attempt
+from roset_local.webhooks.delivery import TEST_EVENT, Sender, covers_space, run_attempt
 
 if TYPE_CHECKING:
     from roset_local.services import Services
@@ -127,11 +127,13 @@ class Dispatcher:
 
 
 def recipients(event: Row, webhooks: list[Row]) -> list[Row]:
-    """Webhooks owed this event: active subscribers; a test event goes to its one webhook only."""
+    """Webhooks owed this event: active subscribers covering its space; a test event goes to its one
+    webhook only."""
     if event["type"] == TEST_EVENT:
         target = (event.get("data") or {}).get("webhook_id")
         return [w for w in webhooks if w["id"] == target]
-    return [w for w in webhooks if w["active"] and event["type"] in w["events"]]
+    return [w for w in webhooks
+            if w["active"] and event["type"] in w["events"] and covers_space(w, event.get("space"))]
 
 
 class Relay:

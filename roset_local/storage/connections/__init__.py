@@ -16,6 +16,7 @@ from roset_local.storage.connections.model import ObjectInfo, PresignedUpload
 from roset_local.storage.connections.ops import (
     browse,
     list_buckets,
+    local_directory,
     local_path,
     open_fs,
     open_read,
@@ -33,6 +34,6 @@ from roset_local.storage.connections.sync import ListingDiff, diff_listing, fold
 __all__ = [
     "PROVIDERS", "PROVIDER_IDS", "S3_FAMILY", "ConnectionAccessError", "ConnectionConfigError",
     "ConnectionSpec", "ListingDiff", "ObjectInfo", "ObjectNotFoundError", "PresignedUpload", "browse",
-    "diff_listing", "folders_for", "list_buckets", "local_path", "open_fs", "open_read", "presign_download",
-    "presign_upload", "probe", "setup_instructions", "stat", "test", "verify", "walk",
+    "diff_listing", "folders_for", "list_buckets", "local_directory", "local_path", "open_fs", "open_read",
+    "presign_download", "presign_upload", "probe", "setup_instructions", "stat", "test", "verify", "walk",
 ]

@@ -289,6 +289,13 @@ def local_path(spec: ConnectionSpec, key: str) -> str:
     return local.local_path(spec, key)
 
 
+def local_directory(spec: ConnectionSpec) -> str:
+    """For ``local`` connections: the real absolute path of the connection directory (inside a root)."""
+    if spec.family != "local":
+        raise ConnectionConfigError("local_directory is only for local connections")
+    return local.resolve_base(spec)
+
+
 def guarded(spec: ConnectionSpec, what: str, func: Callable[[], T]) -> T:
     """Run ``func`` with this module's error translation (for callers using :func:`open_fs`)."""
     with _errors(spec, what):
