@@ -9,6 +9,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from roset_local.structure.model import PageGeometry
+from roset_local.structure.ocr import OcrResult, OcrTextBox, Quad, page_geometry
+
 from .base import ExtractionError
 from .models import ensure_whisper_model, verify_ocr_models
 
@@ -35,6 +38,20 @@ class OcrLine:
     bottom: float
     left: float
     score: float
+
+
+def _word_boxes(words: Any) -> list[tuple[str, Quad]] | None:
+    """rapidocr's (text, score, quad) word tuples as (text, quad), or None when they are not that."""
+    if not words:
+        return None
+    out = []
+    for item in words:
+        try:
+            text, _score, quad = item
+            out.append((str(text), [(float(p[0]), float(p[1])) for p in quad]))
+        except (TypeError, ValueError, IndexError):
+            return None
+    return out
 
 
 class OcrEngine:
@@ -73,8 +90,8 @@ class OcrEngine:
             )
         return self._engine
 
-    def recognize(self, image: Any) -> list[OcrLine]:
-        """Text lines of an RGB numpy array or Pillow image, top to bottom, words left to right."""
+    def read(self, image: Any) -> OcrResult:
+        """Detected text boxes of an RGB numpy array or Pillow image, with word boxes where rapidocr gives them."""
         import numpy as np
 
         arr = np.asarray(image)
@@ -82,27 +99,54 @@ class OcrEngine:
             arr = np.stack([arr] * 3, axis=-1)
         elif arr.shape[-1] == 4:
             arr = arr[..., :3]
+        height, width = arr.shape[:2]
         # rapidocr expects OpenCV's BGR order for arrays.
         arr = np.ascontiguousarray(arr[..., ::-1])
         with self._lock:
-            result = self._get()(arr)
+            result = self._get()(arr, return_word_box=True)
         if result.boxes is None or result.txts is None:
-            return []
-        return group_lines(result.boxes, result.txts, result.scores)
+            return OcrResult(width, height, [])
+        # rapidocr drops a line's entry from word_results when none of its words got a box, which
+        # shifts the rest: word boxes are trusted only when there is exactly one entry per line.
+        words_per_line = list(result.word_results or ())
+        if len(words_per_line) != len(result.txts):
+            words_per_line = [None] * len(result.txts)
+        lines = []
+        for quad, text, score, words in zip(result.boxes, result.txts, result.scores, words_per_line):
+            if not text or not text.strip():
+                continue
+            lines.append(
+                OcrTextBox(
+                    quad=[(float(p[0]), float(p[1])) for p in quad],
+                    text=text.strip(),
+                    score=float(score),
+                    words=_word_boxes(words),
+                )
+            )
+        return OcrResult(width, height, lines)
+
+    def read_page(self, image: Any, number: int, pixels_per_point: float) -> tuple[str, PageGeometry]:
+        """One page image as plain lines (the fast extraction's text) and as positioned words for layout."""
+        result = self.read(image)
+        return lines_to_markdown(group_lines(result.boxes)), page_geometry(result, number, pixels_per_point, image=image)
 
     @staticmethod
     def version() -> str:
         return lib_version("rapidocr")
 
 
-def group_lines(boxes: Any, txts: Any, scores: Any) -> list[OcrLine]:
-    """Groups detected boxes into visual lines by vertical overlap, keeping the page's layout."""
+def group_lines(boxes: list[OcrTextBox]) -> list[OcrLine]:
+    """Groups detected boxes into visual lines by vertical overlap across the whole page width.
+
+    This is the fast extraction's plain text: a multi-column page comes out interleaved line by
+    line; the structured extraction runs layout analysis on the page's geometry instead.
+    """
     items = []
-    for box, text, score in zip(boxes, txts, scores):
-        ys = [float(p[1]) for p in box]
-        xs = [float(p[0]) for p in box]
-        if text and text.strip():
-            items.append((min(ys), max(ys), min(xs), text.strip(), float(score)))
+    for box in boxes:
+        ys = [p[1] for p in box.quad]
+        xs = [p[0] for p in box.quad]
+        if box.text.strip():
+            items.append((min(ys), max(ys), min(xs), box.text.strip(), box.score))
     items.sort(key=lambda it: (it[0] + it[1]) / 2)
     lines: list[list[tuple[float, float, float, str, float]]] = []
     for it in items:

@@ -1,4 +1,4 @@
-"""Images (png, jpeg, webp, tiff, bmp, gif) through rapidocr, keeping the layout's lines."""
+"""Images (png, jpeg, webp, tiff, bmp, gif) through rapidocr and layout analysis (columns, headings, paragraphs)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,19 @@ import time
 import warnings
 from typing import Any
 
+from roset_local.structure.layout import analyse, furniture_metadata
+from roset_local.structure.model import Element, PageGeometry
+
 from .base import Extraction, ExtractionError, ExtractRequest, Page, ProgressFn
-from .engines import LocalEngines, OcrEngine, lines_to_markdown
+from .engines import LocalEngines, OcrEngine
 from .guards import Limits, check_file, check_pixels
+from .structured import render_pages, wants_structure
 from .textutil import guess_language, tidy, word_count
 from .thumbs import thumbnail_from_pil
 
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/tiff", "image/bmp", "image/gif"}
 MAX_FRAMES = 50  # multi-page TIFFs become pages; animated GIFs keep their first frame
+DEFAULT_DPI = 150.0  # an image that does not say its resolution is taken for a 150 dpi scan
 
 
 def _open_image(path: str, limits: Limits) -> Any:
@@ -55,7 +60,18 @@ def _rgb_frame(img: Any) -> Any:
     return img.convert("RGB")
 
 
+def _pixels_per_point(img: Any) -> float:
+    """The image's resolution in pixels per PDF point, from its dpi when it states a plausible one."""
+    dpi = img.info.get("dpi")
+    try:
+        x = float(dpi[0]) if dpi else 0.0
+    except (TypeError, ValueError, IndexError):
+        x = 0.0
+    return (x if 50.0 <= x <= 1200.0 else DEFAULT_DPI) / 72.0
+
+
 def extract_image(req: ExtractRequest, content_type: str, progress: ProgressFn, engines: LocalEngines) -> Extraction:
+    """Every frame OCR'd, then laid out; `options["extraction"] == "fast"` keeps the plain OCR lines."""
     limits = Limits.from_options(req.options)
     check_file(req.path, limits)
     t0 = time.perf_counter()
@@ -69,6 +85,7 @@ def extract_image(req: ExtractRequest, content_type: str, progress: ProgressFn, 
         thumb = thumbnail_from_pil(first)
         decode_s = time.perf_counter() - t0
         pages: list[Page] = []
+        geometry: list[PageGeometry] = []
         t1 = time.perf_counter()
         for index in range(frames):
             if index:
@@ -78,12 +95,18 @@ def extract_image(req: ExtractRequest, content_type: str, progress: ProgressFn, 
             else:
                 frame = first
             progress(5 + int(90 * index / frames), f"ocr {index + 1}/{frames}" if frames > 1 else "ocr")
-            pages.append(
-                Page(number=index + 1, markdown=tidy(lines_to_markdown(engines.ocr.recognize(frame))), ocr=True)
-            )
+            text, geom = engines.ocr.read_page(frame, index + 1, _pixels_per_point(img))
+            pages.append(Page(number=index + 1, markdown=tidy(text), ocr=True, width=geom.width, height=geom.height))
+            geometry.append(geom)
         ocr_s = time.perf_counter() - t1
     finally:
         img.close()
+    t2 = time.perf_counter()
+    elements: list[Element] = []
+    if wants_structure(req.options):
+        elements = analyse(geometry)
+        render_pages(pages, elements)
+    layout_s = time.perf_counter() - t2
     markdown = "\n\n".join(p.markdown for p in pages if p.markdown)
     metadata: dict[str, Any] = {
         "detected_type": content_type,
@@ -97,8 +120,11 @@ def extract_image(req: ExtractRequest, content_type: str, progress: ProgressFn, 
         "author": None,
         "ocr_pages": [p.number for p in pages],
         "engine": {"library": "rapidocr", "version": OcrEngine.version()},
-        "timings": {"decode": round(decode_s, 4), "ocr": round(ocr_s, 4)},
+        "timings": {"decode": round(decode_s, 4), "ocr": round(ocr_s, 4), "layout": round(layout_s, 4)},
     }
+    furniture = furniture_metadata(elements)
+    if furniture:  # running headers and page numbers of a multi-page TIFF, out of the body
+        metadata["furniture"] = furniture[:500]
     progress(100, "done")
     return Extraction(
         markdown=markdown,
@@ -106,4 +132,5 @@ def extract_image(req: ExtractRequest, content_type: str, progress: ProgressFn, 
         metadata=metadata,
         thumbnail=thumb[0],
         thumbnail_type=thumb[1],
+        elements=elements,
     )

@@ -9,11 +9,11 @@ from typing import Any
 from roset_local.structure.layout import Outline, analyse, furniture_metadata
 from roset_local.structure.model import Element, PageGeometry
 from roset_local.structure.pdf_reader import read_page
-from roset_local.structure.render import to_markdown
 
 from .base import Extraction, ExtractionError, ExtractRequest, Page, ProgressFn
-from .engines import LocalEngines, OcrEngine, lib_version, lines_to_markdown
+from .engines import LocalEngines, OcrEngine, lib_version
 from .guards import Limits, check_file, check_pixels
+from .structured import render_pages, wants_structure
 from .textutil import guess_language, tidy, word_count
 from .thumbs import THUMB_SIZE, thumbnail_from_pil
 
@@ -54,10 +54,12 @@ def _render(page: Any, dpi: float, max_side: float, limits: Limits) -> Any:
     return page.render(scale=scale).to_pil()
 
 
-def _ocr_page(page: Any, ocr: OcrEngine, limits: Limits) -> str:
+def _ocr_page(page: Any, ocr: OcrEngine, limits: Limits, number: int) -> tuple[str, PageGeometry]:
+    """The page rendered and OCR'd: its plain lines and its words in points for layout analysis."""
     with PDFIUM_LOCK:
         image = _render(page, OCR_DPI, OcrEngine.DET_LIMIT_SIDE, limits)
-    return lines_to_markdown(ocr.recognize(image))
+        width = page.get_size()[0]
+    return ocr.read_page(image, number, image.width / max(width, 1.0))
 
 
 def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines) -> Extraction:
@@ -81,7 +83,7 @@ def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines
         if count > limits.max_pdf_pages:
             raise ExtractionError("too_large", f"PDF has {count} pages; the limit is {limits.max_pdf_pages}")
         timings["open"] = time.perf_counter() - t0
-        structured = str(req.options.get("extraction", "")).lower() != "fast"
+        structured = wants_structure(req.options)
         pages, geometry, ocr_pages, ocr_seconds, first_size = _pages(
             pdf, count, mode, engines, limits, progress, structured
         )
@@ -101,7 +103,7 @@ def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines
     elements: list[Element] = []
     if geometry:
         elements = analyse(geometry, outline)
-        _render_pages(pages, elements)
+        render_pages(pages, elements)
         timings["layout"] = time.perf_counter() - t2
     markdown = "\n\n".join(p.markdown for p in pages if p.markdown)
     engine: dict[str, Any] = {"library": "pypdfium2", "version": lib_version("pypdfium2")}
@@ -155,23 +157,6 @@ def _outline(pdf: Any) -> Outline:
     return out
 
 
-def _render_pages(pages: list[Page], elements: list[Element]) -> None:
-    """Each analysed page's markdown from its elements; spans become offsets in the joined markdown."""
-    by_page: dict[int, list[Element]] = {}
-    for e in elements:
-        by_page.setdefault(e.page or 0, []).append(e)
-    pos = 0
-    for page in pages:
-        if not page.ocr:
-            own = by_page.get(page.number, [])
-            page.markdown = to_markdown(own)
-            for e in own:
-                if e.span is not None:
-                    e.span = (e.span[0] + pos, e.span[1] + pos)
-        if page.markdown:
-            pos += len(page.markdown) + 2  # the blank line joining pages
-
-
 def _pages(
     pdf: Any, count: int, mode: str, engines: LocalEngines, limits: Limits, progress: ProgressFn, structured: bool
 ) -> tuple[list[Page], list[PageGeometry], list[int], float, tuple[float | None, float | None]]:
@@ -198,10 +183,12 @@ def _pages(
             if needs_ocr:
                 t = time.perf_counter()
                 progress(_pct(index, count), f"ocr page {index + 1}/{count}")
-                ocr_text = _ocr_page(page, engines.ocr, limits)
+                ocr_text, ocr_geometry = _ocr_page(page, engines.ocr, limits, index + 1)
                 ocr_seconds += time.perf_counter() - t
                 pages.append(Page(number=index + 1, markdown=tidy(ocr_text), ocr=True))
                 ocr_pages.append(index + 1)
+                if structured:
+                    geometry.append(ocr_geometry)
             else:
                 pages.append(Page(number=index + 1, markdown=tidy(text), ocr=False))
                 if structured:

@@ -364,19 +364,23 @@ def reading_order(blocks: list[Block], rtl: bool = False) -> list[Block]:
             first, second = (i, j) if (a.x0 + a.x1 < b.x0 + b.x1) != rtl else (j, i)
             if not _separated(boxes, first, second):
                 before[second].add(first)
-    _spanning_edges(boxes, before)
+    _spanning_edges(boxes, before, [len(b.lines) for b in blocks])
     return [blocks[k] for k in _toposort(before, boxes, rtl)]
 
 
-def _spanning_edges(boxes: list[Box], before: list[set[int]]) -> None:
+def _spanning_edges(boxes: list[Box], before: list[set[int]], line_counts: list[int] | None = None) -> None:
     """A block spanning two columns that sit above (or below) it splits the flow of the whole page.
 
     Whatever lies wholly above it is read before it, and whatever lies wholly below after it,
     even in a column it does not reach (a paragraph across two of three columns).
     """
     n = len(boxes)
-    widths = sorted(b.width for b in boxes)
-    wide = 1.5 * widths[n // 2]
+    # "Wide" is measured against paragraphs (blocks of 2+ lines) when there are enough: the many
+    # narrow one-line labels of a diagram on a scan (no picture box takes them out) would make
+    # every column paragraph look page-wide. (scanned-ocr)
+    body = [b.width for b, c in zip(boxes, line_counts or []) if c >= 2]
+    widths = sorted(body if len(body) >= 3 else [b.width for b in boxes])
+    wide = 1.5 * widths[len(widths) // 2]
     for s in range(n):
         box = boxes[s]
         if box.width < wide:
