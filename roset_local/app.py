@@ -47,6 +47,7 @@ def route_modules() -> list[Any]:
     """Every JSON route module, explicitly (no auto-discovery)."""
     from roset_local import metrics
     from roset_local.api import analytics, org
+    from roset_local.api import audit as audit_routes
     from roset_local.api import connections as connection_routes, nodes as node_routes
 
     from roset_local.api import portal as portal_api
@@ -56,7 +57,7 @@ def route_modules() -> list[Any]:
     from roset_local.api import pages as page_routes
 
     return [system, keys, logs, upload, files, jobs, spaces, webhooks, org, analytics, metrics, portal_api, html_routes,
-            connection_routes, node_routes, search_routes, page_routes]
+            connection_routes, node_routes, search_routes, page_routes, audit_routes]
 
 
 def build_litestar(services: Services) -> Litestar:

@@ -173,6 +173,7 @@ def _scopes_arg(text: str | None) -> list[str] | None:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
+    from roset_local import audit
     from roset_local.store import keys as key_store
 
     try:
@@ -185,15 +186,23 @@ def cmd_keys(args: argparse.Namespace) -> int:
         db = services.db
         if args.keys_cmd == "create":
             spaces = args.spaces.split(",") if args.spaces else None
-            row, raw = key_store.create_key(db, name=args.name, scopes=scopes, spaces=spaces, mode=args.mode)
+            with audit.recorded(db, audit.cli_actor("keys create"), "api_key.created", "api_key",
+                                changes={"name": args.name, "scopes": scopes or list(key_store.ALL_SCOPES),
+                                         "spaces": spaces, "mode": args.mode}) as entry:
+                row, raw = key_store.create_key(db, name=args.name, scopes=scopes, spaces=spaces, mode=args.mode)
+                entry.target_id = row["id"]
             print(json.dumps({"id": row["id"], "name": row["name"], "key": raw, "scopes": row["scopes"]}, indent=2))
         elif args.keys_cmd == "list":
             for row in key_store.list_keys(db):
                 print(f"{row['id']}  {row['prefix']}…  {row['name']}  last used: {row['last_used_at'] or 'never'}")
         elif args.keys_cmd == "revoke":
-            if not key_store.revoke_key(db, args.key_id):
+            key = key_store.get_key(db, args.key_id)
+            if key is None or key["revoked_at"]:
                 print(f"no active key {args.key_id}", file=sys.stderr)
                 return 1
+            with audit.recorded(db, audit.cli_actor("keys revoke"), "api_key.revoked", "api_key", args.key_id,
+                                changes={"name": key["name"]}):
+                key_store.revoke_key(db, args.key_id)
             print(f"revoked {args.key_id}")
     finally:
         services.db.close()
@@ -260,7 +269,9 @@ def extra_commands() -> list[Callable[[Any], None]]:
 
     from roset_local.portal import cli as users_cli
 
-    return [ops_cli.register, users_cli.register]
+    from roset_local.audit import cli as audit_cli
+
+    return [ops_cli.register, users_cli.register, audit_cli.register]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,6 +94,7 @@ class Settings:
     metrics_public: bool = False
     pages_limit: int | None = None
     log_retention_days: int = 7
+    audit_retention_days: int = 365
     admin_password: str | None = None
     test_faults: bool = False  # lets tests make extraction crash/hang on purpose; never in production
 
@@ -129,6 +130,7 @@ class Settings:
             ),
             metrics_public=_bool(env, "ROSET_METRICS_PUBLIC", False),
             pages_limit=pages_limit or None,
+            audit_retention_days=_int(env, "ROSET_AUDIT_RETENTION_DAYS", 365),
             admin_password=env.get("ROSET_ADMIN_PASSWORD") or None,
             test_faults=_bool(env, "ROSET_TEST_FAULTS", False),
             consumer=_bool(env, "ROSET_CONSUMER", True),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from huey import crontab
 
+from roset_local.store import audit as audit_store
 from roset_local.store import logs as log_store
 from roset_local.timeutil import to_str, utcnow
 
@@ -22,6 +23,11 @@ def purge_old_logs(services: "Services") -> int:
     return log_store.purge_logs(services.db, cutoff)
 
 
+def purge_old_audit(services: "Services") -> int:
+    cutoff = to_str(utcnow() - timedelta(days=services.settings.audit_retention_days))
+    return audit_store.purge_events(services.db, cutoff)
+
+
 def register_tasks(services: "Services") -> None:
     """Attach every task to this instance's huey (no module-level huey: see STYLE.md)."""
     huey = services.huey
@@ -32,6 +38,9 @@ def register_tasks(services: "Services") -> None:
         removed = purge_old_logs(services)
         if removed:
             log.info("purged %d API log entries", removed)
+        removed = purge_old_audit(services)
+        if removed:
+            log.info("purged %d audit entries older than %d days", removed, services.settings.audit_retention_days)
 
     tasks["purge_api_logs"] = purge_api_logs
     for register in _feature_registrars():

@@ -94,6 +94,10 @@ def only_alpha_logs(r: httpx.Response) -> None:
     assert r.json()["logs"], "alpha's own calls are logged for it"
 
 
+def only_alpha_audit(r: httpx.Response) -> None:
+    assert all(entry["space"] == "alpha" for entry in r.json()["entries"]), r.text
+
+
 ROUTES: dict[str, Case] = {
     # probes, docs, assets
     "GET /health": PUBLIC,
@@ -122,6 +126,7 @@ ROUTES: dict[str, Case] = {
     "POST /v1/org/api-keys": refused(json={"name": "escalate", "spaces": ["beta"]}),
     "DELETE /v1/org/api-keys/{key_id}": hidden(),
     "GET /v1/api-logs": listing(check=only_alpha_logs),
+    "GET /v1/audit": listing(beta={"query": {"space": "beta"}}, check=only_alpha_audit),
     # files, uploads, batches, variants
     "POST /v1/upload": refused(json={"filename": "x.txt", "space": "beta"}),
     "POST /v1/files": refused(json={"filename": "x.txt", "space": "beta"}),
@@ -222,7 +227,7 @@ ROUTES: dict[str, Case] = {
         "/console/files/{file_id}/pages/{number}", "/console/jobs",
         "/console/search", "/console/qa", "/console/api/qa/stream", "/console/spaces", "/console/webhooks",
         "/console/webhooks/{webhook_id}", "/console/keys", "/console/provider-keys", "/console/settings",
-        "/console/logs", "/console/connections", "/console/connections/{connection_id}",
+        "/console/logs", "/console/audit", "/console/connections", "/console/connections/{connection_id}",
         "/console/connections/{connection_id}/browse", "/console/api/connections/{connection_id}/progress",
         "/console/nodes/{node_id}/download", "/console/users")},
     **{f"POST {p}": CONSOLE_ACTION for p in (

@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, delete, get, post
 from litestar.params import FromPath, FromQuery, RawBody
 
+from roset_local import audit
 from roset_local.api.deps import blocking, caller, decode_body, services_of
 from roset_local.connections import manage, sync
 from roset_local.pagination import decode_cursor, page, parse_limit
@@ -73,7 +74,7 @@ def list_buckets(request: Request, body: RawBody) -> dict[str, Any]:
 @blocking
 def verify_connection(request: Request, body: RawBody) -> dict[str, Any]:
     data = msgspec.structs.asdict(decode_body(body, ConnectionIn))
-    row = manage.verify_and_create(services_of(request), caller(request), data)
+    row = manage.verify_and_create(services_of(request), caller(request), data, actor=audit.actor_of(request))
     return manage.connection_out(row)
 
 
@@ -81,7 +82,7 @@ def verify_connection(request: Request, body: RawBody) -> dict[str, Any]:
 @blocking
 def create_connection(request: Request, body: RawBody) -> dict[str, Any]:
     data = msgspec.structs.asdict(decode_body(body, ConnectionIn))
-    row = manage.create_connection(services_of(request), caller(request), data)
+    row = manage.create_connection(services_of(request), caller(request), data, actor=audit.actor_of(request))
     return manage.connection_out(row)
 
 
@@ -104,7 +105,7 @@ def get_connection(request: Request, connection_id: FromPath[str]) -> dict[str, 
 @delete("/v1/connections/{connection_id:str}", opt=WRITE, status_code=200, tags=TAGS)
 @blocking
 def delete_connection(request: Request, connection_id: FromPath[str]) -> dict[str, Any]:
-    manage.delete_connection(services_of(request), _visible(request, connection_id))
+    manage.delete_connection(services_of(request), _visible(request, connection_id), audit.actor_of(request))
     return {"id": connection_id, "deleted": True}
 
 

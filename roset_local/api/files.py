@@ -9,6 +9,7 @@ from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import File, Stream
 
+from roset_local import audit
 from roset_local.api.deps import SIGNED_URL, blocking, caller, check_query, decode_body, services_of
 from roset_local.api.shapes import file_out, job_out, variant_out
 from roset_local.errors import BadRequest, Forbidden, NotFound, RosetError
@@ -122,7 +123,7 @@ def get_file(request: Request, file_id: FromPath[str]) -> dict[str, Any]:
 def delete_file(request: Request, file_id: FromPath[str]) -> dict[str, Any]:
     services = services_of(request)
     visible_file(services, request, file_id)
-    lifecycle.delete_file(services, file_id)
+    lifecycle.delete_file(services, file_id, audit.actor_of(request))
     return {"deleted": True}
 
 
@@ -137,15 +138,15 @@ def delete_files(request: Request, body: RawBody) -> dict[str, Any]:
     if not 1 <= len(data.file_ids) <= 100:
         raise BadRequest("file_ids: 1 to 100 ids")
     services = services_of(request)
-    deleted, errors = 0, []
+    visible, errors = [], []
     for file_id in dict.fromkeys(data.file_ids):
         try:
-            visible_file(services, request, file_id)
-            lifecycle.delete_file(services, file_id)
-            deleted += 1
+            visible.append(visible_file(services, request, file_id))
         except RosetError as exc:
             errors.append({"id": file_id, "error": exc.message, "code": exc.code})
-    return {"deleted": deleted, "errors": errors}
+    gone = lifecycle.delete_files(services, visible, audit.actor_of(request))
+    errors += [{"id": file_id, "error": "File not found", "code": "NOT_FOUND"} for file_id in gone]
+    return {"deleted": len(visible) - len(gone), "errors": errors}
 
 
 class ProcessOptions(msgspec.Struct):

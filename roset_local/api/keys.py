@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath, RawBody
 
+from roset_local import audit
 from roset_local.api.deps import blocking, caller, check_space_name, decode_body, services_of
 from roset_local.auth import check_scopes
 from roset_local.errors import BadRequest, Forbidden, NotFound
@@ -68,9 +69,14 @@ def create_api_key(request: Request, body: RawBody) -> Response:
             raise BadRequest("expires_at: must be an ISO 8601 date-time") from None
         if expires_at <= now_str():
             raise BadRequest("expires_at: must be in the future")
-    row, raw = key_store.create_key(
-        services_of(request).db, name=name, scopes=scopes, spaces=spaces, mode=data.mode, expires_at=expires_at
-    )
+    db = services_of(request).db
+    grant = {"name": name, "scopes": scopes or list(key_store.ALL_SCOPES), "spaces": spaces, "mode": data.mode,
+             "expires_at": expires_at}
+    with audit.recorded(db, audit.actor_of(request), "api_key.created", "api_key", changes=grant) as entry:
+        row, raw = key_store.create_key(
+            db, name=name, scopes=scopes, spaces=spaces, mode=data.mode, expires_at=expires_at
+        )
+        entry.target_id = row["id"]
     return Response({**key_out(row), "key": raw}, status_code=201)
 
 
@@ -90,7 +96,9 @@ def revoke_api_key(request: Request, key_id: FromPath[str]) -> dict[str, Any]:
     row = key_store.get_key(db, key_id)
     if row is None or row["revoked_at"] or not caller(request).can_manage_key(row):
         raise NotFound("API key not found")
-    key_store.revoke_key(db, key_id)
+    with audit.recorded(db, audit.actor_of(request), "api_key.revoked", "api_key", key_id,
+                        changes={"name": row["name"]}):
+        key_store.revoke_key(db, key_id)
     services_of(request).key_cache.clear()  # revocation takes effect at once
     return {"deleted": True}
 

@@ -9,7 +9,7 @@ import msgspec
 from litestar import Request, delete, get, put
 from litestar.params import FromPath, RawBody
 
-from roset_local import secrets
+from roset_local import audit, secrets
 from roset_local.api.deps import blocking, decode_body, services_of
 from roset_local.errors import BadRequest, NotFound
 from roset_local.store import org as org_store
@@ -50,8 +50,11 @@ def get_settings(request: Request) -> dict[str, Any]:
 @put("/v1/org/settings", opt=ORG_WRITE, tags=["org"])
 @blocking
 def put_settings(request: Request, body: RawBody) -> dict[str, Any]:
+    patch, db = _json(body), services_of(request).db
     try:
-        return org_store.update_org_settings(services_of(request).db, _json(body))
+        with audit.recorded(db, audit.actor_of(request), "org.settings.updated", "org", "settings",
+                            changes={"patch": patch}):
+            return org_store.update_org_settings(db, patch)
     except org_store.InvalidSetting as exc:
         raise BadRequest(str(exc)) from None
 
@@ -65,8 +68,11 @@ def get_routing_rules(request: Request) -> dict[str, Any]:
 @put("/v1/org/routing-rules", opt=ORG_WRITE, tags=["org"])
 @blocking
 def put_routing_rules(request: Request, body: RawBody) -> dict[str, Any]:
+    rules, db = _json(body), services_of(request).db
     try:
-        return {"rules": org_store.set_routing_rules(services_of(request).db, _json(body))}
+        with audit.recorded(db, audit.actor_of(request), "org.routing_rules.updated", "org", "routing_rules",
+                            changes={"rules": rules}):
+            return {"rules": org_store.set_routing_rules(db, rules)}
     except org_store.InvalidSetting as exc:
         raise BadRequest(str(exc)) from None
 
@@ -86,15 +92,21 @@ def put_provider_key(request: Request, body: RawBody) -> dict[str, Any]:
     if not _KEY_RE.match(key):
         raise BadRequest("key: must be 1-4096 printable characters without spaces")
     base_url = data.base_url.strip().rstrip("/") if data.base_url else None  # checked by the outbound guard
-    return secrets.save_provider_key(services_of(request), provider, key, base_url)
+    services = services_of(request)
+    with audit.recorded(services.db, audit.actor_of(request), "org.provider_key.set", "provider_key", provider,
+                        changes={"provider": provider, "key": key, "base_url": base_url}):
+        return secrets.save_provider_key(services, provider, key, base_url)
 
 
 @delete("/v1/org/provider-keys/{provider:str}", opt=ORG_WRITE, status_code=200, tags=["org"])
 @blocking
 def delete_provider_key(request: Request, provider: FromPath[str]) -> dict[str, Any]:
     _check_provider(provider)
-    if not org_store.delete_provider_key(services_of(request).db, provider):
-        raise NotFound(f"No {provider} key is configured")
+    db = services_of(request).db
+    with audit.recorded(db, audit.actor_of(request), "org.provider_key.deleted", "provider_key", provider,
+                        changes={"provider": provider}):
+        if not org_store.delete_provider_key(db, provider):
+            raise NotFound(f"No {provider} key is configured")
     return {"deleted": True, "provider": provider}
 
 

@@ -10,6 +10,7 @@ from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import ServerSentEvent
 
+from roset_local import audit
 from roset_local.api.deps import blocking, caller, check_space_name, decode_body, services_of
 from roset_local.api.files import URL_TTL, content_url, file_page
 from roset_local.api.shapes import file_out, variant_out
@@ -46,7 +47,11 @@ def create_token(request: Request, body: RawBody) -> dict[str, Any]:
     space = check_space_name(data.space)
     principal = caller(request)
     principal.require_space(space)
-    out = tokens.create_token(services_of(request), space, data.ttl, created_by=principal.key_name)
+    services = services_of(request)
+    with audit.recorded(services.db, audit.actor_of(request), "portal_token.created", "portal_token", space=space,
+                        changes={"ttl": data.ttl}) as entry:
+        out = tokens.create_token(services, space, data.ttl, created_by=principal.key_name)
+        entry.target_id = out["id"]
     return {"token": out["token"], "expires_at": out["expires_at"], "space": out["space"], "url": out["url"],
             "id": out["id"]}
 
@@ -64,7 +69,9 @@ def revoke_token(request: Request, token: FromPath[str]) -> dict[str, Any]:
     row = tokens.find(services, token)
     if row is None or row["revoked_at"] or not caller(request).can_see(row["space"]):
         raise NotFound("Portal token not found")
-    tokens.revoke(services, row)
+    with audit.recorded(services.db, audit.actor_of(request), "portal_token.revoked", "portal_token", row["id"],
+                        space=row["space"]):
+        tokens.revoke(services, row)
     return {"revoked": True, "id": row["id"]}
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Request, delete, get
 from litestar.params import FromPath, FromQuery
 
+from roset_local import audit
 from roset_local.api.deps import blocking, caller, check_space_name, services_of
 from roset_local.errors import NotFound
 from roset_local.pipeline import lifecycle
@@ -36,7 +37,7 @@ def space_stats(request: Request, name: FromPath[str]) -> dict[str, Any]:
 def delete_space(request: Request, name: FromPath[str], cascade: FromQuery[bool] = False) -> dict[str, Any]:
     check_space_name(name)
     caller(request).require_space(name)
-    deleted = lifecycle.delete_space(services_of(request), name, cascade)
+    deleted = lifecycle.delete_space(services_of(request), name, cascade, audit.actor_of(request))
     return {"deleted": True, "files_deleted": deleted}
 
 

@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, RawBody
 
+from roset_local import audit
 from roset_local.api.deps import blocking, caller, decode_body, services_of
 from roset_local.errors import BadRequest
 from roset_local.pagination import decode_cursor, page, parse_limit
@@ -76,7 +77,11 @@ def event_out(row: dict[str, Any]) -> dict[str, Any]:
 @blocking
 def create_webhook(request: Request, body: RawBody) -> Response:
     data = decode_body(body, WebhookCreate)
-    row = manage.create_webhook(services_of(request), caller(request), data.url, data.events, data.spaces)
+    services, principal = services_of(request), caller(request)
+    with audit.recorded(services.db, audit.actor_of(request), "webhook.created", "webhook",
+                        changes={"url": data.url, "events": data.events, "spaces": data.spaces}) as entry:
+        row = manage.create_webhook(services, principal, data.url, data.events, data.spaces)
+        entry.target_id, entry.space = row["id"], audit.single_space(row["spaces"])
     return Response(webhook_out(row, with_secret=True), status_code=201)
 
 
@@ -100,15 +105,26 @@ def update_webhook(request: Request, webhook_id: FromPath[str], body: RawBody) -
         raise BadRequest("active and enabled disagree; send one of them")
     active = data.active if data.active is not None else data.enabled
     spaces = data.spaces if data.spaces is not msgspec.UNSET else None
-    row = manage.update_webhook(services_of(request), caller(request), webhook_id, url=data.url, events=data.events,
-                                active=active, spaces=spaces, all_spaces=data.spaces is None)
+    services, principal = services_of(request), caller(request)
+    changes = {k: v for k, v in {"url": data.url, "events": data.events, "active": active}.items() if v is not None}
+    if data.spaces is not msgspec.UNSET:
+        changes["spaces"] = data.spaces
+    with audit.recorded(services.db, audit.actor_of(request), "webhook.updated", "webhook", webhook_id,
+                        changes=changes) as entry:
+        row = manage.update_webhook(services, principal, webhook_id, url=data.url, events=data.events,
+                                    active=active, spaces=spaces, all_spaces=data.spaces is None)
+        entry.space = audit.single_space(row["spaces"])
     return webhook_out(row)
 
 
 @delete("/v1/webhooks/{webhook_id:str}", opt={"scope": "webhooks:write"}, status_code=200, tags=["webhooks"])
 @blocking
 def delete_webhook(request: Request, webhook_id: FromPath[str]) -> dict[str, Any]:
-    manage.delete_webhook(services_of(request), caller(request), webhook_id)
+    services, principal = services_of(request), caller(request)
+    hook = manage.get_or_404(services, principal, webhook_id)
+    with audit.recorded(services.db, audit.actor_of(request), "webhook.deleted", "webhook", webhook_id,
+                        space=audit.single_space(hook["spaces"]), changes={"url": hook["url"]}):
+        manage.delete_webhook(services, principal, webhook_id)
     return {"deleted": True}
 
 
@@ -138,7 +154,11 @@ def test_webhook(request: Request, webhook_id: FromPath[str]) -> dict[str, Any]:
       tags=["webhooks"])
 @blocking
 def rotate_secret(request: Request, webhook_id: FromPath[str]) -> dict[str, Any]:
-    row = manage.rotate_secret(services_of(request), caller(request), webhook_id)
+    services = services_of(request)
+    with audit.recorded(services.db, audit.actor_of(request), "webhook.secret_rotated", "webhook", webhook_id,
+                        changes={"secret": True}) as entry:
+        row = manage.rotate_secret(services, caller(request), webhook_id)
+        entry.space = audit.single_space(row["spaces"])
     return {"id": row["id"], "secret": row["secret"]}
 
 

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from roset_local import audit
+from roset_local.audit import Actor
 from roset_local.auth import Principal
 from roset_local.errors import BadRequest, Forbidden, NotFound
 from roset_local.ids import new_id
@@ -169,10 +171,11 @@ def new_spec(services: Services, principal: Principal, data: Mapping[str, Any]) 
 
 
 def create_connection(services: Services, principal: Principal, data: Mapping[str, Any], *,
-                      verified: bool = False, checked: tuple[str, conn.ConnectionSpec] | None = None
-                      ) -> dict[str, Any]:
+                      verified: bool = False, checked: tuple[str, conn.ConnectionSpec] | None = None,
+                      actor: Actor | None = None) -> dict[str, Any]:
     """Record a connection (``pending``, or ``active`` when ``verified``). ``data`` is the validated body;
-    ``checked``, when given, is :func:`new_spec`'s answer for the same caller and body."""
+    ``checked``, when given, is :func:`new_spec`'s answer for the same caller and body; ``actor`` gets a
+    ``connection.created`` audit entry in the same transaction."""
     name = (data.get("name") or "").strip()
     if not name or len(name) > 200:
         raise BadRequest("name: must be 1-200 characters")
@@ -193,17 +196,22 @@ def create_connection(services: Services, principal: Principal, data: Mapping[st
     }
     with services.db.write():
         store.insert_connection(services.db, row)
+        if actor is not None:
+            audit.record(services.db, actor, "connection.created", target_type="connection", target_id=connection_id,
+                         space=space, changes={"name": name, "provider": spec.provider, "bucket": spec.bucket,
+                                               "prefix": spec.prefix, "credential_fields": sorted(creds)})
     created = store.get_connection(services.db, connection_id)
     assert created is not None
     return created
 
 
-def verify_and_create(services: Services, principal: Principal, data: Mapping[str, Any]) -> dict[str, Any]:
+def verify_and_create(services: Services, principal: Principal, data: Mapping[str, Any], *,
+                      actor: Actor | None = None) -> dict[str, Any]:
     """Check the credentials reach the bucket, then create the connection as active; nothing on failure."""
     checked = new_spec(services, principal, data)
     with storage_errors():
         conn.verify(checked[1])
-    return create_connection(services, principal, data, verified=True, checked=checked)
+    return create_connection(services, principal, data, verified=True, checked=checked, actor=actor)
 
 
 def visible_connection(services: Services, principal: Principal, connection_id: str) -> dict[str, Any]:
@@ -232,10 +240,13 @@ def test_connection(services: Services, row: Mapping[str, Any]) -> dict[str, Any
 test_connection.__test__ = False  # type: ignore[attr-defined]
 
 
-def delete_connection(services: Services, row: Mapping[str, Any]) -> None:
+def delete_connection(services: Services, row: Mapping[str, Any], actor: Actor | None = None) -> None:
     """Forget the connection and its nodes; the bucket is never touched."""
     with services.db.write():
         store.delete_connection(services.db, row["id"])
+        if actor is not None:
+            audit.record(services.db, actor, "connection.deleted", target_type="connection", target_id=row["id"],
+                         space=row["space"], changes={"name": row["name"], "provider": row["provider"]})
 
 
 def list_buckets(services: Services, principal: Principal, data: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from roset_local import audit
 from roset_local.config import Settings
 
 
@@ -19,10 +21,13 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from roset_local.ops.backup import BackupError, backup
 
     try:
-        result = backup(_settings(args), Path(args.dest))
+        settings = _settings(args)
+        result = backup(settings, Path(args.dest))
     except BackupError as exc:
         print(f"roset-local backup: {exc}", file=sys.stderr)
         return 1
+    audit.record_command(settings, audit.cli_actor("backup"), "backup.created", target_type="backup",
+                         target_id=str(result.dest.resolve()), changes={"files": result.files, "bytes": result.bytes})
     print(f"backed up {result.files} files ({result.bytes / 1024**2:.1f} MiB) to {result.dest}")
     for note in result.notes:
         print(f"note: {note}")
@@ -40,6 +45,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
     except RestoreError as exc:
         print(f"roset-local restore: {exc}", file=sys.stderr)
         return 1
+    # Recorded in the restored database: the trail there shows the restore after the backup's own entries.
+    audit.record_command(replace(_settings(args), data_dir=target), audit.cli_actor("restore"), "restore.applied",
+                         target_type="backup", target_id=str(Path(args.src).resolve()),
+                         changes={"files": result.files, "bytes": result.bytes})
     print(f"restored {result.files} files ({result.bytes / 1024**2:.1f} MiB) into {result.data_dir}")
     for note in result.notes:
         print(f"note: {note}")

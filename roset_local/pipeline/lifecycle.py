@@ -8,6 +8,8 @@ import unicodedata
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from roset_local import audit
+from roset_local.audit import Actor
 from roset_local.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from roset_local.ids import new_file_id
 from roset_local.storage.blobs import BlobSizeMismatch, BlobTooLarge
@@ -242,8 +244,11 @@ def retry_job(services: "Services", job_id: str) -> dict[str, Any]:
     return job
 
 
-def delete_file(services: "Services", file_id: str) -> dict[str, Any]:
-    """Remove the file, its jobs, variants, index entries and stored bytes; emits file.deleted."""
+def delete_file(services: "Services", file_id: str, actor: Actor | None = None) -> dict[str, Any]:
+    """Remove the file, its jobs, variants, index entries and stored bytes; emits file.deleted.
+
+    ``actor`` gets a ``file.deleted`` audit entry in the same transaction (None: part of a batch or
+    a space deletion, which records one entry of its own)."""
     db = services.db
     with db.write():
         file = file_store.get_file(db, file_id)
@@ -260,6 +265,9 @@ def delete_file(services: "Services", file_id: str) -> dict[str, Any]:
         file_store.delete_file_rows(db, file_id)
         record_event(db, "file.deleted", {"file_id": file_id, "job_id": None, "space": file["space"],
                                           "status": "deleted", "filename": file["filename"]}, space=file["space"])
+        if actor is not None:
+            audit.record(db, actor, "file.deleted", target_type="file", target_id=file_id, space=file["space"],
+                         changes={"filename": file["filename"]})
     notify_events(services)
     for key in blob_keys:
         services.blobs.delete(key)
@@ -267,7 +275,8 @@ def delete_file(services: "Services", file_id: str) -> dict[str, Any]:
     return file
 
 
-def delete_space(services: "Services", space: str, cascade: bool) -> int:
+def delete_space(services: "Services", space: str, cascade: bool, actor: Actor | None = None) -> int:
+    """Delete every file of the space (``cascade`` must be set when it has any); one ``space.deleted`` entry."""
     ids = file_store.file_ids_in_space(services.db, space)
     if not ids:
         raise NotFound(f"Space '{space}' not found")
@@ -278,4 +287,27 @@ def delete_space(services: "Services", space: str, cascade: bool) -> int:
             delete_file(services, file_id)
         except NotFound:
             continue
+    if actor is not None:
+        with services.db.write():
+            audit.record(services.db, actor, "space.deleted", target_type="space", target_id=space, space=space,
+                         changes={"files_deleted": len(ids)})
     return len(ids)
+
+
+def delete_files(services: "Services", files: list[dict[str, Any]], actor: Actor) -> list[str]:
+    """Delete already-visible files one transaction each, then one ``files.batch_deleted`` entry per
+    space listing the ids that were deleted; returns the ids that were gone meanwhile."""
+    done: dict[str, list[str]] = {}
+    gone: list[str] = []
+    for file in files:
+        try:
+            delete_file(services, file["id"])
+        except NotFound:
+            gone.append(file["id"])
+            continue
+        done.setdefault(file["space"], []).append(file["id"])
+    with services.db.write():
+        for space, ids in done.items():
+            audit.record(services.db, actor, "files.batch_deleted", target_type="files", target_id=",".join(ids),
+                         space=space, changes={"file_ids": ids, "count": len(ids)})
+    return gone

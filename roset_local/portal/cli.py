@@ -27,21 +27,24 @@ def _describe(row: dict[str, Any]) -> str:
 
 
 def _run(args: argparse.Namespace, db: Any) -> str:
+    from roset_local.audit import cli_actor
     from roset_local.portal import roles, users
     from roset_local.store import console as store
+
+    actor = cli_actor(f"users {args.users_cmd}")
 
     if args.users_cmd == "create":
         role = "admin" if args.admin else args.role
         row = users.create_user(db, args.username, _read_password(args), role=role,
-                                spaces=roles.parse_spaces(args.spaces))
+                                spaces=roles.parse_spaces(args.spaces), actor=actor)
         return f"created console user {_describe(row)}"
     if args.users_cmd == "set-password":
-        users.set_password(db, args.username, _read_password(args))
+        users.set_password(db, args.username, _read_password(args), actor)
         return f"password changed for {args.username}; their sessions were signed out"
     if args.users_cmd == "set-role":
-        return f"changed: {_describe(users.set_access(db, args.username, args.role, roles.parse_spaces(args.spaces)))}"
+        return f"changed: {_describe(users.set_access(db, args.username, args.role, roles.parse_spaces(args.spaces), actor))}"
     if args.users_cmd in ("disable", "enable"):
-        users.set_disabled(db, args.username, args.users_cmd == "disable")
+        users.set_disabled(db, args.username, args.users_cmd == "disable", actor)
         return f"{args.username} {args.users_cmd}d"
     lines = [f"{_describe(row)}  last sign-in {row['last_login_at'] or 'never'}  created {row['created_at']}"
              for row in store.list_users(db)]

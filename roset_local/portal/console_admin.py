@@ -10,6 +10,7 @@ from litestar import Request
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from roset_local import audit
 from roset_local.api.deps import blocking, caller, check_space_name
 from roset_local.errors import BadRequest, Forbidden, NotFound, RosetError
 from roset_local.pagination import decode_cursor, encode_cursor
@@ -56,7 +57,10 @@ async def share_space(request: Request) -> Redirect:
             ttl = int(form.get("ttl") or tokens.DEFAULT_TTL)
         except ValueError:
             raise BadRequest("ttl: a number of seconds") from None
-        out = tokens.create_token(services, space, ttl, created_by=f"console:{session.username}")
+        with audit.recorded(services.db, audit.actor_of(request), "portal_token.created", "portal_token",
+                            space=space, changes={"ttl": ttl}) as entry:
+            out = tokens.create_token(services, space, ttl, created_by=f"console:{session.username}")
+            entry.target_id = out["id"]
         from urllib.parse import quote
 
         return Redirect(path=f"/console/spaces?share={quote(out['url'])}", status_code=303)
@@ -70,7 +74,9 @@ async def revoke_share(request: Request, token_id: FromPath[str]) -> Redirect:
         row = tokens.find(services, token_id)
         if row is None or not session.principal().can_see(row["space"]):
             raise NotFound("Share link not found")
-        tokens.revoke(services, row)
+        with audit.recorded(services.db, audit.actor_of(request), "portal_token.revoked", "portal_token", row["id"],
+                            space=row["space"]):
+            tokens.revoke(services, row)
 
     return await _do(request, "/console/spaces", go, "Share link revoked")
 
@@ -82,7 +88,7 @@ async def delete_space(request: Request, name: FromPath[str]) -> Redirect:
     def go(services: Any, form: Any, session: Any) -> int:
         space = check_space_name(name)
         session.principal().require_space(space)
-        return lifecycle.delete_space(services, space, True)
+        return lifecycle.delete_space(services, space, True, audit.actor_of(request))
 
     return await _do(request, "/console/spaces", go, lambda n: f"Deleted space {name} ({n} files)")
 
@@ -112,7 +118,11 @@ async def create_webhook(request: Request) -> Redirect:
         manage, _ = _webhooks()
         events = form.get("events") or []
         events = [events] if isinstance(events, str) else list(events)
-        row = manage.create_webhook(services, session.principal(), str(form.get("url") or "").strip(), events)
+        url = str(form.get("url") or "").strip()
+        with audit.recorded(services.db, audit.actor_of(request), "webhook.created", "webhook",
+                            changes={"url": url, "events": events}) as entry:
+            row = manage.create_webhook(services, session.principal(), url, events)
+            entry.target_id, entry.space = row["id"], audit.single_space(row["spaces"])
         from urllib.parse import quote
 
         return Redirect(path=f"/console/webhooks/{row['id']}?secret={quote(row['secret'])}", status_code=303)
@@ -141,24 +151,32 @@ async def webhook_action(request: Request, webhook_id: FromPath[str], verb: From
     def go(services: Any, form: dict[str, Any], session: Any) -> Any:
         manage, store = _webhooks()
         principal = session.principal()
-        manage.get_or_404(services, principal, webhook_id)
+        hook = manage.get_or_404(services, principal, webhook_id)
+        actor, space = audit.actor_of(request), audit.single_space(hook["spaces"])
         if verb == "test":
             out = manage.send_test(services, principal, webhook_id)
             return f"Test sent: {out.get('status')} {out.get('status_code') or ''} {out.get('error') or ''}".strip()
         if verb == "rotate":
             from urllib.parse import quote
 
-            row = manage.rotate_secret(services, principal, webhook_id)
+            with audit.recorded(services.db, actor, "webhook.secret_rotated", "webhook", webhook_id, space=space,
+                                changes={"secret": True}):
+                row = manage.rotate_secret(services, principal, webhook_id)
             return Redirect(path=f"{back}?secret={quote(row['secret'])}", status_code=303)
         if verb == "replay":
             out = manage.replay(services, principal, webhook_id, since=str(form.get("since") or ""),
                                 until=form.get("until") or None, event_types=None)
             return f"Replayed {out['replayed']} events ({out['skipped']} skipped)"
         if verb in ("enable", "disable"):
-            manage.update_webhook(services, principal, webhook_id, url=None, events=None, active=verb == "enable")
+            with audit.recorded(services.db, actor, "webhook.updated", "webhook", webhook_id, space=space,
+                                changes={"active": verb == "enable"}):
+                manage.update_webhook(services, principal, webhook_id, url=None, events=None,
+                                      active=verb == "enable")
             return f"Webhook {verb}d"
         if verb == "delete":
-            manage.delete_webhook(services, principal, webhook_id)
+            with audit.recorded(services.db, actor, "webhook.deleted", "webhook", webhook_id, space=space,
+                                changes={"url": hook["url"]}):
+                manage.delete_webhook(services, principal, webhook_id)
             return Redirect(path="/console/webhooks?notice=Webhook+deleted", status_code=303)
         raise NotFound("Unknown action")
 
@@ -200,6 +218,7 @@ async def create_key(request: Request) -> Template:
     scopes = form.get("scopes") or []
     scopes = [scopes] if isinstance(scopes, str) else list(scopes)
     spaces = roles.parse_spaces(str(form.get("spaces") or ""))
+    actor = audit.actor_of(request)
 
     def go() -> tuple[dict[str, Any], str]:
         if not name or len(name) > 200:
@@ -215,8 +234,11 @@ async def create_key(request: Request) -> Template:
         except ValueError as exc:
             raise Forbidden(str(exc)) from None
         granted = sorted(granted, key=key_store.ALL_SCOPES.index)
-        row, raw = key_store.create_key(services.db, name=name, scopes=granted, spaces=confined)
-        console_store.record_key_owner(services.db, row["id"], session.user_id)
+        with audit.recorded(services.db, actor, "api_key.created", "api_key",
+                            changes={"name": name, "scopes": granted, "spaces": confined}) as entry:
+            row, raw = key_store.create_key(services.db, name=name, scopes=granted, spaces=confined)
+            console_store.record_key_owner(services.db, row["id"], session.user_id)
+            entry.target_id = row["id"]
         return row, raw
 
     try:
@@ -232,8 +254,9 @@ async def create_key(request: Request) -> Template:
 async def revoke_key(request: Request, key_id: FromPath[str]) -> Redirect:
     def go(services: Any, form: Any, session: Any) -> None:
         visible = {r["id"] for r in _visible_keys(services, session)}
-        if key_id not in visible or not key_store.revoke_key(services.db, key_id):
-            raise NotFound("API key not found")
+        with audit.recorded(services.db, audit.actor_of(request), "api_key.revoked", "api_key", key_id):
+            if key_id not in visible or not key_store.revoke_key(services.db, key_id):
+                raise NotFound("API key not found")
         services.key_cache.clear()  # revocation takes effect at once
 
     return await _do(request, "/console/keys", go, "API key revoked")
@@ -266,7 +289,9 @@ async def save_provider_key(request: Request) -> Redirect:
         base_url = str(form.get("base_url") or "").strip().rstrip("/") or None
         if base_url and not re.match(r"^https?://[^\s/?#]+(/\S*)?$", base_url):
             raise BadRequest("Base URL: an http:// or https:// URL")
-        secrets.save_provider_key(services, provider, key, base_url)
+        with audit.recorded(services.db, audit.actor_of(request), "org.provider_key.set", "provider_key", provider,
+                            changes={"provider": provider, "key": key, "base_url": base_url}):
+            secrets.save_provider_key(services, provider, key, base_url)
         return f"Saved the {provider} key"
 
     return await _do(request, "/console/provider-keys", go, lambda m: m)
@@ -277,8 +302,10 @@ async def delete_provider_key(request: Request, provider: FromPath[str]) -> Redi
     def go(services: Any, form: Any, session: Any) -> None:
         from roset_local.store import org as org_store
 
-        if not org_store.delete_provider_key(services.db, provider):
-            raise NotFound(f"No {provider} key is configured")
+        with audit.recorded(services.db, audit.actor_of(request), "org.provider_key.deleted", "provider_key",
+                            provider, changes={"provider": provider}):
+            if not org_store.delete_provider_key(services.db, provider):
+                raise NotFound(f"No {provider} key is configured")
 
     return await _do(request, "/console/provider-keys", go, f"Removed the {provider} key")
 
@@ -392,7 +419,7 @@ async def save_settings(request: Request) -> Any:
     _, form = await form_of(request)
     db = services_of(request).db
     try:
-        await run(lambda: org_store.update_org_settings(db, settings_patch(form)))
+        await run(_audited_settings, db, audit.actor_of(request), settings_patch(form))
     except org_store.InvalidSetting as exc:
         values: dict[str, Any] = {name: _text(form, name) for name in SETTING_FIELDS}
         values["default_variants"] = _values(form, "default_variants")
@@ -408,12 +435,13 @@ async def save_routing(request: Request) -> Any:
 
     _, form = await form_of(request)
     db = services_of(request).db
+    actor = audit.actor_of(request)
     if _text(form, "reset"):
-        await run(org_store.set_routing_rules, db, {"rules": []})
+        await run(_audited_rules, db, actor, [])
         return flash_redirect("/console/settings", "Routing rules restored to the defaults")
     rules, rows = rules_from_form(form)
     try:
-        await run(org_store.set_routing_rules, db, {"rules": rules})
+        await run(_audited_rules, db, actor, rules)
     except org_store.InvalidSetting as exc:
         match = re.match(r"rules\[(\d+)\]", str(exc))
         bad = next((r["index"] for r in rows if match and r.get("rule") == int(match.group(1))), None)
@@ -424,6 +452,20 @@ async def save_routing(request: Request) -> Any:
         shown = [r for r in rows if r["content_type"] or r["provider"]]
         return await run(lambda: _settings_template(request, rows=shown, rules_error=message, bad_rule=bad))
     return flash_redirect("/console/settings", "Routing rules saved")
+
+
+def _audited_settings(db: Any, actor: audit.Actor, patch: dict[str, Any]) -> None:
+    from roset_local.store import org as org_store
+
+    with audit.recorded(db, actor, "org.settings.updated", "org", "settings", changes={"patch": patch}):
+        org_store.update_org_settings(db, patch)
+
+
+def _audited_rules(db: Any, actor: audit.Actor, rules: list[dict[str, Any]]) -> None:
+    from roset_local.store import org as org_store
+
+    with audit.recorded(db, actor, "org.routing_rules.updated", "org", "routing_rules", changes={"rules": rules}):
+        org_store.set_routing_rules(db, {"rules": rules})
 
 
 # -- API logs ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from litestar import Request
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from roset_local import audit
 from roset_local.api.deps import blocking, caller
 from roset_local.connections import manage, nodes, sync
 from roset_local.errors import BadRequest, NotFound, RosetError
@@ -148,7 +149,8 @@ async def create_connection(request: Request) -> Any:
     services = services_of(request)
 
     def go() -> dict[str, Any]:
-        return manage.verify_and_create(services, caller(request), payload_from_form(form))
+        return manage.verify_and_create(services, caller(request), payload_from_form(form),
+                                        actor=audit.actor_of(request))
 
     try:
         row = await run(go)
@@ -183,7 +185,7 @@ async def connection_action(request: Request, connection_id: FromPath[str], verb
             await run(sync.request_sync, services, row)
             return flash_redirect(detail, "Sync started")
         if verb == "delete":
-            await run(manage.delete_connection, services, row)
+            await run(manage.delete_connection, services, row, audit.actor_of(request))
             return flash_redirect("/console/connections", f"Deleted the connection {row['name']} (the bucket is untouched)")
     except RosetError as exc:
         return flash_redirect(back, exc.message, error=True)

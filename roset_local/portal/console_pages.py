@@ -9,6 +9,7 @@ from litestar import Request, Response
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, ServerSentEvent, Template
 
+from roset_local import audit
 from roset_local.api.deps import blocking, caller, check_query
 from roset_local.api.files import content_url, visible_file
 from roset_local.api.jobs import visible_job
@@ -67,7 +68,8 @@ async def login_submit(request: Request) -> Response:
         message, status = "Your sign-in form expired: please try again", 403
     else:
         try:
-            session, raw = await run(users.sign_in, services_of(request).db, username, form.get("password") or "")
+            session, raw = await run(users.sign_in, services_of(request).db, username, form.get("password") or "",
+                                     audit.anonymous(request, username))
         except users.SignInError as exc:
             message, status = str(exc), 423 if exc.locked else 401
         else:
@@ -256,7 +258,7 @@ async def file_delete(request: Request, file_id: FromPath[str]) -> Redirect:
     await form_of(request)
     services = services_of(request)
     file = await run(visible_file, services, request, file_id)
-    await run(lifecycle.delete_file, services, file_id)
+    await run(lifecycle.delete_file, services, file_id, audit.actor_of(request))
     return flash_redirect("/console/files", f"Deleted {file['filename']}")
 
 

@@ -9,6 +9,7 @@ from litestar import Request
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from roset_local import audit
 from roset_local.api.deps import blocking
 from roset_local.errors import NotFound
 from roset_local.portal import roles, users
@@ -34,7 +35,8 @@ def users_page(request: Request) -> Template:
 async def create_user(request: Request) -> Redirect:
     def go(services: Any, form: dict[str, Any], session: Any) -> str:
         row = users.create_user(services.db, _text(form, "username"), _text(form, "password"),
-                                role=_text(form, "role"), spaces=roles.parse_spaces(_text(form, "spaces")))
+                                role=_text(form, "role"), spaces=roles.parse_spaces(_text(form, "spaces")),
+                                actor=audit.actor_of(request))
         return f"Created {row['username']} ({row['role']})"
 
     return await form_action(request, "/console/users", go, lambda message: message)
@@ -53,15 +55,16 @@ async def user_action(request: Request, user_id: FromPath[str], verb: FromPath[s
 
     def go(services: Any, form: dict[str, Any], session: Any) -> str:
         user = _user_or_404(services, user_id)
-        name = user["username"]
+        name, actor = user["username"], audit.actor_of(request)
         if verb == "access":
-            row = users.set_access(services.db, user_id, _text(form, "role"), roles.parse_spaces(_text(form, "spaces")))
+            row = users.set_access(services.db, user_id, _text(form, "role"), roles.parse_spaces(_text(form, "spaces")),
+                                   actor)
             return f"{name} is now {row['role']}" + (f" of {', '.join(row['spaces'])}" if row["spaces"] else "")
         if verb == "password":
-            users.set_password(services.db, user_id, _text(form, "password"))
+            users.set_password(services.db, user_id, _text(form, "password"), actor)
             return f"Password reset for {name}; their sessions were signed out"
         if verb in ("disable", "enable"):
-            users.set_disabled(services.db, user_id, verb == "disable")
+            users.set_disabled(services.db, user_id, verb == "disable", actor)
             return f"{name} {verb}d"
         raise NotFound("Unknown action")
 

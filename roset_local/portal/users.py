@@ -7,13 +7,15 @@ import hmac
 import json
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from roset_local import audit
+from roset_local.audit import Actor
 from roset_local.auth import Principal
 from roset_local.portal import roles
 from roset_local.store import console as store
@@ -81,14 +83,26 @@ def check_password(password: str) -> str:
 
 
 def create_user(db: "Database", username: str, password: str, *, role: str = roles.READ_ONLY,
-                spaces: Iterable[str] | None = None, is_admin: bool = False) -> dict:
-    """A new console user (``is_admin`` is the older spelling of ``role="admin"``)."""
+                spaces: Iterable[str] | None = None, is_admin: bool = False, actor: Actor | None = None) -> dict:
+    """A new console user (``is_admin`` is the older spelling of ``role="admin"``).
+
+    Here and below, ``actor`` gets an audit entry written with the change (None: not audited)."""
     name = check_username(username)
     role, allowed = roles.check_access(roles.ADMIN if is_admin else role, spaces)
     check_password(password)
     if store.get_user_by_name(db, name) is not None:
         raise ValueError(f"user {name!r} already exists")
-    return store.insert_user(db, username=name, password_hash=_hasher.hash(password), role=role, spaces=allowed)
+    password_hash = _hasher.hash(password)  # slow: outside the write lock
+    with db.write():
+        row = store.insert_user(db, username=name, password_hash=password_hash, role=role, spaces=allowed)
+        _audit(db, actor, "console.user.created", row, {"role": role, "spaces": allowed})
+    return row
+
+
+def _audit(db: "Database", actor: Actor | None, action: audit.Action, user: dict, changes: dict | None = None) -> None:
+    if actor is not None:
+        audit.record(db, actor, action, target_type="console_user", target_id=user["id"],
+                     changes={"username": user["username"], **(changes or {})})
 
 
 def find_user(db: "Database", username_or_id: str) -> dict:
@@ -98,27 +112,36 @@ def find_user(db: "Database", username_or_id: str) -> dict:
     return user
 
 
-def set_password(db: "Database", username: str, password: str) -> None:
+def set_password(db: "Database", username: str, password: str, actor: Actor | None = None) -> None:
     user = find_user(db, username)
     check_password(password)
-    store.set_password_hash(db, user["id"], _hasher.hash(password))
-    store.delete_user_sessions(db, user["id"])
+    password_hash = _hasher.hash(password)
+    with db.write():
+        store.set_password_hash(db, user["id"], password_hash)
+        store.delete_user_sessions(db, user["id"])
+        _audit(db, actor, "console.user.password_reset", user, {"password": True})
 
 
-def set_access(db: "Database", username: str, role: str, spaces: Iterable[str] | None) -> dict:
+def set_access(db: "Database", username: str, role: str, spaces: Iterable[str] | None,
+               actor: Actor | None = None) -> dict:
     """Change a user's role and spaces (effective on their next request: sessions read them each time)."""
     user = find_user(db, username)
     role, allowed = roles.check_access(role, spaces)
-    if not store.set_access(db, user["id"], role, allowed):
-        raise ValueError("the last enabled admin cannot be demoted")
+    with db.write():
+        if not store.set_access(db, user["id"], role, allowed):
+            raise ValueError("the last enabled admin cannot be demoted")
+        _audit(db, actor, "console.user.role_changed", user,
+               {"role": role, "spaces": allowed, "previous_role": user["role"], "previous_spaces": user["spaces"]})
     return find_user(db, user["id"])
 
 
-def set_disabled(db: "Database", username: str, disabled: bool) -> dict:
+def set_disabled(db: "Database", username: str, disabled: bool, actor: Actor | None = None) -> dict:
     """Disable a user (signing them out everywhere; sign-in refused) or enable them again."""
     user = find_user(db, username)
-    if not store.set_disabled(db, user["id"], disabled):
-        raise ValueError("the last enabled admin cannot be disabled")
+    with db.write():
+        if not store.set_disabled(db, user["id"], disabled):
+            raise ValueError("the last enabled admin cannot be disabled")
+        _audit(db, actor, "console.user.disabled" if disabled else "console.user.enabled", user)
     return find_user(db, user["id"])
 
 
@@ -145,8 +168,11 @@ def _locked(db: "Database", name: str) -> SignInError:
     return SignInError(f"Too many failed sign-ins: this account is locked for {minutes} more minute(s)", locked=True)
 
 
-def sign_in(db: "Database", username: str, password: str) -> tuple[ConsoleSession, str]:
+def sign_in(db: "Database", username: str, password: str, origin: Actor | None = None) -> tuple[ConsoleSession, str]:
     """Check the password (and the lock); returns the session and the raw cookie value.
+
+    ``origin`` (the request) gets a ``console.login`` audit entry with the new session, or a
+    ``console.login_failed`` one when the attempt is refused.
 
     The attempt is counted as a failure before the (slow) password check, in one write transaction,
     so concurrent guesses cannot all be checked: once ``MAX_FAILURES`` are counted, the rest are
@@ -157,6 +183,17 @@ def sign_in(db: "Database", username: str, password: str) -> tuple[ConsoleSessio
         raise SignInError("Enter your username and password")
     if len(password or "") > MAX_PASSWORD:
         raise SignInError("Wrong username or password")
+    try:
+        return _sign_in(db, name, password, origin)
+    except SignInError as exc:
+        if origin is not None:
+            with db.write():
+                audit.record(db, origin, "console.login_failed", target_type="console_user", target_id=name,
+                             changes={"reason": "locked" if exc.locked else str(exc)})
+        raise
+
+
+def _sign_in(db: "Database", name: str, password: str, origin: Actor | None) -> tuple[ConsoleSession, str]:
     attempt, failures = store.reserve_attempt(db, name, to_str(utcnow() - LOCK_WINDOW), MAX_FAILURES)
     if attempt is None:
         raise _locked(db, name)
@@ -180,8 +217,12 @@ def sign_in(db: "Database", username: str, password: str) -> tuple[ConsoleSessio
     raw = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     token_hash = hash_session(raw)
-    store.insert_session(db, token_hash=token_hash, user_id=user["id"], csrf_token=csrf,
-                         expires_at=to_str(utcnow() + SESSION_TTL))
+    with db.write():
+        store.insert_session(db, token_hash=token_hash, user_id=user["id"], csrf_token=csrf,
+                             expires_at=to_str(utcnow() + SESSION_TTL))
+        if origin is not None:
+            audit.record(db, replace(origin, id=user["id"], name=user["username"]), "console.login",
+                         target_type="console_user", target_id=user["id"], changes={"role": user["role"]})
     store.purge_attempts(db, to_str(utcnow() - timedelta(days=1)))
     return _session(token_hash, user["id"], user["username"], user["role"], user["spaces"], csrf), raw
 

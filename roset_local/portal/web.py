@@ -41,7 +41,8 @@ NAV = (("dashboard", "/console", "Dashboard", roles.VIEW), ("files", "/console/f
        ("keys", "/console/keys", "API keys", roles.WORK),
        ("provider-keys", "/console/provider-keys", "Provider keys", roles.ADMIN_ONLY),
        ("settings", "/console/settings", "Settings", roles.ADMIN_ONLY),
-       ("logs", "/console/logs", "API logs", roles.ADMIN_ONLY), ("users", "/console/users", "Users", roles.ADMIN_ONLY))
+       ("logs", "/console/logs", "API logs", roles.ADMIN_ONLY), ("audit", "/console/audit", "Audit", roles.ADMIN_ONLY),
+       ("users", "/console/users", "Users", roles.ADMIN_ONLY))
 
 
 class NeedSignIn(Exception):

@@ -169,5 +169,8 @@ confine.add(
     """,
 )
 
+from roset_local.store.audit import audit as audit_schema  # noqa: E402
+
 ALL = [core, files, webhooks_schema, org_schema, analytics_schema, console_schema, connections_schema, index_schema,
-       confine]
+       confine, audit_schema]
+
