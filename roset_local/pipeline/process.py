@@ -38,6 +38,9 @@ log = logging.getLogger("roset_local.pipeline")
 LEASE_SECONDS = 60.0
 HEARTBEAT_SECONDS = 10.0
 MAX_ATTEMPTS = 3
+# The job's overall progress: extraction fills 0-60 %, text indexing 60-65, embedding 65-95, the rest 95-100.
+EXTRACT_SHARE = 0.6
+STAGES = ("queued", "starting", "extracting", "indexing", "embedding", "finishing", "completed")
 
 
 class JobGone(Exception):
@@ -217,6 +220,7 @@ def run_job(services: "Services", job_id: str) -> None:
         _process(services, job, file, owner, cancel, started)
     except JobGone:
         log.info("job %s stopped: cancelled or deleted", job_id)
+        drop_partial_index(services, job_id)
     except ExtractionError as exc:
         if exc.reason == "cancelled" or cancel.is_set():
             log.info("job %s cancelled during extraction", job_id)
@@ -286,6 +290,7 @@ def _fail(services: "Services", job: dict[str, Any], file: dict[str, Any], owner
         settle_file_after_job(db, file["id"], "failed", error=message, reason=reason)
         record_event(db, "file.processing.failed",
                      file_event_data(file, job, "failed", error=message, reason=reason), space=file["space"])
+    drop_partial_index(services, job["id"])
     notify_events(services)
 
 
@@ -306,7 +311,7 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
         now = time.monotonic()
         if now - last_progress[0] >= 0.5 or percent >= 100:
             last_progress[0] = now
-            job_store.set_progress(db, job["id"], owner, int(percent * 0.8), stage)
+            job_store.set_progress(db, job["id"], owner, int(percent * EXTRACT_SHARE), stage)
 
     content_type = file["content_type"] or "application/octet-stream"
     provider = choose_provider(services, content_type, options.get("provider"))
@@ -316,15 +321,16 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
         db.execute("UPDATE jobs SET provider = :p, engine = :e, stage = 'extracting' WHERE id = :id",
                    {"p": provider, "e": engine, "id": job["id"]})
     mode = extraction_mode(services, options)
+    wanted = wanted_variants(services, options)
     t0 = time.monotonic()
     with local_copy(services, file) as path:
         request = ExtractRequest(path=path, filename=file["filename"], content_type=content_type,
-                                 options={"extraction": mode, **{k: v for k, v in options.items() if k.startswith("_")}})
+                                 options={"extraction": mode, "thumbnail": "thumbnail" in wanted,
+                                          **{k: v for k, v in options.items() if k.startswith("_")}})
         extraction = extraction_pool(services).run(provider, keys, request, progress, cancel)
     timings["extract_ms"] = round((time.monotonic() - t0) * 1000, 1)
     _check(services, job["id"], owner, cancel)
 
-    wanted = wanted_variants(services, options)
     elements, page_sizes = document_elements(extraction, mode)
     outputs: list[dict[str, Any]] = []
     if "markdown" in wanted or {"embeddings", "searchable-index"} & set(wanted):
@@ -333,24 +339,14 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
         outputs.append({"type": "structure", "content": json.dumps(structure_document(elements, page_sizes)),
                         "content_type": "application/json"})
     index_result: dict[str, Any] = {}
-    indexer = services.extensions.get("index_file")
-    if indexer is not None and {"embeddings", "searchable-index"} & set(wanted):
-        job_store.set_progress(db, job["id"], owner, 85, "indexing")
-        t1 = time.monotonic()
-        index_result = indexer(
-            services, file_id=file["id"], space=file["space"], filename=file["filename"], content_type=content_type,
-            metadata=file["metadata"], markdown=extraction.markdown,
-            pages=[(p.number, p.markdown) for p in extraction.pages],
-            segments=[(s.start, s.end, s.text) for s in extraction.segments],
-            chunking=options.get("chunking"), embedding_model=options.get("embedding_model"),
-            with_embeddings="embeddings" in wanted, cancelled=cancel, elements=elements, page_sizes=page_sizes,
-        ) or {}
-        timings["index_ms"] = round((time.monotonic() - t1) * 1000, 1)
-        _check(services, job["id"], owner, cancel)
+    if services.extensions.get("index_file") is not None and {"embeddings", "searchable-index"} & set(wanted):
+        index_result = _index_stages(services, job, file, owner, cancel, extraction, elements, page_sizes, wanted,
+                                     timings)
     for vtype in ("embeddings", "searchable-index"):
         if vtype in wanted and vtype in index_result:
             body = json.dumps(index_result[vtype])
             outputs.append({"type": vtype, "content": body, "content_type": "application/json"})
+    job_store.set_progress(db, job["id"], owner, 95, "finishing")
     thumb_key = None
     if "thumbnail" in wanted and extraction.thumbnail:
         ext = "webp" if extraction.thumbnail_type == "image/webp" else "png"
@@ -393,6 +389,80 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
     notify_events(services)
     for key in old_blobs:
         services.blobs.delete(key)
+
+
+def _index_stages(services: "Services", job: dict[str, Any], file: dict[str, Any], owner: str, cancel: CancelToken,
+                  extraction: Any, elements: Any, page_sizes: Any, wanted: list[str],
+                  timings: dict[str, float]) -> dict[str, Any]:
+    """Text first, vectors after: the file answers text search as soon as its markdown is chunked.
+
+    Each stage replaces the file's chunks in one transaction, so a crash between stages leaves a
+    consistent index and the re-run (from extraction) replaces it again: never duplicate chunks.
+    """
+    from roset_local.index.indexer import chunk_file, index_text, index_vectors
+
+    db = services.db
+    options = job["options"] or {}
+    common = {"file_id": file["id"], "space": file["space"], "filename": file["filename"]}
+
+    def guard() -> None:  # inside each stage's write: a cancelled or reclaimed job writes nothing
+        if cancel.is_set() or not job_store.still_ours(db, job["id"], owner):
+            cancel.set()
+            raise JobGone(job["id"])
+
+    job_store.set_progress(db, job["id"], owner, 60, "indexing")
+    t0 = time.monotonic()
+    chunks, cfg = chunk_file(db, markdown=extraction.markdown, pages=[(p.number, p.markdown) for p in extraction.pages],
+                             segments=[(s.start, s.end, s.text) for s in extraction.segments],
+                             chunking=options.get("chunking"), elements=elements, page_sizes=page_sizes)
+    result: dict[str, Any] = {"searchable-index": index_text(db, chunks=chunks, cfg=cfg, guard=guard, **common)}
+    timings["index_text_ms"] = round((time.monotonic() - t0) * 1000, 1)
+    if "embeddings" not in wanted:
+        return result
+    job_store.set_progress(db, job["id"], owner, 65, "embedding")
+    _test_hold(services, options, "embedding", cancel)
+    last = [time.monotonic()]
+
+    def progress(fraction: float) -> None:
+        if time.monotonic() - last[0] >= 0.5:
+            last[0] = time.monotonic()
+            job_store.set_progress(db, job["id"], owner, 65 + int(30 * fraction), "embedding")
+
+    t1 = time.monotonic()
+    embeddings = index_vectors(services, chunks=chunks, cfg=cfg, embedding_model=options.get("embedding_model"),
+                               cancelled=cancel, progress=progress, guard=guard, **common)
+    if embeddings is None:
+        raise JobGone(job["id"])
+    timings["embed_ms"] = round((time.monotonic() - t1) * 1000, 1)
+    result["embeddings"] = embeddings
+    return result
+
+
+def _test_hold(services: "Services", options: dict[str, Any], stage: str, cancel: CancelToken) -> None:
+    """Test builds only: ``_test_fault="hold-<stage>"`` parks the job before that stage until the file
+    ``<data dir>/release-<stage>`` exists, so a test can look at (or kill) the server between stages."""
+    if not services.settings.test_faults or options.get("_test_fault") != f"hold-{stage}":
+        return
+    release = services.settings.data_dir / f"release-{stage}"
+    deadline = time.monotonic() + 120
+    while not release.exists() and not cancel.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def drop_partial_index(services: "Services", job_id: str) -> None:
+    """A job that failed or was cancelled after its text stage must not leave a never-completed file
+    searchable. A job reclaimed by another runner is left alone: that runner rewrites the chunks."""
+    drop = services.extensions.get("delete_file_index")
+    if drop is None:
+        return
+    db = services.db
+    with db.write():
+        job = job_store.get_job(db, job_id)
+        file = file_store.get_file(db, job["file_id"]) if job else None
+        if (job is None or file is None or job["status"] not in ("failed", "cancelled")
+                or file["latest_job_id"] != job_id or variant_store.markdown_of(db, file["id"]) is not None):
+            return
+        drop(db, file["id"])
 
 
 def recover(services: "Services") -> dict[str, int]:

@@ -105,7 +105,7 @@ def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines
         _set_page_sizes(pdf, pages)
         t1 = time.perf_counter()
         thumb = None
-        if count:
+        if count and req.options.get("thumbnail", True):  # a job that keeps no thumbnail skips the render
             with PDFIUM_LOCK:
                 thumb = thumbnail_from_pil(_render(pdf[0], 300, THUMB_SIZE, limits))
         timings["thumbnail"] = time.perf_counter() - t1
