@@ -18,7 +18,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from conftest import ADMIN_KEY, ROOT, LiveServer, server_env
+from tests.conftest import ADMIN_KEY, ROOT, LiveServer, server_env
 from samplegen import PdfPage, pdf_bytes
 
 CONTRACT = (
