@@ -20,7 +20,8 @@ TAGS = ["connections"]
 
 
 class ConnectionIn(msgspec.Struct):
-    """POST /v1/connections and /verify. ``sync_interval_minutes``: null (manual only) or 5-10080."""
+    """POST /v1/connections and /verify. ``sync_interval_minutes``: null (manual only) or 5-10080;
+    ``on_delete``: what a sync does to the files of deleted objects (``remove`` or ``keep``)."""
 
     provider: str
     name: str
@@ -32,6 +33,7 @@ class ConnectionIn(msgspec.Struct):
     space: str | None = None
     sync_interval_minutes: int | None = None
     process_new_files: bool = False
+    on_delete: str = "remove"
 
 
 class StartIn(msgspec.Struct):

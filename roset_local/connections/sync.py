@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from roset_local.connections.manage import spec_of, storage_errors
-from roset_local.errors import BadRequest, Conflict
+from roset_local.errors import BadRequest, Conflict, NotFound
 from roset_local.ids import new_id
 from roset_local.pipeline import lifecycle
 from roset_local.storage import connections as conn
@@ -199,7 +199,7 @@ def _apply(services: Services, row: Mapping[str, Any], sync_id: str, prefix: str
         return folder_ids.get(parent) if parent else None
 
     with db.write():
-        pending = store.pending_paths(db, row["id"])
+        pending = store.absent_paths(db, row["id"])
         inserts: list[dict[str, Any]] = [
             {"id": folder_ids[p], "connection_id": row["id"], "parent_id": parent_id(p), "type": "folder",
              "name": _name(p), "path": p, "size_bytes": None, "etag": None, "content_type": None,
@@ -224,7 +224,16 @@ def _apply(services: Services, row: Mapping[str, Any], sync_id: str, prefix: str
                                            content_type=fields["content_type"])
         store.insert_nodes(db, inserts)
         store.update_node_objects(db, updates)
-        store.delete_nodes(db, [state[p]["id"] for p in diff.deleted] + stale_folders)
+        revived = [pending[i.key] for i in diff.new if i.key in pending]
+        file_store.set_source_deleted(db, store.linked_file_ids(db, revived), False)
+        gone = [state[p] for p in diff.deleted]
+        gone_files = [r["file_id"] for r in gone if r["file_id"]]
+        if row["on_delete"] == "keep":  # the files stay (flagged); their nodes stay linked, as deleted
+            store.mark_nodes_deleted(db, [r["id"] for r in gone if r["file_id"]], now)
+            file_store.set_source_deleted(db, gone_files, True)
+            store.delete_nodes(db, [r["id"] for r in gone if not r["file_id"]] + stale_folders)
+        else:
+            store.delete_nodes(db, [r["id"] for r in gone] + stale_folders)
         counts = {"files_added": len(diff.new), "files_updated": len(diff.updated), "files_deleted": len(diff.deleted)}
         store.set_sync_fields(db, sync_id, status="completed", synced=len(keys), total=len(keys),
                               folders=len(wanted_folders), completed_at=now, **counts)
@@ -233,9 +242,20 @@ def _apply(services: Services, row: Mapping[str, Any], sync_id: str, prefix: str
         record_event(db, "connection.sync.completed",
                      {"connection_id": row["id"], "sync_id": sync_id, "status": "completed", **counts},
                      space=row["space"])
+    if row["on_delete"] != "keep":
+        _remove_files(services, gone_files)
     result = store.get_sync(db, sync_id)
     assert result is not None
     return result
+
+
+def _remove_files(services: Services, file_ids: list[str]) -> None:
+    """The files of objects gone from the bucket: removed with their variants and index entries."""
+    for file_id in file_ids:
+        try:
+            lifecycle.delete_file(services, file_id, "source_deleted")
+        except NotFound:  # deleted through the API meanwhile
+            continue
 
 
 # -- read-only views ------------------------------------------------------------------------------

@@ -242,8 +242,9 @@ def retry_job(services: "Services", job_id: str) -> dict[str, Any]:
     return job
 
 
-def delete_file(services: "Services", file_id: str) -> dict[str, Any]:
-    """Remove the file, its jobs, variants, index entries and stored bytes; emits file.deleted."""
+def delete_file(services: "Services", file_id: str, reason: str = "requested") -> dict[str, Any]:
+    """Remove the file, its jobs, variants, index entries and stored bytes; emits file.deleted saying
+    why (``requested``, ``space_deleted``, ``source_deleted``, ``connection_deleted``)."""
     db = services.db
     with db.write():
         file = file_store.get_file(db, file_id)
@@ -259,7 +260,8 @@ def delete_file(services: "Services", file_id: str) -> dict[str, Any]:
             remove_index(db, file_id)
         file_store.delete_file_rows(db, file_id)
         record_event(db, "file.deleted", {"file_id": file_id, "job_id": None, "space": file["space"],
-                                          "status": "deleted", "filename": file["filename"]}, space=file["space"])
+                                          "status": "deleted", "filename": file["filename"], "reason": reason},
+                     space=file["space"])
     notify_events(services)
     for key in blob_keys:
         services.blobs.delete(key)
@@ -275,7 +277,7 @@ def delete_space(services: "Services", space: str, cascade: bool) -> int:
         raise Conflict(f"Space '{space}' still has {len(ids)} files; delete them first or use cascade=true")
     for file_id in ids:
         try:
-            delete_file(services, file_id)
+            delete_file(services, file_id, "space_deleted")
         except NotFound:
             continue
     return len(ids)

@@ -96,6 +96,12 @@ def list_files(
     return [decode_file(r) for r in db.all(sql, params)]
 
 
+def set_source_deleted(db: Database, file_ids: list[str], value: bool) -> None:
+    """Flag (or unflag) files whose bucket object is gone but which were kept. Inside db.write()."""
+    db.conn.executemany("UPDATE files SET source_deleted = ?, updated_at = ? WHERE id = ?",
+                        [(int(value), now_str(), i) for i in file_ids])
+
+
 def delete_file_rows(db: Database, file_id: str) -> None:
     """Delete the file and (by cascade) its jobs, variants and upload tokens. Inside db.write()."""
     db.execute("DELETE FROM batch_items WHERE file_id = :id", {"id": file_id})

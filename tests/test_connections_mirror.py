@@ -1,0 +1,124 @@
+"""Connections that mirror their bucket: deleted objects take their files, variants and index entries along."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from roset_local.config import Settings
+from tests.conftest import ADMIN_KEY
+from tests.storage.targets import Target, make_target
+from tests.test_connections import all_nodes, payload, sync_and_wait, wait_file, wait_for
+from tests.test_webhooks import FAST_SCHEDULE, Receiver
+
+PROVIDERS = ["local", "s3", "azure_blob", "gcs"]
+KEEP = b"The lighthouse keeper logs the tide tables every evening.\n"
+GONE = b"The zeppelin hangar stores seventeen crimson balloons.\n"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    (tmp_path / "root").mkdir(exist_ok=True)
+    return Settings.from_env({"ROSET_WEBHOOK_SCHEDULE": FAST_SCHEDULE}, data_dir=tmp_path / "data",
+                             admin_key=ADMIN_KEY, workers=2, local_roots=(str(tmp_path / "root"),))
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+def _synced_files(client, target: Target, **extra: Any) -> tuple[str, dict[str, str]]:
+    """A connection on ``mirror/`` (keep.txt, gone.txt) synced and processed: its id and path → file id."""
+    target.put("mirror/keep.txt", KEEP)
+    target.put("mirror/gone.txt", GONE)
+    r = client.post("/v1/connections/verify", json=payload(target, prefix="mirror/", process_new_files=True, **extra))
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    assert sync_and_wait(client, cid)["files_added"] == 2
+
+    def linked() -> dict[str, str] | None:
+        ids = {n["path"]: n["file_id"] for n in all_nodes(client, connection_id=cid, type="file")}
+        return ids if all(ids.values()) else None
+
+    ids = wait_for(linked)
+    for file_id in ids.values():
+        assert wait_file(client, file_id)["status"] == "completed"
+    return cid, ids
+
+
+def _search_ids(client, query: str) -> set[str]:
+    body = client.post("/v1/search", json={"query": query, "mode": "text"}).json()
+    assert "results" in body, body
+    return {r["file_id"] for r in body["results"]}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_deleted_object_removes_its_file_everywhere(provider, client, request, tmp_path, receiver):
+    target = make_target(provider, request, tmp_path)
+    hook = client.post("/v1/webhooks", json={"url": receiver.url, "events": ["file.deleted"]}).json()
+    cid, ids = _synced_files(client, target)
+    gone_id, keep_id = ids["mirror/gone.txt"], ids["mirror/keep.txt"]
+    assert gone_id in _search_ids(client, "zeppelin hangar")
+    qa = client.post("/v1/qa", json={"question": "What does the zeppelin hangar store?"}).json()
+    assert gone_id in {s["file_id"] for s in qa["sources"]}
+
+    target.delete("mirror/gone.txt")
+    second = sync_and_wait(client, cid)
+    assert (second["files_added"], second["files_updated"], second["files_deleted"]) == (0, 0, 1)
+
+    assert client.get(f"/v1/files/{gone_id}").status_code == 404
+    assert client.get(f"/v1/files/{gone_id}/variants/markdown").status_code == 404
+    assert {f["id"] for f in client.get("/v1/files").json()["files"]} == {keep_id}
+    assert _search_ids(client, "zeppelin hangar") == set()
+    qa = client.post("/v1/qa", json={"question": "What does the zeppelin hangar store?"}).json()
+    assert gone_id not in {s["file_id"] for s in qa["sources"]}
+    assert keep_id in _search_ids(client, "lighthouse keeper")
+    assert [n["path"] for n in all_nodes(client, connection_id=cid, type="file")] == ["mirror/keep.txt"]
+
+    def deleted_event() -> dict[str, Any] | None:
+        for item in receiver.posts():
+            body = json.loads(item.body)
+            if body["type"] == "file.deleted" and body["data"]["file_id"] == gone_id:
+                return body
+        return None
+
+    event = wait_for(deleted_event, timeout=30)
+    assert event["data"]["reason"] == "source_deleted" and event["data"]["space"] == "default"
+    assert hook["id"]
+
+
+def test_on_delete_keep_flags_the_file_and_a_returning_object_clears_it(client, request, tmp_path):
+    target = make_target("local", request, tmp_path)
+    cid, ids = _synced_files(client, target, on_delete="keep")
+    assert client.get(f"/v1/connections/{cid}").json()["on_delete"] == "keep"
+    gone_id = ids["mirror/gone.txt"]
+    assert client.get(f"/v1/files/{gone_id}").json()["source_deleted"] is False
+
+    target.delete("mirror/gone.txt")
+    assert sync_and_wait(client, cid)["files_deleted"] == 1
+    kept = client.get(f"/v1/files/{gone_id}").json()
+    assert kept["status"] == "completed" and kept["source_deleted"] is True
+    assert gone_id in _search_ids(client, "zeppelin hangar")  # kept: still searchable, flagged
+    assert "mirror/gone.txt" not in {n["path"] for n in all_nodes(client, connection_id=cid)}
+
+    target.put("mirror/gone.txt", GONE)  # the object comes back: same node, same file, flag cleared
+    back = sync_and_wait(client, cid)
+    assert back["files_added"] == 1
+    nodes = {n["path"]: n for n in all_nodes(client, connection_id=cid, type="file")}
+    assert nodes["mirror/gone.txt"]["file_id"] == gone_id
+    assert client.get(f"/v1/files/{gone_id}").json()["source_deleted"] is False
+    assert len(client.get("/v1/files").json()["files"]) == 2
+
+
+def test_on_delete_is_validated(client, tmp_path):
+    (tmp_path / "root" / "v").mkdir()
+    r = client.post("/v1/connections", json={"provider": "local", "name": "V", "bucket": "v", "on_delete": "purge"})
+    assert r.status_code == 400 and "on_delete" in r.json()["error"] and r.json()["requestId"]
+    r = client.post("/v1/connections", json={"provider": "local", "name": "V", "bucket": "v"})
+    assert r.status_code == 201 and r.json()["on_delete"] == "remove"
