@@ -122,3 +122,46 @@ def test_on_delete_is_validated(client, tmp_path):
     assert r.status_code == 400 and "on_delete" in r.json()["error"] and r.json()["requestId"]
     r = client.post("/v1/connections", json={"provider": "local", "name": "V", "bucket": "v"})
     assert r.status_code == 201 and r.json()["on_delete"] == "remove"
+
+
+def _download(client, file_id: str) -> bytes | None:
+    r = client.get(f"/v1/files/{file_id}/download")
+    assert r.status_code == 200, r.text
+    got = client.get(r.json()["url"])
+    return got.content if got.status_code == 200 else None
+
+
+@pytest.mark.parametrize("provider", ["local", "s3"])
+def test_deleted_connection_keeps_files_with_their_bytes(provider, client, request, tmp_path):
+    target = make_target(provider, request, tmp_path)
+    cid, ids = _synced_files(client, target, on_delete="keep")
+    keep_id, gone_id = ids["mirror/keep.txt"], ids["mirror/gone.txt"]
+    target.delete("mirror/gone.txt")
+    sync_and_wait(client, cid)  # gone.txt is kept, flagged: its bytes are unreachable
+    r = client.delete(f"/v1/connections/{cid}")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"id": cid, "deleted": True, "files_deleted": 1, "files_kept": 1}
+    assert client.get(f"/v1/connections/{cid}").status_code == 404
+    assert client.get(f"/v1/files/{gone_id}").status_code == 404  # no bytes left anywhere: not kept
+    kept = client.get(f"/v1/files/{keep_id}").json()
+    assert kept["connection_id"] is None and kept["node_id"] is None and kept["status"] == "completed"
+    target.delete("mirror/keep.txt")  # the copy in the blob store no longer needs the bucket
+    assert _download(client, keep_id) == KEEP
+    assert keep_id in _search_ids(client, "lighthouse keeper")
+    job = client.post(f"/v1/files/{keep_id}/process", json={})
+    assert job.status_code == 201, job.text
+    job_id = job.json().get("job_id") or job.json()["id"]
+    done = wait_for(lambda: (lambda j: j if j["status"] in ("completed", "failed") else None)(
+        client.get(f"/v1/jobs/{job_id}").json()))
+    assert done["status"] == "completed", done  # re-processing reads the copied bytes
+
+
+def test_deleted_connection_cascade_deletes_its_files(client, request, tmp_path):
+    target = make_target("local", request, tmp_path)
+    cid, ids = _synced_files(client, target)
+    r = client.delete(f"/v1/connections/{cid}", params={"cascade": "true"})
+    assert r.status_code == 200 and r.json()["files_deleted"] == 2 and r.json()["files_kept"] == 0
+    assert client.get("/v1/files").json()["files"] == []
+    assert _search_ids(client, "lighthouse keeper") == set()
+    assert (tmp_path / "root" / target.spec.bucket / "mirror" / "keep.txt").exists()  # the bucket is untouched
+    assert client.delete("/v1/connections/conn-nope", params={"cascade": "true"}).status_code == 404

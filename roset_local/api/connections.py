@@ -9,7 +9,7 @@ from litestar import Request, delete, get, post
 from litestar.params import FromPath, FromQuery, RawBody
 
 from roset_local.api.deps import blocking, caller, decode_body, services_of
-from roset_local.connections import manage, sync
+from roset_local.connections import detach, manage, sync
 from roset_local.pagination import decode_cursor, page, parse_limit
 from roset_local.storage import connections as conn
 from roset_local.store import connections as store
@@ -105,9 +105,11 @@ def get_connection(request: Request, connection_id: FromPath[str]) -> dict[str, 
 
 @delete("/v1/connections/{connection_id:str}", opt=WRITE, status_code=200, tags=TAGS)
 @blocking
-def delete_connection(request: Request, connection_id: FromPath[str]) -> dict[str, Any]:
-    manage.delete_connection(services_of(request), _visible(request, connection_id))
-    return {"id": connection_id, "deleted": True}
+def delete_connection(request: Request, connection_id: FromPath[str],
+                      cascade: FromQuery[bool] = False) -> dict[str, Any]:
+    """``cascade=true`` deletes the connection's files too; otherwise they keep their bytes, copied in first."""
+    counts = detach.delete_connection(services_of(request), _visible(request, connection_id), cascade)
+    return {"id": connection_id, "deleted": True, **counts}
 
 
 @post("/v1/connections/{connection_id:str}/test", opt=WRITE, status_code=200, tags=TAGS)

@@ -243,12 +243,6 @@ def test_connection(services: Services, row: Mapping[str, Any]) -> dict[str, Any
 test_connection.__test__ = False  # type: ignore[attr-defined]
 
 
-def delete_connection(services: Services, row: Mapping[str, Any]) -> None:
-    """Forget the connection and its nodes; the bucket is never touched."""
-    with services.db.write():
-        store.delete_connection(services.db, row["id"])
-
-
 def list_buckets(services: Services, principal: Principal, data: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Buckets the credentials see; for ``local``, the roots (and their directories) the caller may use."""
     roots = local_roots_for(services, principal.spaces, plain=not principal.confined)

@@ -8,6 +8,7 @@ from typing import Any
 
 from roset_local.pagination import keyset
 from roset_local.store.db import Database, Row, in_list
+from roset_local.store.files import decode_file
 from roset_local.store.migrations import Migrations
 from roset_local.timeutil import now_str
 
@@ -159,6 +160,12 @@ def due_connections(db: Database, now: str) -> list[Row]:
         {"now": now},
     )
     return [_decode_connection(r) for r in rows]
+
+
+def connection_files(db: Database, connection_id: str) -> list[Row]:
+    """The files created from the connection's objects (their bytes live in its bucket)."""
+    rows = db.all("SELECT * FROM files WHERE connection_id = :c ORDER BY created_at, id", {"c": connection_id})
+    return [decode_file(r) for r in rows]
 
 
 def count_connection_files(db: Database, connection_id: str) -> int:
