@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +166,42 @@ def test_deleted_connection_cascade_deletes_its_files(client, request, tmp_path)
     assert _search_ids(client, "lighthouse keeper") == set()
     assert (tmp_path / "root" / target.spec.bucket / "mirror" / "keep.txt").exists()  # the bucket is untouched
     assert client.delete("/v1/connections/conn-nope", params={"cascade": "true"}).status_code == 404
+
+
+def _jobs(client, file_id: str) -> list[dict[str, Any]]:
+    return client.get("/v1/jobs", params={"file_id": file_id, "limit": 100}).json()["jobs"]
+
+
+@pytest.mark.parametrize("provider", ["local", "s3"])
+@pytest.mark.parametrize("process_new_files", [True, False])
+def test_changed_object_is_extracted_once_and_untouched_never(provider, process_new_files, client, services,
+                                                               request, tmp_path):
+    target = make_target(provider, request, tmp_path)
+    cid, ids = _synced_files(client, target)
+    if not process_new_files:  # the files were processed: they follow their objects whatever the setting
+        with services.db.write():
+            services.db.execute("UPDATE connections SET process_new_files = 0 WHERE id = :c", {"c": cid})
+    keep_id, gone_id = ids["mirror/keep.txt"], ids["mirror/gone.txt"]
+    before = client.get(f"/v1/files/{keep_id}").json()["sha256"]
+
+    time.sleep(1.1)  # a new mtime (whole seconds on some stores), the same bytes
+    target.put("mirror/keep.txt", KEEP)
+    target.put("mirror/gone.txt", b"The observatory dome opens for the comet at midnight.\n")
+    second = sync_and_wait(client, cid)
+    assert second["files_updated"] >= 1 and second["files_added"] == second["files_deleted"] == 0
+
+    def reprocessed() -> list[dict[str, Any]] | None:
+        jobs = _jobs(client, gone_id)
+        return jobs if len(jobs) == 2 and all(j["status"] == "completed" for j in jobs) else None
+
+    wait_for(reprocessed)
+    assert _search_ids(client, "observatory comet") == {gone_id}
+    assert _search_ids(client, "zeppelin hangar") == set()
+    markdown = client.get(f"/v1/files/{gone_id}/variants/markdown").json()["content"]
+    assert "observatory" in markdown and "zeppelin" not in markdown
+    assert len(_jobs(client, keep_id)) == 1  # only its mtime moved: never re-run
+    assert client.get(f"/v1/files/{keep_id}").json()["sha256"] == before
+
+    third = sync_and_wait(client, cid)  # nothing changed: nothing re-runs
+    assert (third["files_added"], third["files_updated"], third["files_deleted"]) == (0, 0, 0)
+    assert len(_jobs(client, gone_id)) == 2 and len(_jobs(client, keep_id)) == 1

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -158,7 +159,8 @@ def run_sync(services: Services, sync_id: str) -> dict[str, Any] | None:
                 with db.write():
                     store.set_sync_fields(db, sync_id, synced=len(listing), total=max(len(previous), len(listing)))
         diff = conn.diff_listing(previous, listing)
-        result = _apply(services, row, sync_id, spec.prefix, state, listing, diff)
+        hashes = _new_hashes(services, spec, state, diff.updated)
+        result = _apply(services, row, sync_id, spec.prefix, state, listing, diff, hashes)
     except BadRequest as exc:
         _fail(services, sync, row, exc.message)
         return store.get_sync(db, sync_id)
@@ -174,16 +176,49 @@ def run_sync(services: Services, sync_id: str) -> dict[str, Any] | None:
         return store.get_sync(db, sync_id)
     lifecycle.notify_events(services)
     log.info("sync %s of %s: %d objects in %.2f s", sync_id, row["id"], len(listing), time.monotonic() - started)
-    if row["process_new_files"]:
-        from roset_local.connections.nodes import process_nodes
+    from roset_local.connections.nodes import process_nodes
 
-        process_nodes(services, row, [i.key for i in (*diff.new, *diff.updated)])
+    changed = [i.key for i in diff.updated if i.key not in hashes.same]  # same bytes: nothing to redo
+    if row["process_new_files"]:
+        process_nodes(services, row, [i.key for i in diff.new] + changed)
+    else:  # files already processed follow their object's changes
+        process_nodes(services, row, [k for k in changed if k in hashes.processed])
     return result
+
+
+@dataclass
+class Hashes:
+    """What the changed objects' bytes are: ``same`` keys only moved their etag or mtime; ``digests``
+    holds the new sha256 of the others (when hashed); ``processed`` keys have a processed file."""
+
+    same: set[str] = field(default_factory=set)
+    digests: dict[str, str] = field(default_factory=dict)
+    processed: set[str] = field(default_factory=set)
+
+
+def _new_hashes(services: Services, spec: conn.ConnectionSpec, state: Mapping[str, Mapping[str, Any]],
+                updated: list[conn.ObjectInfo]) -> Hashes:
+    """Hash the changed objects whose file was processed (the others' hash is learnt when a job reads them)."""
+    from roset_local.connections.nodes import SHA_INLINE_LIMIT, object_sha256
+
+    out = Hashes()
+    for info in updated:
+        file_id = state[info.key]["file_id"]
+        file = file_store.get_file(services.db, file_id) if file_id else None
+        if file is None or not file["latest_job_id"]:
+            continue
+        out.processed.add(info.key)
+        digest = object_sha256(spec, info.key) if info.size <= SHA_INLINE_LIMIT else None
+        if digest is not None and digest == file["sha256"]:
+            out.same.add(info.key)
+        elif digest is not None:
+            out.digests[info.key] = digest
+    return out
 
 
 def _apply(services: Services, row: Mapping[str, Any], sync_id: str, prefix: str,
            state: Mapping[str, Mapping[str, Any]], listing: list[conn.ObjectInfo],
-           diff: conn.ListingDiff) -> dict[str, Any]:
+           diff: conn.ListingDiff, hashes: Hashes) -> dict[str, Any]:
     """Write the whole difference, the sync's end and its event in one transaction."""
     db = services.db
     now = now_str()
@@ -219,8 +254,8 @@ def _apply(services: Services, row: Mapping[str, Any], sync_id: str, prefix: str
             old = state[info.key]
             fields = _object_fields(info)
             updates.append({"id": old["id"], "parent_id": parent_id(info.key), "updated_at": now, **fields})
-            if old["file_id"]:  # the linked file's bytes changed: its hash is unknown until read again
-                file_store.set_file_fields(db, old["file_id"], size_bytes=info.size, sha256=None,
+            if old["file_id"] and info.key not in hashes.same:  # the linked file's bytes changed
+                file_store.set_file_fields(db, old["file_id"], size_bytes=info.size, sha256=hashes.digests.get(info.key),
                                            content_type=fields["content_type"])
         store.insert_nodes(db, inserts)
         store.update_node_objects(db, updates)
