@@ -205,3 +205,43 @@ def test_changed_object_is_extracted_once_and_untouched_never(provider, process_
     third = sync_and_wait(client, cid)  # nothing changed: nothing re-runs
     assert (third["files_added"], third["files_updated"], third["files_deleted"]) == (0, 0, 0)
     assert len(_jobs(client, gone_id)) == 2 and len(_jobs(client, keep_id)) == 1
+
+
+@pytest.mark.parametrize("provider", ["local", "s3"])
+def test_same_bytes_under_a_second_key_are_extracted_once(provider, client, request, tmp_path):
+    target = make_target(provider, request, tmp_path)
+    cid, ids = _synced_files(client, target)
+    first = ids["mirror/gone.txt"]
+    target.put("mirror/copy/twin.txt", GONE)
+    assert sync_and_wait(client, cid)["files_added"] == 1
+    twin_node = wait_for(lambda: next((n for n in all_nodes(client, connection_id=cid, type="file")
+                                       if n["path"] == "mirror/copy/twin.txt" and n["file_id"]), None))
+    twin = wait_file(client, twin_node["file_id"])
+    assert twin["status"] == "completed" and twin["sha256"] == client.get(f"/v1/files/{first}").json()["sha256"]
+    meta = client.get(f"/v1/files/{twin['id']}/variants/metadata").json()["data"]
+    assert meta["reused_from"] == first and meta["filename"] == "twin.txt" and meta["pages_billed"] == 0
+    markdown = client.get(f"/v1/files/{twin['id']}/variants/markdown").json()["content"]
+    assert markdown == client.get(f"/v1/files/{first}/variants/markdown").json()["content"]
+    assert _search_ids(client, "zeppelin hangar") == {first, twin["id"]}
+    vector = client.post("/v1/search", json={"query": "airship storage building", "mode": "vector"}).json()
+    assert twin["id"] in {r["file_id"] for r in vector["results"]}
+    # different bytes are extracted as usual
+    assert "reused_from" not in client.get(f"/v1/files/{ids['mirror/keep.txt']}/variants/metadata").json()["data"]
+    # the copy outlives its twin: deleting the first file leaves the second searchable
+    assert client.delete(f"/v1/files/{first}").status_code == 200
+    assert _search_ids(client, "zeppelin hangar") == {twin["id"]}
+
+
+def test_reprocessing_the_same_bytes_extracts_again(client):
+    """Reuse never stands in for an explicit re-run of a file whose variants came from these bytes."""
+    data = b"The orchard ledger counts nine hundred quince trees.\n"
+    a = client.post("/v1/upload", files={"file": ("a.txt", data, "text/plain")}).json()
+    assert wait_file(client, a["id"])["status"] == "completed"
+    b = client.post("/v1/upload", files={"file": ("b.txt", data, "text/plain")}).json()
+    assert wait_file(client, b["id"])["status"] == "completed"
+    assert client.get(f"/v1/files/{b['id']}/variants/metadata").json()["data"]["reused_from"] == a["id"]
+    job = client.post(f"/v1/files/{b['id']}/process", json={}).json()
+    job_id = job.get("job_id") or job["id"]
+    wait_for(lambda: client.get(f"/v1/jobs/{job_id}").json()["status"] == "completed")
+    assert "reused_from" not in client.get(f"/v1/files/{b['id']}/variants/metadata").json()["data"]
+    assert _search_ids(client, "quince orchard") == {a["id"], b["id"]}
