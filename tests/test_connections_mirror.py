@@ -106,6 +106,9 @@ def test_on_delete_keep_flags_the_file_and_a_returning_object_clears_it(client, 
     kept = client.get(f"/v1/files/{gone_id}").json()
     assert kept["status"] == "completed" and kept["source_deleted"] is True
     assert gone_id in _search_ids(client, "zeppelin hangar")  # kept: still searchable, flagged
+    url = client.get(f"/v1/files/{gone_id}/download").json()["url"]
+    missing = client.get(url)
+    assert missing.status_code == 404 and missing.json()["code"] == "NOT_FOUND"  # no bytes: a clear 404
     assert "mirror/gone.txt" not in {n["path"] for n in all_nodes(client, connection_id=cid)}
 
     target.put("mirror/gone.txt", GONE)  # the object comes back: same node, same file, flag cleared
