@@ -175,8 +175,7 @@ def _jobs(client, file_id: str) -> list[dict[str, Any]]:
     return client.get("/v1/jobs", params={"file_id": file_id, "limit": 100}).json()["jobs"]
 
 
-@pytest.mark.parametrize("provider", ["local", "s3"])
-@pytest.mark.parametrize("process_new_files", [True, False])
+@pytest.mark.parametrize(("provider", "process_new_files"), [("local", True), ("s3", False)])
 def test_changed_object_is_extracted_once_and_untouched_never(provider, process_new_files, client, services,
                                                                request, tmp_path):
     target = make_target(provider, request, tmp_path)
