@@ -270,7 +270,11 @@ def file_content(request: Request, file_id: FromPath[str], expires: FromQuery[st
         raise NotFound("File not found")
     opener = services.extensions.get("open_file_bytes")
     if file.get("node_id") and opener is not None:
-        return Stream(_iter_handle(opener(file)), media_type=file["content_type"] or "application/octet-stream")
+        try:
+            handle = opener(file)
+        except FileNotFoundError:  # e.g. kept after its object was deleted (source_deleted)
+            raise NotFound("The file's object is no longer in its bucket") from None
+        return Stream(_iter_handle(handle), media_type=file["content_type"] or "application/octet-stream")
     return _stream_blob(services, file["storage_key"], file["content_type"] or "application/octet-stream", file["filename"])
 
 

@@ -244,8 +244,10 @@ def retry_job(services: "Services", job_id: str) -> dict[str, Any]:
     return job
 
 
-def delete_file(services: "Services", file_id: str, actor: Actor | None = None) -> dict[str, Any]:
-    """Remove the file, its jobs, variants, index entries and stored bytes; emits file.deleted.
+def delete_file(services: "Services", file_id: str, actor: Actor | None = None,
+                reason: str = "requested") -> dict[str, Any]:
+    """Remove the file, its jobs, variants, index entries and stored bytes; emits file.deleted saying
+    why (``requested``, ``space_deleted``, ``source_deleted``, ``connection_deleted``).
 
     ``actor`` gets a ``file.deleted`` audit entry in the same transaction (None: part of a batch or
     a space deletion, which records one entry of its own)."""
@@ -266,7 +268,8 @@ def delete_file(services: "Services", file_id: str, actor: Actor | None = None) 
                 remove_index(db, file_id)
             file_store.delete_file_rows(db, file_id)
             record_event(db, "file.deleted", {"file_id": file_id, "job_id": None, "space": file["space"],
-                                              "status": "deleted", "filename": file["filename"]}, space=file["space"])
+                                              "status": "deleted", "filename": file["filename"], "reason": reason},
+                         space=file["space"])
             if actor is not None:
                 audit.record(db, actor, "file.deleted", target_type="file", target_id=file_id, space=file["space"],
                              changes={"filename": file["filename"]})
@@ -292,7 +295,7 @@ def delete_space(services: "Services", space: str, cascade: bool, actor: Actor |
         raise Conflict(f"Space '{space}' still has {len(ids)} files; delete them first or use cascade=true")
     for file_id in ids:
         try:
-            delete_file(services, file_id)
+            delete_file(services, file_id, reason="space_deleted")
         except NotFound:
             continue
     if actor is not None:

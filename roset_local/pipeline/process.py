@@ -20,6 +20,7 @@ import sqlean
 from typing import TYPE_CHECKING, Any
 
 from roset_local.errors import is_disk_full, scrub_paths
+from roset_local.pipeline import reuse
 from roset_local.pipeline.lifecycle import enqueue, file_event_data, notify_events, settle_file_after_job
 from roset_local.positions.structure import document_elements, structure_document
 from roset_local.providers.base import DEFAULT_EXTRACTION, ExtractionError, ExtractRequest
@@ -323,11 +324,18 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
     mode = extraction_mode(services, options)
     wanted = wanted_variants(services, options)
     t0 = time.monotonic()
-    with local_copy(services, file) as path:
-        request = ExtractRequest(path=path, filename=file["filename"], content_type=content_type,
-                                 options={"extraction": mode, "thumbnail": "thumbnail" in wanted,
-                                          **{k: v for k, v in options.items() if k.startswith("_")}})
-        extraction = extraction_pool(services).run(provider, keys, request, progress, cancel)
+    with local_copy(services, file) as path:  # a bucket file's sha256 is known once its bytes are read
+        twin = reuse.find_twin(services, file, options)
+        if twin is None:
+            request = ExtractRequest(path=path, filename=file["filename"], content_type=content_type,
+                                     options={"extraction": mode, "thumbnail": "thumbnail" in wanted,
+                                              **{k: v for k, v in options.items() if k.startswith("_")}})
+            extraction = extraction_pool(services).run(provider, keys, request, progress, cancel)
+    if twin is not None:  # the same bytes were processed alike in this space: copy, don't extract
+        _check(services, job["id"], owner, cancel)
+        outputs, thumb_key = reuse.copied_outputs(services, file, job, twin)
+        _swap(services, job, file, owner, twin["provider"], outputs, 0, started, thumb_key, twin)  # 0: nothing extracted
+        return
     timings["extract_ms"] = round((time.monotonic() - t0) * 1000, 1)
     _check(services, job["id"], owner, cancel)
 
@@ -368,10 +376,21 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
 
             meta["page_starts"] = page_starts(extraction.markdown, [(p.number, p.markdown) for p in extraction.pages])
         outputs.append({"type": "metadata", "content": json.dumps(meta, default=str), "content_type": "application/json"})
+    _swap(services, job, file, owner, provider, outputs, pages, started, thumb_key)
+
+
+def _swap(services: "Services", job: dict[str, Any], file: dict[str, Any], owner: str, provider: str | None,
+          outputs: list[dict[str, Any]], pages: int, started: float, thumb_key: str | None,
+          twin: dict[str, Any] | None = None) -> None:
+    """Swap in the job's variants (and, when reusing a twin's, its index entries) and complete the
+    job, all in one transaction."""
+    db = services.db
     try:
         with db.write():
             if not job_store.still_ours(db, job["id"], owner):
                 raise JobGone(job["id"])
+            if twin is not None:
+                reuse.copy_index(services, file, twin)
             old_blobs = variant_store.replace_variants(db, file_id=file["id"], job_id=job["id"], provider=provider,
                                                        variants=outputs)
             if {o["type"] for o in outputs} & {"markdown", "structure"} == {"markdown"}:

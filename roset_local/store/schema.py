@@ -157,6 +157,9 @@ from roset_local.store.chunks import index as index_schema  # noqa: E402
 # Where a chunk's text sits on its page: {"box": [x0, y0, x1, y1], "page_size": [w, h]} in points.
 index_schema.add("0002_positions_chunk_bbox", "ALTER TABLE chunks ADD COLUMN bbox TEXT;")
 
+# Content-addressed reuse (issue 18) looks files up by their bytes within a space at every job.
+files.add("0002_mirror_files_space_sha256", "CREATE INDEX files_space_sha256 ON files (space, sha256);")
+
 # Tenant confinement (issue 14): objects spanning spaces carry their spaces; logs hold no secret.
 confine = Migrations("confine")
 confine.add(
