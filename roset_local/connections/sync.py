@@ -269,6 +269,10 @@ def _apply(services: Services, row: Mapping[str, Any], sync_id: str, prefix: str
             store.delete_nodes(db, [r["id"] for r in gone if not r["file_id"]] + stale_folders)
         else:
             store.delete_nodes(db, [r["id"] for r in gone] + stale_folders)
+    if row["on_delete"] != "keep":
+        # Before the run is marked completed: whoever waits for the sync sees the files gone too.
+        _remove_files(services, gone_files)
+    with db.write():
         counts = {"files_added": len(diff.new), "files_updated": len(diff.updated), "files_deleted": len(diff.deleted)}
         store.set_sync_fields(db, sync_id, status="completed", synced=len(keys), total=len(keys),
                               folders=len(wanted_folders), completed_at=now, **counts)
@@ -277,8 +281,6 @@ def _apply(services: Services, row: Mapping[str, Any], sync_id: str, prefix: str
         record_event(db, "connection.sync.completed",
                      {"connection_id": row["id"], "sync_id": sync_id, "status": "completed", **counts},
                      space=row["space"])
-    if row["on_delete"] != "keep":
-        _remove_files(services, gone_files)
     result = store.get_sync(db, sync_id)
     assert result is not None
     return result
