@@ -153,6 +153,58 @@ def smoke_corpus(http: httpx.Client, workdir: Path, timeout: float) -> list[str]
     return problems
 
 
+MCP_INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "smoke", "version": "1"}}}
+MCP_TOOLS = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+
+
+def _tool_names(answer: dict) -> list[str]:
+    return sorted(t["name"] for t in answer.get("result", {}).get("tools", []))
+
+
+def smoke_mcp_http(http: httpx.Client) -> list[str]:
+    """initialize + tools/list against /mcp (streamable HTTP, the same API key)."""
+    init = http.post("/mcp", json=MCP_INIT, headers=MCP_HEADERS)
+    tools = http.post("/mcp", json=MCP_TOOLS, headers=MCP_HEADERS)
+    names = _tool_names(tools.json()) if tools.status_code == 200 else []
+    print(f"/mcp: initialize HTTP {init.status_code}, tools/list HTTP {tools.status_code}: {', '.join(names)}")
+    if init.status_code != 200 or "search" not in names:
+        return [f"/mcp: initialize {init.status_code} {init.text[:200]}, tools/list {tools.status_code} {tools.text[:200]}"]
+    return []
+
+
+def smoke_mcp_stdio(exe: Path, env: dict[str, str], cwd: Path) -> list[str]:
+    """`roset-local mcp`: initialize + tools/list over stdio, beside the running server."""
+    lines = [MCP_INIT, {"jsonrpc": "2.0", "method": "notifications/initialized"}, MCP_TOOLS]
+    stdin = "".join(json.dumps(line) + "\n" for line in lines)
+    proc = subprocess.Popen([str(exe), "mcp", "--no-worker"], cwd=str(cwd), env={**env, "ROSET_API_KEY": ADMIN_KEY},
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(stdin)
+    proc.stdin.flush()
+    answers: dict[int, dict] = {}
+    deadline = time.monotonic() + 120
+    while len(answers) < 2 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        message = json.loads(line)
+        answers[message.get("id")] = message
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    names = _tool_names(answers.get(2, {}))
+    server = answers.get(1, {}).get("result", {}).get("serverInfo", {}).get("name")
+    print(f"roset-local mcp (stdio): serverInfo {server}, tools/list: {', '.join(names)}, exit {proc.returncode}")
+    if server != "roset-local" or "upload" not in names:
+        return [f"roset-local mcp: {answers or 'no answer'}; stderr: {(proc.stderr.read() if proc.stderr else '')[-1500:]}"]
+    return []
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("binary", nargs="?", default=str(ROOT / "dist" / "roset-local"))
@@ -202,6 +254,8 @@ def main() -> int:
             print(f"/v1/me: HTTP {me.status_code}")
             if me.status_code != 200:
                 problems.append(f"/v1/me answered {me.status_code}")
+            problems += smoke_mcp_http(http)
+            problems += smoke_mcp_stdio(exe, env, work)
             if not args.no_corpus and has_route(http, "/v1/upload"):
                 problems += smoke_corpus(http, work, args.corpus_timeout)
                 print(f"RSS after the smoke corpus: {tree_rss_mib(proc.pid):.0f} MiB")

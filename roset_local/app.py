@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +23,8 @@ from roset_local.config import Settings
 from roset_local.errors import handle_exception
 from roset_local.observe import RequestContext
 from roset_local.services import Services
+
+log = logging.getLogger("roset_local")
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -64,6 +67,10 @@ def build_litestar(services: Services) -> Litestar:
     handlers: list[Any] = []
     for module in route_modules():
         handlers.extend(module.ROUTES)
+    from roset_local.mcp_server import http as mcp_http
+
+    mcp_endpoint, mcp_lifespan = mcp_http.mount(services)
+    handlers.append(mcp_endpoint)
     static_dir = web_dir() / "static"
     handlers.append(
         create_static_files_router(path="/static", directories=[static_dir], opt={"public": True, "unmetered": True}, include_in_schema=False)
@@ -71,6 +78,11 @@ def build_litestar(services: Services) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from roset_local.pipeline.intake import settle_interrupted_uploads
+
+        settled = settle_interrupted_uploads(services)  # the HTTP server alone receives uploads
+        if any(settled.values()):
+            log.info("settled uploads cut off by the last stop: %s", settled)
         services.start()
         try:
             yield
@@ -97,7 +109,7 @@ def build_litestar(services: Services) -> Litestar:
         guards=[authorize],
         exception_handlers={Exception: handle_exception},
         openapi_config=openapi,
-        lifespan=[lifespan],
+        lifespan=[lifespan, mcp_lifespan],
         request_max_body_size=10 * 1024 * 1024,
         template_config=TemplateConfig(directory=web_dir() / "templates", engine=JinjaTemplateEngine,
                                        engine_callback=_template_filters),

@@ -85,9 +85,9 @@ class Principal:
         return self.spaces
 
     def list_filter(self, requested: str | None, default: str) -> tuple[str, ...]:
-        """Like ``space_filter`` for lists whose contract names a default space: an unconfined
-        caller gets ``default``, a confined one its own spaces."""
-        if not requested and self.spaces is not None:
+        """Like ``space_filter`` for lists whose contract names a default space: a caller that may see
+        ``default`` gets it (CONTRACT.md); a confined key without it gets its own spaces, not a 403."""
+        if not requested and self.spaces is not None and default not in self.spaces:
             return self.spaces
         return self.space_filter(requested or default) or (default,)
 

@@ -271,7 +271,9 @@ def extra_commands() -> list[Callable[[Any], None]]:
 
     from roset_local.audit import cli as audit_cli
 
-    return [ops_cli.register, users_cli.register, audit_cli.register]
+    from roset_local.mcp_server import stdio as mcp_stdio
+
+    return [ops_cli.register, users_cli.register, audit_cli.register, mcp_stdio.register]
 
 
 def main(argv: list[str] | None = None) -> int:

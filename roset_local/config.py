@@ -98,6 +98,7 @@ class Settings:
     admin_password: str | None = None
     ann_min_vectors: int = 20_000  # below this many vectors a table is searched exactly, without the ANN graph
     ann_save_seconds: float = 60.0  # the ANN index is saved at most this often while it changes (and at shutdown)
+    min_free_bytes: int = 256 * 1024**2  # below this: /ready 503 and uploads 507 (the disk never fills)
     test_faults: bool = False  # lets tests make extraction crash/hang on purpose; never in production
 
     @classmethod
@@ -134,6 +135,7 @@ class Settings:
             pages_limit=pages_limit or None,
             audit_retention_days=_int(env, "ROSET_AUDIT_RETENTION_DAYS", 365),
             admin_password=env.get("ROSET_ADMIN_PASSWORD") or None,
+            min_free_bytes=_int(env, "ROSET_MIN_FREE_BYTES", 256 * 1024**2),
             test_faults=_bool(env, "ROSET_TEST_FAULTS", False),
             ann_min_vectors=_int(env, "ROSET_ANN_MIN_VECTORS", 20_000),
             ann_save_seconds=float(_int(env, "ROSET_ANN_SAVE_SECONDS", 60)),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
+import re
 import logging
 import secrets
 from typing import Any
@@ -27,6 +29,7 @@ CODES = {
     429: "RATE_LIMITED",
     500: "INTERNAL_ERROR",
     503: "SERVICE_UNAVAILABLE",
+    507: "INSUFFICIENT_STORAGE",
 }
 
 
@@ -83,6 +86,44 @@ class Unavailable(RosetError):
     status, code = 503, "SERVICE_UNAVAILABLE"
 
 
+class InsufficientStorage(RosetError):
+    """The disk is full (or below ROSET_MIN_FREE_BYTES).
+
+    The contract's code table has no storage code: 402 QUOTA_EXCEEDED is about the billing period
+    and 500 INTERNAL_ERROR tells the client nothing it can act on, so this is HTTP 507 (WebDAV's
+    Insufficient Storage) with the code INSUFFICIENT_STORAGE, in the contract's error shape.
+    Retrying after space is freed succeeds.
+    """
+
+    status, code = 507, "INSUFFICIENT_STORAGE"
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """True for ENOSPC/EDQUOT and SQLite's "database or disk is full", also when wrapped once."""
+    for err in (exc, getattr(exc, "__cause__", None), getattr(exc, "__context__", None)):
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if err is not None and type(err).__name__ in ("OperationalError", "DatabaseError") and "disk is full" in str(err):
+            return True
+    return False
+
+
+class ClientGone(BadRequest):
+    """The client closed the connection mid-body: nothing is kept, the answer goes nowhere, no alarm."""
+
+
+# Absolute paths (…/blobs/default/<id>/bogus.wav) in a message become their last part: error texts
+# go to clients and job records, and the layout of the server's disk is none of their business.
+# A path starts at a "/" that follows neither a word character, ":" nor "/" (so URLs stay whole);
+# the API's own routes (/v1/...) are not paths on disk.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.])/(?!v1/)(?:[^\s'\"/:,;()\[\]]+/)+([^\s'\"/:,;()\[\]]+)")
+
+
+def scrub_paths(text: str) -> str:
+    """``text`` with every absolute filesystem path cut to its file name (one rule for all errors)."""
+    return _ABSOLUTE_PATH.sub(r"\1", text) if "/" in text else text
+
+
 _ID_PREFIX = secrets.token_hex(4)  # per process: ids stay unique across restarts and workers
 _ID_COUNTER = itertools.count(1)
 
@@ -122,20 +163,26 @@ def _validation_message(exc: ValidationException) -> str:
 def handle_exception(request: Request, exc: Exception) -> Response:
     rid = request_id_of(request)
     headers = {"X-Request-Id": rid}
+    if isinstance(exc, ClientGone):
+        log.info("client disconnected mid-body", extra={"request_id": rid, "path": request.url.path})
     if isinstance(exc, RosetError):
         headers.update(exc.headers)
-        status, body = exc.status, error_body(exc.message, exc.code, rid, **exc.extra)
+        status, body = exc.status, error_body(scrub_paths(exc.message), exc.code, rid, **exc.extra)
     elif isinstance(exc, ValidationException):
         status, body = 400, error_body(_validation_message(exc), "BAD_REQUEST", rid)
     elif isinstance(exc, NotFoundException):
         status, body = 404, error_body("Not found", "NOT_FOUND", rid)
     elif isinstance(exc, HTTPException):
         status = exc.status_code
-        message = exc.detail if exc.detail else "HTTP error"
+        message = scrub_paths(exc.detail) if exc.detail else "HTTP error"
         if status == 413:
             message = "Request body too large"
         body = error_body(message, CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR"), rid)
         headers.update(exc.headers or {})
+    elif is_disk_full(exc):
+        log.error("disk full: %s", exc, extra={"request_id": rid, "path": request.url.path})
+        status, body = 507, error_body("The server's disk is full. Delete files or free space, then retry.",
+                                       InsufficientStorage.code, rid)
     else:
         log.exception("unhandled error", extra={"request_id": rid, "path": request.url.path})
         status = HTTP_500_INTERNAL_SERVER_ERROR

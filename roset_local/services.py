@@ -17,6 +17,7 @@ from roset_local.store.db import Database, DatabaseError, open_database
 from roset_local.store.migrations import Migrations, apply_migrations
 from roset_local.store.settings import get_setting, set_setting
 from roset_local.storage.blobs import BlobStore, open_store
+from roset_local.storage.diskspace import DiskSpace
 
 log = logging.getLogger("roset_local")
 
@@ -54,6 +55,7 @@ class Services:
         self.settings = settings
         self.db: Database = None  # type: ignore[assignment]
         self.blobs: BlobStore = None  # type: ignore[assignment]
+        self.disk: DiskSpace = None  # type: ignore[assignment]
         self.huey: Any = None
         self.consumer: Any = None
         self.rate_limiter: Any = None  # per key / portal token
@@ -88,6 +90,8 @@ class Services:
             self.blobs = open_store(s.blob_url, s.storage_options)
         except Exception as exc:
             raise StartupError(f"cannot open blob store {s.blob_url}: {exc}") from exc
+        self.disk = DiskSpace(s.data_dir, self.blobs.root if self.blobs.is_local else None, s.min_free_bytes)
+        self.disk.ensure_reserve()
         self.org_id = get_setting(self.db, "org_id") or self._init_org_id()
         from roset_local.signing import Signer, load_signing_key
 

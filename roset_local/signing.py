@@ -10,6 +10,8 @@ import secrets
 import time
 from pathlib import Path
 
+from roset_local.errors import BadRequest
+
 
 def load_signing_key(data_dir: Path) -> bytes:
     """32 random bytes in DATA/signing.key (mode 0600), made on first use."""
@@ -36,7 +38,11 @@ class Signer:
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
     def verify(self, signature: str, *parts: str) -> bool:
-        return hmac.compare_digest(self.sign(*parts), signature or "")
+        """Constant-time check. A signature that is not ASCII is malformed input: a 400, not a mismatch."""
+        given = signature or ""
+        if not given.isascii():
+            raise BadRequest("signature: must be ASCII (base64url)")
+        return hmac.compare_digest(self.sign(*parts).encode(), given.encode())
 
     def expiring(self, purpose: str, subject: str, ttl: int) -> tuple[int, str]:
         expires = int(time.time()) + ttl

@@ -37,6 +37,8 @@ def test_the_executable_serves_offline_from_an_empty_folder(binary):
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
     assert "smoke: passed" in proc.stdout
     assert "/v1/me: HTTP 200" in proc.stdout
+    assert "/mcp: initialize HTTP 200, tools/list HTTP 200: ask, get_markdown" in proc.stdout
+    assert "roset-local mcp (stdio): serverInfo roset-local" in proc.stdout
 
 
 def test_the_executable_runs_the_operations_commands(binary, tmp_path):

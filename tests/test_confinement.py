@@ -691,6 +691,9 @@ def test_principal_covers_and_empty_confinements() -> None:
     assert not alpha.covers(None) and not alpha.covers([])  # all spaces, or no space: unconfined callers only
     assert not nobody.covers(["alpha"]) and not nobody.can_see("alpha")
     assert alpha.list_filter(None, "default") == ("alpha",) and alpha.list_filter("", "default") == ("alpha",)
+    both = Principal(auth_type="api_key", key_id="k4", key_name="d", scopes=frozenset({"files:read"}),
+                     spaces=("alpha", "default"))
+    assert both.list_filter(None, "default") == ("default",)  # CONTRACT.md: no space lists `default`
     assert alpha.can_manage_key({"id": "k1", "spaces": None, "scopes": ["org:write"]})  # itself
     assert not alpha.can_manage_key({"id": "k2", "spaces": ["alpha"], "scopes": ["org:write"]})  # more scopes
     assert alpha.can_manage_key({"id": "k3", "spaces": ["alpha"], "scopes": ["files:read"]})

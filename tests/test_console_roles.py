@@ -4,6 +4,7 @@ read-only users change nothing, disabled users cannot sign in, and the lockout h
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import re
 import sqlite3
 import subprocess
@@ -111,6 +112,12 @@ def test_every_console_route_declares_access_and_the_menu_matches():
         assert pages[href] == access, href  # the menu shows a link exactly to those the page admits
 
 
+def _run(coro):
+    # In a thread of its own: a browser test earlier in the session may leave this thread's loop running.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def test_a_console_route_without_an_access_rule_is_refused():
     class Handler:
         opt: dict = {"public": True}
@@ -119,9 +126,9 @@ def test_a_console_route_without_an_access_rule_is_refused():
         scope = {"path": "/console/new-page", "method": "GET"}
 
     with pytest.raises(Forbidden):
-        asyncio.run(web.console_guard(Connection(), Handler()))  # type: ignore[arg-type]
+        _run(web.console_guard(Connection(), Handler()))  # type: ignore[arg-type]
     Connection.scope = {"path": "/portal/ptk_x", "method": "GET"}
-    assert asyncio.run(web.console_guard(Connection(), Handler())) is None  # not a console route
+    assert _run(web.console_guard(Connection(), Handler())) is None  # not a console route
 
 
 def test_users_cli_sets_roles_and_spaces(tmp_path):

@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery, RawBody
 
 from roset_local import audit
 from roset_local.api.deps import blocking, caller, decode_body, services_of
-from roset_local.connections import manage, sync
+from roset_local.connections import detach, manage, sync
 from roset_local.pagination import decode_cursor, page, parse_limit
 from roset_local.storage import connections as conn
 from roset_local.store import connections as store
@@ -21,7 +21,8 @@ TAGS = ["connections"]
 
 
 class ConnectionIn(msgspec.Struct):
-    """POST /v1/connections and /verify. ``sync_interval_minutes``: null (manual only) or 5-10080."""
+    """POST /v1/connections and /verify. ``sync_interval_minutes``: null (manual only) or 5-10080;
+    ``on_delete``: what a sync does to the files of deleted objects (``remove`` or ``keep``)."""
 
     provider: str
     name: str
@@ -33,6 +34,7 @@ class ConnectionIn(msgspec.Struct):
     space: str | None = None
     sync_interval_minutes: int | None = None
     process_new_files: bool = False
+    on_delete: str = "remove"
 
 
 class StartIn(msgspec.Struct):
@@ -104,9 +106,12 @@ def get_connection(request: Request, connection_id: FromPath[str]) -> dict[str, 
 
 @delete("/v1/connections/{connection_id:str}", opt=WRITE, status_code=200, tags=TAGS)
 @blocking
-def delete_connection(request: Request, connection_id: FromPath[str]) -> dict[str, Any]:
-    manage.delete_connection(services_of(request), _visible(request, connection_id), audit.actor_of(request))
-    return {"id": connection_id, "deleted": True}
+def delete_connection(request: Request, connection_id: FromPath[str],
+                      cascade: FromQuery[bool] = False) -> dict[str, Any]:
+    """``cascade=true`` deletes the connection's files too; otherwise they keep their bytes, copied in first."""
+    counts = detach.delete_connection(services_of(request), _visible(request, connection_id), cascade,
+                                     audit.actor_of(request))
+    return {"id": connection_id, "deleted": True, **counts}
 
 
 @post("/v1/connections/{connection_id:str}/test", opt=WRITE, status_code=200, tags=TAGS)

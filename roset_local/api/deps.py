@@ -12,6 +12,7 @@ import anyio
 import msgspec
 from litestar import Request
 
+from roset_local import jsonsafe
 from roset_local.auth import Principal, principal_of
 from roset_local.errors import BadRequest
 from roset_local.services import Services
@@ -47,16 +48,26 @@ def check_space_name(space: str) -> str:
     return space
 
 
-def decode_body(raw: bytes, type_: Any) -> Any:
-    """Decode JSON into a msgspec type with 400s that name the offending field."""
+def decode_body(raw: bytes, type_: Any = Any) -> Any:
+    """Decode JSON into a msgspec type with 400s that name the offending field.
+
+    The one place request bodies are decoded: nesting past jsonsafe.MAX_JSON_DEPTH is refused here, so no
+    later step (validation, json.dumps, SQLite's JSON functions) can hit a RecursionError.
+    """
     if not raw.strip():
         raise BadRequest("Request body must be a JSON object")
     try:
-        return msgspec.json.decode(raw, type=type_)
+        value = msgspec.json.decode(raw, type=type_)
     except msgspec.ValidationError as exc:
         raise BadRequest(f"Invalid request body: {exc}") from None
     except msgspec.DecodeError:
         raise BadRequest("Request body is not valid JSON") from None
+    except RecursionError:
+        raise BadRequest(f"Request body is nested more than {jsonsafe.MAX_JSON_DEPTH} levels deep") from None
+    try:
+        return jsonsafe.check_depth(value)
+    except jsonsafe.TooDeep as exc:
+        raise BadRequest(f"Request body is {exc}") from None
 
 
 def blocking(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:

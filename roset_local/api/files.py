@@ -16,7 +16,7 @@ from roset_local.errors import BadRequest, Forbidden, NotFound, RosetError
 from roset_local.ids import new_id
 from roset_local.pagination import decode_cursor, encode_cursor, parse_limit
 from roset_local.pipeline import lifecycle
-from roset_local.pipeline.options import processing_options
+from roset_local.pipeline.options import is_metadata_key, processing_options
 from roset_local.services import Services
 from roset_local.store import files as file_store
 from roset_local.store import jobs as job_store
@@ -47,7 +47,7 @@ def _metadata_filters(request: Request) -> dict[str, str]:
     for key, value in request.query_params.items():
         if key.startswith("metadata."):
             name = key[len("metadata."):]
-            if not name or '"' in name:
+            if not is_metadata_key(name):
                 raise BadRequest(f"{key}: invalid metadata key")
             filters[name] = value
     return filters
@@ -270,7 +270,11 @@ def file_content(request: Request, file_id: FromPath[str], expires: FromQuery[st
         raise NotFound("File not found")
     opener = services.extensions.get("open_file_bytes")
     if file.get("node_id") and opener is not None:
-        return Stream(_iter_handle(opener(file)), media_type=file["content_type"] or "application/octet-stream")
+        try:
+            handle = opener(file)
+        except FileNotFoundError:  # e.g. kept after its object was deleted (source_deleted)
+            raise NotFound("The file's object is no longer in its bucket") from None
+        return Stream(_iter_handle(handle), media_type=file["content_type"] or "application/octet-stream")
     return _stream_blob(services, file["storage_key"], file["content_type"] or "application/octet-stream", file["filename"])
 
 

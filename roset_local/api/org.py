@@ -26,15 +26,6 @@ class ProviderKeyIn(msgspec.Struct, forbid_unknown_fields=True):
     base_url: str | None = None
 
 
-def _json(raw: bytes) -> Any:
-    if not raw.strip():
-        raise BadRequest("Request body must be a JSON object")
-    try:
-        return msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        raise BadRequest("Request body is not valid JSON") from None
-
-
 def _check_provider(provider: str) -> str:
     if provider not in org_store.PROVIDERS:
         raise BadRequest(f"provider: must be one of {', '.join(org_store.PROVIDERS)}")
@@ -50,7 +41,7 @@ def get_settings(request: Request) -> dict[str, Any]:
 @put("/v1/org/settings", opt=ORG_WRITE, tags=["org"])
 @blocking
 def put_settings(request: Request, body: RawBody) -> dict[str, Any]:
-    patch, db = _json(body), services_of(request).db
+    patch, db = decode_body(body), services_of(request).db
     try:
         with audit.recorded(db, audit.actor_of(request), "org.settings.updated", "org", "settings",
                             changes={"patch": patch}):
@@ -68,7 +59,7 @@ def get_routing_rules(request: Request) -> dict[str, Any]:
 @put("/v1/org/routing-rules", opt=ORG_WRITE, tags=["org"])
 @blocking
 def put_routing_rules(request: Request, body: RawBody) -> dict[str, Any]:
-    rules, db = _json(body), services_of(request).db
+    rules, db = decode_body(body), services_of(request).db
     try:
         with audit.recorded(db, audit.actor_of(request), "org.routing_rules.updated", "org", "routing_rules",
                             changes={"rules": rules}):

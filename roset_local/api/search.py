@@ -16,6 +16,7 @@ from roset_local.api.deps import blocking, caller, check_query, check_space_name
 from roset_local.errors import BadRequest, Unavailable
 from roset_local.index import qa as qa_engine
 from roset_local.index import search as engine
+from roset_local.pipeline.options import is_metadata_key
 
 
 class SearchIn(msgspec.Struct):
@@ -45,7 +46,7 @@ def _metadata(raw: bytes, given: dict[str, str] | None) -> dict[str, str]:
                 raise BadRequest(f"{key}: must be a string")
             out[key[len("metadata.") :]] = value
     for key in out:
-        if not key or '"' in key:
+        if not is_metadata_key(key):
             raise BadRequest(f"metadata.{key}: invalid metadata key")
     return out
 

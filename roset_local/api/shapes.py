@@ -44,6 +44,7 @@ def file_out(file: dict[str, Any]) -> dict[str, Any]:
         "job_id": file["latest_job_id"],
         "connection_id": file["connection_id"],
         "node_id": file["node_id"],
+        "source_deleted": bool(file.get("source_deleted")),
         "created_at": file["created_at"],
         "updated_at": file["updated_at"],
         **({"error": file["error"], "reason": file["reason"]} if file["status"] == "failed" else {}),

@@ -37,6 +37,7 @@ def check_subsystems(services: Services, *, models: bool) -> dict[str, dict[str,
         "database": _timed(lambda: {"journal_mode": services.db.value("PRAGMA journal_mode")}),
         "queue": _timed(lambda: {"depth": queue_depth(services.huey)}),
         "storage": _timed(lambda: (services.blobs.check(), {"url": services.blobs.url.split("?")[0]})[1]),
+        "disk": _timed(services.disk.check),
     }
     if models:
         checks["models"] = _timed(lambda: _models(services))
@@ -95,7 +96,8 @@ def health(request: Request, full: FromQuery[bool] = False) -> Response:
 @get("/ready", opt={"public": True, "unmetered": True}, tags=["system"])
 @blocking
 def ready(request: Request) -> Response:
-    """Readiness: 200 when database, queue and storage are usable, else 503."""
+    """Readiness: 200 when database, queue and storage are usable and the disk is above its free-space
+    floor (ROSET_MIN_FREE_BYTES), else 503."""
     checks = _checks_for(request, models=False)
     ok = all(c["status"] == "ok" for c in checks.values())
     return Response({"status": "ready" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)

@@ -14,7 +14,7 @@ from litestar.params import FromPath, FromQuery
 
 from roset_local.api.deps import SIGNED_URL, blocking, caller, decode_body, services_of
 from roset_local.api.shapes import file_out, job_out
-from roset_local.errors import BadRequest, RosetError
+from roset_local.errors import BadRequest, ClientGone, RosetError
 from roset_local.pipeline import intake
 
 T = TypeVar("T")
@@ -32,6 +32,7 @@ async def with_body(request: Request, consume: Callable[[Iterator[bytes]], T]) -
     drained while the thread hashes and writes, and the upload runs at half speed.
     """
     send, receive = anyio.create_memory_object_stream[bytes](max_buffer_size=BUFFERED_HOPS)
+    gone: list[bool] = []
 
     async def pump() -> None:
         async with send:
@@ -48,14 +49,16 @@ async def with_body(request: Request, consume: Callable[[Iterator[bytes]], T]) -
                     await send.send(b"".join(parts))
             except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                 return  # the consumer stopped early (an error it is reporting)
-            except Exception:  # the client went away: the consumer sees a truncated body
-                return
+            except Exception:  # the client went away: the consumer must not take a cut body as whole
+                gone.append(True)
 
     def chunks() -> Iterator[bytes]:
         while True:
             try:
                 yield anyio.from_thread.run(receive.receive)
             except anyio.EndOfStream:
+                if gone:
+                    raise ClientGone("The client disconnected before the body was complete") from None
                 return
 
     outcome: list[Any] = []

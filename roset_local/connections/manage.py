@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 MIN_INTERVAL_MINUTES = 5  # a shorter schedule would mostly re-list unchanged buckets
 MAX_INTERVAL_MINUTES = 7 * 24 * 60
+ON_DELETE = ("remove", "keep")  # a deleted object's file: removed, or kept flagged source_deleted
 PUBLIC_PROVIDER_KEYS = ("id", "name", "auth_type", "auth_types", "credential_fields", "alternative_credential_fields",
                         "default_region", "region_required", "endpoint", "endpoint_required")
 
@@ -105,6 +106,7 @@ def connection_out(row: Mapping[str, Any]) -> dict[str, Any]:
         "credentials": {k: "***" for k in row["credential_fields"]},
         "sync_interval_minutes": row["sync_interval_minutes"],
         "process_new_files": row["process_new_files"],
+        "on_delete": row["on_delete"],
         "last_synced_at": row["last_synced_at"],
         "next_sync_at": row["next_sync_at"],
         "last_error": row["last_error"],
@@ -120,6 +122,14 @@ def check_interval(value: Any) -> int | None:
         raise BadRequest(f"sync_interval_minutes: must be null or an integer from {MIN_INTERVAL_MINUTES} "
                          f"to {MAX_INTERVAL_MINUTES}")
     return value
+
+
+def check_on_delete(value: Any) -> str:
+    if value is None:
+        return "remove"
+    if value not in ON_DELETE:
+        raise BadRequest(f"on_delete: must be one of {', '.join(ON_DELETE)}")
+    return str(value)
 
 
 def _inside(path: str, base: str) -> bool:
@@ -180,6 +190,7 @@ def create_connection(services: Services, principal: Principal, data: Mapping[st
     if not name or len(name) > 200:
         raise BadRequest("name: must be 1-200 characters")
     interval = check_interval(data.get("sync_interval_minutes"))
+    on_delete = check_on_delete(data.get("on_delete"))
     space, spec = checked or new_spec(services, principal, data)
     connection_id = new_id("conn")
     creds = dict(spec.credentials)
@@ -191,7 +202,7 @@ def create_connection(services: Services, principal: Principal, data: Mapping[st
         "credential_fields": sorted(creds), "space": space,
         "status": "active" if verified else "pending", "verified": verified,
         "sync_interval_minutes": interval, "process_new_files": bool(data.get("process_new_files")),
-        "last_error": None, "last_synced_at": None, "next_sync_at": now if interval else None,
+        "on_delete": on_delete, "last_error": None, "last_synced_at": None, "next_sync_at": now if interval else None,
         "created_at": now, "updated_at": now,
     }
     with services.db.write():
@@ -238,15 +249,6 @@ def test_connection(services: Services, row: Mapping[str, Any]) -> dict[str, Any
 
 
 test_connection.__test__ = False  # type: ignore[attr-defined]
-
-
-def delete_connection(services: Services, row: Mapping[str, Any], actor: Actor | None = None) -> None:
-    """Forget the connection and its nodes; the bucket is never touched."""
-    with services.db.write():
-        store.delete_connection(services.db, row["id"])
-        if actor is not None:
-            audit.record(services.db, actor, "connection.deleted", target_type="connection", target_id=row["id"],
-                         space=row["space"], changes={"name": row["name"], "provider": row["provider"]})
 
 
 def list_buckets(services: Services, principal: Principal, data: Mapping[str, Any]) -> list[dict[str, Any]]:

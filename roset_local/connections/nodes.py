@@ -241,7 +241,7 @@ def upload_commit(services: Services, principal: Principal, node_id: str) -> dic
             file_store.set_file_fields(db, node["file_id"], size_bytes=info.size, sha256=None)
     node = store.get_node(db, node_id)
     assert node is not None
-    sha256 = _sha256(spec, node["path"]) if info.size <= SHA_INLINE_LIMIT else None
+    sha256 = object_sha256(spec, node["path"]) if info.size <= SHA_INLINE_LIMIT else None
     file, job = ensure_file(services, row, node, process=True, sha256=sha256)
     return {"node_id": node_id, "file_id": file["id"], "job_id": job["id"] if job else None,
             "status": job["status"] if job else file["status"]}
@@ -257,7 +257,7 @@ def _object_type(info: conn.ObjectInfo) -> str:
 SHA_INLINE_LIMIT = 64 * 1024 * 1024  # larger objects get their hash when the job reads them
 
 
-def _sha256(spec: conn.ConnectionSpec, key: str) -> str | None:
+def object_sha256(spec: conn.ConnectionSpec, key: str) -> str | None:
     digest = hashlib.sha256()
     try:
         with conn.open_read(spec, key) as handle:

@@ -10,11 +10,12 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from roset_local.connections.manage import spec_of, storage_errors
-from roset_local.errors import BadRequest, Conflict
+from roset_local.errors import BadRequest, Conflict, NotFound
 from roset_local.ids import new_id
 from roset_local.pipeline import lifecycle
 from roset_local.storage import connections as conn
@@ -158,7 +159,8 @@ def run_sync(services: Services, sync_id: str) -> dict[str, Any] | None:
                 with db.write():
                     store.set_sync_fields(db, sync_id, synced=len(listing), total=max(len(previous), len(listing)))
         diff = conn.diff_listing(previous, listing)
-        result = _apply(services, row, sync_id, spec.prefix, state, listing, diff)
+        hashes = _new_hashes(services, spec, state, diff.updated)
+        result = _apply(services, row, sync_id, spec.prefix, state, listing, diff, hashes)
     except BadRequest as exc:
         _fail(services, sync, row, exc.message)
         return store.get_sync(db, sync_id)
@@ -174,16 +176,49 @@ def run_sync(services: Services, sync_id: str) -> dict[str, Any] | None:
         return store.get_sync(db, sync_id)
     lifecycle.notify_events(services)
     log.info("sync %s of %s: %d objects in %.2f s", sync_id, row["id"], len(listing), time.monotonic() - started)
-    if row["process_new_files"]:
-        from roset_local.connections.nodes import process_nodes
+    from roset_local.connections.nodes import process_nodes
 
-        process_nodes(services, row, [i.key for i in (*diff.new, *diff.updated)])
+    changed = [i.key for i in diff.updated if i.key not in hashes.same]  # same bytes: nothing to redo
+    if row["process_new_files"]:
+        process_nodes(services, row, [i.key for i in diff.new] + changed)
+    else:  # files already processed follow their object's changes
+        process_nodes(services, row, [k for k in changed if k in hashes.processed])
     return result
+
+
+@dataclass
+class Hashes:
+    """What the changed objects' bytes are: ``same`` keys only moved their etag or mtime; ``digests``
+    holds the new sha256 of the others (when hashed); ``processed`` keys have a processed file."""
+
+    same: set[str] = field(default_factory=set)
+    digests: dict[str, str] = field(default_factory=dict)
+    processed: set[str] = field(default_factory=set)
+
+
+def _new_hashes(services: Services, spec: conn.ConnectionSpec, state: Mapping[str, Mapping[str, Any]],
+                updated: list[conn.ObjectInfo]) -> Hashes:
+    """Hash the changed objects whose file was processed (the others' hash is learnt when a job reads them)."""
+    from roset_local.connections.nodes import SHA_INLINE_LIMIT, object_sha256
+
+    out = Hashes()
+    for info in updated:
+        file_id = state[info.key]["file_id"]
+        file = file_store.get_file(services.db, file_id) if file_id else None
+        if file is None or not file["latest_job_id"]:
+            continue
+        out.processed.add(info.key)
+        digest = object_sha256(spec, info.key) if info.size <= SHA_INLINE_LIMIT else None
+        if digest is not None and digest == file["sha256"]:
+            out.same.add(info.key)
+        elif digest is not None:
+            out.digests[info.key] = digest
+    return out
 
 
 def _apply(services: Services, row: Mapping[str, Any], sync_id: str, prefix: str,
            state: Mapping[str, Mapping[str, Any]], listing: list[conn.ObjectInfo],
-           diff: conn.ListingDiff) -> dict[str, Any]:
+           diff: conn.ListingDiff, hashes: Hashes) -> dict[str, Any]:
     """Write the whole difference, the sync's end and its event in one transaction."""
     db = services.db
     now = now_str()
@@ -199,7 +234,7 @@ def _apply(services: Services, row: Mapping[str, Any], sync_id: str, prefix: str
         return folder_ids.get(parent) if parent else None
 
     with db.write():
-        pending = store.pending_paths(db, row["id"])
+        pending = store.absent_paths(db, row["id"])
         inserts: list[dict[str, Any]] = [
             {"id": folder_ids[p], "connection_id": row["id"], "parent_id": parent_id(p), "type": "folder",
              "name": _name(p), "path": p, "size_bytes": None, "etag": None, "content_type": None,
@@ -219,12 +254,25 @@ def _apply(services: Services, row: Mapping[str, Any], sync_id: str, prefix: str
             old = state[info.key]
             fields = _object_fields(info)
             updates.append({"id": old["id"], "parent_id": parent_id(info.key), "updated_at": now, **fields})
-            if old["file_id"]:  # the linked file's bytes changed: its hash is unknown until read again
-                file_store.set_file_fields(db, old["file_id"], size_bytes=info.size, sha256=None,
+            if old["file_id"] and info.key not in hashes.same:  # the linked file's bytes changed
+                file_store.set_file_fields(db, old["file_id"], size_bytes=info.size, sha256=hashes.digests.get(info.key),
                                            content_type=fields["content_type"])
         store.insert_nodes(db, inserts)
         store.update_node_objects(db, updates)
-        store.delete_nodes(db, [state[p]["id"] for p in diff.deleted] + stale_folders)
+        revived = [pending[i.key] for i in diff.new if i.key in pending]
+        file_store.set_source_deleted(db, store.linked_file_ids(db, revived), False)
+        gone = [state[p] for p in diff.deleted]
+        gone_files = [r["file_id"] for r in gone if r["file_id"]]
+        if row["on_delete"] == "keep":  # the files stay (flagged); their nodes stay linked, as deleted
+            store.mark_nodes_deleted(db, [r["id"] for r in gone if r["file_id"]], now)
+            file_store.set_source_deleted(db, gone_files, True)
+            store.delete_nodes(db, [r["id"] for r in gone if not r["file_id"]] + stale_folders)
+        else:
+            store.delete_nodes(db, [r["id"] for r in gone] + stale_folders)
+    if row["on_delete"] != "keep":
+        # Before the run is marked completed: whoever waits for the sync sees the files gone too.
+        _remove_files(services, gone_files)
+    with db.write():
         counts = {"files_added": len(diff.new), "files_updated": len(diff.updated), "files_deleted": len(diff.deleted)}
         store.set_sync_fields(db, sync_id, status="completed", synced=len(keys), total=len(keys),
                               folders=len(wanted_folders), completed_at=now, **counts)
@@ -236,6 +284,15 @@ def _apply(services: Services, row: Mapping[str, Any], sync_id: str, prefix: str
     result = store.get_sync(db, sync_id)
     assert result is not None
     return result
+
+
+def _remove_files(services: Services, file_ids: list[str]) -> None:
+    """The files of objects gone from the bucket: removed with their variants and index entries."""
+    for file_id in file_ids:
+        try:
+            lifecycle.delete_file(services, file_id, reason="source_deleted")
+        except NotFound:  # deleted through the API meanwhile
+            continue
 
 
 # -- read-only views ------------------------------------------------------------------------------

@@ -203,6 +203,12 @@ def _locate(markdown: str, parts: Sequence[str]) -> list[int | None]:
     return out
 
 
+def page_starts(markdown: str, pages: Sequence[tuple[int, str]]) -> list[tuple[int, int]]:
+    """``(page number, offset in markdown)`` of each page found in the joined markdown, in order."""
+    found = _locate(markdown, [text for _, text in pages])
+    return [(number, pos) for (number, _), pos in zip(pages, found) if pos is not None]
+
+
 def chunk_document(
     markdown: str,
     *,

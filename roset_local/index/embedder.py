@@ -119,6 +119,11 @@ class LocalMiniLM:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # Inputs change shape with every batch (texts x tokens). ONNX Runtime caches a memory plan per
+        # shape (mem_pattern) and keeps what its arena once grew to: the server's RSS crept up job
+        # after job without levelling off. Without both, memory is taken and given back per run.
+        options.enable_mem_pattern = False
+        options.enable_cpu_mem_arena = False
         pool = [
             ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
             for _ in range(self._sessions_wanted)

@@ -44,7 +44,11 @@ def embedding_text(chunk: Chunk) -> str:
 
 
 def embed_chunks(
-    services: Any, model: str | None, chunks: list[Chunk], cancelled: Callable[[], bool] = lambda: False
+    services: Any,
+    model: str | None,
+    chunks: list[Chunk],
+    cancelled: Callable[[], bool] = lambda: False,
+    progress: Callable[[float], None] = lambda fraction: None,
 ) -> tuple[str, np.ndarray]:
     """(canonical model name, (n, d) vectors). Raises ValueError for a model that is not available."""
     name = canonical_model(model)
@@ -55,6 +59,7 @@ def embed_chunks(
         if cancelled():
             raise IndexCancelled()
         parts.append(embedder.embed(texts[start : start + EMBED_BATCH]))
+        progress(min(1.0, (start + EMBED_BATCH) / len(texts)))
     vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.dimensions), np.float32)
     return name, vectors.astype(np.float32)
 
@@ -96,6 +101,70 @@ def write_index(
     return table
 
 
+def chunk_file(
+    db: Database,
+    *,
+    markdown: str,
+    pages: list[tuple[int, str]],
+    segments: list[tuple[float, float, str]],
+    chunking: dict | None,
+    elements: Sequence[Element] = (),
+    page_sizes: PageSizes | None = None,
+) -> tuple[list[Chunk], dict[str, Any]]:
+    """(chunks with their page boxes, the chunking config used). Raises ValueError for a bad config."""
+    default_chunking, _ = org_defaults(db)
+    cfg = validate_chunking(chunking or default_chunking)
+    chunks = chunk_document(markdown or "", pages=pages or (), segments=segments or (), config=cfg)
+    if elements:
+        place_chunks(chunks, elements, page_sizes or {})
+    return chunks, cfg
+
+
+def index_text(db: Database, *, file_id: str, space: str, filename: str, chunks: list[Chunk],
+               cfg: dict[str, Any], guard: Callable[[], None] = lambda: None) -> dict[str, Any]:
+    """First stage: the file's chunks go into FTS5 (no vectors yet); returns the ``searchable-index`` content.
+
+    ``guard`` runs inside the write transaction and may raise to write nothing (a job no longer ours).
+    """
+    with db.write():
+        guard()
+        write_index(db, file_id=file_id, space=space, filename=filename, chunks=chunks, model=None, vectors=None)
+    return {"chunk_count": len(chunks), "fts": True, "chunking": cfg}
+
+
+def index_vectors(
+    services: Any,
+    *,
+    file_id: str,
+    space: str,
+    filename: str,
+    chunks: list[Chunk],
+    cfg: dict[str, Any],
+    embedding_model: str | None,
+    cancelled: Callable[[], bool],
+    progress: Callable[[float], None] = lambda fraction: None,
+    guard: Callable[[], None] = lambda: None,
+) -> dict[str, Any] | None:
+    """Later stage: embed the chunks and swap them in with their vectors; the ``embeddings`` content.
+
+    The chunks are written again (new ids) rather than given vectors in place, so vector ids keep
+    growing with every insert batch, which the vector indexes rely on. None when cancelled.
+    """
+    _, default_model = org_defaults(services.db)
+    try:
+        model, vectors = embed_chunks(services, embedding_model or default_model, chunks, cancelled, progress)
+    except IndexCancelled:
+        return None
+    if cancelled():
+        return None
+    with services.db.write():
+        guard()
+        write_index(services.db, file_id=file_id, space=space, filename=filename, chunks=chunks, model=model,
+                    vectors=vectors)
+    dims = int(vectors.shape[1]) if len(chunks) else int(get_embedder(services, model).dimensions)
+    return {"model": model, "dimensions": dims, "chunk_count": len(chunks), "chunking": cfg}
+
+
 def index_file(
     services: Any,
     *,
@@ -114,34 +183,26 @@ def index_file(
     elements: Sequence[Element] = (),
     page_sizes: PageSizes | None = None,
 ) -> dict:
-    """Chunk, embed and index one file, replacing whatever it had.
+    """Chunk, embed and index one file in one step, replacing whatever it had (re-embedding).
 
     Returns the content of the ``embeddings`` and ``searchable-index`` variants. Embedding runs
     before the write so the transaction stays short; a cancelled job writes nothing. Raises
     ValueError for an invalid chunking config or an embedding model that is not configured.
     """
     db = services.db
-    default_chunking, default_model = org_defaults(db)
-    cfg = validate_chunking(chunking or default_chunking)
-    chunks = chunk_document(markdown or "", pages=pages or (), segments=segments or (), config=cfg)
-    if elements:
-        place_chunks(chunks, elements, page_sizes or {})
-    model = None
-    vectors = None
+    chunks, cfg = chunk_file(db, markdown=markdown, pages=pages, segments=segments, chunking=chunking,
+                             elements=elements, page_sizes=page_sizes)
+    result: dict[str, Any] = {"searchable-index": {"chunk_count": len(chunks), "fts": True, "chunking": cfg}}
     if with_embeddings:
-        try:
-            model, vectors = embed_chunks(services, embedding_model or default_model, chunks, cancelled)
-        except IndexCancelled:
+        embeddings = index_vectors(services, file_id=file_id, space=space, filename=filename, chunks=chunks,
+                                   cfg=cfg, embedding_model=embedding_model, cancelled=cancelled)
+        if embeddings is None:
             return {}
-    if cancelled():
+        result["embeddings"] = embeddings
+    elif cancelled():
         return {}
-    write_index(db, file_id=file_id, space=space, filename=filename, chunks=chunks, model=model, vectors=vectors)
-    result: dict[str, Any] = {
-        "searchable-index": {"chunk_count": len(chunks), "fts": True, "chunking": cfg},
-    }
-    if vectors is not None:
-        dims = int(vectors.shape[1]) if len(chunks) else int(get_embedder(services, model).dimensions)
-        result["embeddings"] = {"model": model, "dimensions": dims, "chunk_count": len(chunks), "chunking": cfg}
+    else:
+        index_text(db, file_id=file_id, space=space, filename=filename, chunks=chunks, cfg=cfg)
     return result
 
 
@@ -183,7 +244,7 @@ def reembed_file(services: Any, *, file_id: str, embedding_model: str | None) ->
     return index_file(
         services, file_id=file_id, space=file["space"], filename=file["filename"],
         content_type=file["content_type"] or "", metadata=json.loads(file.get("metadata") or "{}"),
-        markdown=markdown, pages=_pages_from(old, markdown), segments=[], chunking=options.get("chunking"),
+        markdown=markdown, pages=pages_from(old, markdown), segments=[], chunking=options.get("chunking"),
         embedding_model=model, with_embeddings=True, cancelled=lambda: False, elements=elements, page_sizes=sizes,
     )
 
@@ -198,7 +259,7 @@ def _stored_structure(db: Database, file_id: str) -> tuple[list[Element], PageSi
         return [], {}
 
 
-def _pages_from(rows: list[dict[str, Any]], markdown: str) -> list[tuple[int, str]]:
+def pages_from(rows: list[dict[str, Any]], markdown: str) -> list[tuple[int, str]]:
     """Rebuild (page, text) parts from stored chunk offsets so page numbers survive a re-embed."""
     starts: dict[int, int] = {}
     for r in rows:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import multipart
@@ -28,6 +29,7 @@ MAX_FIELD_BYTES = 1024 * 1024
 FORM_FIELDS = {"space", "provider", "embedding_model", "chunking", "variants", "skip_processing", "metadata",
                "content_type", "filename", "extraction", "_test_fault"}
 UPLOAD_PURPOSE = "upload"
+STAGING_PREFIX = "_incoming"
 
 
 def resolve_space(principal: Principal, requested: str | None) -> str:
@@ -36,6 +38,15 @@ def resolve_space(principal: Principal, requested: str | None) -> str:
     space = check_space_name(requested) if requested else "default"
     principal.require_space(space)
     return space
+
+
+def staging_key() -> str:
+    """Where a multipart body is written while it streams in.
+
+    A folder per upload: moving or deleting one upload's staging blob prunes only its own folder,
+    never the shared ``_incoming/`` that another request is between makedirs and open in.
+    """
+    return f"{STAGING_PREFIX}/{secrets.token_hex(12)}/body"
 
 
 def _boundary(content_type: str) -> str:
@@ -55,9 +66,10 @@ def ingest_multipart(
     aborted or invalid upload leaves neither rows nor bytes behind.
     """
     lifecycle.check_quota(services)
+    services.disk.require_room()
     parser = multipart.PushMultipartParser(_boundary(content_type), max_header_count=16)
     fields: dict[str, str] = {}
-    staging = f"_incoming/{secrets.token_hex(12)}"
+    staging = staging_key()
     writer = None
     file_name: str | None = None
     file_type: str | None = None
@@ -106,6 +118,14 @@ def ingest_multipart(
         if writer is not None:
             writer.abort()
         raise
+    return _finish_upload(services, principal, staging, written, fields, file_name, file_type, query_space)
+
+
+def _finish_upload(
+    services: "Services", principal: Principal, staging: str, written: Any, fields: dict[str, str],
+    file_name: str | None, file_type: str | None, query_space: str | None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Validate the fields, create the file record, move the staged bytes into place, queue the job."""
     try:
         space = resolve_space(principal, query_space or fields.get("space"))
         metadata = validate_metadata(fields.get("metadata"))
@@ -130,6 +150,29 @@ def ingest_multipart(
         lifecycle.discard_file(services, file["id"])
         raise
     return file, job
+
+
+def ingest_stream(
+    services: "Services", principal: Principal, chunks: Iterable[bytes], *, filename: str, space: str | None,
+    metadata: dict[str, str] | None = None, max_bytes: int | None = None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Upload bytes that are not a multipart body (the MCP tools): staged, then the same steps as above."""
+    lifecycle.check_quota(services)
+    limit = min(max_bytes or services.settings.max_upload_bytes, services.settings.max_upload_bytes)
+    staging = f"_incoming/{secrets.token_hex(12)}"
+    writer = services.blobs.writer(staging, max_bytes=limit)
+    try:
+        for chunk in chunks:
+            writer.write(chunk)
+        written = writer.close()
+    except BlobTooLarge as exc:
+        writer.abort()
+        raise PayloadTooLarge(str(exc)) from None
+    except BaseException:
+        writer.abort()
+        raise
+    fields = {"metadata": json.dumps(metadata)} if metadata else {}
+    return _finish_upload(services, principal, staging, written, fields, filename, None, space)
 
 
 def issue_upload_url(services: "Services", file_id: str) -> tuple[str, int]:
@@ -170,6 +213,7 @@ def register_upload(services: "Services", principal: Principal, body: dict[str, 
     if ctype is not None and (not isinstance(ctype, str) or "/" not in ctype):
         raise BadRequest("content_type: must be a MIME type such as application/pdf")
     space = resolve_space(principal, body.get("space"))
+    services.disk.require_room()
     file, job = lifecycle.create_file(
         services, space=space, filename=filename, content_type=ctype, size_bytes=size,
         metadata=validate_metadata(body.get("metadata")), options=processing_options(body),
@@ -177,6 +221,48 @@ def register_upload(services: "Services", principal: Principal, body: dict[str, 
     )
     url, ttl = issue_upload_url(services, file["id"])
     return file, job, url, ttl
+
+
+def _hash_blob(services: "Services", key: str) -> tuple[str, bytes]:
+    """sha256 and the first bytes (for type sniffing) of a stored blob."""
+    digest = hashlib.sha256()
+    head = b""
+    for chunk in services.blobs.iter_bytes(key):
+        digest.update(chunk)
+        if len(head) < 8192:
+            head += chunk[: 8192 - len(head)]
+    return digest.hexdigest(), head
+
+
+def settle_interrupted_uploads(services: "Services") -> dict[str, int]:
+    """At server start, before any request: no upload can be in flight, so none may stay half-done.
+
+    An upload cut off by a crash left its file ``uploading`` (with a queued job). Its bytes are
+    either complete (a multipart body is moved into place only once whole; a PUT of a declared
+    size can be checked) and are hashed and processed now, or the row, its job and any partial
+    bytes go. A registration whose upload URL was never used is untouched: it still waits for its
+    PUT. Leftover staging blobs of cut-off multipart bodies are removed.
+    """
+    kept = removed = 0
+    if services.blobs.is_local:
+        services.blobs.delete_prefix(STAGING_PREFIX)
+    for file in file_store.uploading_files(services.db):
+        if file["tokens"] and not file["tokens_used"]:
+            continue  # a signed-URL registration still waiting for its PUT
+        if not file["tokens"] and not services.blobs.is_local:
+            continue  # an object-store presigned PUT: the await_upload task watches it
+        key = file["storage_key"]
+        size = services.blobs.size(key)
+        whole = size is not None and (not file["tokens"] or file["size_bytes"] == size)
+        if whole:
+            sha256, head = _hash_blob(services, key)
+            ctype = lifecycle.detect_type(services, file, head, file["content_type"])
+            lifecycle.mark_uploaded(services, file, size=size, sha256=sha256, content_type=ctype)  # type: ignore[arg-type]
+            kept += 1
+        else:
+            lifecycle.discard_file(services, file["id"])
+            removed += 1
+    return {"uploads_completed": kept, "uploads_removed": removed}
 
 
 AWAIT_MAX_DELAY = 30.0
@@ -199,14 +285,9 @@ def await_direct_upload(services: "Services", file_id: str, attempt: int) -> flo
         if declared is not None and size != declared:
             services.blobs.delete(key)
         else:
-            digest = hashlib.sha256()
-            head = b""
-            for chunk in services.blobs.iter_bytes(key):
-                digest.update(chunk)
-                if len(head) < 8192:
-                    head += chunk[: 8192 - len(head)]
+            sha256, head = _hash_blob(services, key)
             ctype = lifecycle.detect_type(services, file, head, file["content_type"])
-            lifecycle.mark_uploaded(services, file, size=size, sha256=digest.hexdigest(), content_type=ctype)
+            lifecycle.mark_uploaded(services, file, size=size, sha256=sha256, content_type=ctype)
             return None
     age = time.time() - timeutil.parse(file["created_at"]).timestamp()
     if age > services.settings.upload_url_ttl_seconds:
@@ -244,6 +325,7 @@ def receive_signed_put(services: "Services", file_id: str, token: str, expires: 
     file = file_store.get_file(db, file_id)
     if file is None:
         raise NotFound("File not found")
+    services.disk.require_room()
     _claim_token(db, file_id, token)
     declared = file["size_bytes"] if file["size_bytes"] is not None else None
     try:

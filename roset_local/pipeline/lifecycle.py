@@ -244,34 +244,45 @@ def retry_job(services: "Services", job_id: str) -> dict[str, Any]:
     return job
 
 
-def delete_file(services: "Services", file_id: str, actor: Actor | None = None) -> dict[str, Any]:
-    """Remove the file, its jobs, variants, index entries and stored bytes; emits file.deleted.
+def delete_file(services: "Services", file_id: str, actor: Actor | None = None,
+                reason: str = "requested") -> dict[str, Any]:
+    """Remove the file, its jobs, variants, index entries and stored bytes; emits file.deleted saying
+    why (``requested``, ``space_deleted``, ``source_deleted``, ``connection_deleted``).
 
     ``actor`` gets a ``file.deleted`` audit entry in the same transaction (None: part of a batch or
     a space deletion, which records one entry of its own)."""
     db = services.db
-    with db.write():
-        file = file_store.get_file(db, file_id)
-        if file is None:
-            raise NotFound("File not found")
-        blob_keys = variant_store.blob_keys(db, file_id)
-        if not file.get("connection_id"):  # a linked bucket's bytes are the user's: never touched
-            blob_keys.append(file["storage_key"])
-        db.execute("UPDATE jobs SET cancel_requested = 1 WHERE file_id = :f AND status IN ('queued','processing')",
-                   {"f": file_id})
-        remove_index = services.extensions.get("delete_file_index")
-        if remove_index is not None:
-            remove_index(db, file_id)
-        file_store.delete_file_rows(db, file_id)
-        record_event(db, "file.deleted", {"file_id": file_id, "job_id": None, "space": file["space"],
-                                          "status": "deleted", "filename": file["filename"]}, space=file["space"])
-        if actor is not None:
-            audit.record(db, actor, "file.deleted", target_type="file", target_id=file_id, space=file["space"],
-                         changes={"filename": file["filename"]})
+
+    def remove_rows() -> tuple[dict[str, Any], list[str]]:
+        with db.write():
+            file = file_store.get_file(db, file_id)
+            if file is None:
+                raise NotFound("File not found")
+            blob_keys = variant_store.blob_keys(db, file_id)
+            if not file.get("connection_id"):  # a linked bucket's bytes are the user's: never touched
+                blob_keys.append(file["storage_key"])
+            db.execute("UPDATE jobs SET cancel_requested = 1 WHERE file_id = :f AND status IN ('queued','processing')",
+                       {"f": file_id})
+            remove_index = services.extensions.get("delete_file_index")
+            if remove_index is not None:
+                remove_index(db, file_id)
+            file_store.delete_file_rows(db, file_id)
+            record_event(db, "file.deleted", {"file_id": file_id, "job_id": None, "space": file["space"],
+                                              "status": "deleted", "filename": file["filename"], "reason": reason},
+                         space=file["space"])
+            if actor is not None:
+                audit.record(db, actor, "file.deleted", target_type="file", target_id=file_id, space=file["space"],
+                             changes={"filename": file["filename"]})
+        return file, blob_keys
+
+    # On a full disk the rows' journal needs a little room: the reserve gives it, the blobs then
+    # free far more, and the reserve is made again once there is space.
+    file, blob_keys = services.disk.with_reserve(remove_rows)
     notify_events(services)
     for key in blob_keys:
         services.blobs.delete(key)
     services.blobs.delete_prefix(f"{file['space']}/{file_id}")
+    services.disk.ensure_reserve()
     return file
 
 
@@ -284,7 +295,7 @@ def delete_space(services: "Services", space: str, cascade: bool, actor: Actor |
         raise Conflict(f"Space '{space}' still has {len(ids)} files; delete them first or use cascade=true")
     for file_id in ids:
         try:
-            delete_file(services, file_id)
+            delete_file(services, file_id, reason="space_deleted")
         except NotFound:
             continue
     if actor is not None:

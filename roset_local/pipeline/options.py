@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from roset_local import jsonsafe
 from roset_local.errors import BadRequest
 from roset_local.index.chunking import validate_chunking as validate_chunking_config
 from roset_local.providers.base import EXTRACTION_MODES
@@ -14,12 +14,18 @@ PROVIDERS = ("reducto", "gemini", "whisper", "openai")
 MAX_METADATA_KEYS = 50
 
 
+def is_metadata_key(key: Any) -> bool:
+    """A key usable in a JSON path (``$."key"``) for filters: no quote, backslash or control character."""
+    return (isinstance(key, str) and 0 < len(key) <= 100 and '"' not in key and "\\" not in key
+            and key.isprintable())
+
+
 def validate_metadata(value: Any) -> dict[str, str]:
     if value is None:
         return {}
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = jsonsafe.loads(value)
         except ValueError:
             raise BadRequest("metadata: must be a JSON object") from None
     if not isinstance(value, dict):
@@ -27,8 +33,8 @@ def validate_metadata(value: Any) -> dict[str, str]:
     if len(value) > MAX_METADATA_KEYS:
         raise BadRequest(f"metadata: at most {MAX_METADATA_KEYS} keys")
     for key, item in value.items():
-        if not isinstance(key, str) or not key or len(key) > 100 or '"' in key:
-            raise BadRequest("metadata: keys must be non-empty strings of at most 100 characters")
+        if not is_metadata_key(key):
+            raise BadRequest("metadata: keys must be 1-100 characters without quotes, backslashes or control characters")
         if not isinstance(item, str) or len(item) > 2000:
             raise BadRequest(f"metadata.{key}: values must be strings of at most 2000 characters")
     return dict(value)
@@ -37,7 +43,7 @@ def validate_metadata(value: Any) -> dict[str, str]:
 def _json_field(name: str, value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            return jsonsafe.loads(value)
         except ValueError:
             raise BadRequest(f"{name}: must be valid JSON") from None
     return value

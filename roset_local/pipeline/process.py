@@ -19,6 +19,8 @@ from datetime import timedelta
 import sqlean
 from typing import TYPE_CHECKING, Any
 
+from roset_local.errors import is_disk_full, scrub_paths
+from roset_local.pipeline import reuse
 from roset_local.pipeline.lifecycle import enqueue, file_event_data, notify_events, settle_file_after_job
 from roset_local.positions.structure import document_elements, structure_document
 from roset_local.providers.base import DEFAULT_EXTRACTION, ExtractionError, ExtractRequest
@@ -37,6 +39,9 @@ log = logging.getLogger("roset_local.pipeline")
 LEASE_SECONDS = 60.0
 HEARTBEAT_SECONDS = 10.0
 MAX_ATTEMPTS = 3
+# The job's overall progress: extraction fills 0-60 %, text indexing 60-65, embedding 65-95, the rest 95-100.
+EXTRACT_SHARE = 0.6
+STAGES = ("queued", "starting", "extracting", "indexing", "embedding", "finishing", "completed")
 
 
 class JobGone(Exception):
@@ -216,23 +221,52 @@ def run_job(services: "Services", job_id: str) -> None:
         _process(services, job, file, owner, cancel, started)
     except JobGone:
         log.info("job %s stopped: cancelled or deleted", job_id)
+        drop_partial_index(services, job_id)
     except ExtractionError as exc:
         if exc.reason == "cancelled" or cancel.is_set():
             log.info("job %s cancelled during extraction", job_id)
         else:
             _fail(services, job, file, owner, exc.reason, str(exc.message if hasattr(exc, "message") else exc), started)
-    except sqlean.OperationalError as exc:  # locked/busy/schema change: transient, run it again
-        log.warning("job %s hit a database error (%s); re-queued", job_id, exc)
-        if not _requeue(services, job, owner):
-            _fail(services, job, file, owner, "internal_error", f"database error: {exc}", started)
-    except Exception as exc:  # a bug must fail the job, never leave it processing
-        log.exception("job %s crashed", job_id)
-        _fail(services, job, file, owner, "internal_error", f"{type(exc).__name__}: {exc}", started)
+    except Exception as exc:
+        if is_disk_full(exc):
+            _after_disk_full(services, job, file, owner, started)
+        elif isinstance(exc, sqlean.OperationalError):  # locked/busy/schema change: transient, run it again
+            log.warning("job %s hit a database error (%s); re-queued", job_id, exc)
+            if not _requeue(services, job, owner):
+                _fail(services, job, file, owner, "internal_error", f"database error: {exc}", started)
+        else:  # a bug must fail the job, never leave it processing
+            log.exception("job %s crashed", job_id)
+            _fail(services, job, file, owner, "internal_error", f"{type(exc).__name__}: {exc}", started)
     finally:
         beat.stop()
 
 
-def _requeue(services: "Services", job: dict[str, Any], owner: str) -> bool:
+DISK_POLL_SECONDS = 1.0
+
+
+def _after_disk_full(services: "Services", job: dict[str, Any], file: dict[str, Any], owner: str,
+                     started: float) -> None:
+    """A write hit the full disk: put the job back in the queue the moment a write fits again.
+
+    Without this the job stayed ``processing`` until its lease ran out and the periodic recovery
+    found it (90 s and more after space was freed). Polling here costs one worker thread, which
+    could do nothing useful on a full disk anyway.
+    """
+    log.error("job %s hit a full disk; it goes back to the queue as soon as space returns", job["id"])
+    deadline = time.monotonic() + services.settings.job_timeout_seconds
+    while time.monotonic() < deadline:
+        try:
+            if not _requeue(services, job, owner, delay=None):
+                _fail(services, job, file, owner, "internal_error", "the server's disk was full", started)
+            return
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+        time.sleep(DISK_POLL_SECONDS)
+    log.error("job %s: the disk stayed full; the lease recovery will take it over", job["id"])
+
+
+def _requeue(services: "Services", job: dict[str, Any], owner: str, delay: float | None = 2.0) -> bool:
     """Put a job back in the queue after a transient error; False once its attempts are used up."""
     db = services.db
     with db.write():
@@ -240,13 +274,14 @@ def _requeue(services: "Services", job: dict[str, Any], owner: str) -> bool:
         if current is None or not job_store.still_ours(db, job["id"], owner) or current["attempts"] >= MAX_ATTEMPTS:
             return False
         job_store.transition(db, job["id"], "queued", stage="queued", lease_owner=None, lease_expires_at=None)
-    enqueue(services, job["id"], delay=2.0)
+    enqueue(services, job["id"], delay=delay)
     return True
 
 
 def _fail(services: "Services", job: dict[str, Any], file: dict[str, Any], owner: str, reason: str, message: str,
           started: float) -> None:
     db = services.db
+    message = scrub_paths(message)
     with db.write():
         if not job_store.still_ours(db, job["id"], owner):
             return
@@ -256,6 +291,7 @@ def _fail(services: "Services", job: dict[str, Any], file: dict[str, Any], owner
         settle_file_after_job(db, file["id"], "failed", error=message, reason=reason)
         record_event(db, "file.processing.failed",
                      file_event_data(file, job, "failed", error=message, reason=reason), space=file["space"])
+    drop_partial_index(services, job["id"])
     notify_events(services)
 
 
@@ -276,7 +312,7 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
         now = time.monotonic()
         if now - last_progress[0] >= 0.5 or percent >= 100:
             last_progress[0] = now
-            job_store.set_progress(db, job["id"], owner, int(percent * 0.8), stage)
+            job_store.set_progress(db, job["id"], owner, int(percent * EXTRACT_SHARE), stage)
 
     content_type = file["content_type"] or "application/octet-stream"
     provider = choose_provider(services, content_type, options.get("provider"))
@@ -286,15 +322,23 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
         db.execute("UPDATE jobs SET provider = :p, engine = :e, stage = 'extracting' WHERE id = :id",
                    {"p": provider, "e": engine, "id": job["id"]})
     mode = extraction_mode(services, options)
+    wanted = wanted_variants(services, options)
     t0 = time.monotonic()
-    with local_copy(services, file) as path:
-        request = ExtractRequest(path=path, filename=file["filename"], content_type=content_type,
-                                 options={"extraction": mode, **{k: v for k, v in options.items() if k.startswith("_")}})
-        extraction = extraction_pool(services).run(provider, keys, request, progress, cancel)
+    with local_copy(services, file) as path:  # a bucket file's sha256 is known once its bytes are read
+        twin = reuse.find_twin(services, file, options)
+        if twin is None:
+            request = ExtractRequest(path=path, filename=file["filename"], content_type=content_type,
+                                     options={"extraction": mode, "thumbnail": "thumbnail" in wanted,
+                                              **{k: v for k, v in options.items() if k.startswith("_")}})
+            extraction = extraction_pool(services).run(provider, keys, request, progress, cancel)
+    if twin is not None:  # the same bytes were processed alike in this space: copy, don't extract
+        _check(services, job["id"], owner, cancel)
+        outputs, thumb_key = reuse.copied_outputs(services, file, job, twin)
+        _swap(services, job, file, owner, twin["provider"], outputs, 0, started, thumb_key, twin)  # 0: nothing extracted
+        return
     timings["extract_ms"] = round((time.monotonic() - t0) * 1000, 1)
     _check(services, job["id"], owner, cancel)
 
-    wanted = wanted_variants(services, options)
     elements, page_sizes = document_elements(extraction, mode)
     outputs: list[dict[str, Any]] = []
     if "markdown" in wanted or {"embeddings", "searchable-index"} & set(wanted):
@@ -303,24 +347,14 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
         outputs.append({"type": "structure", "content": json.dumps(structure_document(elements, page_sizes)),
                         "content_type": "application/json"})
     index_result: dict[str, Any] = {}
-    indexer = services.extensions.get("index_file")
-    if indexer is not None and {"embeddings", "searchable-index"} & set(wanted):
-        job_store.set_progress(db, job["id"], owner, 85, "indexing")
-        t1 = time.monotonic()
-        index_result = indexer(
-            services, file_id=file["id"], space=file["space"], filename=file["filename"], content_type=content_type,
-            metadata=file["metadata"], markdown=extraction.markdown,
-            pages=[(p.number, p.markdown) for p in extraction.pages],
-            segments=[(s.start, s.end, s.text) for s in extraction.segments],
-            chunking=options.get("chunking"), embedding_model=options.get("embedding_model"),
-            with_embeddings="embeddings" in wanted, cancelled=cancel, elements=elements, page_sizes=page_sizes,
-        ) or {}
-        timings["index_ms"] = round((time.monotonic() - t1) * 1000, 1)
-        _check(services, job["id"], owner, cancel)
+    if services.extensions.get("index_file") is not None and {"embeddings", "searchable-index"} & set(wanted):
+        index_result = _index_stages(services, job, file, owner, cancel, extraction, elements, page_sizes, wanted,
+                                     timings)
     for vtype in ("embeddings", "searchable-index"):
         if vtype in wanted and vtype in index_result:
             body = json.dumps(index_result[vtype])
             outputs.append({"type": vtype, "content": body, "content_type": "application/json"})
+    job_store.set_progress(db, job["id"], owner, 95, "finishing")
     thumb_key = None
     if "thumbnail" in wanted and extraction.thumbnail:
         ext = "webp" if extraction.thumbnail_type == "image/webp" else "png"
@@ -337,11 +371,26 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
                      "size_bytes": file["size_bytes"], "filename": file["filename"], "provider": provider,
                      "engine": engine, "pages_billed": pages, "extraction": mode,
                      "timings_ms": {**stage_ms, **(meta.get("timings_ms") or {}), **timings}})
+        if extraction.pages:  # where each page begins in the markdown: page ranges of it (MCP get_markdown)
+            from roset_local.index.chunking import page_starts
+
+            meta["page_starts"] = page_starts(extraction.markdown, [(p.number, p.markdown) for p in extraction.pages])
         outputs.append({"type": "metadata", "content": json.dumps(meta, default=str), "content_type": "application/json"})
+    _swap(services, job, file, owner, provider, outputs, pages, started, thumb_key)
+
+
+def _swap(services: "Services", job: dict[str, Any], file: dict[str, Any], owner: str, provider: str | None,
+          outputs: list[dict[str, Any]], pages: int, started: float, thumb_key: str | None,
+          twin: dict[str, Any] | None = None) -> None:
+    """Swap in the job's variants (and, when reusing a twin's, its index entries) and complete the
+    job, all in one transaction."""
+    db = services.db
     try:
         with db.write():
             if not job_store.still_ours(db, job["id"], owner):
                 raise JobGone(job["id"])
+            if twin is not None:
+                reuse.copy_index(services, file, twin)
             old_blobs = variant_store.replace_variants(db, file_id=file["id"], job_id=job["id"], provider=provider,
                                                        variants=outputs)
             if {o["type"] for o in outputs} & {"markdown", "structure"} == {"markdown"}:
@@ -359,6 +408,80 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
     notify_events(services)
     for key in old_blobs:
         services.blobs.delete(key)
+
+
+def _index_stages(services: "Services", job: dict[str, Any], file: dict[str, Any], owner: str, cancel: CancelToken,
+                  extraction: Any, elements: Any, page_sizes: Any, wanted: list[str],
+                  timings: dict[str, float]) -> dict[str, Any]:
+    """Text first, vectors after: the file answers text search as soon as its markdown is chunked.
+
+    Each stage replaces the file's chunks in one transaction, so a crash between stages leaves a
+    consistent index and the re-run (from extraction) replaces it again: never duplicate chunks.
+    """
+    from roset_local.index.indexer import chunk_file, index_text, index_vectors
+
+    db = services.db
+    options = job["options"] or {}
+    common = {"file_id": file["id"], "space": file["space"], "filename": file["filename"]}
+
+    def guard() -> None:  # inside each stage's write: a cancelled or reclaimed job writes nothing
+        if cancel.is_set() or not job_store.still_ours(db, job["id"], owner):
+            cancel.set()
+            raise JobGone(job["id"])
+
+    job_store.set_progress(db, job["id"], owner, 60, "indexing")
+    t0 = time.monotonic()
+    chunks, cfg = chunk_file(db, markdown=extraction.markdown, pages=[(p.number, p.markdown) for p in extraction.pages],
+                             segments=[(s.start, s.end, s.text) for s in extraction.segments],
+                             chunking=options.get("chunking"), elements=elements, page_sizes=page_sizes)
+    result: dict[str, Any] = {"searchable-index": index_text(db, chunks=chunks, cfg=cfg, guard=guard, **common)}
+    timings["index_text_ms"] = round((time.monotonic() - t0) * 1000, 1)
+    if "embeddings" not in wanted:
+        return result
+    job_store.set_progress(db, job["id"], owner, 65, "embedding")
+    _test_hold(services, options, "embedding", cancel)
+    last = [time.monotonic()]
+
+    def progress(fraction: float) -> None:
+        if time.monotonic() - last[0] >= 0.5:
+            last[0] = time.monotonic()
+            job_store.set_progress(db, job["id"], owner, 65 + int(30 * fraction), "embedding")
+
+    t1 = time.monotonic()
+    embeddings = index_vectors(services, chunks=chunks, cfg=cfg, embedding_model=options.get("embedding_model"),
+                               cancelled=cancel, progress=progress, guard=guard, **common)
+    if embeddings is None:
+        raise JobGone(job["id"])
+    timings["embed_ms"] = round((time.monotonic() - t1) * 1000, 1)
+    result["embeddings"] = embeddings
+    return result
+
+
+def _test_hold(services: "Services", options: dict[str, Any], stage: str, cancel: CancelToken) -> None:
+    """Test builds only: ``_test_fault="hold-<stage>"`` parks the job before that stage until the file
+    ``<data dir>/release-<stage>`` exists, so a test can look at (or kill) the server between stages."""
+    if not services.settings.test_faults or options.get("_test_fault") != f"hold-{stage}":
+        return
+    release = services.settings.data_dir / f"release-{stage}"
+    deadline = time.monotonic() + 120
+    while not release.exists() and not cancel.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def drop_partial_index(services: "Services", job_id: str) -> None:
+    """A job that failed or was cancelled after its text stage must not leave a never-completed file
+    searchable. A job reclaimed by another runner is left alone: that runner rewrites the chunks."""
+    drop = services.extensions.get("delete_file_index")
+    if drop is None:
+        return
+    db = services.db
+    with db.write():
+        job = job_store.get_job(db, job_id)
+        file = file_store.get_file(db, job["file_id"]) if job else None
+        if (job is None or file is None or job["status"] not in ("failed", "cancelled")
+                or file["latest_job_id"] != job_id or variant_store.markdown_of(db, file["id"]) is not None):
+            return
+        drop(db, file["id"])
 
 
 def recover(services: "Services") -> dict[str, int]:

@@ -14,7 +14,7 @@ from litestar.response import Redirect, Template
 
 from roset_local import audit
 from roset_local.api.deps import blocking, caller
-from roset_local.connections import manage, nodes, sync
+from roset_local.connections import detach, manage, nodes, sync
 from roset_local.errors import BadRequest, NotFound, RosetError
 from roset_local.pagination import decode_cursor
 from roset_local.pagination import page as trim_page
@@ -185,8 +185,9 @@ async def connection_action(request: Request, connection_id: FromPath[str], verb
             await run(sync.request_sync, services, row)
             return flash_redirect(detail, "Sync started")
         if verb == "delete":
-            await run(manage.delete_connection, services, row, audit.actor_of(request))
-            return flash_redirect("/console/connections", f"Deleted the connection {row['name']} (the bucket is untouched)")
+            counts = await run(detach.delete_connection, services, row, False, audit.actor_of(request))
+            return flash_redirect("/console/connections", f"Deleted the connection {row['name']} (the bucket is "
+                                  f"untouched; {counts['files_kept']} files kept, their bytes copied in)")
     except RosetError as exc:
         return flash_redirect(back, exc.message, error=True)
     raise NotFound("Unknown action")

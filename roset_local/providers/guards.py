@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,20 +62,32 @@ def check_pixels(width: int, height: int, limits: Limits, what: str = "image") -
 
 
 def check_zip(path: str, limits: Limits) -> None:
-    """Rejects zip bombs by the sizes the central directory declares.
+    """Rejects zip bombs by the bytes their members really inflate to, not the sizes they declare.
 
-    Python's zipfile never inflates an entry past its declared size, so the declared sizes bound
-    what markitdown (python-docx, python-pptx, openpyxl) can ever decompress.
+    A member's declared size can lie: zipfile trusts it, and a library that calls ``read()`` on a
+    member declared as 1 KiB gets all of its (say) 1 GiB at once. So every member is inflated here
+    in bounded steps, counting the output and stopping as soon as it passes the member's declared
+    size (a lie) or the archive's limits; memory stays at one step.
     """
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            if len(infos) > limits.max_zip_entries:
+                raise ExtractionError("too_large",
+                                      f"archive has {len(infos)} entries; the limit is {limits.max_zip_entries}")
+            packed = sum(i.compress_size for i in infos) or 1
+            _check_total(sum(i.file_size for i in infos), packed, limits)  # honest bombs, without inflating
+            for info in infos:  # liars: no member may inflate past its declared size
+                if _inflated_size(zf, info, info.file_size) > info.file_size:
+                    raise ExtractionError("too_large", f"archive member {info.filename!r} inflates past its "
+                                          f"declared {info.file_size} bytes: refused as a decompression bomb")
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as exc:
+        if isinstance(exc, ExtractionError):
+            raise
         raise ExtractionError("corrupt_file", f"not a readable zip container: {exc}") from exc
-    if len(infos) > limits.max_zip_entries:
-        raise ExtractionError("too_large", f"archive has {len(infos)} entries; the limit is {limits.max_zip_entries}")
-    total = sum(i.file_size for i in infos)
-    packed = sum(i.compress_size for i in infos) or 1
+
+
+def _check_total(total: int, packed: int, limits: Limits) -> None:
     if total > limits.max_zip_uncompressed_bytes:
         raise ExtractionError(
             "too_large",
@@ -84,3 +98,36 @@ def check_zip(path: str, limits: Limits) -> None:
             "too_large",
             f"archive expands {total / packed:.0f}x ({total} bytes): refused as a decompression bomb",
         )
+
+
+INFLATE_STEP = 256 * 1024
+
+
+def _inflated_size(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> int:
+    """Bytes the member inflates to, counted in bounded steps; stops once past ``cap``."""
+    if info.compress_type == zipfile.ZIP_STORED:
+        return info.compress_size
+    if info.compress_type != zipfile.ZIP_DEFLATED:  # bzip2/lzma: zipfile's reader, bounded reads
+        count = 0
+        with zf.open(info) as member:
+            while chunk := member.read(INFLATE_STEP):
+                count += len(chunk)
+        return count
+    assert zf.fp is not None
+    zf.fp.seek(info.header_offset)
+    header = zf.fp.read(30)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"bad local header for {info.filename!r}")
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    zf.fp.seek(info.header_offset + 30 + name_len + extra_len)
+    inflater = zlib.decompressobj(-15)
+    left, count = info.compress_size, 0
+    while left > 0 and not inflater.eof and count <= cap:
+        data = zf.fp.read(min(INFLATE_STEP, left))
+        if not data:
+            break
+        left -= len(data)
+        count += len(inflater.decompress(data, INFLATE_STEP))
+        while inflater.unconsumed_tail and count <= cap and not inflater.eof:
+            count += len(inflater.decompress(inflater.unconsumed_tail, INFLATE_STEP))
+    return count

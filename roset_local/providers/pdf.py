@@ -32,11 +32,26 @@ def _open(path: str, password: str | None) -> Any:
     try:
         return pdfium.PdfDocument(path, password=password)
     except pdfium.PdfiumError as exc:
+        # PDFium's last-error code is process-wide and not reset by a failure that sets none (a
+        # document without pages): it may still say "password" from an earlier encrypted file.
+        if exc.err_code in (raw.FPDF_ERR_PASSWORD, raw.FPDF_ERR_SECURITY) and not _declares_encryption(path):
+            raise ExtractionError("corrupt_file", "PDF cannot be opened: it has no readable pages") from exc
         if exc.err_code == raw.FPDF_ERR_PASSWORD:
             raise ExtractionError("encrypted", "PDF is password-protected") from exc
         if exc.err_code == raw.FPDF_ERR_SECURITY:
             raise ExtractionError("encrypted", "PDF uses an unsupported security handler") from exc
         raise ExtractionError("corrupt_file", f"PDF cannot be opened: {exc}") from exc
+
+
+def _declares_encryption(path: str) -> bool:
+    """True when the file has an /Encrypt entry (trailer or xref-stream dictionary: never compressed)."""
+    tail = b""
+    with open(path, "rb") as handle:
+        while block := handle.read(1024 * 1024):
+            if b"/Encrypt" in tail + block:
+                return True
+            tail = block[-16:]
+    return False
 
 
 def _has_images(page: Any) -> bool:
@@ -90,7 +105,7 @@ def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines
         _set_page_sizes(pdf, pages)
         t1 = time.perf_counter()
         thumb = None
-        if count:
+        if count and req.options.get("thumbnail", True):  # a job that keeps no thumbnail skips the render
             with PDFIUM_LOCK:
                 thumb = thumbnail_from_pil(_render(pdf[0], 300, THUMB_SIZE, limits))
         timings["thumbnail"] = time.perf_counter() - t1

@@ -131,6 +131,28 @@ def insert_chunk(db: Database, row: dict[str, Any], filename: str) -> int:
     return chunk_id
 
 
+def copy_file_chunks(db: Database, source_id: str, target_id: str, filename: str) -> int:
+    """Give ``target_id`` a copy of ``source_id``'s chunks, FTS rows and vectors, replacing its own
+    (same space: content-addressed reuse). Inside db.write(). Returns the number of chunks."""
+    delete_file_chunks(db, target_id)
+    moved: dict[str, list[tuple[int, int, str]]] = {}
+    rows = file_chunks(db, source_id)
+    for row in rows:
+        copy = {k: row[k] for k in ("space", "seq", "text", "char_start", "char_end", "page", "heading", "ts_start",
+                                    "ts_end", "vector_table", "bbox")}
+        new = insert_chunk(db, {**copy, "file_id": target_id}, filename)
+        if row["vector_table"]:
+            moved.setdefault(row["vector_table"], []).append((row["id"], new, row["space"]))
+    for table, pairs in moved.items():
+        name = _checked(table)
+        old_ids = ",".join(str(int(old)) for old, _, _ in pairs)
+        stored = {int(r[0]): (r[1], r[2]) for r in
+                  db.execute(f"SELECT chunk_id, vector, bits FROM {name}_bits WHERE chunk_id IN ({old_ids})").fetchall()}
+        insert_vectors(db, table, [(new, target_id, space, stored[old][0], stored[old][1])
+                                   for old, new, space in pairs if old in stored])
+    return len(rows)
+
+
 def insert_vectors(
     db: Database, table: str, rows: Sequence[tuple[int, str, str, bytes, bytes]]
 ) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from roset_local.pagination import keyset
 from roset_local.store.db import Database, Row, in_list
+from roset_local.store.files import decode_file
 from roset_local.store.migrations import Migrations
 from roset_local.timeutil import now_str
 
@@ -78,6 +79,15 @@ connections.add(
     CREATE INDEX syncs_connection ON syncs (connection_id, seq);
     -- at most one queued or running sync per connection
     CREATE UNIQUE INDEX syncs_active ON syncs (connection_id) WHERE status IN ('queued', 'syncing');
+    """,
+)
+
+connections.add(
+    "0002_mirror_on_delete",
+    """
+    -- what a sync does to the files of objects gone from the bucket: remove | keep (flagged source_deleted)
+    ALTER TABLE connections ADD COLUMN on_delete TEXT NOT NULL DEFAULT 'remove';
+    ALTER TABLE files ADD COLUMN source_deleted INTEGER NOT NULL DEFAULT 0;
     """,
 )
 
@@ -152,6 +162,12 @@ def due_connections(db: Database, now: str) -> list[Row]:
     return [_decode_connection(r) for r in rows]
 
 
+def connection_files(db: Database, connection_id: str) -> list[Row]:
+    """The files created from the connection's objects (their bytes live in its bucket)."""
+    rows = db.all("SELECT * FROM files WHERE connection_id = :c ORDER BY created_at, id", {"c": connection_id})
+    return [decode_file(r) for r in rows]
+
+
 def count_connection_files(db: Database, connection_id: str) -> int:
     return int(db.value("SELECT count(*) FROM files WHERE connection_id = :c", {"c": connection_id}) or 0)
 
@@ -176,9 +192,18 @@ def node_state(db: Database, connection_id: str) -> dict[str, Row]:
     return {r["path"]: r for r in rows}
 
 
-def pending_paths(db: Database, connection_id: str) -> dict[str, str]:
-    rows = db.all("SELECT path, id FROM nodes WHERE connection_id = :c AND status = 'pending'", {"c": connection_id})
+def absent_paths(db: Database, connection_id: str) -> dict[str, str]:
+    """path → id of nodes with no object behind them: uploads not committed, and deleted objects whose
+    file was kept (a reappearing object takes its node back)."""
+    rows = db.all("SELECT path, id FROM nodes WHERE connection_id = :c AND status IN ('pending', 'deleted')",
+                  {"c": connection_id})
     return {r["path"]: r["id"] for r in rows}
+
+
+def mark_nodes_deleted(db: Database, node_ids: Iterable[str], now: str) -> None:
+    """Objects gone from the bucket whose files are kept: the node stays, linked, as ``deleted``."""
+    db.conn.executemany("UPDATE nodes SET status = 'deleted', updated_at = ? WHERE id = ?",
+                        [(now, i) for i in node_ids])
 
 
 def insert_nodes(db: Database, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -258,6 +283,15 @@ def nodes_by_paths(db: Database, connection_id: str, paths: Iterable[str]) -> li
     if not wanted:
         return []
     return [r for r in file_nodes(db, connection_id) if r["path"] in wanted]
+
+
+def linked_file_ids(db: Database, node_ids: list[str]) -> list[str]:
+    if not node_ids:
+        return []
+    params: dict[str, Any] = {}
+    rows = db.all(f"SELECT file_id FROM nodes WHERE {in_list('id', node_ids, params, 'n')} AND file_id IS NOT NULL",
+                  params)
+    return [r["file_id"] for r in rows]
 
 
 def link_file(db: Database, node_id: str, file_id: str) -> None:

@@ -14,6 +14,7 @@ import sqlite_utils
 import sqlite_vec
 
 Row = dict[str, Any]
+SCHEMA_PROBE = "SELECT 1 FROM sqlite_schema LIMIT 0"
 
 
 class DatabaseError(Exception):
@@ -72,12 +73,19 @@ class Database:
             yield conn
             return
         conn.execute("BEGIN IMMEDIATE")
+        # If another connection changed the schema (a new vector table), this connection's copy is
+        # stale, and SQLite 3.50 fails a DELETE that is the first statement of a transaction with
+        # "no such table" instead of re-reading the schema. Any SELECT re-reads it (cheap, cached).
+        conn.execute(SCHEMA_PROBE)
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite may already have rolled back (SQLITE_FULL does), and a failed COMMIT must not
+            # leave the connection inside a transaction that later writes would silently join.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def one(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> Row | None:
         row = self.conn.execute(sql, params).fetchone()

@@ -96,6 +96,24 @@ def list_files(
     return [decode_file(r) for r in db.all(sql, params)]
 
 
+def set_source_deleted(db: Database, file_ids: list[str], value: bool) -> None:
+    """Flag (or unflag) files whose bucket object is gone but which were kept. Inside db.write()."""
+    db.conn.executemany("UPDATE files SET source_deleted = ?, updated_at = ? WHERE id = ?",
+                        [(int(value), now_str(), i) for i in file_ids])
+
+
+def processed_twins(db: Database, space: str, sha256: str, file_id: str) -> list[Row]:
+    """Other completed files of ``space`` with these bytes, newest job first, each with its job's
+    id, provider, pages and options (content-addressed reuse of their variants)."""
+    return db.all(
+        """SELECT f.id, f.filename, j.id AS job_id, j.provider, j.pages, j.options FROM files f
+           JOIN jobs j ON j.id = f.latest_job_id
+           WHERE f.space = :s AND f.sha256 = :h AND f.id != :f AND f.status = 'completed' AND j.status = 'completed'
+           ORDER BY j.completed_at DESC LIMIT 20""",
+        {"s": space, "h": sha256, "f": file_id},
+    )
+
+
 def delete_file_rows(db: Database, file_id: str) -> None:
     """Delete the file and (by cascade) its jobs, variants and upload tokens. Inside db.write()."""
     db.execute("DELETE FROM batch_items WHERE file_id = :id", {"id": file_id})
@@ -135,3 +153,16 @@ def space_stats(db: Database, space: str) -> Row:
         "variant_size_bytes": int(variant_bytes or 0),
         "status_counts": counts,
     }
+
+
+def uploading_files(db: Database) -> list[Row]:
+    """Files still waiting for (or receiving) their bytes, with how many upload URLs were issued and used.
+
+    ``tokens`` 0 means a multipart upload (or an object-store presigned PUT, which has no token here).
+    """
+    rows = db.all(
+        "SELECT f.*, (SELECT count(*) FROM upload_tokens t WHERE t.file_id = f.id) AS tokens, "
+        "(SELECT count(*) FROM upload_tokens t WHERE t.file_id = f.id AND t.used_at IS NOT NULL) AS tokens_used "
+        "FROM files f WHERE f.status = 'uploading' AND f.node_id IS NULL ORDER BY f.created_at"
+    )
+    return [decode_file(r) for r in rows]

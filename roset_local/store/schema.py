@@ -172,6 +172,9 @@ index_schema.add(
     """,
 )
 
+# Content-addressed reuse (issue 18) looks files up by their bytes within a space at every job.
+files.add("0002_mirror_files_space_sha256", "CREATE INDEX files_space_sha256 ON files (space, sha256);")
+
 # Tenant confinement (issue 14): objects spanning spaces carry their spaces; logs hold no secret.
 confine = Migrations("confine")
 confine.add(
