@@ -14,7 +14,9 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop marked running on the main thread while
+# it lives; stopping it after the browser tests keeps asyncio.run/anyio.run usable in later modules.
+@pytest.fixture(scope="package")
 def chromium():
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
         pytest.skip("chromium is not installed (apt-get install chromium)")
