@@ -41,6 +41,9 @@ def register_tasks(services: "Services") -> None:
         removed = purge_old_audit(services)
         if removed:
             log.info("purged %d audit entries older than %d days", removed, services.settings.audit_retention_days)
+        from roset_local.index.ann import prune_unindexed_logs
+
+        prune_unindexed_logs(services)
 
     tasks["purge_api_logs"] = purge_api_logs
     for register in _feature_registrars():

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from roset_local.index.ann import AnnConfig, AnnIndex
+from roset_local.index.ann import AnnConfig, AnnIndex, prune_unindexed_logs
 from roset_local.index.vectors import nearest, sign_bits
 from roset_local.store import chunks as store
 from roset_local.store import schema
@@ -229,3 +229,18 @@ def test_the_embedder_loads_after_the_graph_module(tmp_path):
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "(1, 384)" in out.stdout
+
+
+def test_the_log_of_a_table_without_a_graph_is_pruned_and_a_graphs_is_kept(corpus):
+    c = corpus
+    logged = "SELECT count(*) FROM vector_log WHERE vector_table = :t"
+    assert c.db.value(logged, {"t": c.table}) == 612  # every insert logged, no graph yet
+    assert prune_unindexed_logs(c.services) == 1
+    assert c.db.value(logged, {"t": c.table}) == 0
+    # a graph built afterwards comes from the stored vectors: nothing of the pruned log is missed
+    assert sorted(search(c, c.vectors[1][2], k=5)) == sorted(exact(c.vectors, c.vectors[1][2], 5))
+    late = unit(c.rng, 3)
+    add_file(c.db, c.table, "late-0", "big", late)
+    assert c.db.value(logged, {"t": c.table}) == 3
+    assert prune_unindexed_logs(c.services) == 0  # the table has a graph now: its log is the graph's to trim
+    assert c.db.value(logged, {"t": c.table}) == 3

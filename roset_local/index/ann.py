@@ -232,6 +232,26 @@ def ann_index(services: Any, table: str, dimensions: int, vectors: int) -> AnnIn
     return ann
 
 
+def prune_unindexed_logs(services: Any) -> int:
+    """Drop the log of tables that have no graph, saved or in memory; returns how many tables.
+
+    A graph is only ever built from the stored float vectors, so a table without one never needs
+    its log: without this, a table that stays under ``min_vectors`` logs every insert forever.
+    """
+    config = AnnConfig.of(services)
+    registry = services.extensions.get("ann_indexes", {})
+    lock = services.extensions.setdefault("ann_indexes_lock", threading.Lock())
+    pruned = 0
+    with lock:  # no graph starts (and sets its mark) while the log is cut
+        for table in store.vector_log_tables(services.db):
+            saved = config.data_dir is not None and (config.data_dir / f"{table}.usearch").exists()
+            if table in registry or saved:
+                continue
+            store.prune_vector_log(services.db, table, store.vector_log_last(services.db))
+            pruned += 1
+    return pruned
+
+
 def _open_logged(ann: AnnIndex, db: Database) -> None:
     try:
         t = time.monotonic()

@@ -227,6 +227,10 @@ def vector_log_last(db: Database) -> int:
     return int(db.value("SELECT max(seq) FROM vector_log") or 0)
 
 
+def vector_log_tables(db: Database) -> list[str]:
+    return [r[0] for r in db.execute("SELECT DISTINCT vector_table FROM vector_log").fetchall()]
+
+
 def prune_vector_log(db: Database, table: str, upto: int) -> None:
     """Forget log entries a saved index already holds."""
     with db.write():
