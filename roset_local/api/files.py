@@ -11,10 +11,12 @@ from litestar.response import File, Stream
 
 from roset_local import audit
 from roset_local.api.deps import SIGNED_URL, blocking, caller, check_query, decode_body, services_of
-from roset_local.api.shapes import file_out, job_out, variant_out
+from roset_local.access import CONTENT_PURPOSE, URL_TTL, content_url, file_page, visible_file
+from roset_local.shapes import file_out, job_out, variant_out
+from roset_local.connections import nodes as connection_nodes
 from roset_local.errors import BadRequest, Forbidden, NotFound, RosetError
 from roset_local.ids import new_id
-from roset_local.pagination import decode_cursor, encode_cursor, parse_limit
+from roset_local.index.search import search_file_ids
 from roset_local.pipeline import lifecycle
 from roset_local.pipeline.options import is_metadata_key, processing_options
 from roset_local.services import Services
@@ -23,23 +25,6 @@ from roset_local.store import jobs as job_store
 from roset_local.store import variants as variant_store
 from roset_local.timeutil import now_str
 
-CONTENT_PURPOSE = "content"
-URL_TTL = 3600
-
-
-def visible_file(services: Services, request: Request, file_id: str) -> dict[str, Any]:
-    """The file if it exists and the caller may see its space (404 either way: no existence leak)."""
-    file = file_store.get_file(services.db, file_id)
-    if file is None or not caller(request).can_see(file["space"]):
-        raise NotFound("File not found")
-    return file
-
-
-def content_url(services: Services, file_id: str, part: str) -> str:
-    """An expiring URL for a file's bytes (part "file") or a binary variant (part = type)."""
-    expires, signature = services.extensions["signer"].expiring(CONTENT_PURPOSE, f"{file_id}/{part}", URL_TTL)
-    path = f"/v1/files/{file_id}/content" if part == "file" else f"/v1/files/{file_id}/variants/{part}/content"
-    return f"{services.settings.base_url}{path}?expires={expires}&signature={signature}"
 
 
 def _metadata_filters(request: Request) -> dict[str, str]:
@@ -68,38 +53,11 @@ def list_files(
     services, principal = services_of(request), caller(request)
     spaces = principal.list_filter(space, "default")
     content_ids = None
-    if check_query(search, "search"):
-        matcher = services.extensions.get("search_file_ids")
-        content_ids = matcher(services.db, search, spaces) if matcher is not None else None
+    if search and check_query(search, "search"):
+        content_ids = search_file_ids(services.db, search, spaces)
     return file_page(services, spaces=spaces, status=status, search=search, content_ids=content_ids,
                      metadata=_metadata_filters(request), sort_by=sort_by, sort_order=sort_order, limit=limit,
                      cursor=cursor)
-
-
-def file_page(services: Services, *, spaces: tuple[str, ...] | None, status: str | None, search: str | None,
-              content_ids: list[str] | None, metadata: dict[str, str], sort_by: str, sort_order: str,
-              limit: int | None, cursor: str | None) -> dict[str, Any]:
-    """One validated page of files as the API shapes them (the JSON list, the portal and its pages)."""
-    check_query(search, "search")
-    if sort_by not in file_store.SORT_COLUMNS:
-        raise BadRequest(f"sort_by: must be one of {', '.join(file_store.SORT_COLUMNS)}")
-    if sort_order not in ("asc", "desc"):
-        raise BadRequest("sort_order: must be asc or desc")
-    if status is not None and status not in file_store.FILE_STATUSES:
-        raise BadRequest(f"status: must be one of {', '.join(file_store.FILE_STATUSES)}")
-    lim = parse_limit(limit)
-    raw_cursor = decode_cursor(cursor, 4)
-    if raw_cursor is not None and raw_cursor[:2] != [sort_by, sort_order]:
-        raise BadRequest("cursor: made for another sort order")
-    rows = file_store.list_files(
-        services.db, spaces=spaces, status=status, search=search, content_ids=content_ids, metadata=metadata,
-        sort_by=sort_by, sort_order=sort_order, limit=lim, cursor=raw_cursor[2:] if raw_cursor else None,
-    )
-    next_cursor = None
-    if len(rows) > lim:
-        rows = rows[:lim]
-        next_cursor = encode_cursor([sort_by, sort_order, rows[-1]["_sort"], rows[-1]["id"]])
-    return {"files": [file_out(r) for r in rows], "next_cursor": next_cursor}
 
 
 @get("/v1/files/{file_id:str}", opt={"scope": "files:read"}, tags=["files"])
@@ -188,10 +146,7 @@ def process_batch(request: Request, body: RawBody) -> dict[str, Any]:
     options = _options(data)
     ids = list(dict.fromkeys(data.file_ids or []))
     if data.connection_id:
-        lister = services.extensions.get("connection_file_ids")
-        if lister is None:
-            raise NotFound("Connection not found")
-        ids += [i for i in lister(services, data.connection_id, principal) if i not in ids]
+        ids += [i for i in connection_nodes.connection_file_ids(services, data.connection_id, principal) if i not in ids]
     batch_id = new_id("batch")
     with services.db.write():
         services.db.insert("batches", {"id": batch_id, "kind": "process", "created_at": now_str()})
@@ -252,7 +207,7 @@ def _stream_blob(services: Services, key: str, media_type: str, filename: str | 
 
 
 def _check_signature(services: Services, file_id: str, part: str, expires: str, signature: str) -> None:
-    problem = services.extensions["signer"].check_expiring(CONTENT_PURPOSE, f"{file_id}/{part}", expires, signature)
+    problem = services.signer.check_expiring(CONTENT_PURPOSE, f"{file_id}/{part}", expires, signature)
     if problem == "expired":
         raise Forbidden("This URL has expired")
     if problem:
@@ -268,10 +223,9 @@ def file_content(request: Request, file_id: FromPath[str], expires: FromQuery[st
     file = file_store.get_file(services.db, file_id)
     if file is None or file["status"] == "uploading":
         raise NotFound("File not found")
-    opener = services.extensions.get("open_file_bytes")
-    if file.get("node_id") and opener is not None:
+    if file.get("node_id"):
         try:
-            handle = opener(file)
+            handle = connection_nodes.open_file_bytes(services, file)
         except FileNotFoundError:  # e.g. kept after its object was deleted (source_deleted)
             raise NotFound("The file's object is no longer in its bucket") from None
         return Stream(_iter_handle(handle), media_type=file["content_type"] or "application/octet-stream")

@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import Stream
 
 from roset_local.api.deps import SIGNED_URL, blocking, caller, decode_body, services_of
-from roset_local.api.upload import with_body
+from roset_local.handlers import with_body
 from roset_local.connections import manage, nodes
 from roset_local.errors import BadRequest
 from roset_local.pagination import decode_cursor, page, parse_limit

@@ -118,13 +118,3 @@ ROUTES = [
     get_usage,
 ]
 
-
-def register(services: Any) -> dict[str, Any]:
-    """Expose the org settings to the pipeline through ``services.extensions`` (no tasks)."""
-    services.extensions.update(
-        org_settings=org_store.get_org_settings,
-        routing_rules=org_store.get_routing_rules,
-        hosted_keys=secrets.get_hosted_keys,
-        check_quota=org_store.check_quota,
-    )
-    return {}

@@ -12,12 +12,11 @@ from litestar.response import ServerSentEvent
 
 from roset_local import audit
 from roset_local.api.deps import blocking, caller, check_space_name, decode_body, services_of
-from roset_local.api.files import URL_TTL, content_url, file_page
-from roset_local.api.shapes import file_out, variant_out
+from roset_local.access import URL_TTL, content_url, list_space_files, portal_file
+from roset_local.shapes import file_out, variant_out
 from roset_local.errors import BadRequest, NotFound
 from roset_local.portal import features, tokens
 from roset_local.services import Services
-from roset_local.store import files as file_store
 from roset_local.store import variants as variant_store
 
 PORTAL = {"portal": True, "scope": "files:read"}
@@ -95,21 +94,6 @@ def portal_space(request: Request, space: str | None) -> str:
     name = check_space_name(space or "default")
     principal.require_space(name)
     return name
-
-
-def portal_file(services: Services, space: str, file_id: str) -> dict[str, Any]:
-    file = file_store.get_file(services.db, file_id)
-    if file is None or file["space"] != space:
-        raise NotFound("File not found")
-    return file
-
-
-def list_space_files(services: Services, space: str, *, status: str | None = None, search: str | None = None,
-                     sort_by: str = "created_at", sort_order: str = "desc", limit: int | None = None,
-                     cursor: str | None = None) -> dict[str, Any]:
-    """One page of a space's files as the API shapes them (shared by the portal API and pages)."""
-    return file_page(services, spaces=(space,), status=status, search=search, content_ids=None, metadata={},
-                     sort_by=sort_by, sort_order=sort_order, limit=limit, cursor=cursor)
 
 
 def file_detail(services: Services, file: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Response shapes for files, jobs and variants (the contract's fields plus documented extras)."""
+"""Response shapes for files, jobs, variants and uploads (the contract's fields plus documented extras);
+the JSON API, the console, the share portal and the MCP tools all answer with them."""
 
 from __future__ import annotations
 
@@ -72,3 +73,20 @@ def variant_out(variant: dict[str, Any], *, content: bool, url: str | None = Non
     if variant.get("blob_key"):
         out["url"] = url
     return out
+
+
+def upload_body(file: dict[str, Any], job: dict[str, Any] | None, **extra: Any) -> dict[str, Any]:
+    """The contract's flat fields, plus ``file`` and ``job`` objects (the official SDK reads them)."""
+    return {
+        "id": file["id"],
+        "space": file["space"],
+        "filename": file["filename"],
+        "content_type": file["content_type"],
+        "size_bytes": file["size_bytes"],
+        "storage_key": file["storage_key"],
+        "status": file["status"],
+        "job_id": job["id"] if job else None,
+        **extra,
+        "file": file_out(file),
+        "job": job_out(job),
+    }
