@@ -12,6 +12,7 @@ from litestar.params import FromPath, RawBody
 from roset_local import audit, secrets
 from roset_local.api.deps import blocking, decode_body, services_of
 from roset_local.errors import BadRequest, NotFound
+from roset_local.providers.names import PROVIDER_NAMES
 from roset_local.store import org as org_store
 
 # Org-wide: a space-confined key is refused whatever its scopes (see auth.Principal).
@@ -27,8 +28,8 @@ class ProviderKeyIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _check_provider(provider: str) -> str:
-    if provider not in org_store.PROVIDERS:
-        raise BadRequest(f"provider: must be one of {', '.join(org_store.PROVIDERS)}")
+    if provider not in PROVIDER_NAMES:
+        raise BadRequest(f"provider: must be one of {', '.join(PROVIDER_NAMES)}")
     return provider
 
 
