@@ -166,10 +166,11 @@ def _authorize(request: Request) -> None:
 
 
 @get("/metrics", opt={"public": True}, tags=["system"], media_type=CONTENT_TYPE,
-     # open with ROSET_METRICS_PUBLIC, else an API key with analytics:read (checked by _authorize)
-     security=[{}, {"ApiKey": []}])
+     security=[{"ApiKey": []}])  # the route is public to the guard; _authorize asks for the key
 @blocking
 def metrics(request: Request) -> Response[str]:
+    """Prometheus text format. Needs an unconfined API key with ``analytics:read`` unless the server runs
+    with ROSET_METRICS_PUBLIC."""
     _authorize(request)
     return Response(render(services_of(request)), media_type=CONTENT_TYPE)
 

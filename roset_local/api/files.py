@@ -11,6 +11,7 @@ from litestar.response import File, Stream
 
 from roset_local import audit
 from roset_local.api.deps import SIGNED_URL, blocking, caller, check_query, decode_body, documents_body, services_of
+from roset_local.api.openapi import Binary
 from roset_local.api.schemas.files import (BatchStarted, BulkDeleted, Deleted, DownloadLink, FileDetail, FileIds,
                                           FileList, FileOut, ItemError, ProcessBatch, ProcessOptions,
                                           ProcessStarted, VariantList, VariantOut)
@@ -254,7 +255,8 @@ def _check_signature(services: Services, file_id: str, part: str, expires: str, 
         raise Forbidden("Invalid URL signature")
 
 
-@get("/v1/files/{file_id:str}/content", opt=SIGNED_URL, tags=["files"], media_type=BYTES)
+@get("/v1/files/{file_id:str}/content", opt=SIGNED_URL, tags=["files"], media_type=BYTES,
+     operation_class=Binary)
 @blocking
 def file_content(request: Request, file_id: FromPath[str], expires: FromQuery[str] = "",
                  signature: FromQuery[str] = "") -> Response[bytes]:
@@ -279,7 +281,8 @@ def _iter_handle(handle: Any) -> Any:
             yield chunk
 
 
-@get("/v1/files/{file_id:str}/variants/{variant_type:str}/content", opt=SIGNED_URL, tags=["variants"], media_type=BYTES)
+@get("/v1/files/{file_id:str}/variants/{variant_type:str}/content", opt=SIGNED_URL, tags=["variants"],
+     media_type=BYTES, operation_class=Binary)
 @blocking
 def variant_content(request: Request, file_id: FromPath[str], variant_type: FromPath[str], expires: FromQuery[str] = "",
                     signature: FromQuery[str] = "") -> Response[bytes]:
