@@ -165,9 +165,12 @@ def _authorize(request: Request) -> None:
     principal.require_unconfined()  # figures of every space
 
 
-@get("/metrics", opt={"public": True}, tags=["system"])
+@get("/metrics", opt={"public": True}, tags=["system"], media_type=CONTENT_TYPE,
+     security=[{"ApiKey": []}])  # the route is public to the guard; _authorize asks for the key
 @blocking
-def metrics(request: Request) -> Response:
+def metrics(request: Request) -> Response[str]:
+    """Prometheus text format. Needs an unconfined API key with ``analytics:read`` unless the server runs
+    with ROSET_METRICS_PUBLIC."""
     _authorize(request)
     return Response(render(services_of(request)), media_type=CONTENT_TYPE)
 
