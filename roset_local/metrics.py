@@ -165,9 +165,11 @@ def _authorize(request: Request) -> None:
     principal.require_unconfined()  # figures of every space
 
 
-@get("/metrics", opt={"public": True}, tags=["system"])
+@get("/metrics", opt={"public": True}, tags=["system"], media_type=CONTENT_TYPE,
+     # open with ROSET_METRICS_PUBLIC, else an API key with analytics:read (checked by _authorize)
+     security=[{}, {"ApiKey": []}])
 @blocking
-def metrics(request: Request) -> Response:
+def metrics(request: Request) -> Response[str]:
     _authorize(request)
     return Response(render(services_of(request)), media_type=CONTENT_TYPE)
 

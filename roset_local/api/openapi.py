@@ -1,0 +1,90 @@
+"""The OpenAPI document: its config (security schemes, the vendored docs page) and the few operations
+whose bodies litestar cannot infer from a handler's types (two request media types, an event stream)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from litestar import Litestar
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import (Components, OpenAPIType, OpenAPIMediaType, OpenAPIResponse, Operation, Reference, Schema,
+                                   SecurityScheme)
+
+from roset_local import __version__
+from roset_local.auth import security_requirements
+
+SCHEMES = {
+    "ApiKey": SecurityScheme(
+        type="apiKey", name="Authorization", security_scheme_in="header",
+        description="An API key in the Authorization header: `ApiKey rsk_...` (`Bearer rsk_...` works too).",
+    ),
+    "PortalToken": SecurityScheme(
+        type="apiKey", name="Authorization", security_scheme_in="header",
+        description="A share-portal token, accepted by /v1/portal endpoints only: `PortalToken ptk_...` "
+                    "(or `Bearer ptk_...`).",
+    ),
+}
+
+
+def openapi_config() -> OpenAPIConfig:
+    """Served at /schema/openapi.json; the Swagger UI at /docs loads its assets from /static (no CDN)."""
+    return OpenAPIConfig(
+        title="Roset Local",
+        version=__version__,
+        description="The Roset file-processing API, self-hosted. Authorize with `ApiKey <your key>`.",
+        path="/schema",
+        components=Components(security_schemes=dict(SCHEMES)),
+        security=[{"ApiKey": []}],
+        render_plugins=[
+            SwaggerRenderPlugin(
+                js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+                css_url="/static/vendor/swagger-ui/swagger-ui.css",
+                standalone_preset_js_url="/static/vendor/swagger-ui/swagger-ui-standalone-preset.js",
+                path="/docs",
+                favicon='<link rel="icon" type="image/svg+xml" href="/static/favicon.svg">',
+            )
+        ],
+    )
+
+
+def declare_security(app: Litestar) -> None:
+    """Each operation's security from the same route options the ``authorize`` guard reads.
+
+    Set on the app's own copies of the handlers (litestar copies them when it registers a route), before
+    the document is first built; a handler that declares ``security`` itself keeps it.
+    """
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if isinstance(handler, HTTPRouteHandler) and handler.security is None:
+                handler.security = security_requirements(handler.opt)
+
+
+@dataclass
+class AlsoJson(Operation):
+    """``POST /v1/upload``: the multipart form litestar documents, or the JSON registration of
+    ``POST /v1/files`` (which returns an ``upload_url``)."""
+
+    def __post_init__(self) -> None:
+        if self.request_body is not None and not isinstance(self.request_body, Reference):
+            self.request_body.content["application/json"] = OpenAPIMediaType(
+                schema=Reference(ref="#/components/schemas/UploadCreate"))
+
+
+EVENT_STREAM = Schema(
+    type=OpenAPIType.STRING,
+    description="`data: <JSON>` lines, each event one of `{\"type\": \"chunk\", \"content\": ...}` (a piece of "
+                "the answer), `{\"type\": \"sources\", \"sources\": [...]}`, `{\"type\": \"done\"}` or "
+                "`{\"type\": \"error\", \"error\": ...}`.",
+    examples=['data: {"type": "chunk", "content": "The contract ends"}\n\ndata: {"type": "done"}\n\n'],
+)
+
+
+@dataclass
+class EventStream(Operation):
+    """``POST /v1/qa``: with ``"stream": true`` the 200 is a stream of Server-Sent Events."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse):
+            ok.content = {**(ok.content or {}), "text/event-stream": OpenAPIMediaType(schema=EVENT_STREAM)}
