@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from pathlib import Path
+
 import pytest
 from openapi_schema_validator import OAS31Validator
+
+from roset_local.config import Settings
+from tests.conftest import ADMIN_KEY
 
 TAGS = {"connections", "nodes", "webhooks", "org", "analytics", "logs", "audit", "portal"}
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -29,6 +34,13 @@ OTHERS = {"/v1/me"}  # tagged org, but a system route (documented with the core 
 def _operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     return [(method, path, op) for path, item in doc["paths"].items() for method, op in item.items()
             if method in METHODS and TAGS & set(op.get("tags", [])) and path not in OTHERS]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Local connections may use directories under tmp_path/root."""
+    (tmp_path / "root" / "docs").mkdir(parents=True)
+    return Settings.from_env({}, data_dir=tmp_path / "data", admin_key=ADMIN_KEY, local_roots=(str(tmp_path / "root"),))
 
 
 @pytest.fixture
@@ -67,7 +79,7 @@ def _check(doc: dict[str, Any], method: str, path: str, status: int, body: Any) 
 
 
 def test_real_responses_match_their_documented_schemas(client, doc):
-    res = client.post("/v1/webhooks", json={"url": "https://example.com/hook", "events": ["file.created"]})
+    res = client.post("/v1/webhooks", json={"url": "https://example.com/hook", "events": ["file.uploaded"]})
     assert res.status_code == 201, res.text
     _check(doc, "post", "/v1/webhooks", 201, res.json())
     assert res.json()["secret"]  # shown once, on creation
@@ -86,11 +98,18 @@ def test_real_responses_match_their_documented_schemas(client, doc):
     _check(doc, "get", "/v1/org/settings", 200, client.get("/v1/org/settings").json())
     _check(doc, "get", "/v1/org/usage", 200, client.get("/v1/org/usage").json())
 
-    conn = client.post("/v1/connections", json={"provider": "local", "name": "docs", "bucket": "docs-bucket"})
-    if conn.status_code == 201:
-        _check(doc, "post", "/v1/connections", 201, conn.json())
-    connections = client.get("/v1/connections")
-    _check(doc, "get", "/v1/connections", 200, connections.json())
+    conn = client.post("/v1/connections", json={"provider": "local", "name": "docs", "bucket": "docs"})
+    assert conn.status_code == 201, conn.text
+    _check(doc, "post", "/v1/connections", 201, conn.json())
+    _check(doc, "get", "/v1/connections", 200, client.get("/v1/connections").json())
+    progress = client.get(f"/v1/connections/{conn.json()['id']}/sync/progress").json()
+    assert progress["status"] == "idle" and "error" not in progress  # omitted before the first sync, as before
+    _check(doc, "get", "/v1/connections/{connection_id}/sync/progress", 200, progress)
+
+    token = client.post("/v1/portal/tokens", json={"space": "default"})
+    assert token.status_code == 201, token.text
+    _check(doc, "post", "/v1/portal/tokens", 201, token.json())
+    _check(doc, "get", "/v1/portal/tokens", 200, client.get("/v1/portal/tokens").json())
 
     audit = client.get("/v1/audit")
     assert audit.json()["entries"], "creating a webhook and a key is audited"

@@ -9,8 +9,7 @@ from litestar import Request, delete, get, post
 from litestar.params import FromPath, FromQuery, RawBody
 
 from roset_local import audit
-from roset_local.api.deps import blocking, caller, decode_body, services_of
-from roset_local.api.schemas.body import json_body
+from roset_local.api.deps import blocking, caller, decode_body, documents_body, services_of
 from roset_local.api.schemas.common import shaped
 from roset_local.api.schemas.connections import (
     BrowseOut,
@@ -48,14 +47,14 @@ async def list_providers() -> ProviderList:
     return shaped({"providers": manage.providers()}, ProviderList)
 
 
-@post("/v1/connections/start", opt=WRITE, status_code=200, tags=TAGS, operation_class=json_body(ConnectionStart))
+@post("/v1/connections/start", opt=WRITE, status_code=200, tags=TAGS, dependencies=documents_body(ConnectionStart))
 @blocking
 def start_connection(body: RawBody) -> SetupOut:
     data = decode_body(body, ConnectionStart)
     return shaped(manage.start(data.provider, data.bucket), SetupOut)
 
 
-@post("/v1/connections/list-buckets", opt=WRITE, status_code=200, tags=TAGS, operation_class=json_body(BucketsQuery))
+@post("/v1/connections/list-buckets", opt=WRITE, status_code=200, tags=TAGS, dependencies=documents_body(BucketsQuery))
 @blocking
 def list_buckets(request: Request, body: RawBody) -> BucketList:
     data = decode_body(body, BucketsQuery)
@@ -63,7 +62,7 @@ def list_buckets(request: Request, body: RawBody) -> BucketList:
     return shaped({"buckets": buckets}, BucketList)
 
 
-@post("/v1/connections/verify", opt=WRITE, status_code=201, tags=TAGS, operation_class=json_body(ConnectionCreate))
+@post("/v1/connections/verify", opt=WRITE, status_code=201, tags=TAGS, dependencies=documents_body(ConnectionCreate))
 @blocking
 def verify_connection(request: Request, body: RawBody) -> ConnectionOut:
     data = msgspec.structs.asdict(decode_body(body, ConnectionCreate))
@@ -71,7 +70,7 @@ def verify_connection(request: Request, body: RawBody) -> ConnectionOut:
     return manage.connection_out(row)
 
 
-@post("/v1/connections", opt=WRITE, status_code=201, tags=TAGS, operation_class=json_body(ConnectionCreate))
+@post("/v1/connections", opt=WRITE, status_code=201, tags=TAGS, dependencies=documents_body(ConnectionCreate))
 @blocking
 def create_connection(request: Request, body: RawBody) -> ConnectionOut:
     data = msgspec.structs.asdict(decode_body(body, ConnectionCreate))

@@ -7,8 +7,7 @@ from litestar import Request, delete, get, post
 from litestar.params import FromPath, RawBody
 
 from roset_local import audit
-from roset_local.api.deps import blocking, caller, check_space_name, decode_body, services_of
-from roset_local.api.schemas.body import json_body
+from roset_local.api.deps import blocking, caller, check_space_name, decode_body, documents_body, services_of
 from roset_local.api.schemas.keys import KeyCreate, KeyCreated, KeyList, KeyRevoked, key_out
 from roset_local.auth import check_scopes
 from roset_local.errors import BadRequest, Forbidden, NotFound
@@ -16,7 +15,7 @@ from roset_local.store import keys as key_store
 from roset_local.timeutil import now_str, parse, to_str
 
 
-@post("/v1/org/api-keys", opt={"scope": "org:write"}, tags=["org"], operation_class=json_body(KeyCreate))
+@post("/v1/org/api-keys", opt={"scope": "org:write"}, tags=["org"], dependencies=documents_body(KeyCreate))
 @blocking
 def create_api_key(request: Request, body: RawBody) -> KeyCreated:
     data = decode_body(body, KeyCreate)

@@ -8,9 +8,9 @@ from litestar import Request, Response, delete, get, post, put
 from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import Stream
 
-from roset_local.api.deps import SIGNED_URL, blocking, caller, decode_body, services_of
-from roset_local.api.schemas.body import json_body
+from roset_local.api.deps import SIGNED_URL, blocking, caller, decode_body, documents_body, services_of
 from roset_local.api.schemas.common import shaped
+from roset_local.api.schemas.files import DownloadLink
 from roset_local.api.schemas.nodes import (
     NodeCommitted,
     NodeDeleted,
@@ -19,7 +19,6 @@ from roset_local.api.schemas.nodes import (
     NodeUploadCommit,
     NodeUploadInit,
     NodeUploadTicket,
-    SignedUrl,
 )
 from roset_local.api.upload import with_body
 from roset_local.connections import manage, nodes
@@ -96,13 +95,13 @@ def delete_node(request: Request, node_id: FromPath[str]) -> NodeDeleted:
 
 @get("/v1/nodes/{node_id:str}/download", opt=READ, tags=TAGS)
 @blocking
-def download_node(request: Request, node_id: FromPath[str]) -> SignedUrl:
+def download_node(request: Request, node_id: FromPath[str]) -> DownloadLink:
     services = services_of(request)
     node, row = nodes.visible_node(services, caller(request), node_id)
-    return shaped(nodes.download_url(services, row, node), SignedUrl)
+    return shaped(nodes.download_url(services, row, node), DownloadLink)
 
 
-@post("/v1/nodes/upload/init", opt=WRITE, status_code=200, tags=TAGS, operation_class=json_body(NodeUploadInit))
+@post("/v1/nodes/upload/init", opt=WRITE, status_code=200, tags=TAGS, dependencies=documents_body(NodeUploadInit))
 @blocking
 def upload_init(request: Request, body: RawBody) -> NodeUploadTicket:
     data = decode_body(body, NodeUploadInit)
@@ -111,7 +110,7 @@ def upload_init(request: Request, body: RawBody) -> NodeUploadTicket:
     return shaped(nodes.upload_init(services, row, data.path, data.content_type, data.size_bytes), NodeUploadTicket)
 
 
-@post("/v1/nodes/upload/commit", opt=WRITE, status_code=200, tags=TAGS, operation_class=json_body(NodeUploadCommit))
+@post("/v1/nodes/upload/commit", opt=WRITE, status_code=200, tags=TAGS, dependencies=documents_body(NodeUploadCommit))
 @blocking
 def upload_commit(request: Request, body: RawBody) -> NodeCommitted:
     data = decode_body(body, NodeUploadCommit)

@@ -9,8 +9,7 @@ from litestar import Request, delete, get, put
 from litestar.params import FromPath, RawBody
 
 from roset_local import audit, secrets
-from roset_local.api.deps import blocking, decode_body, services_of
-from roset_local.api.schemas.body import json_body
+from roset_local.api.deps import blocking, decode_body, documents_body, services_of
 from roset_local.api.schemas.common import shaped
 from roset_local.api.schemas.org import (
     OrgSettings,
@@ -43,7 +42,7 @@ def get_settings(request: Request) -> OrgSettings:
     return shaped(org_store.get_org_settings(services_of(request).db), OrgSettings)
 
 
-@put("/v1/org/settings", opt=ORG_WRITE, tags=["org"], operation_class=json_body(OrgSettingsPatch))
+@put("/v1/org/settings", opt=ORG_WRITE, tags=["org"], dependencies=documents_body(OrgSettingsPatch))
 @blocking
 def put_settings(request: Request, body: RawBody) -> OrgSettings:
     patch, db = decode_body(body), services_of(request).db
@@ -61,7 +60,7 @@ def get_routing_rules(request: Request) -> RoutingRules:
     return shaped({"rules": org_store.get_routing_rules(services_of(request).db)}, RoutingRules)
 
 
-@put("/v1/org/routing-rules", opt=ORG_WRITE, tags=["org"], operation_class=json_body(RoutingRules))
+@put("/v1/org/routing-rules", opt=ORG_WRITE, tags=["org"], dependencies=documents_body(RoutingRules))
 @blocking
 def put_routing_rules(request: Request, body: RawBody) -> RoutingRules:
     rules, db = decode_body(body), services_of(request).db
@@ -79,7 +78,7 @@ def list_provider_keys(request: Request) -> ProviderKeyList:
     return shaped({"provider_keys": secrets.list_provider_keys(services_of(request))}, ProviderKeyList)
 
 
-@put("/v1/org/provider-keys", opt=ORG_WRITE, tags=["org"], operation_class=json_body(ProviderKeyIn))
+@put("/v1/org/provider-keys", opt=ORG_WRITE, tags=["org"], dependencies=documents_body(ProviderKeyIn))
 @blocking
 def put_provider_key(request: Request, body: RawBody) -> ProviderKeyOut:
     data = decode_body(body, ProviderKeyIn)

@@ -7,8 +7,7 @@ from litestar import Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, RawBody
 
 from roset_local import audit
-from roset_local.api.deps import blocking, caller, decode_body, services_of
-from roset_local.api.schemas.body import json_body
+from roset_local.api.deps import blocking, caller, decode_body, documents_body, services_of
 from roset_local.api.schemas.common import shaped
 from roset_local.api.schemas.webhooks import (
     DeliveryList,
@@ -35,7 +34,7 @@ from roset_local.store.events import EVENT_TYPES
 from roset_local.webhooks import manage
 
 
-@post("/v1/webhooks", opt={"scope": "webhooks:write"}, tags=["webhooks"], operation_class=json_body(WebhookCreate))
+@post("/v1/webhooks", opt={"scope": "webhooks:write"}, tags=["webhooks"], dependencies=documents_body(WebhookCreate))
 @blocking
 def create_webhook(request: Request, body: RawBody) -> WebhookCreated:
     data = decode_body(body, WebhookCreate)
@@ -60,7 +59,7 @@ def get_webhook(request: Request, webhook_id: FromPath[str]) -> WebhookOut:
 
 
 @patch("/v1/webhooks/{webhook_id:str}", opt={"scope": "webhooks:write"}, tags=["webhooks"],
-       operation_class=json_body(WebhookUpdate))
+       dependencies=documents_body(WebhookUpdate))
 @blocking
 def update_webhook(request: Request, webhook_id: FromPath[str], body: RawBody) -> WebhookOut:
     data = decode_body(body, WebhookUpdate)
@@ -126,7 +125,7 @@ def rotate_secret(request: Request, webhook_id: FromPath[str]) -> SecretRotated:
 
 
 @post("/v1/webhooks/{webhook_id:str}/replay", opt={"scope": "webhooks:write"}, status_code=200, tags=["webhooks"],
-      operation_class=json_body(ReplayRequest))
+      dependencies=documents_body(ReplayRequest))
 @blocking
 def replay_webhook(request: Request, webhook_id: FromPath[str], body: RawBody) -> ReplayOut:
     data = decode_body(body, ReplayRequest)

@@ -10,8 +10,9 @@ from roset_local.api.schemas.common import Shape
 
 Provider = Annotated[str, Meta(description="A provider id from GET /v1/connections/providers",
                                examples=["s3", "gcs", "azure_blob", "local"])]
-Credentials = Annotated[dict[str, Any] | None, Meta(description="The provider's credential fields, never shown again",
-                                                    examples=[{"access_key_id": "AKIA...", "secret_access_key": "..."}])]
+Credentials = Annotated[dict[str, Any] | None, Meta(
+    description="The provider's credential fields, never shown again",
+    examples=[{"access_key_id": "AKIA...", "secret_access_key": "..."}])]
 
 
 class ConnectionCreate(Struct):

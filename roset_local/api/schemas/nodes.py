@@ -36,11 +36,6 @@ class NodeDeleted(Struct):
     deleted: bool
 
 
-class SignedUrl(Shape):
-    url: str
-    expires_in: Annotated[int, Meta(description="Seconds the URL stays valid")]
-
-
 class NodeUploadInit(Struct):
     connection_id: str
     path: Annotated[str, Meta(description="The object key to create", examples=["inbox/report.pdf"])]

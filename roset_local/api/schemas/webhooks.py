@@ -9,8 +9,8 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from roset_local.api.schemas.common import Shape
 
-EventTypes = Annotated[list[str], Meta(description="Event types to receive, e.g. file.created, job.completed",
-                                       examples=[["file.created", "job.completed"]])]
+EventTypes = Annotated[list[str], Meta(description="Event types to receive (see GET /v1/webhook-events)",
+                                       examples=[["file.uploaded", "file.processing.completed"]])]
 
 
 class WebhookCreate(Struct):
