@@ -17,7 +17,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from roset_local import __version__
-from roset_local.api import files, jobs, keys, logs, spaces, system, upload, webhooks
+from roset_local.api import allow, errors_doc, files, jobs, keys, logs, spaces, system, upload, webhooks
 from roset_local.auth import authorize
 from roset_local.config import Settings
 from roset_local.errors import handle_exception
@@ -108,6 +108,7 @@ def build_litestar(services: Services) -> Litestar:
         route_handlers=handlers,
         guards=[authorize],
         exception_handlers={Exception: handle_exception},
+        before_request=allow.answer_options,
         openapi_config=openapi,
         lifespan=[lifespan, mcp_lifespan],
         request_max_body_size=10 * 1024 * 1024,
@@ -118,6 +119,8 @@ def build_litestar(services: Services) -> Litestar:
         logging_config=None,
     )
     app.state.services = services
+    allow.record_allow(app)
+    errors_doc.document_errors(app)
     return app
 
 
