@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request
+
+from roset_local.api.schemas.files import FileList, FileOut
 
 from roset_local.errors import BadRequest, NotFound
 from roset_local.handlers import caller
 from roset_local.inputs import check_query
 from roset_local.pagination import decode_cursor, encode_cursor, parse_limit
 from roset_local.services import Services
-from roset_local.shapes import file_out
 from roset_local.store import files as file_store
 from roset_local.store import jobs as job_store
 
@@ -42,9 +44,14 @@ def content_url(services: Services, file_id: str, part: str) -> str:
     return f"{services.settings.base_url}{path}?expires={expires}&signature={signature}"
 
 
-def file_page(services: Services, *, spaces: tuple[str, ...] | None, status: str | None, search: str | None,
-              content_ids: list[str] | None, metadata: dict[str, str], sort_by: str, sort_order: str,
-              limit: int | None, cursor: str | None) -> dict[str, Any]:
+def file_page(services: Services, **query: Any) -> dict[str, Any]:
+    """:func:`files_page` as plain JSON values (the portal and the MCP tools)."""
+    return msgspec.to_builtins(files_page(services, **query))  # type: ignore[no-any-return]
+
+
+def files_page(services: Services, *, spaces: tuple[str, ...] | None, status: str | None, search: str | None,
+               content_ids: list[str] | None, metadata: dict[str, str], sort_by: str, sort_order: str,
+               limit: int | None, cursor: str | None) -> FileList:
     """One validated page of files as the API shapes them (the JSON list, the portal and its pages)."""
     check_query(search, "search")
     if sort_by not in file_store.SORT_COLUMNS:
@@ -65,7 +72,7 @@ def file_page(services: Services, *, spaces: tuple[str, ...] | None, status: str
     if len(rows) > lim:
         rows = rows[:lim]
         next_cursor = encode_cursor([sort_by, sort_order, rows[-1]["_sort"], rows[-1]["id"]])
-    return {"files": [file_out(r) for r in rows], "next_cursor": next_cursor}
+    return FileList(files=[FileOut.from_row(r) for r in rows], next_cursor=next_cursor)
 
 
 def portal_file(services: Services, space: str, file_id: str) -> dict[str, Any]:
@@ -75,9 +82,14 @@ def portal_file(services: Services, space: str, file_id: str) -> dict[str, Any]:
     return file
 
 
-def list_space_files(services: Services, space: str, *, status: str | None = None, search: str | None = None,
-                     sort_by: str = "created_at", sort_order: str = "desc", limit: int | None = None,
-                     cursor: str | None = None) -> dict[str, Any]:
-    """One page of a space's files as the API shapes them (shared by the portal API and pages)."""
-    return file_page(services, spaces=(space,), status=status, search=search, content_ids=None, metadata={},
-                     sort_by=sort_by, sort_order=sort_order, limit=limit, cursor=cursor)
+def space_files(services: Services, space: str, *, status: str | None = None, search: str | None = None,
+                sort_by: str = "created_at", sort_order: str = "desc", limit: int | None = None,
+                cursor: str | None = None) -> FileList:
+    """One page of a space's files as the API shapes them (the portal API; its pages take them as JSON)."""
+    return files_page(services, spaces=(space,), status=status, search=search, content_ids=None, metadata={},
+                      sort_by=sort_by, sort_order=sort_order, limit=limit, cursor=cursor)
+
+
+def list_space_files(services: Services, space: str, **query: Any) -> dict[str, Any]:
+    """:func:`space_files` as plain JSON values (the portal's pages)."""
+    return msgspec.to_builtins(space_files(services, space, **query))  # type: ignore[no-any-return]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from litestar.di import Provide
 
 from roset_local import jsonsafe
 from roset_local.errors import BadRequest
@@ -36,3 +37,20 @@ def decode_body(raw: bytes, type_: Any = Any) -> Any:
         return jsonsafe.check_depth(value)
     except jsonsafe.TooDeep as exc:
         raise BadRequest(f"Request body is {exc}") from None
+
+
+def documents_body(body_type: Any) -> dict[str, Provide]:
+    """``dependencies=`` that declare ``body_type`` as the operation's request body in the OpenAPI document
+    while the handler keeps decoding the raw bytes itself (so bad input keeps the contract's 400 messages
+    rather than litestar's validation ones).
+
+    Litestar documents the ``data`` parameter of a handler's dependencies; this one is never requested
+    by the handler, so it never runs. Wrap the type in ``Annotated[..., Body(media_type=...)]`` for a
+    body that is not JSON.
+    """
+
+    def body(data: Any) -> None:
+        return None
+
+    body.__annotations__ = {"data": body_type, "return": None}
+    return {"documented_body": Provide(body, sync_to_thread=False)}

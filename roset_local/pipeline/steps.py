@@ -205,9 +205,7 @@ def plan_job(run: JobRun) -> Plan:
     provider = choose_provider(services, content_type, options.get("provider"))
     keys = hosted_keys(services)
     engine = "hosted" if provider in keys else "local"
-    with services.db.write():
-        services.db.execute("UPDATE jobs SET provider = :p, engine = :e, stage = 'extracting' WHERE id = :id",
-                            {"p": provider, "e": engine, "id": run.job["id"]})
+    job_store.start_extracting(services.db, run.job["id"], provider=provider, engine=engine)
     return Plan(content_type=content_type, provider=provider, engine=engine, keys=keys,
                 mode=extraction_mode(services, options), wanted=wanted_variants(services, options))
 
