@@ -1,5 +1,5 @@
-"""Search and Q&A for the console and the share portal: the functions the JSON API calls, with
-the pages' error handling (bad input → 400, a build without the search tables → 503)."""
+"""Search and Q&A for the console and the share portal: the functions the JSON API calls, bad input
+as a 400, answers streamed from worker threads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 
-from roset_local.errors import BadRequest, Unavailable
+from roset_local.errors import BadRequest
 from roset_local.index import qa
 from roset_local.index import search as engine
 from roset_local.inputs import check_query
@@ -21,15 +21,6 @@ def search(services: Any, query: str, *, spaces: tuple[str, ...] | None, mode: s
         return engine.search(services, query, mode=mode, filters=engine.Filters(spaces=spaces), limit=limit)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-    except Exception as exc:
-        if missing_table(exc):
-            raise Unavailable("Search is not available yet in this build (no search index)") from None
-        raise
-
-
-def missing_table(exc: Exception) -> bool:
-    """A feature whose tables are not in this build's schema (its migrations are not registered)."""
-    return type(exc).__name__ == "OperationalError" and "no such table" in str(exc)
 
 
 def answer_events(services: Any, question: str, *, spaces: tuple[str, ...] | None, limit: int = 5
