@@ -17,15 +17,14 @@ from roset_local.api.schemas.files import (BatchStarted, BulkDeleted, Deleted, D
                                           ProcessStarted, VariantList, VariantOut)
 from roset_local.api.schemas.jobs import JobOut, job_or_none
 from roset_local.errors import BadRequest, Forbidden, NotFound, RosetError
-from roset_local.ids import new_id
 from roset_local.pagination import decode_cursor, encode_cursor, parse_limit
 from roset_local.pipeline import lifecycle
 from roset_local.pipeline.options import is_metadata_key, processing_options
 from roset_local.services import Services
+from roset_local.store import batches as batch_store
 from roset_local.store import files as file_store
 from roset_local.store import jobs as job_store
 from roset_local.store import variants as variant_store
-from roset_local.timeutil import now_str
 
 CONTENT_PURPOSE = "content"
 URL_TTL = 3600
@@ -191,9 +190,7 @@ def process_batch(request: Request, body: RawBody) -> BatchStarted:
         if lister is None:
             raise NotFound("Connection not found")
         ids += [i for i in lister(services, data.connection_id, principal) if i not in ids]
-    batch_id = new_id("batch")
-    with services.db.write():
-        services.db.insert("batches", {"id": batch_id, "kind": "process", "created_at": now_str()})
+    batch_id = batch_store.create_batch(services.db, "process")
     job_ids, errors = [], []
     for file_id in ids:
         try:
@@ -203,8 +200,7 @@ def process_batch(request: Request, body: RawBody) -> BatchStarted:
             errors.append(ItemError(id=file_id, error=exc.message, code=exc.code))
             continue
         job_ids.append(job["id"])
-        with services.db.write():
-            services.db.insert("batch_items", {"batch_id": batch_id, "file_id": file_id, "job_id": job["id"]})
+        batch_store.add_batch_item(services.db, batch_id, file_id, job["id"])
     return BatchStarted(batch_id=batch_id, queued=len(job_ids), job_ids=job_ids, errors=errors)
 
 
