@@ -205,7 +205,7 @@ def _check_signature(services: Services, file_id: str, part: str, expires: str, 
      operation_class=Binary)
 @blocking
 def file_content(request: Request, file_id: FromPath[str], expires: FromQuery[str] = "",
-                 signature: FromQuery[str] = "") -> Response[bytes]:
+                 signature: FromQuery[str] = "") -> Response[Any]:
     services = services_of(request)
     _check_signature(services, file_id, "file", expires, signature)
     file = file_store.get_file(services.db, file_id)
@@ -230,7 +230,7 @@ def _iter_handle(handle: Any) -> Any:
      media_type=BYTES, operation_class=Binary)
 @blocking
 def variant_content(request: Request, file_id: FromPath[str], variant_type: FromPath[str], expires: FromQuery[str] = "",
-                    signature: FromQuery[str] = "") -> Response[bytes]:
+                    signature: FromQuery[str] = "") -> Response[Any]:
     services = services_of(request)
     _check_signature(services, file_id, variant_type, expires, signature)
     row = variant_store.get_variant(services.db, file_id, variant_type)
