@@ -14,7 +14,7 @@ from litestar.static_files import create_static_files_router
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
-from roset_local.api import files, jobs, keys, logs, spaces, system, upload, webhooks
+from roset_local.api import allow, errors_doc, files, jobs, keys, logs, spaces, system, upload, webhooks
 from roset_local.api.openapi import declare_security, openapi_config
 from roset_local.auth import authorize
 from roset_local.config import Settings
@@ -91,6 +91,7 @@ def build_litestar(services: Services) -> Litestar:
         route_handlers=handlers,
         guards=[authorize],
         exception_handlers={Exception: handle_exception},
+        before_request=allow.answer_options,
         openapi_config=openapi_config(),
         lifespan=[lifespan, mcp_lifespan],
         request_max_body_size=10 * 1024 * 1024,
@@ -102,6 +103,8 @@ def build_litestar(services: Services) -> Litestar:
     )
     declare_security(app)
     app.state.services = services
+    allow.record_allow(app)
+    errors_doc.document_errors(app)
     return app
 
 

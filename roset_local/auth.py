@@ -16,6 +16,7 @@ from litestar.handlers.base import BaseRouteHandler
 from roset_local.errors import Forbidden, RateLimited, Unauthorized
 from roset_local.store import keys as key_store
 from roset_local.store.db import Database
+from roset_local.store.keys import Scope
 from roset_local.timeutil import now_str
 
 
@@ -52,7 +53,7 @@ class Principal:
     def confined(self) -> bool:
         return self.spaces is not None
 
-    def require_scope(self, scope: str) -> None:
+    def require_scope(self, scope: Scope) -> None:
         if scope not in self.scopes:
             raise Forbidden(f"This key lacks the '{scope}' scope")
 
@@ -194,7 +195,7 @@ def authenticate_key(db: Database, raw: str, cache: KeyCache | None = None) -> P
     )
 
 
-def route_scope(handler: BaseRouteHandler) -> str | None:
+def route_scope(handler: BaseRouteHandler) -> Scope | None:
     return handler.opt.get("scope")
 
 

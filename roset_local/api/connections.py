@@ -30,7 +30,7 @@ from roset_local.api.schemas.connections import (
 )
 from roset_local.connections import detach, manage, sync
 from roset_local.pagination import decode_cursor, page, parse_limit
-from roset_local.storage import connections as conn
+from roset_local.storage import backends as conn
 from roset_local.store import connections as store
 
 READ = {"scope": "connections:read"}

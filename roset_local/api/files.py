@@ -11,20 +11,20 @@ from litestar.response import File, Stream
 
 from roset_local import audit
 from roset_local.api.deps import SIGNED_URL, blocking, caller, check_query, decode_body, documents_body, services_of
+from roset_local.api.openapi import Binary
 from roset_local.api.schemas.files import (BatchStarted, BulkDeleted, Deleted, DownloadLink, FileDetail, FileIds,
                                           FileList, FileOut, ItemError, ProcessBatch, ProcessOptions,
                                           ProcessStarted, VariantList, VariantOut)
 from roset_local.api.schemas.jobs import JobOut, job_or_none
 from roset_local.errors import BadRequest, Forbidden, NotFound, RosetError
-from roset_local.ids import new_id
 from roset_local.pagination import decode_cursor, encode_cursor, parse_limit
 from roset_local.pipeline import lifecycle
 from roset_local.pipeline.options import is_metadata_key, processing_options
 from roset_local.services import Services
+from roset_local.store import batches as batch_store
 from roset_local.store import files as file_store
 from roset_local.store import jobs as job_store
 from roset_local.store import variants as variant_store
-from roset_local.timeutil import now_str
 
 CONTENT_PURPOSE = "content"
 URL_TTL = 3600
@@ -190,9 +190,7 @@ def process_batch(request: Request, body: RawBody) -> BatchStarted:
         if lister is None:
             raise NotFound("Connection not found")
         ids += [i for i in lister(services, data.connection_id, principal) if i not in ids]
-    batch_id = new_id("batch")
-    with services.db.write():
-        services.db.insert("batches", {"id": batch_id, "kind": "process", "created_at": now_str()})
+    batch_id = batch_store.create_batch(services.db, "process")
     job_ids, errors = [], []
     for file_id in ids:
         try:
@@ -202,8 +200,7 @@ def process_batch(request: Request, body: RawBody) -> BatchStarted:
             errors.append(ItemError(id=file_id, error=exc.message, code=exc.code))
             continue
         job_ids.append(job["id"])
-        with services.db.write():
-            services.db.insert("batch_items", {"batch_id": batch_id, "file_id": file_id, "job_id": job["id"]})
+        batch_store.add_batch_item(services.db, batch_id, file_id, job["id"])
     return BatchStarted(batch_id=batch_id, queued=len(job_ids), job_ids=job_ids, errors=errors)
 
 
@@ -254,7 +251,8 @@ def _check_signature(services: Services, file_id: str, part: str, expires: str, 
         raise Forbidden("Invalid URL signature")
 
 
-@get("/v1/files/{file_id:str}/content", opt=SIGNED_URL, tags=["files"], media_type=BYTES)
+@get("/v1/files/{file_id:str}/content", opt=SIGNED_URL, tags=["files"], media_type=BYTES,
+     operation_class=Binary)
 @blocking
 def file_content(request: Request, file_id: FromPath[str], expires: FromQuery[str] = "",
                  signature: FromQuery[str] = "") -> Response[bytes]:
@@ -279,7 +277,8 @@ def _iter_handle(handle: Any) -> Any:
             yield chunk
 
 
-@get("/v1/files/{file_id:str}/variants/{variant_type:str}/content", opt=SIGNED_URL, tags=["variants"], media_type=BYTES)
+@get("/v1/files/{file_id:str}/variants/{variant_type:str}/content", opt=SIGNED_URL, tags=["variants"],
+     media_type=BYTES, operation_class=Binary)
 @blocking
 def variant_content(request: Request, file_id: FromPath[str], variant_type: FromPath[str], expires: FromQuery[str] = "",
                     signature: FromQuery[str] = "") -> Response[bytes]:

@@ -1,15 +1,16 @@
 """The OpenAPI document: its config (security schemes, the vendored docs page) and the few operations
-whose bodies litestar cannot infer from a handler's types (two request media types, an event stream)."""
+whose bodies litestar cannot infer from a handler's types (an event stream, raw bytes)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import (Components, OpenAPIType, OpenAPIMediaType, OpenAPIResponse, Operation, Reference, Schema,
-                                   SecurityScheme)
+from litestar.openapi.spec import (Components, OpenAPIFormat, OpenAPIMediaType, OpenAPIResponse, OpenAPIType,
+                                   Operation, Reference, RequestBody, Schema, SecurityScheme)
 
 from roset_local import __version__
 from roset_local.auth import security_requirements
@@ -34,6 +35,7 @@ def openapi_config() -> OpenAPIConfig:
         version=__version__,
         description="The Roset file-processing API, self-hosted. Authorize with `ApiKey <your key>`.",
         path="/schema",
+        use_handler_docstrings=True,
         components=Components(security_schemes=dict(SCHEMES)),
         security=[{"ApiKey": []}],
         render_plugins=[
@@ -60,17 +62,6 @@ def declare_security(app: Litestar) -> None:
                 handler.security = security_requirements(handler.opt)
 
 
-@dataclass
-class AlsoJson(Operation):
-    """``POST /v1/upload``: the multipart form litestar documents, or the JSON registration of
-    ``POST /v1/files`` (which returns an ``upload_url``)."""
-
-    def __post_init__(self) -> None:
-        if self.request_body is not None and not isinstance(self.request_body, Reference):
-            self.request_body.content["application/json"] = OpenAPIMediaType(
-                schema=Reference(ref="#/components/schemas/UploadCreate"))
-
-
 EVENT_STREAM = Schema(
     type=OpenAPIType.STRING,
     description="`data: <JSON>` lines, each event one of `{\"type\": \"chunk\", \"content\": ...}` (a piece of "
@@ -88,3 +79,19 @@ class EventStream(Operation):
         ok = (self.responses or {}).get("200")
         if isinstance(ok, OpenAPIResponse):
             ok.content = {**(ok.content or {}), "text/event-stream": OpenAPIMediaType(schema=EVENT_STREAM)}
+
+
+@dataclass
+class Binary(Operation):
+    """An operation whose body or answer is raw bytes (an upload's PUT, a file, a variant's blob, a page
+    image): ``format: binary``, which client generators turn into a file object."""
+
+    def __post_init__(self) -> None:
+        contents = [r.content for code, r in (self.responses or {}).items()
+                    if code.startswith("2") and isinstance(r, OpenAPIResponse)]
+        if isinstance(self.request_body, RequestBody):
+            contents.append(self.request_body.content)
+        for content in contents:
+            for media in (content or {}).values():
+                if isinstance(media.schema, Schema) and media.schema.type == OpenAPIType.STRING:
+                    media.schema.format = OpenAPIFormat.BINARY

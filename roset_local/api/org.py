@@ -22,6 +22,7 @@ from roset_local.api.schemas.org import (
     UsageOut,
 )
 from roset_local.errors import BadRequest, NotFound
+from roset_local.providers.names import PROVIDER_NAMES
 from roset_local.store import org as org_store
 
 # Org-wide: a space-confined key is refused whatever its scopes (see auth.Principal).
@@ -31,8 +32,8 @@ _KEY_RE = re.compile(r"^[\x21-\x7e]{1,4096}$")  # printable ASCII, no spaces
 
 
 def _check_provider(provider: str) -> str:
-    if provider not in org_store.PROVIDERS:
-        raise BadRequest(f"provider: must be one of {', '.join(org_store.PROVIDERS)}")
+    if provider not in PROVIDER_NAMES:
+        raise BadRequest(f"provider: must be one of {', '.join(PROVIDER_NAMES)}")
     return provider
 
 

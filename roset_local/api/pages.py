@@ -7,10 +7,12 @@ from litestar.params import FromPath, FromQuery
 
 from roset_local.api.deps import blocking, services_of
 from roset_local.api.files import visible_file
+from roset_local.api.openapi import Binary
 from roset_local.positions.pages import DEFAULT_WIDTH, page_png
 
 
-@get("/v1/files/{file_id:str}/pages/{number:int}", opt={"scope": "files:read"}, tags=["files"], media_type="image/png")
+@get("/v1/files/{file_id:str}/pages/{number:int}", opt={"scope": "files:read"}, tags=["files"], media_type="image/png",
+     operation_class=Binary)
 @blocking
 def page_image(request: Request, file_id: FromPath[str], number: FromPath[int],
                width: FromQuery[int] = DEFAULT_WIDTH) -> Response[bytes]:

@@ -35,7 +35,7 @@ def _timed(fn: Any) -> dict[str, Any]:
 
 def check_subsystems(services: Services, *, models: bool) -> dict[str, dict[str, Any]]:
     checks = {
-        "database": _timed(lambda: {"journal_mode": services.db.value("PRAGMA journal_mode")}),
+        "database": _timed(lambda: {"journal_mode": services.db.journal_mode()}),
         "queue": _timed(lambda: {"depth": queue_depth(services.huey)}),
         "storage": _timed(lambda: (services.blobs.check(), {"url": services.blobs.url.split("?")[0]})[1]),
         "disk": _timed(services.disk.check),

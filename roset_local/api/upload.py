@@ -16,7 +16,7 @@ from litestar.params import Body, FromPath, FromQuery
 from roset_local.api.deps import SIGNED_URL, blocking, caller, decode_body, documents_body, services_of
 from roset_local.api.schemas.upload import (BatchFile, BatchStatus, BatchUpload, BatchUploadItem, BatchUploadOut,
                                            UploadCreate, UploadForm, UploadOut, UploadReceived)
-from roset_local.api.openapi import AlsoJson
+from roset_local.api.openapi import Binary
 from roset_local.errors import BadRequest, ClientGone, RosetError
 from roset_local.pipeline import intake
 
@@ -108,10 +108,11 @@ async def _register(request: Request, raw: dict[str, Any], space: str | None) ->
 
 
 @post("/v1/upload", opt={"scope": "files:write"}, request_max_body_size=None, status_code=201, tags=["upload"],
-      dependencies=documents_body(Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)]),
-      operation_class=AlsoJson)
+      # documented as the multipart form only: client generators mishandle a second (JSON) body type
+      dependencies=documents_body(Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)]))
 async def upload(request: Request, space: FromQuery[str | None] = None) -> UploadOut:
-    """Multipart upload of one file (streamed to storage), or JSON registration returning an upload_url."""
+    """Multipart upload of one file (streamed to storage). A JSON body instead registers the file like
+    ``POST /v1/files`` and returns an ``upload_url``."""
     services, principal = services_of(request), caller(request)
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
@@ -148,7 +149,7 @@ def get_batch(request: Request, batch_id: FromPath[str]) -> BatchStatus:
 
 
 @put("/v1/uploads/{file_id:str}", opt=SIGNED_URL, request_max_body_size=None, tags=["upload"],
-     dependencies=documents_body(Annotated[bytes, Body(media_type="application/octet-stream")]))
+     dependencies=documents_body(Annotated[bytes, Body(media_type="application/octet-stream")]), operation_class=Binary)
 async def put_upload(
     request: Request,
     file_id: FromPath[str],

@@ -24,7 +24,7 @@ from roset_local.errors import BadRequest, Forbidden, NotFound
 from roset_local.ids import new_id
 from roset_local.netguard import OutboundRefused, check_url
 from roset_local.secrets import SecretError, secret_box
-from roset_local.storage import connections as conn
+from roset_local.storage import backends as conn
 from roset_local.store import connections as store
 from roset_local.timeutil import now_str
 

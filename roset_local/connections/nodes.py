@@ -23,8 +23,8 @@ from roset_local.errors import (
 )
 from roset_local.ids import new_id
 from roset_local.pipeline import lifecycle
-from roset_local.storage import connections as conn
-from roset_local.storage.connections.model import guess_type
+from roset_local.storage import backends as conn
+from roset_local.storage.backends.model import guess_type
 from roset_local.store import connections as store
 from roset_local.store import files as file_store
 from roset_local.timeutil import now_str, to_str

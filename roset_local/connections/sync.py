@@ -19,7 +19,7 @@ from roset_local.connections.manage import spec_of, storage_errors
 from roset_local.errors import BadRequest, Conflict, NotFound
 from roset_local.ids import new_id
 from roset_local.pipeline import lifecycle
-from roset_local.storage import connections as conn
+from roset_local.storage import backends as conn
 from roset_local.store import connections as store
 from roset_local.store import files as file_store
 from roset_local.store.events import record_event
@@ -116,7 +116,7 @@ def _name(path: str) -> str:
 
 
 def _object_fields(info: conn.ObjectInfo) -> dict[str, Any]:
-    from roset_local.storage.connections.model import guess_type
+    from roset_local.storage.backends.model import guess_type
 
     ctype = info.content_type if info.content_type not in (None, "", "application/octet-stream") else guess_type(info.key)
     return {"size_bytes": info.size, "etag": info.etag, "content_type": ctype,
