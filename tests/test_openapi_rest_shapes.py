@@ -117,3 +117,16 @@ def test_official_sdk_answers_match_the_document(make_live_server, tmp_path):
     assert conn["credentials"] == {} and hook["secret"]
     for method, path, status, body in answers:
         _check(doc, method, path, status, body)
+
+
+@pytest.mark.parametrize(("path", "body", "message"), [
+    ("/v1/org/api-keys", b'{"name": 5}', "Invalid request body: Expected `str`, got `int` - at `$.name`"),
+    ("/v1/webhooks", b"", "Request body must be a JSON object"),
+    ("/v1/connections", b"{", "Request body is not valid JSON"),
+    ("/v1/portal/tokens", b'{"ttl": 60}', "Invalid request body: Object missing required field `space`"),
+])
+def test_documented_bodies_keep_the_contracts_400s(client, path, body, message):
+    """Declaring a body for the document must not hand its validation to the framework."""
+    res = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert res.status_code == 400
+    assert res.json()["error"] == message and res.json()["code"] == "BAD_REQUEST"
