@@ -59,6 +59,7 @@ def test_real_responses_match_their_documented_schemas(client, doc):
     _check(doc, "get", "/v1/org/settings", 200, client.get("/v1/org/settings").json())
     _check(doc, "get", "/v1/org/usage", 200, client.get("/v1/org/usage").json())
 
+    _check(doc, "get", "/v1/connections/providers", 200, client.get("/v1/connections/providers").json())
     conn = client.post("/v1/connections", json={"provider": "local", "name": "docs", "bucket": "docs"})
     assert conn.status_code == 201, conn.text
     _check(doc, "post", "/v1/connections", 201, conn.json())
