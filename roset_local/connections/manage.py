@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from roset_local import audit
-from roset_local.api.schemas.connections import ConnectionOut
+from roset_local.api.schemas.connections import ConnectionOut, ProviderInfo
 from roset_local.audit import Actor
 from roset_local.auth import Principal
 from roset_local.errors import BadRequest, Forbidden, NotFound
@@ -35,12 +35,11 @@ if TYPE_CHECKING:
 MIN_INTERVAL_MINUTES = 5  # a shorter schedule would mostly re-list unchanged buckets
 MAX_INTERVAL_MINUTES = 7 * 24 * 60
 ON_DELETE = ("remove", "keep")  # a deleted object's file: removed, or kept flagged source_deleted
-PUBLIC_PROVIDER_KEYS = ("id", "name", "auth_type", "auth_types", "credential_fields", "alternative_credential_fields",
-                        "default_region", "region_required", "endpoint", "endpoint_required")
 
 
 def providers() -> list[dict[str, Any]]:
-    return [{k: p[k] for k in PUBLIC_PROVIDER_KEYS if k in p} for p in conn.PROVIDERS]
+    """The public part of each provider's entry: the fields :class:`ProviderInfo` documents."""
+    return [{k: p[k] for k in ProviderInfo.__struct_fields__ if k in p} for p in conn.PROVIDERS]
 
 
 @contextmanager
