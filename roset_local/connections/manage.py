@@ -38,7 +38,7 @@ PUBLIC_PROVIDER_KEYS = ("id", "name", "auth_type", "auth_types", "credential_fie
 
 
 def providers() -> list[dict[str, Any]]:
-    return [{k: p[k] for k in PUBLIC_PROVIDER_KEYS if k in p} for p in conn.PROVIDERS]
+    return [{k: v for k, v in p.items() if k in PUBLIC_PROVIDER_KEYS} for p in conn.PROVIDERS]
 
 
 @contextmanager
