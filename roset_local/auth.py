@@ -264,6 +264,16 @@ def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
         principal.require_unconfined()
 
 
+def security_requirements(opt: dict) -> list[dict[str, list[str]]]:
+    """What the OpenAPI document says a route needs, from the route options :func:`authorize` reads:
+    nothing for a public route, an API key or a portal token for a portal route, else an API key."""
+    if opt.get("public"):
+        return [{}]
+    if opt.get("portal"):
+        return [{"ApiKey": []}, {"PortalToken": []}]
+    return [{"ApiKey": []}]
+
+
 def _authenticate(services: Any, opt: dict, parsed: tuple[str, str] | None) -> tuple[Principal, str]:
     if parsed is None:
         raise Unauthorized("Missing Authorization header (use 'ApiKey rsk_...')")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from roset_local.api.schemas.connections import SyncOut
 from roset_local.connections.manage import spec_of, storage_errors
 from roset_local.errors import BadRequest, Conflict, NotFound
 from roset_local.ids import new_id
@@ -307,21 +308,21 @@ def preview(services: Services, row: Mapping[str, Any]) -> dict[str, Any]:
             "total_size_bytes": diff.total_size}
 
 
-def sync_out(sync: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "id": sync["id"],
-        "connection_id": sync["connection_id"],
-        "status": sync["status"],
-        "trigger": sync["trigger"],
-        "files_added": sync["files_added"],
-        "files_updated": sync["files_updated"],
-        "files_deleted": sync["files_deleted"],
-        "objects": sync["total"] if sync["status"] == "completed" else sync["synced"],
-        "error": sync["error"],
-        "created_at": sync["created_at"],
-        "started_at": sync["started_at"],
-        "completed_at": sync["completed_at"],
-    }
+def sync_out(sync: Mapping[str, Any]) -> SyncOut:
+    return SyncOut(
+        id=sync["id"],
+        connection_id=sync["connection_id"],
+        status=sync["status"],
+        trigger=sync["trigger"],
+        files_added=sync["files_added"],
+        files_updated=sync["files_updated"],
+        files_deleted=sync["files_deleted"],
+        objects=sync["total"] if sync["status"] == "completed" else sync["synced"],
+        error=sync["error"],
+        created_at=sync["created_at"],
+        started_at=sync["started_at"],
+        completed_at=sync["completed_at"],
+    )
 
 
 def progress(services: Services, row: Mapping[str, Any]) -> dict[str, Any]:
