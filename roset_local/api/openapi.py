@@ -10,7 +10,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import (Components, OpenAPIFormat, OpenAPIMediaType, OpenAPIResponse, OpenAPIType,
-                                   Operation, Reference, RequestBody, Schema, SecurityScheme)
+                                   Operation, RequestBody, Schema, SecurityScheme)
 
 from roset_local import __version__
 from roset_local.auth import security_requirements
