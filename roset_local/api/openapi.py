@@ -63,11 +63,16 @@ def declare_security(app: Litestar) -> None:
 
 
 EVENT_STREAM = Schema(
-    type=OpenAPIType.STRING,
-    description="`data: <JSON>` lines, each event one of `{\"type\": \"chunk\", \"content\": ...}` (a piece of "
-                "the answer), `{\"type\": \"sources\", \"sources\": [...]}`, `{\"type\": \"done\"}` or "
-                "`{\"type\": \"error\", \"error\": ...}`.",
-    examples=['data: {"type": "chunk", "content": "The contract ends"}\n\ndata: {"type": "done"}\n\n'],
+    type=OpenAPIType.OBJECT,
+    description="One Server-Sent Event of the stream (a `data:` line and a blank line).",
+    properties={"data": Schema(
+        type=OpenAPIType.STRING,
+        description="JSON, one of `{\"type\": \"chunk\", \"content\": ...}` (a piece of the answer), "
+                    "`{\"type\": \"sources\", \"sources\": [...]}`, `{\"type\": \"done\"}` or "
+                    "`{\"type\": \"error\", \"error\": ...}`.",
+        examples=['{"type": "chunk", "content": "The contract ends"}'],
+    )},
+    required=["data"],
 )
 
 
