@@ -32,6 +32,8 @@ def list_api_logs(
 ) -> LogList:
     if auth_type is not None and auth_type not in AUTH_TYPES:
         raise BadRequest(f"auth_type: must be one of {', '.join(sorted(AUTH_TYPES))}")
+    if status is not None and not 100 <= status <= 599:  # also keeps it within SQLite's integers
+        raise BadRequest("status: must be an HTTP status code (100-599)")
     lim = parse_limit(limit)
     rows = log_store.list_logs(
         services_of(request).db,

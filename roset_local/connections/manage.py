@@ -23,10 +23,11 @@ from roset_local.auth import Principal
 from roset_local.errors import BadRequest, Forbidden, NotFound
 from roset_local.ids import new_id
 from roset_local.netguard import OutboundRefused, check_url
-from roset_local.secrets import SecretError, secret_box
+from roset_local.secrets import SecretError
 from roset_local.storage import backends as conn
 from roset_local.store import connections as store
 from roset_local.timeutil import now_str
+from roset_local.inputs import check_space_name
 
 if TYPE_CHECKING:
     from roset_local.services import Services
@@ -82,7 +83,7 @@ def spec_of(services: Services, row: Mapping[str, Any]) -> conn.ConnectionSpec:
     creds: dict[str, Any] = {}
     if row.get("credentials"):
         try:
-            creds = json.loads(secret_box(services).decrypt(row["credentials"], _context(row["id"])))
+            creds = json.loads(services.secret_box.decrypt(row["credentials"], _context(row["id"])))
         except SecretError:
             raise BadRequest("The connection's credentials cannot be decrypted (was the secret key changed?); "
                              "create the connection again") from None
@@ -170,8 +171,6 @@ def _check_local_directory(services: Services, principal: Principal, space: str,
 
 def new_spec(services: Services, principal: Principal, data: Mapping[str, Any]) -> tuple[str, conn.ConnectionSpec]:
     """The checked space and spec of a connection ``principal`` asks to create."""
-    from roset_local.api.deps import check_space_name
-
     space = check_space_name(data.get("space") or "default")
     principal.require_space(space)
     spec = spec_from_payload(services, data, local_roots_for(services, (space,), plain=not principal.confined))
@@ -198,7 +197,7 @@ def create_connection(services: Services, principal: Principal, data: Mapping[st
     row = {
         "id": connection_id, "name": name, "provider": spec.provider, "bucket": spec.bucket,
         "region": spec.region, "prefix": spec.prefix, "endpoint_url": spec.endpoint_url,
-        "credentials": secret_box(services).encrypt(json.dumps(creds), _context(connection_id)) if creds else None,
+        "credentials": services.secret_box.encrypt(json.dumps(creds), _context(connection_id)) if creds else None,
         "credential_fields": sorted(creds), "space": space,
         "status": "active" if verified else "pending", "verified": verified,
         "sync_interval_minutes": interval, "process_new_files": bool(data.get("process_new_files")),
