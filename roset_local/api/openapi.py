@@ -113,5 +113,4 @@ class Binary(Operation):
             contents.append(self.request_body.content)
         for content in contents:
             for media in (content or {}).values():
-                if isinstance(media.schema, Schema) and media.schema.type == OpenAPIType.STRING:
-                    media.schema.format = OpenAPIFormat.BINARY
+                media.schema = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
