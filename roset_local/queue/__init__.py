@@ -57,6 +57,8 @@ class WakingSqliteHuey(SqliteHuey):
 class WakingWorker(Worker):
     """A huey worker whose idle sleep ends early when this process enqueues a task."""
 
+    delay: float  # huey's current idle back-off, in seconds (set by Worker.__init__)
+
     def initialize(self) -> None:
         try:  # Linux: niceness is per thread (a no-op elsewhere or without the right)
             tid = threading.get_native_id()

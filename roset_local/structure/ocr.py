@@ -161,7 +161,7 @@ def _gray(image: Any, angle: float) -> Any:
     pil = pil.convert("L")
     if angle:
         # Pillow turns counter-clockwise on screen for a positive angle: the inverse of the tilt.
-        pil = pil.rotate(math.degrees(angle), resample=Image.BILINEAR, fillcolor=255)
+        pil = pil.rotate(math.degrees(angle), resample=Image.Resampling.BILINEAR, fillcolor=255)
     return np.asarray(pil)
 
 
