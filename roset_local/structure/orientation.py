@@ -105,7 +105,7 @@ def apply(image: Any, quarter_turns: int, tilt: float) -> Any:
     turns = {1: Image.Transpose.ROTATE_270, 2: Image.Transpose.ROTATE_180, 3: Image.Transpose.ROTATE_90}
     out = image.transpose(turns[quarter_turns % 4]) if quarter_turns % 4 else image
     if tilt:
-        out = out.rotate(tilt, resample=Image.BICUBIC, fillcolor="white")
+        out = out.rotate(tilt, resample=Image.Resampling.BICUBIC, fillcolor="white")
     return out
 
 
