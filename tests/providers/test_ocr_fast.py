@@ -54,6 +54,20 @@ def test_quarter_turns_and_tilts_are_found_from_the_ink(pages, name: str, quarte
     assert found.quarter == quarter and abs(found.tilt - tilt) <= 0.3, found
 
 
+def test_a_ruled_grid_does_not_turn_the_page() -> None:
+    """Many tall vertical rules (a ruled ledger) stripe the column profile: rules are not text lines."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("RGB", (1240, 1754), "white")
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=22)
+    for x in range(100, 1141, 52):
+        draw.line([(x, 150), (x, 1650)], fill="black", width=3)
+    for i, y in enumerate(range(170, 1640, 60)):
+        draw.text((110, y), f"entry {i} paid in full on the first of the month", font=font, fill="black")
+    assert orientation.estimate(img) == orientation.Orientation(0, 0.0)
+
+
 def test_line_samples_sit_on_text_lines(pages) -> None:
     import numpy as np
 
