@@ -1,4 +1,4 @@
-"""Images (png, jpeg, webp, tiff, bmp, gif) through rapidocr and layout analysis (columns, headings, paragraphs)."""
+"""Images (png, jpeg, webp, tiff, bmp, gif) through OCR (tesseract or rapidocr) and layout analysis (columns, headings, paragraphs)."""
 
 from __future__ import annotations
 
