@@ -14,8 +14,8 @@ from roset_local.structure.model import PageGeometry
 from roset_local.structure.ocr import OcrResult, OcrTextBox, Quad, page_geometry
 
 from .base import ExtractionError
-from .tesseract import Tesseract
 from .models import ensure_whisper_model, verify_ocr_models
+from .tesseract import Tesseract
 
 
 def usable_cpus() -> int:

@@ -151,6 +151,6 @@ def line_samples(image: Any) -> list[tuple[int, int, int, int]]:
         if x1 - x0 < 2 * height:
             continue
         pad = height // 4
-        box = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
-        out.append(tuple(max(0, int(round(v / scale))) for v in box))  # type: ignore[misc]
-    return out  # type: ignore[return-value]
+        left, top, right, bottom = (max(0, round(v / scale)) for v in (x0 - pad, y0 - pad, x1 + pad, y1 + pad))
+        out.append((left, top, right, bottom))
+    return out
