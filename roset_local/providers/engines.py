@@ -159,8 +159,10 @@ class OcrEngine:
         height, width = arr.shape[:2]
         # rapidocr expects OpenCV's BGR order for arrays.
         arr = np.ascontiguousarray(arr[..., ::-1])
+        # A levelled page needs no per-line 0/180 classifier, and it was wrong on some level lines
+        # (measured: a whole line read upside down as "o o e os wo"); unlevelled, it is kept.
         with self._lock:
-            result = self._get()(arr, use_det=True, use_cls=True, use_rec=True, return_word_box=True)
+            result = self._get()(arr, use_det=True, use_cls=not self.orient, use_rec=True, return_word_box=True)
         if result.boxes is None or result.txts is None:
             return OcrResult(width, height, [])
         # rapidocr drops a line's entry from word_results when none of its words got a box, which
