@@ -92,7 +92,13 @@ def page_geometry(
     words.sort(key=lambda w: (w.box.y0, w.box.x0))
     rules = image_rules(gray, pixels_per_point) if gray is not None else []
     return PageGeometry(
-        number=number, width=result.width * scale, height=result.height * scale, words=words, rules=rules, ocr=True
+        number=number,
+        width=result.width * scale,
+        height=result.height * scale,
+        words=words,
+        rules=rules,
+        ocr=True,
+        ocr_engine=result.engine,
     )
 
 
