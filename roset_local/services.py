@@ -8,7 +8,7 @@ import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from roset_local import queue as queue_mod
 from roset_local.config import Settings
@@ -18,6 +18,9 @@ from roset_local.store.migrations import Migrations, apply_migrations
 from roset_local.store.settings import get_setting, set_setting
 from roset_local.storage.blobs import BlobStore, open_store
 from roset_local.storage.diskspace import DiskSpace
+
+if TYPE_CHECKING:
+    from roset_local.livesync.runner import LiveSync
 
 log = logging.getLogger("roset_local")
 
@@ -66,6 +69,7 @@ class Services:
         self._stoppers: list[Callable[[], None]] = []
         self._starters: list[Callable[[], None]] = []
         self.extensions: dict[str, Any] = {}
+        self.live_sync: LiveSync | None = None  # the server's live-sync thread (None in workers and tools)
 
     # -- setup ---------------------------------------------------------------------------------
     def open(self) -> "Services":

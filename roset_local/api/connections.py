@@ -1,4 +1,5 @@
-"""Storage connections: providers, setup, verify/create, test, sync (queued), preview, progress, history, browse."""
+"""Storage connections: providers, setup, verify/create, test, sync (queued), preview, progress, history, browse,
+and bucket event notifications (live sync)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from litestar.params import FromPath, FromQuery, RawBody
 from roset_local import audit
 from roset_local.api.deps import blocking, caller, decode_body, services_of
 from roset_local.connections import detach, manage, sync
+from roset_local.livesync import events
 from roset_local.pagination import decode_cursor, page, parse_limit
 from roset_local.storage import connections as conn
 from roset_local.store import connections as store
@@ -21,8 +23,10 @@ TAGS = ["connections"]
 
 
 class ConnectionIn(msgspec.Struct):
-    """POST /v1/connections and /verify. ``sync_interval_minutes``: null (manual only) or 5-10080;
-    ``on_delete``: what a sync does to the files of deleted objects (``remove`` or ``keep``)."""
+    """POST /v1/connections and /verify. ``sync_interval_minutes``: the full reconciliation behind live
+    changes, 5-10080 (default 60; null: manual only); ``on_delete``: what a sync does to the files of
+    deleted objects (``remove`` or ``keep``). An S3-compatible connection's answer carries its
+    ``event_secret`` (shown once) for ``POST /v1/connections/{id}/events``."""
 
     provider: str
     name: str
@@ -32,7 +36,7 @@ class ConnectionIn(msgspec.Struct):
     endpoint_url: str | None = None
     credentials: dict[str, Any] | None = None
     space: str | None = None
-    sync_interval_minutes: int | None = None
+    sync_interval_minutes: int | None = manage.DEFAULT_INTERVAL_MINUTES
     process_new_files: bool = False
     on_delete: str = "remove"
 
@@ -77,7 +81,7 @@ def list_buckets(request: Request, body: RawBody) -> dict[str, Any]:
 def verify_connection(request: Request, body: RawBody) -> dict[str, Any]:
     data = msgspec.structs.asdict(decode_body(body, ConnectionIn))
     row = manage.verify_and_create(services_of(request), caller(request), data, actor=audit.actor_of(request))
-    return manage.connection_out(row)
+    return manage.created_out(row)
 
 
 @post("/v1/connections", opt=WRITE, status_code=201, tags=TAGS)
@@ -85,7 +89,7 @@ def verify_connection(request: Request, body: RawBody) -> dict[str, Any]:
 def create_connection(request: Request, body: RawBody) -> dict[str, Any]:
     data = msgspec.structs.asdict(decode_body(body, ConnectionIn))
     row = manage.create_connection(services_of(request), caller(request), data, actor=audit.actor_of(request))
-    return manage.connection_out(row)
+    return manage.created_out(row)
 
 
 @get("/v1/connections", opt=READ, tags=TAGS)
@@ -161,6 +165,22 @@ def browse(request: Request, connection_id: FromPath[str], prefix: FromQuery[str
     return {"objects": objects, "folders": folders, "prefix": prefix or spec.prefix, "next_cursor": next_cursor}
 
 
+@post("/v1/connections/{connection_id:str}/events", opt={"public": True}, status_code=200, tags=TAGS)
+@blocking
+def receive_events(request: Request, connection_id: FromPath[str], body: RawBody) -> dict[str, Any]:
+    """S3/MinIO bucket event notifications (``Records[].eventName`` ObjectCreated:* / ObjectRemoved:*),
+    applied at once. No API key: send ``Authorization: Bearer <event_secret>`` (a MinIO webhook
+    target's ``auth_token``). Records of another bucket or outside the prefix are counted as ignored."""
+    return events.receive(services_of(request), connection_id, request.headers.get("authorization"), body)
+
+
+@post("/v1/connections/{connection_id:str}/rotate-event-secret", opt=WRITE, status_code=200, tags=TAGS)
+@blocking
+def rotate_event_secret(request: Request, connection_id: FromPath[str]) -> dict[str, Any]:
+    """A new event secret for an S3-compatible connection (shown once; the old one stops working)."""
+    return manage.rotate_event_secret(services_of(request), _visible(request, connection_id), audit.actor_of(request))
+
+
 ROUTES = [list_providers, start_connection, list_buckets, verify_connection, create_connection, list_connections,
           get_connection, delete_connection, test_connection, start_sync, preview_sync, sync_progress, sync_history,
-          browse]
+          browse, receive_events, rotate_event_secret]

@@ -91,6 +91,14 @@ connections.add(
     """,
 )
 
+connections.add(
+    "0003_livesync_event_secret",
+    """
+    -- the secret bucket event notifications carry (S3-compatible connections), sealed with the instance key
+    ALTER TABLE connections ADD COLUMN event_secret TEXT;
+    """,
+)
+
 ACTIVE_SYNC = ("queued", "syncing")
 NODE_COLUMNS = ("id", "connection_id", "parent_id", "type", "name", "path", "size_bytes", "etag", "content_type",
                 "last_modified", "file_id", "status", "created_at", "updated_at")
@@ -147,6 +155,12 @@ def delete_connection(db: Database, connection_id: str) -> int:
 def local_connections_outside(db: Database, space: str) -> list[Row]:
     """``local`` connections of every space but ``space`` (to keep one space off another's directories)."""
     rows = db.all("SELECT * FROM connections WHERE provider = 'local' AND space != :s", {"s": space})
+    return [_decode_connection(r) for r in rows]
+
+
+def local_connections(db: Database) -> list[Row]:
+    """Every ``local`` connection (the live-sync thread watches their directories)."""
+    rows = db.all("SELECT * FROM connections WHERE provider = 'local' ORDER BY created_at, id")
     return [_decode_connection(r) for r in rows]
 
 
@@ -318,6 +332,10 @@ def get_sync(db: Database, sync_id: str) -> Row | None:
 def latest_sync(db: Database, connection_id: str) -> Row | None:
     return db.one("SELECT * FROM syncs WHERE connection_id = :c ORDER BY seq DESC LIMIT 1",
                   {"c": connection_id})
+
+
+def delete_sync(db: Database, sync_id: str) -> None:
+    db.execute("DELETE FROM syncs WHERE id = :id", {"id": sync_id})
 
 
 def set_sync_fields(db: Database, sync_id: str, **values: Any) -> None:

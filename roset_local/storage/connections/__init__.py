@@ -27,6 +27,7 @@ from roset_local.storage.connections.ops import (
     test,
     verify,
     walk,
+    walk_scope,
 )
 from roset_local.storage.connections.spec import PROVIDER_IDS, PROVIDERS, S3_FAMILY, ConnectionSpec
 from roset_local.storage.connections.sync import ListingDiff, diff_listing, folders_for
@@ -35,5 +36,5 @@ __all__ = [
     "PROVIDERS", "PROVIDER_IDS", "S3_FAMILY", "ConnectionAccessError", "ConnectionConfigError",
     "ConnectionSpec", "ListingDiff", "ObjectInfo", "ObjectNotFoundError", "PresignedUpload", "browse",
     "diff_listing", "folders_for", "list_buckets", "local_directory", "local_path", "open_fs", "open_read",
-    "presign_download", "presign_upload", "probe", "setup_instructions", "stat", "test", "verify", "walk",
+    "presign_download", "presign_upload", "probe", "setup_instructions", "stat", "test", "verify", "walk", "walk_scope",
 ]
