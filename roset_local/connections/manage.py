@@ -238,6 +238,8 @@ def create_connection(services: Services, principal: Principal, data: Mapping[st
                                                "prefix": spec.prefix, "credential_fields": sorted(creds)})
     created = store.get_connection(services.db, connection_id)
     assert created is not None
+    if spec.family == "local" and services.live_sync is not None:
+        services.live_sync.refresh()  # watched from now on, without waiting for the next look
     return {**created, "event_secret": event_secret} if event_secret else created
 
 

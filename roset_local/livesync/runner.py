@@ -57,7 +57,7 @@ class LiveSync(Loop):
         self.watch = watch
         self._pending: dict[str, Pending] = {}
         self._lock = threading.Lock()
-        self._missing: set[str] = set()  # local connections whose directory is gone (for now)
+        self._watched: set[str] = set()  # the local connections whose directory is being watched
         self._restart = False  # a watched directory itself was removed or replaced: watch it afresh
 
     def defer(self, connection_id: str, scope: Scope, trigger: str, *, settle: bool = False) -> None:
@@ -87,8 +87,9 @@ class LiveSync(Loop):
 
     def _idle(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
-        while not self._stop.wait(TICK_MS / 1000) and time.monotonic() < deadline:
+        while not self._stop.wait(TICK_MS / 1000) and time.monotonic() < deadline and not self._restart:
             self._apply_due()
+        self._restart = False
         self._apply_due()
 
     def _watch(self, directories: dict[str, Watched]) -> None:
@@ -108,25 +109,27 @@ class LiveSync(Loop):
                 if self._directories() != directories:
                     return
 
+    def refresh(self) -> None:
+        """A local connection was created or deleted: compare the watched directories now."""
+        self._restart = True
+
     def _directories(self) -> dict[str, Watched]:
-        """The existing directories of the ``local`` connections. A connection whose directory came
-        back after vanishing gets a full re-listing (changes made meanwhile were not seen)."""
+        """The existing directories of the ``local`` connections. One not watched until now (a new
+        connection, the server's start, a directory come back) is listed whole once: what changed
+        before its watch began is applied too (a run that finds nothing leaves no trace)."""
         found: dict[str, list[tuple[str, str]]] = {}
-        missing: set[str] = set()
         for row in store.local_connections(self.services.db):
             try:
                 spec = spec_of(self.services, row)
                 directory = conn.local_directory(spec)
             except (BadRequest, conn.ConnectionConfigError):
                 continue  # its root is no longer configured: nothing to watch
-            if not os.path.isdir(directory):
-                missing.add(row["id"])
-                continue
-            found.setdefault(directory, []).append((row["id"], spec.prefix))
-            if row["id"] in self._missing:
-                log.info("the directory of %s is back: listing it again", row["id"])
-                self.defer(row["id"], Scope(trees=frozenset({""})), "watch")
-        self._missing = missing
+            if os.path.isdir(directory):
+                found.setdefault(directory, []).append((row["id"], spec.prefix))
+        watched = {cid for entries in found.values() for cid, _ in entries}
+        for connection_id in sorted(watched - self._watched):
+            self.defer(connection_id, Scope(trees=frozenset({""})), "watch")
+        self._watched = watched
         return {d: Watched(tuple(sorted(c))) for d, c in sorted(found.items())}
 
     def _note(self, changes: Iterable[tuple[watchfiles.Change, str]], directories: dict[str, Watched]) -> None:
