@@ -196,14 +196,18 @@ def get_node_by_path(db: Database, connection_id: str, path: str) -> Row | None:
     return db.one("SELECT * FROM nodes WHERE connection_id = :c AND path = :p", {"c": connection_id, "p": path})
 
 
-def node_state(db: Database, connection_id: str) -> dict[str, Row]:
-    """path → {id, type, etag, size_bytes, last_modified, file_id} of every present node."""
-    rows = db.all(
+def node_state(db: Database, connection_id: str) -> dict[str, Mapping[str, Any]]:
+    """path → {id, type, etag, size_bytes, last_modified, file_id} of every present node.
+
+    The rows stay the driver's read-only rows (indexed by column name): a re-sync of a large bucket
+    reads every node, and copying each into a dict was a tenth of a no-change re-sync's time.
+    """
+    cursor = db.conn.execute(
         """SELECT id, type, path, etag, size_bytes, last_modified, file_id FROM nodes
            WHERE connection_id = :c AND status = 'present'""",
         {"c": connection_id},
     )
-    return {r["path"]: r for r in rows}
+    return {r["path"]: r for r in cursor}
 
 
 def absent_paths(db: Database, connection_id: str) -> dict[str, str]:

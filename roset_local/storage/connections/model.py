@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -52,7 +53,19 @@ class Page:
 
 
 def guess_type(key: str) -> str:
-    return mimetypes.guess_type(key, strict=False)[0] or "application/octet-stream"
+    """The type the key's extensions suggest (``application/octet-stream`` when none is known).
+
+    Only the extensions matter, so the answer is cached per extension chain (``.tar.gz``): a listing
+    of 10,000 ``.txt`` keys asks ``mimetypes`` once instead of 10,000 times.
+    """
+    name = key.rsplit("/", 1)[-1]
+    dot = name.find(".", 1)
+    return _type_of_extensions(name[dot:] if dot > 0 else "")
+
+
+@functools.lru_cache(maxsize=4096)
+def _type_of_extensions(extensions: str) -> str:
+    return mimetypes.guess_type("x" + extensions, strict=False)[0] or "application/octet-stream"
 
 
 def utc(moment: datetime | None) -> datetime | None:
