@@ -17,7 +17,10 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from roset_local import audit
+from roset_local.api.schemas.connections import DEFAULT_INTERVAL_MINUTES, ConnectionOut
 from roset_local.audit import Actor
 from roset_local.auth import Principal
 from roset_local.errors import BadRequest, Forbidden, NotFound
@@ -25,7 +28,7 @@ from roset_local.ids import new_id
 from roset_local.netguard import OutboundRefused, check_url
 from roset_local.livesync import secret as events_secret
 from roset_local.secrets import SecretError, secret_box
-from roset_local.storage import connections as conn
+from roset_local.storage import backends as conn
 from roset_local.store import connections as store
 from roset_local.timeutil import now_str, to_str, utcnow
 
@@ -33,7 +36,6 @@ if TYPE_CHECKING:
     from roset_local.services import Services
 
 MIN_INTERVAL_MINUTES = 5  # a shorter schedule would mostly re-list unchanged buckets
-DEFAULT_INTERVAL_MINUTES = 60  # the full reconciliation behind live changes; null: manual only
 MAX_INTERVAL_MINUTES = 7 * 24 * 60
 ON_DELETE = ("remove", "keep")  # a deleted object's file: removed, or kept flagged source_deleted
 PUBLIC_PROVIDER_KEYS = ("id", "name", "auth_type", "auth_types", "credential_fields", "alternative_credential_fields",
@@ -106,35 +108,35 @@ def spec_of(services: Services, row: Mapping[str, Any]) -> conn.ConnectionSpec:
     return spec_from_payload(services, {**data, "credentials": creds}, roots)
 
 
-def connection_out(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "provider": row["provider"],
-        "name": row["name"],
-        "bucket": row["bucket"],
-        "region": row["region"],
-        "prefix": row["prefix"] or None,
-        "endpoint_url": row["endpoint_url"],
-        "space": row["space"],
-        "status": row["status"],
-        "verified": row["verified"],
-        "credentials": {k: "***" for k in row["credential_fields"]},
-        "sync_interval_minutes": row["sync_interval_minutes"],
-        "process_new_files": row["process_new_files"],
-        "on_delete": row["on_delete"],
-        "last_synced_at": row["last_synced_at"],
-        "next_sync_at": row["next_sync_at"],
-        "last_error": row["last_error"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-    }
+def connection_out(row: Mapping[str, Any]) -> ConnectionOut:
+    return ConnectionOut(
+        id=row["id"],
+        provider=row["provider"],
+        name=row["name"],
+        bucket=row["bucket"],
+        region=row["region"],
+        prefix=row["prefix"] or None,
+        endpoint_url=row["endpoint_url"],
+        space=row["space"],
+        status=row["status"],
+        verified=row["verified"],
+        credentials={k: "***" for k in row["credential_fields"]},
+        sync_interval_minutes=row["sync_interval_minutes"],
+        process_new_files=row["process_new_files"],
+        on_delete=row["on_delete"],
+        last_synced_at=row["last_synced_at"],
+        next_sync_at=row["next_sync_at"],
+        last_error=row["last_error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
 
 
-def created_out(row: Mapping[str, Any]) -> dict[str, Any]:
+def created_out(row: Mapping[str, Any]) -> ConnectionOut:
     """A new connection's answer: its record, plus the event secret (S3-compatible only) this once."""
     out = connection_out(row)
     if (row.get("event_secret") or "").startswith(events_secret.PREFIX):
-        out["event_secret"] = row["event_secret"]
+        out = msgspec.structs.replace(out, event_secret=row["event_secret"])
     return out
 
 

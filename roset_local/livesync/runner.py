@@ -15,7 +15,7 @@ import watchfiles
 from roset_local.connections.manage import spec_of
 from roset_local.connections.sync import Loop, Scope, apply_scope
 from roset_local.errors import BadRequest
-from roset_local.storage import connections as conn
+from roset_local.storage import backends as conn
 from roset_local.store import connections as store
 
 if TYPE_CHECKING:

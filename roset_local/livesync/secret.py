@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from roset_local.secrets import SecretError, secret_box
-from roset_local.storage import connections as conn
+from roset_local.storage import backends as conn
 
 if TYPE_CHECKING:
     from roset_local.services import Services
