@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import httpx
 
 from tests.storage.targets import make_target
 from tests.test_connections import all_nodes, payload, wait_file, wait_for
+from tests.test_console_roles import ADMIN_PASSWORD, Console
 
 SUNDIAL = b"The quartz sundial in the orchard casts a violet shadow at noon.\n"
 SUNDIAL_V2 = b"The brass astrolabe on the mantel points toward the northern glacier.\n"
@@ -39,7 +41,7 @@ def _file_of(http: httpx.Client, cid: str, path: str) -> str | None:
 def test_a_watched_folder_follows_its_files_without_a_sync_call(make_live_server, tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "watched").mkdir(parents=True)
-    server = make_live_server(ROSET_LOCAL_ROOTS=str(root), ROSET_LIVE_SYNC="1")
+    server = make_live_server(ROSET_LOCAL_ROOTS=str(root), ROSET_LIVE_SYNC="1", ROSET_ADMIN_PASSWORD=ADMIN_PASSWORD)
     folder = root / "watched"
     with server.client() as http:
         r = http.post("/v1/connections/verify", json={"provider": "local", "name": "Watched", "bucket": "watched",
@@ -80,6 +82,14 @@ def test_a_watched_folder_follows_its_files_without_a_sync_call(make_live_server
         assert all(s["status"] == "completed" for s in watched)
         added, updated, deleted = (sum(c) for c in zip(*(_counts(s) for s in watched)))
         assert (added, updated, deleted) == (2, 1, 1), watched
+
+        console = Console(server)  # the connection page shows how changes arrive and each run's counts
+        assert console.sign_in("admin", ADMIN_PASSWORD).status_code == 303
+        page = console.get(f"/console/connections/{cid}").text
+        assert "folder watched" in page and "full sync every 60 min" in page
+        rows = re.findall(r'data-label="Trigger">watch</td>.*?data-label="Added">(\d+)</td>'
+                          r'.*?data-label="Updated">(\d+)</td>.*?data-label="Deleted">(\d+)</td>', page, re.S)
+        assert sorted(rows) == sorted(tuple(str(n) for n in _counts(s)) for s in watched), rows
 
         # The directory vanishes: nothing is deleted. It comes back with a new file: it is listed again.
         os.rename(folder, root / "away")

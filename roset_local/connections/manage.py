@@ -132,6 +132,14 @@ def connection_out(row: Mapping[str, Any]) -> ConnectionOut:
     )
 
 
+def live_mode(services: Services, row: Mapping[str, Any]) -> str | None:
+    """How changes reach the connection between reconciliations: ``watch`` (its directory is watched),
+    ``events`` (bucket notifications to its events URL) or None (syncs only)."""
+    if row["provider"] == "local":
+        return "watch" if services.settings.live_sync else None
+    return "events" if events_secret.takes_events(row["provider"]) else None
+
+
 def created_out(row: Mapping[str, Any]) -> ConnectionOut:
     """A new connection's answer: its record, plus the event secret (S3-compatible only) this once."""
     out = connection_out(row)

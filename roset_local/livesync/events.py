@@ -27,10 +27,13 @@ MAX_RECORDS = 10_000
 
 
 def bearer(header: str | None) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header (None when absent or another scheme)."""
+    """The token of an ``Authorization: Bearer <token>`` header, or a header holding only the secret
+    (a sender that passes its token as it is); None otherwise."""
     if not header:
         return None
     scheme, _, token = header.strip().partition(" ")
+    if not token and scheme.startswith(secret.PREFIX):
+        return scheme
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
