@@ -16,8 +16,10 @@ class ObjectInfo:
     """One object's metadata. ``key`` is the full key in the bucket (prefix included).
 
     ``etag`` has no quotes. ``content_type`` comes from the listing where the provider returns it
-    (GCS, Azure, local guess) and is guessed from the extension for S3 listings (S3 lists no types;
-    :func:`stat` returns the stored one). ``last_modified`` is UTC.
+    (GCS, Azure) and is guessed from the extension for S3 and local pages (S3 lists no types;
+    :func:`stat` returns the stored one); ``walk`` leaves it None for S3 and local objects rather
+    than guess for every unchanged object of a re-sync (use :func:`guess_type` when recording one).
+    ``last_modified`` is UTC.
     """
 
     key: str
