@@ -136,7 +136,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure_logging(settings.log_format, settings.log_level)
-    services = _open_services(args)
+    from roset_local.wiring import wire
+
+    services = wire(_open_services(args))
     services.start(consumer=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -45,7 +45,7 @@ def request_sync(services: Services, row: Mapping[str, Any], trigger: str = "man
                                "created_at": now_str()})
         if trigger == "scheduled":
             store.set_connection_fields(db, row["id"], next_sync_at=next_sync_at(services, row["sync_interval_minutes"]))
-    services.extensions["tasks"]["connection_sync"](sync_id)
+    services.tasks.connection_sync(sync_id)
     sync = store.get_sync(db, sync_id)
     assert sync is not None
     return sync
@@ -93,7 +93,7 @@ class Scheduler(Loop):
     def __init__(self, services: Services) -> None:
         super().__init__(services)
         # Checked often enough for the shortest schedule (5 "minutes") to be kept to within a tenth.
-        self.tick = min(30.0, max(0.05, minute_seconds(services) / 2))
+        self.tick = min(services.settings.sync_tick_seconds, max(0.05, minute_seconds(services) / 2))
 
     def _run(self) -> None:
         while not self._stop.wait(self.tick):
@@ -101,6 +101,19 @@ class Scheduler(Loop):
                 run_due(self.services)
             except Exception:  # the scheduler must outlive a bad tick (e.g. a locked database)
                 log.exception("scheduled sync check failed")
+
+
+def start_scheduler(services: Services) -> None:
+    """At start: fail the syncs the last stop cut off (in the process that runs the queue), then
+    start the scheduler thread, stopped with the services."""
+    if services.settings.consumer:
+        with services.db.write():
+            failed = store.fail_interrupted_syncs(services.db, "Interrupted: the server stopped during the sync")
+        if failed:
+            log.info("marked %d interrupted syncs as failed", failed)
+    scheduler = Scheduler(services)
+    scheduler.start()
+    services.on_stop(scheduler.stop)
 
 
 # -- running a sync -------------------------------------------------------------------------------

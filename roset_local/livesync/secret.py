@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from roset_local.secrets import SecretError, secret_box
+from roset_local.secrets import SecretError
 from roset_local.storage import backends as conn
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def generate() -> str:
 
 
 def seal(services: Services, connection_id: str, secret: str) -> str:
-    return secret_box(services).encrypt(secret, _context(connection_id))
+    return services.secret_box.encrypt(secret, _context(connection_id))
 
 
 def matches(services: Services, row: Mapping[str, Any], offered: str | None) -> bool:
@@ -39,7 +39,7 @@ def matches(services: Services, row: Mapping[str, Any], offered: str | None) -> 
     if not stored or not offered:
         return False
     try:
-        expected = secret_box(services).decrypt(stored, _context(row["id"]))
+        expected = services.secret_box.decrypt(stored, _context(row["id"]))
     except SecretError:
         return False
     return hmac.compare_digest(expected.encode(), offered.encode())
