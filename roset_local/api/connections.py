@@ -158,7 +158,7 @@ def browse(request: Request, connection_id: FromPath[str], prefix: FromQuery[str
 
 
 @post("/v1/connections/{connection_id:str}/events", opt={"public": True}, status_code=200, tags=TAGS,
-      dependencies=documents_body(BucketEvents))
+      dependencies=documents_body(BucketEvents), security=[{"EventSecret": []}])
 @blocking
 def receive_events(request: Request, connection_id: FromPath[str], body: RawBody) -> EventsApplied:
     """S3/MinIO bucket event notifications (``Records[].eventName`` ObjectCreated:* / ObjectRemoved:*),
