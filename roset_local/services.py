@@ -32,6 +32,7 @@ from roset_local.storage.diskspace import DiskSpace
 if TYPE_CHECKING:
     import numpy as np
 
+    from roset_local.livesync.runner import LiveSync
     from roset_local.providers.isolation import ExtractionPool
 
 log = logging.getLogger("roset_local")
@@ -99,6 +100,7 @@ class Services:
         self._secret_box: SecretBox | None = None
         self._stoppers: list[Callable[[], None]] = []
         self._starters: list[Callable[[], None]] = []
+        self.live_sync: LiveSync | None = None  # the server's live-sync thread (None in workers and tools)
 
     # -- setup ---------------------------------------------------------------------------------
     def open(self) -> "Services":

@@ -25,6 +25,11 @@ SCHEMES = {
         description="A share-portal token, accepted by /v1/portal endpoints only: `PortalToken ptk_...` "
                     "(or `Bearer ptk_...`).",
     ),
+    "EventSecret": SecurityScheme(
+        type="http", scheme="bearer",
+        description="A connection's event secret (`rsevt_...`, from its creation answer or rotate-event-secret), "
+                    "for POST /v1/connections/{id}/events only: `Bearer rsevt_...`.",
+    ),
 }
 
 
