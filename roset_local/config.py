@@ -100,6 +100,8 @@ class Settings:
     ann_save_seconds: float = 60.0  # the ANN index is saved at most this often while it changes (and at shutdown)
     min_free_bytes: int = 256 * 1024**2  # below this: /ready 503 and uploads 507 (the disk never fills)
     test_faults: bool = False  # lets tests make extraction crash/hang on purpose; never in production
+    queue_url: str | None = None  # None → huey on DATA/queue.db; redis://host:port/db → a queue worker hosts share
+    worker_lease_seconds: float = 30.0  # a worker host's job lease in Redis (renewed every fifth of it)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
@@ -140,6 +142,8 @@ class Settings:
             ann_min_vectors=_int(env, "ROSET_ANN_MIN_VECTORS", 20_000),
             ann_save_seconds=float(_int(env, "ROSET_ANN_SAVE_SECONDS", 60)),
             consumer=_bool(env, "ROSET_CONSUMER", True),
+            queue_url=env.get("ROSET_QUEUE_URL") or None,
+            worker_lease_seconds=float(_int(env, "ROSET_WORKER_LEASE_SECONDS", 30)),
             models_dir=shared_models_dir(env),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}

@@ -8,7 +8,7 @@ import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from roset_local import queue as queue_mod
 from roset_local.config import Settings
@@ -18,6 +18,9 @@ from roset_local.store.migrations import Migrations, apply_migrations
 from roset_local.store.settings import get_setting, set_setting
 from roset_local.storage.blobs import BlobStore, open_store
 from roset_local.storage.diskspace import DiskSpace
+
+if TYPE_CHECKING:
+    from roset_local.scaleout.server import ScaleOut
 
 log = logging.getLogger("roset_local")
 
@@ -62,6 +65,7 @@ class Services:
         self.anon_limiter: Any = None  # per client address: public routes and failed authentication
         self.key_cache: Any = None
         self.log_writer: Any = None
+        self.scaleout: ScaleOut | None = None  # set when ROSET_QUEUE_URL shares the queue with worker hosts
         self.org_id = "org-local"
         self._stoppers: list[Callable[[], None]] = []
         self._starters: list[Callable[[], None]] = []
@@ -73,6 +77,13 @@ class Services:
         from roset_local.observe import LogWriter
 
         s = self.settings
+        if s.queue_url:
+            from roset_local.scaleout.worker import check_settings
+
+            try:
+                check_settings(s)
+            except ValueError as exc:
+                raise StartupError(str(exc)) from None
         _check_data_dir(s.data_dir)
         try:
             self.db = open_database(s.db_path)
@@ -99,7 +110,7 @@ class Services:
         from roset_local.providers.models import list_models
 
         self.extensions["list_models"] = lambda: list_models(s.models_dir)
-        self.huey = queue_mod.make_huey(s.queue_path)
+        self.huey = queue_mod.make_huey(s.queue_path, url=s.queue_url)
         self.rate_limiter = RateLimiter(s.rate_limit_per_minute)
         self.anon_limiter = RateLimiter(s.anon_rate_limit_per_minute)
         from roset_local.auth import KeyCache

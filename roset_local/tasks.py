@@ -65,5 +65,7 @@ def _feature_registrars() -> list:
 
     from roset_local import index as search_index
 
+    from roset_local.scaleout import server as scaleout_server
+
     return [portal_setup.register, pipeline_tasks.register, webhooks_runtime.register, org_hooks.register,
-            connection_tasks.register, search_index.register]
+            connection_tasks.register, search_index.register, scaleout_server.register]

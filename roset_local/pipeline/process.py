@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import math
 import os
 import shutil
 import socket
@@ -13,7 +11,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import sqlean
@@ -21,18 +19,23 @@ from typing import TYPE_CHECKING, Any
 
 from roset_local.errors import is_disk_full, scrub_paths
 from roset_local.pipeline import reuse
+from roset_local.pipeline.outputs import (index_outputs, metadata_output, pages_used, text_outputs,
+                                          thumbnail_key, thumbnail_output)
 from roset_local.pipeline.lifecycle import enqueue, file_event_data, notify_events, settle_file_after_job
-from roset_local.positions.structure import document_elements, structure_document
+from roset_local.positions.structure import document_elements
 from roset_local.providers.base import DEFAULT_EXTRACTION, ExtractionError, ExtractRequest
 from roset_local.store import files as file_store
 from roset_local.store import jobs as job_store
 from roset_local.store import variants as variant_store
 from roset_local.store.variants import VARIANT_TYPES
 from roset_local.store.events import record_event
+from roset_local.store.workers import set_job_runner
 from roset_local.timeutil import now_str, to_str, utcnow
 
 if TYPE_CHECKING:
+    from roset_local.config import Settings
     from roset_local.services import Services
+    from roset_local.storage.blobs import BlobStore
 
 log = logging.getLogger("roset_local.pipeline")
 
@@ -113,35 +116,50 @@ class _Heartbeat(threading.Thread):
 def extraction_pool(services: "Services") -> Any:
     pool = services.extensions.get("extraction_pool")
     if pool is None:
-        from roset_local.providers.isolation import ExtractionPool
-
         with services.extensions.setdefault("_pool_lock", threading.Lock()):
             pool = services.extensions.get("extraction_pool")
             if pool is None:
-                pool = ExtractionPool(
-                    max_workers=max(1, services.settings.workers),
-                    timeout_seconds=services.settings.job_timeout_seconds,
-                    models_dir=services.settings.models_dir,
-                    test_faults=services.settings.test_faults,
-                )
+                pool = new_extraction_pool(services.settings)
                 services.extensions["extraction_pool"] = pool
                 services.on_stop(pool.close)
     return pool
+
+
+def new_extraction_pool(settings: "Settings") -> Any:
+    """The extraction processes for this process's jobs (the server's, or a worker host's)."""
+    from roset_local.providers.isolation import ExtractionPool
+
+    return ExtractionPool(max_workers=max(1, settings.workers), timeout_seconds=settings.job_timeout_seconds,
+                          models_dir=settings.models_dir, test_faults=settings.test_faults)
 
 
 @contextlib.contextmanager
 def local_copy(services: "Services", file: dict[str, Any]) -> Iterator[str]:
     """A filesystem path to the file's bytes: the blob itself when on local disk, else a temp copy
     (an object-store blob, or a file that lives in a connected bucket)."""
-    if not file.get("node_id"):
-        path = services.blobs.local_path(file["storage_key"])
-        if path is not None:
+    if file.get("node_id"):
+        with temp_copy(services.extensions["open_file_bytes"](file), file["filename"]) as path:
             yield path
-            return
-        source = services.blobs.open(file["storage_key"])
-    else:
-        source = services.extensions["open_file_bytes"](file)
-    suffix = os.path.splitext(file["filename"])[1][:16]
+        return
+    with blob_copy(services.blobs, file) as path:
+        yield path
+
+
+@contextlib.contextmanager
+def blob_copy(blobs: "BlobStore", file: dict[str, Any]) -> Iterator[str]:
+    """A filesystem path to an uploaded file's blob: the blob itself on local disk, else a temp copy."""
+    path = blobs.local_path(file["storage_key"])
+    if path is not None:
+        yield path
+        return
+    with temp_copy(blobs.open(file["storage_key"]), file["filename"]) as path:
+        yield path
+
+
+@contextlib.contextmanager
+def temp_copy(source: Any, filename: str) -> Iterator[str]:
+    """Copy an open byte stream into a private temp file named like ``filename`` (extension kept)."""
+    suffix = os.path.splitext(filename)[1][:16]
     tmpdir = tempfile.mkdtemp(prefix="roset-job-")
     target = os.path.join(tmpdir, "input" + suffix)
     try:
@@ -187,16 +205,6 @@ def hosted_keys(services: "Services") -> dict[str, dict[str, Any]]:
     return {name: {**entry, "allow_private": allow_private} for name, entry in keys.items()}
 
 
-def pages_used(content_type: str, metadata: dict[str, Any]) -> int:
-    """Billing pages: PDF pages; 1 per image; 1 per started minute of audio/video; else 1."""
-    ctype = (content_type or "").lower()
-    if ctype == "application/pdf":
-        return max(1, int(metadata.get("page_count") or 1))
-    if ctype.startswith(("audio/", "video/")):
-        return max(1, math.ceil(float(metadata.get("duration_seconds") or 0) / 60))
-    return 1
-
-
 def run_job(services: "Services", job_id: str) -> None:
     """Process one job if it can be claimed; every exit leaves the job in a definite state."""
     db = services.db
@@ -205,6 +213,7 @@ def run_job(services: "Services", job_id: str) -> None:
         job = job_store.claim(db, job_id, owner, LEASE_SECONDS)
         if job is None:
             return
+        set_job_runner(db, job_id, host=socket.gethostname())
         file = file_store.get_file(db, job["file_id"])
         if file is None:
             job_store.transition(db, job_id, "failed", reason="file_deleted", error="The file was deleted",
@@ -226,17 +235,17 @@ def run_job(services: "Services", job_id: str) -> None:
         if exc.reason == "cancelled" or cancel.is_set():
             log.info("job %s cancelled during extraction", job_id)
         else:
-            _fail(services, job, file, owner, exc.reason, str(exc.message if hasattr(exc, "message") else exc), started)
+            fail_job(services, job, file, owner, exc.reason, str(exc.message if hasattr(exc, "message") else exc), started)
     except Exception as exc:
         if is_disk_full(exc):
             _after_disk_full(services, job, file, owner, started)
         elif isinstance(exc, sqlean.OperationalError):  # locked/busy/schema change: transient, run it again
             log.warning("job %s hit a database error (%s); re-queued", job_id, exc)
-            if not _requeue(services, job, owner):
-                _fail(services, job, file, owner, "internal_error", f"database error: {exc}", started)
+            if not requeue_job(services, job, owner):
+                fail_job(services, job, file, owner, "internal_error", f"database error: {exc}", started)
         else:  # a bug must fail the job, never leave it processing
             log.exception("job %s crashed", job_id)
-            _fail(services, job, file, owner, "internal_error", f"{type(exc).__name__}: {exc}", started)
+            fail_job(services, job, file, owner, "internal_error", f"{type(exc).__name__}: {exc}", started)
     finally:
         beat.stop()
 
@@ -256,8 +265,8 @@ def _after_disk_full(services: "Services", job: dict[str, Any], file: dict[str, 
     deadline = time.monotonic() + services.settings.job_timeout_seconds
     while time.monotonic() < deadline:
         try:
-            if not _requeue(services, job, owner, delay=None):
-                _fail(services, job, file, owner, "internal_error", "the server's disk was full", started)
+            if not requeue_job(services, job, owner, delay=None):
+                fail_job(services, job, file, owner, "internal_error", "the server's disk was full", started)
             return
         except Exception as exc:
             if not is_disk_full(exc):
@@ -266,7 +275,7 @@ def _after_disk_full(services: "Services", job: dict[str, Any], file: dict[str, 
     log.error("job %s: the disk stayed full; the lease recovery will take it over", job["id"])
 
 
-def _requeue(services: "Services", job: dict[str, Any], owner: str, delay: float | None = 2.0) -> bool:
+def requeue_job(services: "Services", job: dict[str, Any], owner: str, delay: float | None = 2.0) -> bool:
     """Put a job back in the queue after a transient error; False once its attempts are used up."""
     db = services.db
     with db.write():
@@ -278,7 +287,7 @@ def _requeue(services: "Services", job: dict[str, Any], owner: str, delay: float
     return True
 
 
-def _fail(services: "Services", job: dict[str, Any], file: dict[str, Any], owner: str, reason: str, message: str,
+def fail_job(services: "Services", job: dict[str, Any], file: dict[str, Any], owner: str, reason: str, message: str,
           started: float) -> None:
     db = services.db
     message = scrub_paths(message)
@@ -334,56 +343,36 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
     if twin is not None:  # the same bytes were processed alike in this space: copy, don't extract
         _check(services, job["id"], owner, cancel)
         outputs, thumb_key = reuse.copied_outputs(services, file, job, twin)
-        _swap(services, job, file, owner, twin["provider"], outputs, 0, started, thumb_key, twin)  # 0: nothing extracted
+        swap_in(services, job, file, owner, twin["provider"], outputs, 0, started, thumb_key, twin)  # 0: nothing extracted
         return
     timings["extract_ms"] = round((time.monotonic() - t0) * 1000, 1)
     _check(services, job["id"], owner, cancel)
 
     elements, page_sizes = document_elements(extraction, mode)
-    outputs: list[dict[str, Any]] = []
-    if "markdown" in wanted or {"embeddings", "searchable-index"} & set(wanted):
-        outputs.append({"type": "markdown", "content": extraction.markdown, "content_type": "text/markdown"})
-    if "structure" in wanted and elements:
-        outputs.append({"type": "structure", "content": json.dumps(structure_document(elements, page_sizes)),
-                        "content_type": "application/json"})
+    outputs = text_outputs(extraction, elements, page_sizes, wanted)
     index_result: dict[str, Any] = {}
     if services.extensions.get("index_file") is not None and {"embeddings", "searchable-index"} & set(wanted):
         index_result = _index_stages(services, job, file, owner, cancel, extraction, elements, page_sizes, wanted,
                                      timings)
-    for vtype in ("embeddings", "searchable-index"):
-        if vtype in wanted and vtype in index_result:
-            body = json.dumps(index_result[vtype])
-            outputs.append({"type": vtype, "content": body, "content_type": "application/json"})
+    outputs += index_outputs(index_result, wanted)
     job_store.set_progress(db, job["id"], owner, 95, "finishing")
     thumb_key = None
     if "thumbnail" in wanted and extraction.thumbnail:
-        ext = "webp" if extraction.thumbnail_type == "image/webp" else "png"
-        thumb_key = f"{file['space']}/{file['id']}/variants/{job['id']}/thumbnail.{ext}"
+        thumb_key = thumbnail_key(file, job["id"], extraction)
         services.blobs.write_bytes(thumb_key, extraction.thumbnail)
-        outputs.append({"type": "thumbnail", "blob_key": thumb_key, "content": None,
-                        "content_type": extraction.thumbnail_type or "image/png", "size_bytes": len(extraction.thumbnail)})
+        outputs.append(thumbnail_output(thumb_key, extraction))
     pages = pages_used(content_type, extraction.metadata)
     if "metadata" in wanted:
-        meta = dict(extraction.metadata)
-        # Providers time their stages in seconds ("timings"); the variant reports every stage in milliseconds.
-        stage_ms = {k: round(float(v) * 1000, 1) for k, v in (meta.pop("timings", None) or {}).items()}
-        meta.update({"sha256": file["sha256"], "detected_type": meta.get("detected_type") or content_type,
-                     "size_bytes": file["size_bytes"], "filename": file["filename"], "provider": provider,
-                     "engine": engine, "pages_billed": pages, "extraction": mode,
-                     "timings_ms": {**stage_ms, **(meta.get("timings_ms") or {}), **timings}})
-        if extraction.pages:  # where each page begins in the markdown: page ranges of it (MCP get_markdown)
-            from roset_local.index.chunking import page_starts
-
-            meta["page_starts"] = page_starts(extraction.markdown, [(p.number, p.markdown) for p in extraction.pages])
-        outputs.append({"type": "metadata", "content": json.dumps(meta, default=str), "content_type": "application/json"})
-    _swap(services, job, file, owner, provider, outputs, pages, started, thumb_key)
+        outputs.append(metadata_output(extraction, file, content_type=content_type, provider=provider, engine=engine,
+                                       mode=mode, pages=pages, timings=timings))
+    swap_in(services, job, file, owner, provider, outputs, pages, started, thumb_key)
 
 
-def _swap(services: "Services", job: dict[str, Any], file: dict[str, Any], owner: str, provider: str | None,
+def swap_in(services: "Services", job: dict[str, Any], file: dict[str, Any], owner: str, provider: str | None,
           outputs: list[dict[str, Any]], pages: int, started: float, thumb_key: str | None,
-          twin: dict[str, Any] | None = None) -> None:
-    """Swap in the job's variants (and, when reusing a twin's, its index entries) and complete the
-    job, all in one transaction."""
+          twin: dict[str, Any] | None = None, index: Callable[[], None] | None = None) -> None:
+    """Swap in the job's variants (and, when reusing a twin's, its index entries, or ``index``: a worker
+    host's chunks) and complete the job, all in one transaction."""
     db = services.db
     try:
         with db.write():
@@ -391,6 +380,8 @@ def _swap(services: "Services", job: dict[str, Any], file: dict[str, Any], owner
                 raise JobGone(job["id"])
             if twin is not None:
                 reuse.copy_index(services, file, twin)
+            if index is not None:
+                index()
             old_blobs = variant_store.replace_variants(db, file_id=file["id"], job_id=job["id"], provider=provider,
                                                        variants=outputs)
             if {o["type"] for o in outputs} & {"markdown", "structure"} == {"markdown"}:
