@@ -125,6 +125,9 @@ def render(services: Any) -> str:
     out.family("roset_queue_depth", "gauge", "Tasks waiting in the queue (pending and scheduled).")
     out.sample("roset_queue_depth", queue_depth(services.huey))
 
+    if services.scaleout is not None:
+        worker_metrics(out, services.scaleout.status())
+
     out.family("roset_job_duration_seconds", "histogram", "Processing time of completed jobs.")
     buckets, count, ms_sum = analytics_store.duration_histogram(db)
     for bound_ms, cumulative in buckets:
@@ -147,6 +150,20 @@ def render(services: Any) -> str:
         out.sample("roset_http_request_duration_seconds_sum", round(hist[-1], 6), base)
         out.sample("roset_http_request_duration_seconds_count", hist[-2], base)
     return out.text()
+
+
+def worker_metrics(out: Exposition, status: dict[str, Any]) -> None:
+    """Worker hosts (ROSET_QUEUE_URL): the work queue's depth and each host's jobs and last report."""
+    out.family("roset_work_queue_depth", "gauge", "Work orders waiting for a worker host.")
+    out.sample("roset_work_queue_depth", status["work_queue_depth"])
+    out.family("roset_workers", "gauge", "Worker hosts that reported in the last seconds.")
+    out.sample("roset_workers", len(status["workers"]))
+    out.family("roset_worker_jobs_running", "gauge", "Jobs running on each worker host.")
+    for w in status["workers"]:
+        out.sample("roset_worker_jobs_running", w["jobs_running"], [("host", w["host"])])
+    out.family("roset_worker_last_seen_seconds", "gauge", "Seconds since each worker host last reported.")
+    for w in status["workers"]:
+        out.sample("roset_worker_last_seen_seconds", w["last_seen_seconds"], [("host", w["host"])])
 
 
 def _authorize(request: Request) -> None:
