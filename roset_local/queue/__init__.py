@@ -87,6 +87,14 @@ def redis_pool(url: str) -> Any:
     return ConnectionPool.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=5)
 
 
+def queue_down_errors() -> tuple[type[BaseException], ...]:
+    """What a call to an unreachable shared queue raises (Redis stopped, restarting or cut off)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return (RedisConnectionError, RedisTimeoutError)
+
+
 def check_queue_url(url: str) -> None:
     """Raise ValueError unless ``url`` is a Redis URL (redis://, rediss:// or unix://)."""
     from urllib.parse import urlsplit

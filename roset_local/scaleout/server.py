@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from roset_local.pipeline import reuse
 from roset_local.pipeline.lifecycle import file_event_data, notify_events, settle_file_after_job
 from roset_local.pipeline.process import (LEASE_SECONDS, JobGone, choose_provider, extraction_mode, fail_job,
-                                          hosted_keys, requeue_job, run_job, swap_in, wanted_variants)
+                                          hosted_keys, recover, requeue_job, run_job, swap_in,
+                                          wanted_variants)
 from roset_local.queue import queue_depth, redis_huey, redis_pool
 from roset_local.scaleout.leases import RUNNING, Leases
 from roset_local.scaleout.queues import WORK_QUEUE, commit_task, owner_of, runs_elsewhere, work_task
@@ -173,15 +174,17 @@ class ScaleOut:
 
     # -- leases --------------------------------------------------------------------------------
     def _watch(self) -> None:
-        warned = False
+        away = False
         while not self._halt.wait(self.interval):
             try:
                 self.check_leases()
-                warned = False
+                if away:  # jobs queued while Redis was away (uploads, retries) are sent now, not in a minute
+                    log.info("the shared queue answers again: %s", recover(self.services))
+                away = False
             except Exception as exc:  # Redis away: nothing is decided until it answers again
-                if not warned:
+                if not away:
                     log.warning("cannot check worker-host leases: %s", exc)
-                    warned = True
+                    away = True
 
     def check_leases(self) -> None:
         """Renew the database lease of live attempts, re-queue lost ones, and withdraw attempts whose job
