@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import LiveServer, server_env  # noqa: E402
 from tests.samplegen import PdfPage, pdf_bytes  # noqa: E402
-from tests.scaleout_cluster import STORAGE_URL, start_cluster, timed_batch  # noqa: E402
+from tests.scaleout_cluster import STORAGE_URL, start_backends, start_cluster, timed_batch  # noqa: E402
 from tests.test_webhooks import wait_for  # noqa: E402
 
 WORDS = ("revenue", "harbour", "copper", "ledger", "quarter", "invoice", "freight", "timber", "glacier", "orchard")
@@ -94,14 +94,8 @@ def commit_ceiling(base: Path, commits: int) -> tuple[float, int]:
     from roset_local.scaleout.results import Result
     from roset_local.services import Services
     from roset_local.store import jobs as job_store
-    from tests.storage.servers import start_rclone_s3, start_redis
 
-    redis = start_redis(base / "commit-redis")
-    (base / "commit-s3" / "blobs").mkdir(parents=True)
-    s3 = start_rclone_s3(base / "commit-s3")
-    options = {"key": s3.access_key, "secret": s3.secret_key,
-               "client_kwargs": {"endpoint_url": s3.endpoint, "region_name": "us-east-1"},
-               "config_kwargs": {"s3": {"addressing_style": "path"}, "signature_version": "s3v4"}}
+    redis, s3, options = start_backends(base / "commit")
     settings = Settings.from_env({}, data_dir=base / "commit-data", queue_url=redis.url, storage_url=STORAGE_URL,
                                  storage_options=json.dumps(options), consumer=False)
     services = Services(settings).open()

@@ -111,14 +111,20 @@ class Cluster:
         self.s3.stop()
 
 
-def start_cluster(base: Path, *, workers: int, lease_seconds: int = 30, webhooks: bool = False) -> Cluster:
-    """Everything started and ready; with ``webhooks`` a local receiver gets every terminal event."""
+def start_backends(base: Path) -> tuple[RedisServer, S3Server, dict[str, Any]]:
+    """redis-server and the S3 test server (bucket ``blobs``), with the fsspec options of the bucket."""
     redis = start_redis(base / "redis")
     (base / "s3" / "blobs").mkdir(parents=True)
     s3 = start_rclone_s3(base / "s3")
     options = {"key": s3.access_key, "secret": s3.secret_key,
                "client_kwargs": {"endpoint_url": s3.endpoint, "region_name": "us-east-1"},
                "config_kwargs": {"s3": {"addressing_style": "path"}, "signature_version": "s3v4"}}
+    return redis, s3, options
+
+
+def start_cluster(base: Path, *, workers: int, lease_seconds: int = 30, webhooks: bool = False) -> Cluster:
+    """Everything started and ready; with ``webhooks`` a local receiver gets every terminal event."""
+    redis, s3, options = start_backends(base)
     worker_env = {"ROSET_STORAGE_OPTIONS": json.dumps(options), "ROSET_TEST_FAULTS": "1",
                   "ROSET_WORKER_LEASE_SECONDS": str(lease_seconds)}
     (base / "api").mkdir()
