@@ -10,14 +10,12 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.config.response_cache import ResponseCacheConfig
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
-from roset_local import __version__
-from roset_local.api import files, jobs, keys, logs, spaces, system, upload, webhooks
+from roset_local.api import allow, errors_doc, files, jobs, keys, logs, spaces, system, upload, webhooks
+from roset_local.api.openapi import declare_security, openapi_config
 from roset_local.auth import authorize
 from roset_local.config import Settings
 from roset_local.errors import handle_exception
@@ -89,26 +87,12 @@ def build_litestar(services: Services) -> Litestar:
         finally:
             services.stop()
 
-    openapi = OpenAPIConfig(
-        title="Roset Local",
-        version=__version__,
-        description="The Roset file-processing API, self-hosted.",
-        path="/schema",
-        render_plugins=[
-            SwaggerRenderPlugin(
-                js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
-                css_url="/static/vendor/swagger-ui/swagger-ui.css",
-                standalone_preset_js_url="/static/vendor/swagger-ui/swagger-ui-standalone-preset.js",
-                path="/docs",
-                favicon='<link rel="icon" type="image/svg+xml" href="/static/favicon.svg">',
-            )
-        ],
-    )
     app = Litestar(
         route_handlers=handlers,
         guards=[authorize],
         exception_handlers={Exception: handle_exception},
-        openapi_config=openapi,
+        before_request=allow.answer_options,
+        openapi_config=openapi_config(),
         lifespan=[lifespan, mcp_lifespan],
         request_max_body_size=10 * 1024 * 1024,
         template_config=TemplateConfig(directory=web_dir() / "templates", engine=JinjaTemplateEngine,
@@ -117,7 +101,10 @@ def build_litestar(services: Services) -> Litestar:
         debug=False,
         logging_config=None,
     )
+    declare_security(app)
     app.state.services = services
+    allow.record_allow(app)
+    errors_doc.document_errors(app)
     return app
 
 

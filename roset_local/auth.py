@@ -16,6 +16,7 @@ from litestar.handlers.base import BaseRouteHandler
 from roset_local.errors import Forbidden, RateLimited, Unauthorized
 from roset_local.store import keys as key_store
 from roset_local.store.db import Database
+from roset_local.store.keys import Scope
 from roset_local.timeutil import now_str
 
 
@@ -52,7 +53,7 @@ class Principal:
     def confined(self) -> bool:
         return self.spaces is not None
 
-    def require_scope(self, scope: str) -> None:
+    def require_scope(self, scope: Scope) -> None:
         if scope not in self.scopes:
             raise Forbidden(f"This key lacks the '{scope}' scope")
 
@@ -194,7 +195,7 @@ def authenticate_key(db: Database, raw: str, cache: KeyCache | None = None) -> P
     )
 
 
-def route_scope(handler: BaseRouteHandler) -> str | None:
+def route_scope(handler: BaseRouteHandler) -> Scope | None:
     return handler.opt.get("scope")
 
 
@@ -261,6 +262,16 @@ def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
         principal.require_scope(scope)
     if opt.get("org_wide"):
         principal.require_unconfined()
+
+
+def security_requirements(opt: dict) -> list[dict[str, list[str]]]:
+    """What the OpenAPI document says a route needs, from the route options :func:`authorize` reads:
+    nothing for a public route, an API key or a portal token for a portal route, else an API key."""
+    if opt.get("public"):
+        return [{}]
+    if opt.get("portal"):
+        return [{"ApiKey": []}, {"PortalToken": []}]
+    return [{"ApiKey": []}]
 
 
 def _authenticate(services: Any, opt: dict, parsed: tuple[str, str] | None) -> tuple[Principal, str]:

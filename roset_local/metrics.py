@@ -24,7 +24,8 @@ from roset_local.store import analytics as analytics_store
 from roset_local.store import keys as key_store
 
 HTTP_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Litestar appends "; charset=utf-8" to text/ media types itself (naming it here sent it twice).
+MEDIA_TYPE = "text/plain; version=0.0.4"
 _ID_SEGMENT = re.compile(r"\d|^[A-Za-z0-9_-]{24,}$")
 
 
@@ -182,11 +183,14 @@ def _authorize(request: Request) -> None:
     principal.require_unconfined()  # figures of every space
 
 
-@get("/metrics", opt={"public": True}, tags=["system"])
+@get("/metrics", opt={"public": True}, tags=["system"], media_type=MEDIA_TYPE,
+     security=[{"ApiKey": []}])  # the route is public to the guard; _authorize asks for the key
 @blocking
-def metrics(request: Request) -> Response:
+def metrics(request: Request) -> Response[str]:
+    """Prometheus text format. Needs an unconfined API key with ``analytics:read`` unless the server runs
+    with ROSET_METRICS_PUBLIC."""
     _authorize(request)
-    return Response(render(services_of(request)), media_type=CONTENT_TYPE)
+    return Response(render(services_of(request)), media_type=MEDIA_TYPE)
 
 
 ROUTES = [metrics]

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from roset_local.config import Settings
 from roset_local.errors import BadRequest
 from roset_local.netguard import OutboundRefused, check_url
+from roset_local.providers.names import PROVIDER_NAMES
 from roset_local.store import org as org_store
 
 log = logging.getLogger("roset_local.secrets")
@@ -141,7 +142,7 @@ def provider_key_out(row: dict[str, Any] | None, provider: str | None = None) ->
 
 def list_provider_keys(services: Any) -> list[dict[str, Any]]:
     rows = {r["provider"]: r for r in org_store.list_provider_keys(services.db)}
-    return [provider_key_out(rows.get(p), p) for p in org_store.PROVIDERS]
+    return [provider_key_out(rows.get(p), p) for p in PROVIDER_NAMES]
 
 
 def get_hosted_keys(services: Any) -> dict[str, dict[str, str | None]]:

@@ -25,7 +25,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "storage")]
 
 from servers import start_rclone_s3  # noqa: E402  (tests/storage/servers.py)
 
-from roset_local.storage import connections as conn  # noqa: E402
+from roset_local.storage import backends as conn  # noqa: E402
 
 
 def key_of(i: int) -> str:

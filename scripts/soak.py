@@ -42,11 +42,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(data_dir: Path, workers: int) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: Path, workers: int, **settings: str) -> tuple[subprocess.Popen, str]:
+    """A server on ``data_dir`` with the admin key ADMIN_KEY (``settings``: more ROSET_* variables)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROSET_")}
     env.update({"ROSET_ADMIN_KEY": ADMIN_KEY, "ROSET_WORKERS": str(workers), "ROSET_LOG_LEVEL": "warning",
-                "ROSET_RATE_LIMIT": "100000000"})
+                "ROSET_RATE_LIMIT": "100000000", **settings})
     log = open(data_dir.parent / "server.log", "ab")
     proc = subprocess.Popen([sys.executable, "-m", "roset_local", "serve", "--port", str(port), "--data-dir",
                              str(data_dir)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))

@@ -15,7 +15,7 @@ from litestar.testing import TestClient
 
 from roset_local.app import create_app
 from roset_local.config import Settings
-from roset_local.storage import connections as conn
+from roset_local.storage import backends as conn
 from tests.conftest import ADMIN_KEY, auth
 from tests.storage.servers import free_port
 from tests.storage.targets import (

@@ -13,6 +13,8 @@ from roset_local import secrets
 from roset_local.app import create_app
 from roset_local.config import Settings
 from roset_local.errors import QuotaExceeded
+from roset_local.pipeline.process import choose_provider
+from roset_local.providers.registry import default_routing_rules, route
 from roset_local.store import org as org_store
 from roset_local.timeutil import now_str, utcnow
 from tests.conftest import ADMIN_KEY, auth
@@ -145,13 +147,15 @@ def test_routing_rules_defaults_override_and_reset(org):
     assert client.get("/v1/org/routing-rules").json()["rules"] == rules
     db = services.db
     assert services.extensions["routing_rules"](db) == rules
-    assert org_store.route_provider(db, "application/pdf; charset=binary") == "gemini"
-    assert org_store.route_provider(db, "application/vnd.ms-excel") == "openai"
-    assert org_store.route_provider(db, "audio/wav") == "whisper"
-    assert org_store.route_provider(db, "text/plain") == "gemini"
-    assert org_store.route_provider(db, None) == "gemini"
+    # the pipeline's router, fed the saved rules as the pipeline does
+    assert choose_provider(services, "application/pdf; charset=binary", None) == "gemini"
+    assert choose_provider(services, "application/vnd.ms-excel", None) == "openai"
+    assert choose_provider(services, "audio/wav", None) == "whisper"
+    assert choose_provider(services, "text/plain", None) == "gemini"
+    assert route("", org_store.get_routing_rules(db)) == "gemini"  # no type: octet-stream
     assert client.put("/v1/org/routing-rules", json={"rules": []}).json() == {"rules": defaults}
-    assert org_store.route_provider(db, "text/plain") == "reducto"
+    assert choose_provider(services, "text/plain", None) == "reducto"
+    assert defaults == default_routing_rules()  # the API shows the router's own defaults
 
 
 @pytest.mark.parametrize(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import Request, get
 from litestar.params import FromQuery, QueryParameter
 
 from roset_local.api.deps import blocking, caller, services_of
+from roset_local.api.schemas.audit import AuditList
+from roset_local.api.schemas.common import shaped
 from roset_local.audit.actions import ACTIONS
 from roset_local.audit.query import list_entries, parse_filter
 from roset_local.pagination import parse_limit
@@ -29,14 +31,14 @@ def list_audit(
     until: Annotated[str | None, QueryParameter(description="ISO 8601, inclusive")] = None,
     limit: FromQuery[int | None] = None,
     cursor: FromQuery[str | None] = None,
-) -> dict[str, Any]:
+) -> AuditList:
     principal = caller(request)
     if space:
         principal.require_space(space)  # naming another space is a 403, as on every list
     flt = parse_filter(action=action, actor=actor, space=space, target_id=target_id, since=since, until=until)
     entries, next_cursor = list_entries(services_of(request).db, flt, spaces=principal.spaces,
                                         limit=parse_limit(limit), cursor=cursor)
-    return {"entries": entries, "next_cursor": next_cursor}
+    return shaped({"entries": entries, "next_cursor": next_cursor}, AuditList)
 
 
 ROUTES = [list_audit]

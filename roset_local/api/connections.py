@@ -9,10 +9,28 @@ from litestar import Request, delete, get, post
 from litestar.params import FromPath, FromQuery, RawBody
 
 from roset_local import audit
-from roset_local.api.deps import blocking, caller, decode_body, services_of
+from roset_local.api.deps import blocking, caller, decode_body, documents_body, services_of
+from roset_local.api.schemas.common import shaped
+from roset_local.api.schemas.connections import (
+    BrowseOut,
+    BucketList,
+    BucketsQuery,
+    ConnectionCreate,
+    ConnectionDeleted,
+    ConnectionList,
+    ConnectionOut,
+    ConnectionStart,
+    ConnectionTest,
+    ProviderList,
+    SetupOut,
+    SyncList,
+    SyncPreview,
+    SyncProgress,
+    SyncStarted,
+)
 from roset_local.connections import detach, manage, sync
 from roset_local.pagination import decode_cursor, page, parse_limit
-from roset_local.storage import connections as conn
+from roset_local.storage import backends as conn
 from roset_local.store import connections as store
 
 READ = {"scope": "connections:read"}
@@ -20,70 +38,42 @@ WRITE = {"scope": "connections:write"}
 TAGS = ["connections"]
 
 
-class ConnectionIn(msgspec.Struct):
-    """POST /v1/connections and /verify. ``sync_interval_minutes``: null (manual only) or 5-10080;
-    ``on_delete``: what a sync does to the files of deleted objects (``remove`` or ``keep``)."""
-
-    provider: str
-    name: str
-    bucket: str
-    region: str | None = None
-    prefix: str | None = None
-    endpoint_url: str | None = None
-    credentials: dict[str, Any] | None = None
-    space: str | None = None
-    sync_interval_minutes: int | None = None
-    process_new_files: bool = False
-    on_delete: str = "remove"
-
-
-class StartIn(msgspec.Struct):
-    provider: str
-    bucket: str | None = None
-
-
-class ListBucketsIn(msgspec.Struct):
-    provider: str
-    credentials: dict[str, Any] | None = None
-    region: str | None = None
-    endpoint_url: str | None = None
-
-
 def _visible(request: Request, connection_id: str) -> dict[str, Any]:
     return manage.visible_connection(services_of(request), caller(request), connection_id)
 
 
 @get("/v1/connections/providers", opt=READ, tags=TAGS)
-async def list_providers() -> dict[str, Any]:
-    return {"providers": manage.providers()}
+async def list_providers() -> ProviderList:
+    return shaped({"providers": manage.providers()}, ProviderList)
 
 
-@post("/v1/connections/start", opt=WRITE, status_code=200, tags=TAGS)
+@post("/v1/connections/start", opt=WRITE, status_code=200, tags=TAGS, dependencies=documents_body(ConnectionStart))
 @blocking
-def start_connection(body: RawBody) -> dict[str, Any]:
-    data = decode_body(body, StartIn)
-    return manage.start(data.provider, data.bucket)
+def start_connection(body: RawBody) -> SetupOut:
+    data = decode_body(body, ConnectionStart)
+    return shaped(manage.start(data.provider, data.bucket), SetupOut)
 
 
-@post("/v1/connections/list-buckets", opt=WRITE, status_code=200, tags=TAGS)
+@post("/v1/connections/list-buckets", opt=WRITE, status_code=200, tags=TAGS, dependencies=documents_body(BucketsQuery))
 @blocking
-def list_buckets(request: Request, body: RawBody) -> dict[str, Any]:
-    data = decode_body(body, ListBucketsIn)
-    return {"buckets": manage.list_buckets(services_of(request), caller(request), msgspec.structs.asdict(data))}
+def list_buckets(request: Request, body: RawBody) -> BucketList:
+    data = decode_body(body, BucketsQuery)
+    buckets = manage.list_buckets(services_of(request), caller(request), msgspec.structs.asdict(data))
+    return shaped({"buckets": buckets}, BucketList)
 
 
-@post("/v1/connections/verify", opt=WRITE, status_code=201, tags=TAGS)
+@post("/v1/connections/verify", opt=WRITE, status_code=201, tags=TAGS, dependencies=documents_body(ConnectionCreate))
 @blocking
-def verify_connection(request: Request, body: RawBody) -> dict[str, Any]:
-    data = msgspec.structs.asdict(decode_body(body, ConnectionIn))
+def verify_connection(request: Request, body: RawBody) -> ConnectionOut:
+    data = msgspec.structs.asdict(decode_body(body, ConnectionCreate))
     row = manage.verify_and_create(services_of(request), caller(request), data, actor=audit.actor_of(request))
     return manage.connection_out(row)
 
 
-@post("/v1/connections", opt=WRITE, status_code=201, tags=TAGS)
+@post("/v1/connections", opt=WRITE, status_code=201, tags=TAGS, dependencies=documents_body(ConnectionCreate))
 @blocking
-def create_connection(request: Request, body: RawBody) -> dict[str, Any]:
-    data = msgspec.structs.asdict(decode_body(body, ConnectionIn))
+def create_connection(request: Request, body: RawBody) -> ConnectionOut:
+    data = msgspec.structs.asdict(decode_body(body, ConnectionCreate))
     row = manage.create_connection(services_of(request), caller(request), data, actor=audit.actor_of(request))
     return manage.connection_out(row)
 
@@ -91,74 +81,75 @@ def create_connection(request: Request, body: RawBody) -> dict[str, Any]:
 @get("/v1/connections", opt=READ, tags=TAGS)
 @blocking
 def list_connections(request: Request, limit: FromQuery[int | None] = None,
-                     cursor: FromQuery[str | None] = None) -> dict[str, Any]:
+                     cursor: FromQuery[str | None] = None) -> ConnectionList:
     size = parse_limit(limit)
     rows = store.list_connections(services_of(request).db, caller(request).spaces, size, decode_cursor(cursor, 2))
     rows, next_cursor = page(rows, size, lambda r: (r["created_at"], r["id"]))
-    return {"connections": [manage.connection_out(r) for r in rows], "next_cursor": next_cursor}
+    return ConnectionList([manage.connection_out(r) for r in rows], next_cursor)
 
 
 @get("/v1/connections/{connection_id:str}", opt=READ, tags=TAGS)
 @blocking
-def get_connection(request: Request, connection_id: FromPath[str]) -> dict[str, Any]:
+def get_connection(request: Request, connection_id: FromPath[str]) -> ConnectionOut:
     return manage.connection_out(_visible(request, connection_id))
 
 
 @delete("/v1/connections/{connection_id:str}", opt=WRITE, status_code=200, tags=TAGS)
 @blocking
 def delete_connection(request: Request, connection_id: FromPath[str],
-                      cascade: FromQuery[bool] = False) -> dict[str, Any]:
+                      cascade: FromQuery[bool] = False) -> ConnectionDeleted:
     """``cascade=true`` deletes the connection's files too; otherwise they keep their bytes, copied in first."""
     counts = detach.delete_connection(services_of(request), _visible(request, connection_id), cascade,
                                      audit.actor_of(request))
-    return {"id": connection_id, "deleted": True, **counts}
+    return ConnectionDeleted(id=connection_id, deleted=True, **counts)
 
 
 @post("/v1/connections/{connection_id:str}/test", opt=WRITE, status_code=200, tags=TAGS)
 @blocking
-def test_connection(request: Request, connection_id: FromPath[str]) -> dict[str, Any]:
-    return manage.test_connection(services_of(request), _visible(request, connection_id))
+def test_connection(request: Request, connection_id: FromPath[str]) -> ConnectionTest:
+    return shaped(manage.test_connection(services_of(request), _visible(request, connection_id)), ConnectionTest)
 
 
 @post("/v1/connections/{connection_id:str}/sync", opt=WRITE, status_code=202, tags=TAGS)
 @blocking
-def start_sync(request: Request, connection_id: FromPath[str]) -> dict[str, Any]:
+def start_sync(request: Request, connection_id: FromPath[str]) -> SyncStarted:
     row = sync.request_sync(services_of(request), _visible(request, connection_id))
-    return {**sync.sync_out(row), "sync_id": row["id"]}
+    return SyncStarted(**msgspec.structs.asdict(sync.sync_out(row)), sync_id=row["id"])
 
 
 @post("/v1/connections/{connection_id:str}/sync/preview", opt=READ, status_code=200, tags=TAGS)
 @blocking
-def preview_sync(request: Request, connection_id: FromPath[str]) -> dict[str, Any]:
-    return sync.preview(services_of(request), _visible(request, connection_id))
+def preview_sync(request: Request, connection_id: FromPath[str]) -> SyncPreview:
+    return shaped(sync.preview(services_of(request), _visible(request, connection_id)), SyncPreview)
 
 
 @get("/v1/connections/{connection_id:str}/sync/progress", opt=READ, tags=TAGS)
 @blocking
-def sync_progress(request: Request, connection_id: FromPath[str]) -> dict[str, Any]:
-    return sync.progress(services_of(request), _visible(request, connection_id))
+def sync_progress(request: Request, connection_id: FromPath[str]) -> SyncProgress:
+    return shaped(sync.progress(services_of(request), _visible(request, connection_id)), SyncProgress)
 
 
 @get("/v1/connections/{connection_id:str}/sync/history", opt=READ, tags=TAGS)
 @blocking
 def sync_history(request: Request, connection_id: FromPath[str], limit: FromQuery[int | None] = None,
-                 cursor: FromQuery[str | None] = None) -> dict[str, Any]:
+                 cursor: FromQuery[str | None] = None) -> SyncList:
     row = _visible(request, connection_id)
     size = parse_limit(limit)
     rows = store.list_syncs(services_of(request).db, row["id"], size, decode_cursor(cursor, 2))
     rows, next_cursor = page(rows, size, lambda r: (r["seq"], r["id"]))
-    return {"syncs": [sync.sync_out(r) for r in rows], "next_cursor": next_cursor}
+    return SyncList([sync.sync_out(r) for r in rows], next_cursor)
 
 
 @get("/v1/connections/{connection_id:str}/browse", opt=READ, tags=TAGS)
 @blocking
 def browse(request: Request, connection_id: FromPath[str], prefix: FromQuery[str | None] = None,
-           limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None) -> dict[str, Any]:
+           limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None) -> BrowseOut:
     services = services_of(request)
     spec = manage.spec_of(services, _visible(request, connection_id))
     with manage.storage_errors():
         objects, folders, next_cursor = conn.browse(spec, prefix, parse_limit(limit, maximum=1000), cursor or None)
-    return {"objects": objects, "folders": folders, "prefix": prefix or spec.prefix, "next_cursor": next_cursor}
+    listing = {"objects": objects, "folders": folders, "prefix": prefix or spec.prefix, "next_cursor": next_cursor}
+    return shaped(listing, BrowseOut)
 
 
 ROUTES = [list_providers, start_connection, list_buckets, verify_connection, create_connection, list_connections,

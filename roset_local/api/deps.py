@@ -11,6 +11,7 @@ import anyio
 
 import msgspec
 from litestar import Request
+from litestar.di import Provide
 
 from roset_local import jsonsafe
 from roset_local.auth import Principal, principal_of
@@ -83,3 +84,20 @@ def blocking(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
     return run
+
+
+def documents_body(body_type: Any) -> dict[str, Provide]:
+    """``dependencies=`` that declare ``body_type`` as the operation's request body in the OpenAPI document
+    while the handler keeps decoding the raw bytes itself (so bad input keeps the contract's 400 messages
+    rather than litestar's validation ones).
+
+    Litestar documents the ``data`` parameter of a handler's dependencies; this one is never requested
+    by the handler, so it never runs. Wrap the type in ``Annotated[..., Body(media_type=...)]`` for a
+    body that is not JSON.
+    """
+
+    def body(data: Any) -> None:
+        return None
+
+    body.__annotations__ = {"data": body_type, "return": None}
+    return {"documented_body": Provide(body, sync_to_thread=False)}

@@ -10,21 +10,25 @@ from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import File, Stream
 
 from roset_local import audit
-from roset_local.api.deps import SIGNED_URL, blocking, caller, check_query, decode_body, services_of
-from roset_local.api.shapes import file_out, job_out, variant_out
+from roset_local.api.deps import SIGNED_URL, blocking, caller, check_query, decode_body, documents_body, services_of
+from roset_local.api.openapi import Binary
+from roset_local.api.schemas.files import (BatchStarted, BulkDeleted, Deleted, DownloadLink, FileDetail, FileIds,
+                                          FileList, FileOut, ItemError, ProcessBatch, ProcessOptions,
+                                          ProcessStarted, VariantList, VariantOut)
+from roset_local.api.schemas.jobs import JobOut, job_or_none
 from roset_local.errors import BadRequest, Forbidden, NotFound, RosetError
-from roset_local.ids import new_id
 from roset_local.pagination import decode_cursor, encode_cursor, parse_limit
 from roset_local.pipeline import lifecycle
 from roset_local.pipeline.options import is_metadata_key, processing_options
 from roset_local.services import Services
+from roset_local.store import batches as batch_store
 from roset_local.store import files as file_store
 from roset_local.store import jobs as job_store
 from roset_local.store import variants as variant_store
-from roset_local.timeutil import now_str
 
 CONTENT_PURPOSE = "content"
 URL_TTL = 3600
+BYTES = "application/octet-stream"  # documented type of a file's bytes; each answer carries the real one
 
 
 def visible_file(services: Services, request: Request, file_id: str) -> dict[str, Any]:
@@ -64,21 +68,26 @@ def list_files(
     sort_order: FromQuery[str] = "desc",
     limit: FromQuery[int | None] = None,
     cursor: FromQuery[str | None] = None,
-) -> dict[str, Any]:
+) -> FileList:
     services, principal = services_of(request), caller(request)
     spaces = principal.list_filter(space, "default")
     content_ids = None
     if check_query(search, "search"):
         matcher = services.extensions.get("search_file_ids")
         content_ids = matcher(services.db, search, spaces) if matcher is not None else None
-    return file_page(services, spaces=spaces, status=status, search=search, content_ids=content_ids,
+    return files_page(services, spaces=spaces, status=status, search=search, content_ids=content_ids,
                      metadata=_metadata_filters(request), sort_by=sort_by, sort_order=sort_order, limit=limit,
                      cursor=cursor)
 
 
-def file_page(services: Services, *, spaces: tuple[str, ...] | None, status: str | None, search: str | None,
-              content_ids: list[str] | None, metadata: dict[str, str], sort_by: str, sort_order: str,
-              limit: int | None, cursor: str | None) -> dict[str, Any]:
+def file_page(services: Services, **query: Any) -> dict[str, Any]:
+    """:func:`files_page` as plain JSON values (the portal and the MCP tools)."""
+    return msgspec.to_builtins(files_page(services, **query))  # type: ignore[no-any-return]
+
+
+def files_page(services: Services, *, spaces: tuple[str, ...] | None, status: str | None, search: str | None,
+               content_ids: list[str] | None, metadata: dict[str, str], sort_by: str, sort_order: str,
+               limit: int | None, cursor: str | None) -> FileList:
     """One validated page of files as the API shapes them (the JSON list, the portal and its pages)."""
     check_query(search, "search")
     if sort_by not in file_store.SORT_COLUMNS:
@@ -99,41 +108,41 @@ def file_page(services: Services, *, spaces: tuple[str, ...] | None, status: str
     if len(rows) > lim:
         rows = rows[:lim]
         next_cursor = encode_cursor([sort_by, sort_order, rows[-1]["_sort"], rows[-1]["id"]])
-    return {"files": [file_out(r) for r in rows], "next_cursor": next_cursor}
+    return FileList(files=[FileOut.from_row(r) for r in rows], next_cursor=next_cursor)
 
 
 @get("/v1/files/{file_id:str}", opt={"scope": "files:read"}, tags=["files"])
 @blocking
-def get_file(request: Request, file_id: FromPath[str]) -> dict[str, Any]:
+def get_file(request: Request, file_id: FromPath[str]) -> FileDetail:
     services = services_of(request)
     file = visible_file(services, request, file_id)
     variants = variant_store.list_variants(services.db, file_id, with_content=False)
-    body = file_out(file)
-    body["variants"] = [
-        variant_out(v, content=False, url=content_url(services, file_id, v["type"]) if v["blob_key"] else None)
-        for v in variants
-    ]
-    body["job"] = job_out(job_store.latest_job(services.db, file_id))
-    body["jobs"] = [job_out(j) for j in job_store.jobs_for_file(services.db, file_id)]
-    return body
+    return FileDetail(
+        **msgspec.structs.asdict(FileOut.from_row(file)),
+        variants=[variant_shape(services, v, content=False) for v in variants],
+        job=job_or_none(job_store.latest_job(services.db, file_id)),
+        jobs=[JobOut.from_row(j) for j in job_store.jobs_for_file(services.db, file_id)],
+    )
+
+
+def variant_shape(services: Services, variant: dict[str, Any], *, content: bool) -> VariantOut:
+    """A variant as the API returns it, with an expiring ``url`` when its bytes are a blob."""
+    url = content_url(services, variant["file_id"], variant["type"]) if variant["blob_key"] else None
+    return VariantOut.from_row(variant, content=content, url=url)
 
 
 @delete("/v1/files/{file_id:str}", opt={"scope": "files:write"}, status_code=200, tags=["files"])
 @blocking
-def delete_file(request: Request, file_id: FromPath[str]) -> dict[str, Any]:
+def delete_file(request: Request, file_id: FromPath[str]) -> Deleted:
     services = services_of(request)
     visible_file(services, request, file_id)
     lifecycle.delete_file(services, file_id, audit.actor_of(request))
-    return {"deleted": True}
+    return Deleted(deleted=True)
 
 
-class FileIds(msgspec.Struct):
-    file_ids: list[str]
-
-
-@delete("/v1/files", opt={"scope": "files:write"}, status_code=200, tags=["files"])
+@delete("/v1/files", opt={"scope": "files:write"}, status_code=200, tags=["files"], dependencies=documents_body(FileIds))
 @blocking
-def delete_files(request: Request, body: RawBody) -> dict[str, Any]:
+def delete_files(request: Request, body: RawBody) -> BulkDeleted:
     data = decode_body(body, FileIds)
     if not 1 <= len(data.file_ids) <= 100:
         raise BadRequest("file_ids: 1 to 100 ids")
@@ -143,42 +152,31 @@ def delete_files(request: Request, body: RawBody) -> dict[str, Any]:
         try:
             visible.append(visible_file(services, request, file_id))
         except RosetError as exc:
-            errors.append({"id": file_id, "error": exc.message, "code": exc.code})
+            errors.append(ItemError(id=file_id, error=exc.message, code=exc.code))
     gone = lifecycle.delete_files(services, visible, audit.actor_of(request))
-    errors += [{"id": file_id, "error": "File not found", "code": "NOT_FOUND"} for file_id in gone]
-    return {"deleted": len(visible) - len(gone), "errors": errors}
-
-
-class ProcessOptions(msgspec.Struct):
-    provider: str | None = None
-    embedding_model: str | None = None
-    chunking: dict[str, Any] | None = None
-    variants: list[str] | None = None
-    extraction: str | None = None
+    errors += [ItemError(id=file_id, error="File not found", code="NOT_FOUND") for file_id in gone]
+    return BulkDeleted(deleted=len(visible) - len(gone), errors=errors)
 
 
 def _options(data: ProcessOptions) -> dict[str, Any]:
     return processing_options(msgspec.structs.asdict(data))
 
 
-@post("/v1/files/{file_id:str}/process", opt={"scope": "jobs:write"}, status_code=201, tags=["files"])
+@post("/v1/files/{file_id:str}/process", opt={"scope": "jobs:write"}, status_code=201, tags=["files"],
+      dependencies=documents_body(ProcessOptions))
 @blocking
-def process_file(request: Request, file_id: FromPath[str], body: RawBody) -> dict[str, Any]:
+def process_file(request: Request, file_id: FromPath[str], body: RawBody) -> ProcessStarted:
     services = services_of(request)
     data = decode_body(body, ProcessOptions) if body.strip() else ProcessOptions()
     file = visible_file(services, request, file_id)
     job = lifecycle.start_processing(services, file, _options(data))
-    return {"job_id": job["id"], "file_id": file_id, "status": job["status"]}
+    return ProcessStarted(job_id=job["id"], file_id=file_id, status=job["status"])
 
 
-class ProcessBatch(ProcessOptions):
-    file_ids: list[str] | None = None
-    connection_id: str | None = None
-
-
-@post("/v1/files/process-batch", opt={"scope": "jobs:write"}, status_code=201, tags=["files"])
+@post("/v1/files/process-batch", opt={"scope": "jobs:write"}, status_code=201, tags=["files"],
+      dependencies=documents_body(ProcessBatch))
 @blocking
-def process_batch(request: Request, body: RawBody) -> dict[str, Any]:
+def process_batch(request: Request, body: RawBody) -> BatchStarted:
     services, principal = services_of(request), caller(request)
     data = decode_body(body, ProcessBatch)
     if not data.file_ids and not data.connection_id:
@@ -192,55 +190,49 @@ def process_batch(request: Request, body: RawBody) -> dict[str, Any]:
         if lister is None:
             raise NotFound("Connection not found")
         ids += [i for i in lister(services, data.connection_id, principal) if i not in ids]
-    batch_id = new_id("batch")
-    with services.db.write():
-        services.db.insert("batches", {"id": batch_id, "kind": "process", "created_at": now_str()})
+    batch_id = batch_store.create_batch(services.db, "process")
     job_ids, errors = [], []
     for file_id in ids:
         try:
             file = visible_file(services, request, file_id)
             job = lifecycle.start_processing(services, file, options)
         except RosetError as exc:
-            errors.append({"id": file_id, "error": exc.message, "code": exc.code})
+            errors.append(ItemError(id=file_id, error=exc.message, code=exc.code))
             continue
         job_ids.append(job["id"])
-        with services.db.write():
-            services.db.insert("batch_items", {"batch_id": batch_id, "file_id": file_id, "job_id": job["id"]})
-    return {"batch_id": batch_id, "queued": len(job_ids), "job_ids": job_ids, "errors": errors}
+        batch_store.add_batch_item(services.db, batch_id, file_id, job["id"])
+    return BatchStarted(batch_id=batch_id, queued=len(job_ids), job_ids=job_ids, errors=errors)
 
 
 @get("/v1/files/{file_id:str}/variants", opt={"scope": "files:read"}, tags=["variants"])
 @blocking
-def list_variants(request: Request, file_id: FromPath[str]) -> dict[str, Any]:
+def list_variants(request: Request, file_id: FromPath[str]) -> VariantList:
     services = services_of(request)
     visible_file(services, request, file_id)
     rows = variant_store.list_variants(services.db, file_id)
-    return {"variants": [
-        variant_out(v, content=True, url=content_url(services, file_id, v["type"]) if v["blob_key"] else None)
-        for v in rows
-    ]}
+    return VariantList(variants=[variant_shape(services, v, content=True) for v in rows])
 
 
 @get("/v1/files/{file_id:str}/variants/{variant_type:str}", opt={"scope": "files:read"}, tags=["variants"])
 @blocking
-def get_variant(request: Request, file_id: FromPath[str], variant_type: FromPath[str]) -> dict[str, Any]:
+def get_variant(request: Request, file_id: FromPath[str], variant_type: FromPath[str]) -> VariantOut:
     services = services_of(request)
     visible_file(services, request, file_id)
     row = variant_store.get_variant(services.db, file_id, variant_type)
     if row is None:
         raise NotFound(f"No {variant_type} variant for this file")
-    return variant_out(row, content=True, url=content_url(services, file_id, row["type"]) if row["blob_key"] else None)
+    return variant_shape(services, row, content=True)
 
 
 @get("/v1/files/{file_id:str}/download", opt={"scope": "files:read"}, tags=["files"])
 @blocking
-def download_file(request: Request, file_id: FromPath[str]) -> dict[str, Any]:
+def download_file(request: Request, file_id: FromPath[str]) -> DownloadLink:
     """An expiring URL for the original bytes (no Authorization header needed to fetch it)."""
     services = services_of(request)
     file = visible_file(services, request, file_id)
     if file["status"] == "uploading":
         raise NotFound("The file's bytes have not been uploaded yet")
-    return {"url": content_url(services, file_id, "file"), "expires_in": URL_TTL}
+    return DownloadLink(url=content_url(services, file_id, "file"), expires_in=URL_TTL)
 
 
 def _stream_blob(services: Services, key: str, media_type: str, filename: str | None) -> Response:
@@ -259,10 +251,11 @@ def _check_signature(services: Services, file_id: str, part: str, expires: str, 
         raise Forbidden("Invalid URL signature")
 
 
-@get("/v1/files/{file_id:str}/content", opt=SIGNED_URL, tags=["files"])
+@get("/v1/files/{file_id:str}/content", opt=SIGNED_URL, tags=["files"], media_type=BYTES,
+     operation_class=Binary)
 @blocking
 def file_content(request: Request, file_id: FromPath[str], expires: FromQuery[str] = "",
-                 signature: FromQuery[str] = "") -> Response:
+                 signature: FromQuery[str] = "") -> Response[bytes]:
     services = services_of(request)
     _check_signature(services, file_id, "file", expires, signature)
     file = file_store.get_file(services.db, file_id)
@@ -284,10 +277,11 @@ def _iter_handle(handle: Any) -> Any:
             yield chunk
 
 
-@get("/v1/files/{file_id:str}/variants/{variant_type:str}/content", opt=SIGNED_URL, tags=["variants"])
+@get("/v1/files/{file_id:str}/variants/{variant_type:str}/content", opt=SIGNED_URL, tags=["variants"],
+     media_type=BYTES, operation_class=Binary)
 @blocking
 def variant_content(request: Request, file_id: FromPath[str], variant_type: FromPath[str], expires: FromQuery[str] = "",
-                    signature: FromQuery[str] = "") -> Response:
+                    signature: FromQuery[str] = "") -> Response[bytes]:
     services = services_of(request)
     _check_signature(services, file_id, variant_type, expires, signature)
     row = variant_store.get_variant(services.db, file_id, variant_type)

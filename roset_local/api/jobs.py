@@ -8,7 +8,7 @@ from litestar import Request, get, post
 from litestar.params import FromPath, FromQuery
 
 from roset_local.api.deps import blocking, caller, services_of
-from roset_local.api.shapes import job_out
+from roset_local.api.schemas.jobs import JobList, JobOut, JobState
 from roset_local.errors import BadRequest, NotFound
 from roset_local.pagination import decode_cursor, page, parse_limit
 from roset_local.pipeline import lifecycle
@@ -32,7 +32,7 @@ def list_jobs(
     file_id: FromQuery[str | None] = None,
     limit: FromQuery[int | None] = None,
     cursor: FromQuery[str | None] = None,
-) -> dict[str, Any]:
+) -> JobList:
     if status is not None and status not in job_store.JOB_STATUSES:
         raise BadRequest(f"status: must be one of {', '.join(job_store.JOB_STATUSES)}")
     lim = parse_limit(limit)
@@ -41,31 +41,31 @@ def list_jobs(
         limit=lim, cursor=decode_cursor(cursor, 2),
     )
     rows, next_cursor = page(rows, lim, lambda r: (r["created_at"], r["id"]))
-    return {"jobs": [job_out(r) for r in rows], "next_cursor": next_cursor}
+    return JobList(jobs=[JobOut.from_row(r) for r in rows], next_cursor=next_cursor)
 
 
 @get("/v1/jobs/{job_id:str}", opt={"scope": "jobs:read"}, tags=["jobs"])
 @blocking
-def get_job(request: Request, job_id: FromPath[str]) -> dict[str, Any]:
-    return job_out(visible_job(services_of(request), request, job_id)) or {}
+def get_job(request: Request, job_id: FromPath[str]) -> JobOut:
+    return JobOut.from_row(visible_job(services_of(request), request, job_id))
 
 
 @post("/v1/jobs/{job_id:str}/cancel", opt={"scope": "jobs:write"}, status_code=200, tags=["jobs"])
 @blocking
-def cancel_job(request: Request, job_id: FromPath[str]) -> dict[str, Any]:
+def cancel_job(request: Request, job_id: FromPath[str]) -> JobState:
     services = services_of(request)
     visible_job(services, request, job_id)
     job = lifecycle.cancel_job(services, job_id)
-    return {"id": job["id"], "status": job["status"]}
+    return JobState(id=job["id"], status=job["status"])
 
 
 @post("/v1/jobs/{job_id:str}/retry", opt={"scope": "jobs:write"}, status_code=200, tags=["jobs"])
 @blocking
-def retry_job(request: Request, job_id: FromPath[str]) -> dict[str, Any]:
+def retry_job(request: Request, job_id: FromPath[str]) -> JobState:
     services = services_of(request)
     visible_job(services, request, job_id)
     job = lifecycle.retry_job(services, job_id)
-    return {"id": job["id"], "status": job["status"]}
+    return JobState(id=job["id"], status=job["status"])
 
 
 ROUTES = [list_jobs, get_job, cancel_job, retry_job]

@@ -2,46 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 import msgspec
-from litestar import Request, Response, delete, get, post
+from litestar import Request, delete, get, post
 from litestar.params import FromPath, RawBody
 
 from roset_local import audit
-from roset_local.api.deps import blocking, caller, check_space_name, decode_body, services_of
+from roset_local.api.deps import blocking, caller, check_space_name, decode_body, documents_body, services_of
+from roset_local.api.schemas.keys import KeyCreate, KeyCreated, KeyList, KeyRevoked, key_out
 from roset_local.auth import check_scopes
 from roset_local.errors import BadRequest, Forbidden, NotFound
 from roset_local.store import keys as key_store
 from roset_local.timeutil import now_str, parse, to_str
 
 
-class ApiKeyCreate(msgspec.Struct):
-    name: str
-    scopes: list[str] | None = None
-    mode: Literal["live", "test"] = "live"
-    expires_at: str | None = None
-    spaces: list[str] | None = None
-
-
-def key_out(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "prefix": row["prefix"],
-        "scopes": row["scopes"],
-        "spaces": row["spaces"],
-        "mode": row["mode"],
-        "expires_at": row["expires_at"],
-        "last_used_at": row["last_used_at"],
-        "created_at": row["created_at"],
-    }
-
-
-@post("/v1/org/api-keys", opt={"scope": "org:write"}, tags=["org"])
+@post("/v1/org/api-keys", opt={"scope": "org:write"}, tags=["org"], dependencies=documents_body(KeyCreate))
 @blocking
-def create_api_key(request: Request, body: RawBody) -> Response:
-    data = decode_body(body, ApiKeyCreate)
+def create_api_key(request: Request, body: RawBody) -> KeyCreated:
+    data = decode_body(body, KeyCreate)
     principal = caller(request)
     name = data.name.strip()
     if not name or len(name) > 200:
@@ -77,21 +54,21 @@ def create_api_key(request: Request, body: RawBody) -> Response:
             db, name=name, scopes=scopes, spaces=spaces, mode=data.mode, expires_at=expires_at
         )
         entry.target_id = row["id"]
-    return Response({**key_out(row), "key": raw}, status_code=201)
+    return KeyCreated(**msgspec.structs.asdict(key_out(row)), key=raw)
 
 
 @get("/v1/org/api-keys", opt={"scope": "org:read"}, tags=["org"])
 @blocking
-def list_api_keys(request: Request) -> dict[str, Any]:
+def list_api_keys(request: Request) -> KeyList:
     """Every key for an unconfined caller; a confined key sees the keys it could have minted."""
     principal = caller(request)
     rows = key_store.list_keys(services_of(request).db)
-    return {"api_keys": [key_out(r) for r in rows if principal.can_manage_key(r)]}
+    return KeyList([key_out(r) for r in rows if principal.can_manage_key(r)])
 
 
 @delete("/v1/org/api-keys/{key_id:str}", opt={"scope": "org:write"}, status_code=200, tags=["org"])
 @blocking
-def revoke_api_key(request: Request, key_id: FromPath[str]) -> dict[str, Any]:
+def revoke_api_key(request: Request, key_id: FromPath[str]) -> KeyRevoked:
     db = services_of(request).db
     row = key_store.get_key(db, key_id)
     if row is None or row["revoked_at"] or not caller(request).can_manage_key(row):
@@ -100,7 +77,7 @@ def revoke_api_key(request: Request, key_id: FromPath[str]) -> dict[str, Any]:
                         changes={"name": row["name"]}):
         key_store.revoke_key(db, key_id)
     services_of(request).key_cache.clear()  # revocation takes effect at once
-    return {"deleted": True}
+    return KeyRevoked(deleted=True)
 
 
 ROUTES = [create_api_key, list_api_keys, revoke_api_key]

@@ -7,12 +7,11 @@ spaces); rows of unconfined keys, console users and anonymous requests are for u
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Request, get
 from litestar.params import FromQuery
 
 from roset_local.api.deps import blocking, caller, services_of
+from roset_local.api.schemas.logs import LogList, log_out
 from roset_local.errors import BadRequest
 from roset_local.pagination import decode_cursor, page, parse_limit
 from roset_local.store import logs as log_store
@@ -30,7 +29,7 @@ def list_api_logs(
     auth_type: FromQuery[str | None] = None,
     limit: FromQuery[int | None] = None,
     cursor: FromQuery[str | None] = None,
-) -> dict[str, Any]:
+) -> LogList:
     if auth_type is not None and auth_type not in AUTH_TYPES:
         raise BadRequest(f"auth_type: must be one of {', '.join(sorted(AUTH_TYPES))}")
     lim = parse_limit(limit)
@@ -45,8 +44,7 @@ def list_api_logs(
         within=caller(request).spaces,
     )
     rows, next_cursor = page(rows, lim, lambda r: (r["seq"], r["id"]))
-    logs = [{k: v for k, v in r.items() if k != "seq"} for r in rows]
-    return {"logs": logs, "next_cursor": next_cursor}
+    return LogList([log_out(r) for r in rows], next_cursor)
 
 
 ROUTES = [list_api_logs]

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from litestar import Request, Response, delete, get, post, put
 from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import Stream
 
-from roset_local.api.deps import SIGNED_URL, blocking, caller, decode_body, services_of
+from roset_local.api.deps import SIGNED_URL, blocking, caller, decode_body, documents_body, services_of
+from roset_local.api.schemas.common import shaped
+from roset_local.api.schemas.files import DownloadLink
+from roset_local.api.schemas.nodes import (
+    NodeCommitted,
+    NodeDeleted,
+    NodeList,
+    NodeOut,
+    NodeUploadCommit,
+    NodeUploadInit,
+    NodeUploadTicket,
+)
 from roset_local.api.upload import with_body
 from roset_local.connections import manage, nodes
 from roset_local.errors import BadRequest
@@ -21,33 +31,22 @@ WRITE = {"scope": "connections:write"}
 TAGS = ["nodes"]
 
 
-class UploadInit(msgspec.Struct):
-    connection_id: str
-    path: str
-    content_type: str | None = None
-    size_bytes: int | None = None
-
-
-class UploadCommit(msgspec.Struct):
-    node_id: str
-
-
 def _type(value: str | None) -> str | None:
     if value is not None and value not in ("file", "folder"):
         raise BadRequest("type must be 'file' or 'folder'")
     return value
 
 
-def _node_page(rows: list[dict[str, Any]], size: int) -> dict[str, Any]:
+def _node_page(rows: list[dict[str, Any]], size: int) -> NodeList:
     rows, next_cursor = page(rows, size, lambda r: (r["path"], r["id"]))
-    return {"nodes": [nodes.node_out(r) for r in rows], "next_cursor": next_cursor}
+    return NodeList([nodes.node_out(r) for r in rows], next_cursor)
 
 
 @get("/v1/nodes", opt=READ, tags=TAGS)
 @blocking
 def list_nodes(request: Request, connection_id: FromQuery[str | None] = None, parent_id: FromQuery[str | None] = None,
                type: FromQuery[str | None] = None, limit: FromQuery[int | None] = None,
-               cursor: FromQuery[str | None] = None) -> dict[str, Any]:
+               cursor: FromQuery[str | None] = None) -> NodeList:
     services, principal = services_of(request), caller(request)
     size = parse_limit(limit)
     if connection_id is not None:
@@ -55,7 +54,7 @@ def list_nodes(request: Request, connection_id: FromQuery[str | None] = None, pa
     if parent_id is not None:
         parent, _ = nodes.visible_node(services, principal, parent_id)
         if connection_id is not None and parent["connection_id"] != connection_id:
-            return {"nodes": [], "next_cursor": None}
+            return NodeList([], None)
     visible = None
     if principal.spaces is not None and connection_id is None and parent_id is None:
         visible = store.connection_ids_in_spaces(services.db, principal.spaces)
@@ -66,7 +65,7 @@ def list_nodes(request: Request, connection_id: FromQuery[str | None] = None, pa
 
 @get("/v1/nodes/{node_id:str}", opt=READ, tags=TAGS)
 @blocking
-def get_node(request: Request, node_id: FromPath[str]) -> dict[str, Any]:
+def get_node(request: Request, node_id: FromPath[str]) -> NodeOut:
     node, _ = nodes.visible_node(services_of(request), caller(request), node_id)
     return nodes.node_out(node)
 
@@ -74,7 +73,7 @@ def get_node(request: Request, node_id: FromPath[str]) -> dict[str, Any]:
 @get("/v1/nodes/{node_id:str}/children", opt=READ, tags=TAGS)
 @blocking
 def node_children(request: Request, node_id: FromPath[str], type: FromQuery[str | None] = None,
-                  limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None) -> dict[str, Any]:
+                  limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None) -> NodeList:
     services = services_of(request)
     node, _ = nodes.visible_node(services, caller(request), node_id)
     if node["type"] != "folder":
@@ -87,35 +86,35 @@ def node_children(request: Request, node_id: FromPath[str], type: FromQuery[str 
 
 @delete("/v1/nodes/{node_id:str}", opt=WRITE, status_code=200, tags=TAGS)
 @blocking
-def delete_node(request: Request, node_id: FromPath[str]) -> dict[str, Any]:
+def delete_node(request: Request, node_id: FromPath[str]) -> NodeDeleted:
     services = services_of(request)
     node, _ = nodes.visible_node(services, caller(request), node_id)
     nodes.delete_node(services, node)
-    return {"id": node_id, "deleted": True}
+    return NodeDeleted(id=node_id, deleted=True)
 
 
 @get("/v1/nodes/{node_id:str}/download", opt=READ, tags=TAGS)
 @blocking
-def download_node(request: Request, node_id: FromPath[str]) -> dict[str, Any]:
+def download_node(request: Request, node_id: FromPath[str]) -> DownloadLink:
     services = services_of(request)
     node, row = nodes.visible_node(services, caller(request), node_id)
-    return nodes.download_url(services, row, node)
+    return shaped(nodes.download_url(services, row, node), DownloadLink)
 
 
-@post("/v1/nodes/upload/init", opt=WRITE, status_code=200, tags=TAGS)
+@post("/v1/nodes/upload/init", opt=WRITE, status_code=200, tags=TAGS, dependencies=documents_body(NodeUploadInit))
 @blocking
-def upload_init(request: Request, body: RawBody) -> dict[str, Any]:
-    data = decode_body(body, UploadInit)
+def upload_init(request: Request, body: RawBody) -> NodeUploadTicket:
+    data = decode_body(body, NodeUploadInit)
     services = services_of(request)
     row = manage.visible_connection(services, caller(request), data.connection_id)
-    return nodes.upload_init(services, row, data.path, data.content_type, data.size_bytes)
+    return shaped(nodes.upload_init(services, row, data.path, data.content_type, data.size_bytes), NodeUploadTicket)
 
 
-@post("/v1/nodes/upload/commit", opt=WRITE, status_code=200, tags=TAGS)
+@post("/v1/nodes/upload/commit", opt=WRITE, status_code=200, tags=TAGS, dependencies=documents_body(NodeUploadCommit))
 @blocking
-def upload_commit(request: Request, body: RawBody) -> dict[str, Any]:
-    data = decode_body(body, UploadCommit)
-    return nodes.upload_commit(services_of(request), caller(request), data.node_id)
+def upload_commit(request: Request, body: RawBody) -> NodeCommitted:
+    data = decode_body(body, NodeUploadCommit)
+    return shaped(nodes.upload_commit(services_of(request), caller(request), data.node_id), NodeCommitted)
 
 
 def _iter_handle(handle: Any) -> Any:

@@ -7,13 +7,15 @@ from litestar.params import FromPath, FromQuery
 
 from roset_local.api.deps import blocking, services_of
 from roset_local.api.files import visible_file
+from roset_local.api.openapi import Binary
 from roset_local.positions.pages import DEFAULT_WIDTH, page_png
 
 
-@get("/v1/files/{file_id:str}/pages/{number:int}", opt={"scope": "files:read"}, tags=["files"])
+@get("/v1/files/{file_id:str}/pages/{number:int}", opt={"scope": "files:read"}, tags=["files"], media_type="image/png",
+     operation_class=Binary)
 @blocking
 def page_image(request: Request, file_id: FromPath[str], number: FromPath[int],
-               width: FromQuery[int] = DEFAULT_WIDTH) -> Response:
+               width: FromQuery[int] = DEFAULT_WIDTH) -> Response[bytes]:
     """``width`` in pixels (100-2000); a result's ``bbox`` scales by width / ``page_width``."""
     services = services_of(request)
     png = page_png(services, visible_file(services, request, file_id), number, width)

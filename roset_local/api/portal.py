@@ -7,13 +7,28 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, delete, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import ServerSentEvent
 
 from roset_local import audit
-from roset_local.api.deps import blocking, caller, check_space_name, decode_body, services_of
-from roset_local.api.files import URL_TTL, content_url, file_page
-from roset_local.api.shapes import file_out, variant_out
+from roset_local.api.deps import blocking, caller, check_space_name, decode_body, documents_body, services_of
+from roset_local.api.files import URL_TTL, content_url, files_page, variant_shape
+from roset_local.api.openapi import EventStream
+from roset_local.api.schemas.common import shaped
+from roset_local.api.schemas.files import DownloadLink, FileList, FileOut
+from roset_local.api.schemas.portal import (
+    PortalAnswer,
+    PortalFile,
+    PortalQuestion,
+    PortalSearch,
+    PortalTokenCheck,
+    PortalTokenCreate,
+    PortalTokenCreated,
+    PortalTokenList,
+    PortalTokenRevoked,
+)
+from roset_local.api.schemas.search import SearchOut
 from roset_local.errors import BadRequest, NotFound
 from roset_local.portal import features, tokens
 from roset_local.services import Services
@@ -23,27 +38,11 @@ from roset_local.store import variants as variant_store
 PORTAL = {"portal": True, "scope": "files:read"}
 
 
-class TokenCreate(msgspec.Struct):
-    space: str
-    ttl: int | None = None
-
-
-class SearchIn(msgspec.Struct):
-    query: str
-    mode: str = "hybrid"
-    limit: int = 20
-
-
-class QaIn(msgspec.Struct):
-    question: str
-    stream: bool = False
-    limit: int = 5
-
-
-@post("/v1/portal/tokens", opt={"scope": "portal:write"}, status_code=201, tags=["portal"])
+@post("/v1/portal/tokens", opt={"scope": "portal:write"}, status_code=201, tags=["portal"],
+      dependencies=documents_body(PortalTokenCreate))
 @blocking
-def create_token(request: Request, body: RawBody) -> dict[str, Any]:
-    data = decode_body(body, TokenCreate)
+def create_token(request: Request, body: RawBody) -> PortalTokenCreated:
+    data = decode_body(body, PortalTokenCreate)
     space = check_space_name(data.space)
     principal = caller(request)
     principal.require_space(space)
@@ -52,19 +51,20 @@ def create_token(request: Request, body: RawBody) -> dict[str, Any]:
                         changes={"ttl": data.ttl}) as entry:
         out = tokens.create_token(services, space, data.ttl, created_by=principal.key_name)
         entry.target_id = out["id"]
-    return {"token": out["token"], "expires_at": out["expires_at"], "space": out["space"], "url": out["url"],
-            "id": out["id"]}
+    return PortalTokenCreated(token=out["token"], expires_at=out["expires_at"], space=out["space"], url=out["url"],
+                              id=out["id"])
 
 
 @get("/v1/portal/tokens", opt={"scope": "portal:write"}, tags=["portal"])
 @blocking
-def list_tokens(request: Request, active: FromQuery[bool] = False) -> dict[str, Any]:
-    return {"tokens": tokens.list_tokens(services_of(request), caller(request).spaces, active_only=active)}
+def list_tokens(request: Request, active: FromQuery[bool] = False) -> PortalTokenList:
+    rows = tokens.list_tokens(services_of(request), caller(request).spaces, active_only=active)
+    return shaped({"tokens": rows}, PortalTokenList)
 
 
 @delete("/v1/portal/tokens/{token:str}", opt={"scope": "portal:write"}, status_code=200, tags=["portal"])
 @blocking
-def revoke_token(request: Request, token: FromPath[str]) -> dict[str, Any]:
+def revoke_token(request: Request, token: FromPath[str]) -> PortalTokenRevoked:
     services = services_of(request)
     row = tokens.find(services, token)
     if row is None or row["revoked_at"] or not caller(request).can_see(row["space"]):
@@ -72,13 +72,13 @@ def revoke_token(request: Request, token: FromPath[str]) -> dict[str, Any]:
     with audit.recorded(services.db, audit.actor_of(request), "portal_token.revoked", "portal_token", row["id"],
                         space=row["space"]):
         tokens.revoke(services, row)
-    return {"revoked": True, "id": row["id"]}
+    return PortalTokenRevoked(revoked=True, id=row["id"])
 
 
 @get("/v1/portal/tokens/{token:str}/verify", opt={"public": True}, tags=["portal"])
 @blocking
-def verify_token(request: Request, token: FromPath[str]) -> dict[str, Any]:
-    return tokens.verify(services_of(request), token)
+def verify_token(request: Request, token: FromPath[str]) -> PortalTokenCheck:
+    return shaped(tokens.verify(services_of(request), token), PortalTokenCheck)
 
 
 def portal_space(request: Request, space: str | None) -> str:
@@ -104,22 +104,23 @@ def portal_file(services: Services, space: str, file_id: str) -> dict[str, Any]:
     return file
 
 
-def list_space_files(services: Services, space: str, *, status: str | None = None, search: str | None = None,
-                     sort_by: str = "created_at", sort_order: str = "desc", limit: int | None = None,
-                     cursor: str | None = None) -> dict[str, Any]:
-    """One page of a space's files as the API shapes them (shared by the portal API and pages)."""
-    return file_page(services, spaces=(space,), status=status, search=search, content_ids=None, metadata={},
-                     sort_by=sort_by, sort_order=sort_order, limit=limit, cursor=cursor)
+def space_files(services: Services, space: str, *, status: str | None = None, search: str | None = None,
+                sort_by: str = "created_at", sort_order: str = "desc", limit: int | None = None,
+                cursor: str | None = None) -> FileList:
+    """One page of a space's files as the API shapes them (the portal API; its pages take them as JSON)."""
+    return files_page(services, spaces=(space,), status=status, search=search, content_ids=None, metadata={},
+                      sort_by=sort_by, sort_order=sort_order, limit=limit, cursor=cursor)
 
 
-def file_detail(services: Services, file: dict[str, Any]) -> dict[str, Any]:
-    body = file_out(file)
-    body["variants"] = [
-        variant_out(v, content=True, url=content_url(services, file["id"], v["type"]) if v["blob_key"] else None)
-        for v in variant_store.list_variants(services.db, file["id"])
-        if v["type"] != "embeddings"
-    ]
-    return body
+def list_space_files(services: Services, space: str, **query: Any) -> dict[str, Any]:
+    """:func:`space_files` as plain JSON values (the portal's pages)."""
+    return msgspec.to_builtins(space_files(services, space, **query))  # type: ignore[no-any-return]
+
+
+def file_detail(services: Services, file: dict[str, Any]) -> PortalFile:
+    variants = [variant_shape(services, v, content=True) for v in variant_store.list_variants(services.db, file["id"])
+                if v["type"] != "embeddings"]
+    return PortalFile(**msgspec.structs.asdict(FileOut.from_row(file)), variants=variants)
 
 
 @get("/v1/portal/files", opt=PORTAL, tags=["portal"])
@@ -127,41 +128,45 @@ def file_detail(services: Services, file: dict[str, Any]) -> dict[str, Any]:
 def portal_files(request: Request, space: FromQuery[str | None] = None, status: FromQuery[str | None] = None,
                  search: FromQuery[str | None] = None, sort_by: FromQuery[str] = "created_at",
                  sort_order: FromQuery[str] = "desc", limit: FromQuery[int | None] = None,
-                 cursor: FromQuery[str | None] = None) -> dict[str, Any]:
+                 cursor: FromQuery[str | None] = None) -> FileList:
     services = services_of(request)
-    return list_space_files(services, portal_space(request, space), status=status, search=search, sort_by=sort_by,
-                            sort_order=sort_order, limit=limit, cursor=cursor)
+    return space_files(services, portal_space(request, space), status=status, search=search, sort_by=sort_by,
+                       sort_order=sort_order, limit=limit, cursor=cursor)
 
 
 @get("/v1/portal/files/{file_id:str}", opt=PORTAL, tags=["portal"])
 @blocking
-def portal_get_file(request: Request, file_id: FromPath[str], space: FromQuery[str | None] = None) -> dict[str, Any]:
+def portal_get_file(request: Request, file_id: FromPath[str], space: FromQuery[str | None] = None) -> PortalFile:
     services = services_of(request)
     return file_detail(services, portal_file(services, portal_space(request, space), file_id))
 
 
 @get("/v1/portal/files/{file_id:str}/download", opt=PORTAL, tags=["portal"])
 @blocking
-def portal_download(request: Request, file_id: FromPath[str], space: FromQuery[str | None] = None) -> dict[str, Any]:
+def portal_download(request: Request, file_id: FromPath[str], space: FromQuery[str | None] = None) -> DownloadLink:
     services = services_of(request)
     file = portal_file(services, portal_space(request, space), file_id)
     if file["status"] == "uploading":
         raise NotFound("The file's bytes have not been uploaded yet")
-    return {"url": content_url(services, file_id, "file"), "expires_in": URL_TTL}
+    return DownloadLink(url=content_url(services, file_id, "file"), expires_in=URL_TTL)
 
 
-@post("/v1/portal/search", opt={"portal": True, "scope": "search:read"}, status_code=200, tags=["portal"])
+@post("/v1/portal/search", opt={"portal": True, "scope": "search:read"}, status_code=200, tags=["portal"],
+      dependencies=documents_body(PortalSearch))
 @blocking
-def portal_search(request: Request, body: RawBody, space: FromQuery[str | None] = None) -> dict[str, Any]:
-    data = decode_body(body, SearchIn)
+def portal_search(request: Request, body: RawBody, space: FromQuery[str | None] = None) -> SearchOut:
+    data = decode_body(body, PortalSearch)
     name = portal_space(request, space)
-    return features.search(services_of(request), data.query, spaces=(name,), mode=data.mode,
-                           limit=max(1, min(data.limit, 100)))
+    return SearchOut.of(features.search(services_of(request), data.query, spaces=(name,), mode=data.mode,
+                                        limit=max(1, min(data.limit, 100))))
 
 
-@post("/v1/portal/qa", opt={"portal": True, "scope": "search:read"}, status_code=200, tags=["portal"])
-async def portal_qa(request: Request, space: FromQuery[str | None] = None) -> Response:
-    data = decode_body(await request.body(), QaIn)
+@post("/v1/portal/qa", opt={"portal": True, "scope": "search:read"}, status_code=200, tags=["portal"],
+      dependencies=documents_body(PortalQuestion),
+      responses={200: ResponseSpec(PortalAnswer, description="The answer, or with `stream` an event stream")},
+      operation_class=EventStream)
+async def portal_qa(request: Request, space: FromQuery[str | None] = None) -> Response[Any]:
+    data = decode_body(await request.body(), PortalQuestion)
     services = services_of(request)
     name = portal_space(request, space)
     limit = max(1, min(data.limit, 20))
@@ -175,7 +180,7 @@ async def portal_qa(request: Request, space: FromQuery[str | None] = None) -> Re
     import anyio
 
     result = await anyio.to_thread.run_sync(lambda: features.collect_answer(events()))
-    return Response(result, status_code=200)
+    return Response(shaped(result, PortalAnswer), status_code=200)
 
 
 async def anext_or_error(make: Any) -> Any:

@@ -9,32 +9,18 @@ from typing import Any
 import anyio
 import msgspec
 from litestar import Request, Response, post
+from litestar.openapi import ResponseSpec
 from litestar.params import RawBody
 from litestar.response import Stream
 
-from roset_local.api.deps import blocking, caller, check_query, check_space_name, decode_body, services_of
+from roset_local.api.deps import (blocking, caller, check_query, check_space_name, decode_body, documents_body,
+                                 services_of)
+from roset_local.api.openapi import EventStream
+from roset_local.api.schemas.search import QaOut, QaRequest, SearchOut, SearchRequest
 from roset_local.errors import BadRequest, Unavailable
 from roset_local.index import qa as qa_engine
 from roset_local.index import search as engine
 from roset_local.pipeline.options import is_metadata_key
-
-
-class SearchIn(msgspec.Struct):
-    query: str
-    mode: str = "hybrid"
-    space: str | None = None
-    limit: int = 20
-    content_type: str | None = None
-    metadata: dict[str, str] | None = None
-
-
-class QaIn(msgspec.Struct):
-    question: str
-    space: str | None = None
-    top_k: int = 5
-    stream: bool = False
-    content_type: str | None = None
-    metadata: dict[str, str] | None = None
 
 
 def _metadata(raw: bytes, given: dict[str, str] | None) -> dict[str, str]:
@@ -59,10 +45,11 @@ def _filters(request: Request, raw: bytes, space: str | None, content_type: str 
     return engine.Filters(spaces=spaces, content_type=content_type or None, metadata=_metadata(raw, metadata))
 
 
-@post("/v1/search", opt={"scope": "search:read"}, status_code=200, tags=["search"])
+@post("/v1/search", opt={"scope": "search:read"}, status_code=200, tags=["search"],
+      dependencies=documents_body(SearchRequest))
 @blocking
-def search(request: Request, body: RawBody) -> dict[str, Any]:
-    data = decode_body(body, SearchIn)
+def search(request: Request, body: RawBody) -> SearchOut:
+    data = decode_body(body, SearchRequest)
     check_query(data.query, "query")
     if not data.query.strip():
         raise BadRequest("query: must not be empty")
@@ -72,10 +59,11 @@ def search(request: Request, body: RawBody) -> dict[str, Any]:
         raise BadRequest("limit: must be a positive integer")
     filters = _filters(request, body, data.space, data.content_type, data.metadata)
     try:
-        return engine.search(services_of(request), data.query, mode=data.mode, filters=filters,
-                             limit=min(data.limit, engine.MAX_LIMIT))
+        found = engine.search(services_of(request), data.query, mode=data.mode, filters=filters,
+                              limit=min(data.limit, engine.MAX_LIMIT))
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
+    return SearchOut.of(found)
 
 
 def _sse(events: Iterator[dict[str, Any]]) -> AsyncIterator[bytes]:
@@ -90,10 +78,12 @@ def _sse(events: Iterator[dict[str, Any]]) -> AsyncIterator[bytes]:
     return gen()
 
 
-@post("/v1/qa", opt={"scope": "search:read"}, status_code=200, tags=["search"])
-async def qa(request: Request) -> Response:
+@post("/v1/qa", opt={"scope": "search:read"}, status_code=200, tags=["search"], dependencies=documents_body(QaRequest),
+      responses={200: ResponseSpec(QaOut, description="The answer, or with `stream` an event stream")},
+      operation_class=EventStream)
+async def qa(request: Request) -> Response[Any]:
     body = await request.body()
-    data = decode_body(body, QaIn)
+    data = decode_body(body, QaRequest)
     check_query(data.question, "question")
     if not data.question.strip():
         raise BadRequest("question: must not be empty")
@@ -113,7 +103,7 @@ async def qa(request: Request) -> Response:
         raise Unavailable(str(exc)) from None
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-    return Response(result, status_code=200)
+    return Response(QaOut.of(result), status_code=200)
 
 
 ROUTES = [search, qa]

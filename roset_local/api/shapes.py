@@ -1,74 +1,24 @@
-"""Response shapes for files, jobs and variants (the contract's fields plus documented extras)."""
+"""Plain-dict forms of the API's shapes for code that builds JSON by hand (console, portal, MCP tools).
+
+The fields of each shape are listed once, in its Struct under ``api/schemas``."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-TEXT_TYPES = ("text/", "application/json")
+import msgspec
+
+from roset_local.api.schemas.files import FileOut, VariantOut
+from roset_local.api.schemas.jobs import JobOut
 
 
 def job_out(job: dict[str, Any] | None) -> dict[str, Any] | None:
-    if job is None:
-        return None
-    return {
-        "id": job["id"],
-        "file_id": job["file_id"],
-        "space": job["space"],
-        "status": job["status"],
-        "provider": job["provider"],
-        "engine": job["engine"],
-        "stage": job["stage"],
-        "progress": job["progress"],
-        "attempts": job["attempts"],
-        "created_at": job["created_at"],
-        "started_at": job["started_at"],
-        "completed_at": job["completed_at"],
-        "duration_ms": job["duration_ms"],
-        "error": job["error"],
-        "reason": job["reason"],
-    }
+    return None if job is None else msgspec.to_builtins(JobOut.from_row(job))  # type: ignore[no-any-return]
 
 
 def file_out(file: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": file["id"],
-        "space": file["space"],
-        "filename": file["filename"],
-        "content_type": file["content_type"],
-        "size_bytes": file["size_bytes"],
-        "sha256": file["sha256"],
-        "storage_key": file["storage_key"],
-        "status": file["status"],
-        "metadata": file["metadata"],
-        "job_id": file["latest_job_id"],
-        "connection_id": file["connection_id"],
-        "node_id": file["node_id"],
-        "source_deleted": bool(file.get("source_deleted")),
-        "created_at": file["created_at"],
-        "updated_at": file["updated_at"],
-        **({"error": file["error"], "reason": file["reason"]} if file["status"] == "failed" else {}),
-    }
+    return msgspec.to_builtins(FileOut.from_row(file))  # type: ignore[no-any-return]
 
 
 def variant_out(variant: dict[str, Any], *, content: bool, url: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": variant["id"],
-        "file_id": variant["file_id"],
-        "job_id": variant["job_id"],
-        "type": variant["type"],
-        "provider": variant["provider"],
-        "content_type": variant["content_type"],
-        "size_bytes": variant["size_bytes"],
-        "created_at": variant["created_at"],
-    }
-    if content and variant.get("content") is not None:
-        out["content"] = variant["content"]
-        if variant["content_type"] == "application/json":
-            try:
-                out["data"] = json.loads(variant["content"])
-            except ValueError:
-                pass
-    if variant.get("blob_key"):
-        out["url"] = url
-    return out
+    return msgspec.to_builtins(VariantOut.from_row(variant, content=content, url=url))  # type: ignore[no-any-return]

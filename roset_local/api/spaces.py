@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Request, delete, get
 from litestar.params import FromPath, FromQuery
 
 from roset_local import audit
 from roset_local.api.deps import blocking, caller, check_space_name, services_of
+from roset_local.api.schemas.spaces import SpaceDeleted, SpaceList, SpaceOut, SpaceStats
 from roset_local.errors import NotFound
 from roset_local.pipeline import lifecycle
 from roset_local.store import files as file_store
@@ -16,29 +15,29 @@ from roset_local.store import files as file_store
 
 @get("/v1/spaces", opt={"scope": "spaces:read"}, tags=["spaces"])
 @blocking
-def list_spaces(request: Request) -> dict[str, Any]:
+def list_spaces(request: Request) -> SpaceList:
     rows = file_store.list_spaces(services_of(request).db, caller(request).spaces)
-    return {"spaces": [{"space": r["space"], "file_count": r["file_count"]} for r in rows]}
+    return SpaceList(spaces=[SpaceOut(space=r["space"], file_count=r["file_count"]) for r in rows])
 
 
 @get("/v1/spaces/{name:str}/stats", opt={"scope": "spaces:read"}, tags=["spaces"])
 @blocking
-def space_stats(request: Request, name: FromPath[str]) -> dict[str, Any]:
+def space_stats(request: Request, name: FromPath[str]) -> SpaceStats:
     check_space_name(name)
     caller(request).require_space(name)
     stats = file_store.space_stats(services_of(request).db, name)
     if stats["total_files"] == 0:
         raise NotFound(f"Space '{name}' not found")
-    return stats
+    return SpaceStats.of(stats)
 
 
 @delete("/v1/spaces/{name:str}", opt={"scope": "spaces:write"}, status_code=200, tags=["spaces"])
 @blocking
-def delete_space(request: Request, name: FromPath[str], cascade: FromQuery[bool] = False) -> dict[str, Any]:
+def delete_space(request: Request, name: FromPath[str], cascade: FromQuery[bool] = False) -> SpaceDeleted:
     check_space_name(name)
     caller(request).require_space(name)
     deleted = lifecycle.delete_space(services_of(request), name, cascade, audit.actor_of(request))
-    return {"deleted": True, "files_deleted": deleted}
+    return SpaceDeleted(deleted=True, files_deleted=deleted)
 
 
 ROUTES = [list_spaces, space_stats, delete_space]

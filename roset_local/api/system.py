@@ -11,6 +11,7 @@ from litestar import Request, Response, get
 from litestar.params import FromQuery
 
 from roset_local.api.deps import blocking, caller, services_of
+from roset_local.api.schemas.system import HealthOut, MeOut, ReadyOut
 from roset_local.auth import key_principal_or_none
 from roset_local.queue import queue_depth
 from roset_local.services import Services
@@ -34,7 +35,7 @@ def _timed(fn: Any) -> dict[str, Any]:
 
 def check_subsystems(services: Services, *, models: bool) -> dict[str, dict[str, Any]]:
     checks = {
-        "database": _timed(lambda: {"journal_mode": services.db.value("PRAGMA journal_mode")}),
+        "database": _timed(lambda: {"journal_mode": services.db.journal_mode()}),
         "queue": _timed(lambda: {"depth": queue_depth(services.huey)}),
         "storage": _timed(lambda: (services.blobs.check(), {"url": services.blobs.url.split("?")[0]})[1]),
         "disk": _timed(services.disk.check),
@@ -87,38 +88,34 @@ def _checks_for(request: Request, *, models: bool) -> dict[str, dict[str, Any]]:
 
 @get("/health", opt={"public": True, "unmetered": True}, include_in_schema=True, tags=["system"])
 @blocking
-def health(request: Request, full: FromQuery[bool] = False) -> Response:
+def health(request: Request, full: FromQuery[bool] = False) -> HealthOut:
     """Liveness. ``?full=true`` adds each subsystem with its latency (paths only for an operator's key)."""
     if not full:
-        return Response({"status": "ok"})
+        return HealthOut(status="ok")
     checks = _checks_for(request, models=True)
     overall = "ok" if all(c["status"] == "ok" for c in checks.values()) else "degraded"
-    return Response({"status": overall, "checks": checks})
+    return HealthOut(status=overall, checks=checks)
 
 
 @get("/ready", opt={"public": True, "unmetered": True}, tags=["system"])
 @blocking
-def ready(request: Request) -> Response:
+def ready(request: Request) -> Response[ReadyOut]:
     """Readiness: 200 when database, queue and storage are usable and the disk is above its free-space
     floor (ROSET_MIN_FREE_BYTES), else 503."""
     checks = _checks_for(request, models=False)
     ok = all(c["status"] == "ok" for c in checks.values())
-    return Response({"status": "ready" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+    return Response(ReadyOut(status="ready" if ok else "unavailable", checks=checks), status_code=200 if ok else 503)
 
 
 @get("/v1/me", tags=["org"])
-async def me(request: Request) -> dict[str, Any]:
+async def me(request: Request) -> MeOut:
     principal = caller(request)
-    body: dict[str, Any] = {
-        "org_id": services_of(request).org_id,
-        "auth_type": principal.auth_type,
-        "key_name": principal.key_name,
-        "scopes": sorted(principal.scopes),
-    }
+    body = MeOut(org_id=services_of(request).org_id, auth_type=principal.auth_type, key_name=principal.key_name,
+                 scopes=sorted(principal.scopes),
+                 spaces=list(principal.spaces) if principal.spaces is not None else None)
     if principal.key_id:
-        body["key_id"] = principal.key_id
-        body["mode"] = principal.mode
-    body["spaces"] = list(principal.spaces) if principal.spaces is not None else None
+        body.key_id = principal.key_id
+        body.mode = principal.mode
     return body
 
 

@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import anyio.from_thread
 import msgspec
-from litestar import Request, Response, get, post, put
-from litestar.params import FromPath, FromQuery
+from litestar import Request, get, post, put
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery
 
-from roset_local.api.deps import SIGNED_URL, blocking, caller, decode_body, services_of
-from roset_local.api.shapes import file_out, job_out
+from roset_local.api.deps import SIGNED_URL, blocking, caller, decode_body, documents_body, services_of
+from roset_local.api.schemas.upload import (BatchFile, BatchStatus, BatchUpload, BatchUploadItem, BatchUploadOut,
+                                           UploadCreate, UploadForm, UploadOut, UploadReceived)
+from roset_local.api.openapi import Binary
 from roset_local.errors import BadRequest, ClientGone, RosetError
 from roset_local.pipeline import intake
 
 T = TypeVar("T")
+
+
+class RawBatch(msgspec.Struct):
+    """What the handler decodes: each item stays a dict for ``intake`` to validate (its own 400s)."""
+
+    files: list[dict[str, Any]]
 
 
 HOP_BYTES = 1024 * 1024
@@ -76,21 +85,9 @@ async def with_body(request: Request, consume: Callable[[Iterator[bytes]], T]) -
     return outcome[0]
 
 
-def upload_body(file: dict[str, Any], job: dict[str, Any] | None, **extra: Any) -> dict[str, Any]:
-    """The contract's flat fields, plus ``file`` and ``job`` objects (the official SDK reads them)."""
-    return {
-        "id": file["id"],
-        "space": file["space"],
-        "filename": file["filename"],
-        "content_type": file["content_type"],
-        "size_bytes": file["size_bytes"],
-        "storage_key": file["storage_key"],
-        "status": file["status"],
-        "job_id": job["id"] if job else None,
-        **extra,
-        "file": file_out(file),
-        "job": job_out(job),
-    }
+def upload_body(file: dict[str, Any], job: dict[str, Any] | None) -> dict[str, Any]:
+    """:class:`UploadOut` as plain JSON values (the console's upload and the MCP tools)."""
+    return msgspec.to_builtins(UploadOut.of(file, job))  # type: ignore[no-any-return]
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
@@ -100,72 +97,72 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     return value
 
 
-@post("/v1/upload", opt={"scope": "files:write"}, request_max_body_size=None, status_code=201, tags=["upload"])
-async def upload(request: Request, space: FromQuery[str | None] = None) -> Response:
-    """Multipart upload of one file (streamed to storage), or JSON registration returning an upload_url."""
+async def _register(request: Request, raw: dict[str, Any], space: str | None) -> UploadOut:
+    """The signed-URL flow's first step: a file record and the URL its bytes go to."""
+    if space and "space" not in raw:
+        raw["space"] = space
+    file, job, url, ttl = await anyio.to_thread.run_sync(
+        functools.partial(intake.register_upload, services_of(request), caller(request), raw)
+    )
+    return UploadOut.of(file, job, upload_url=url, expires_in=ttl)
+
+
+@post("/v1/upload", opt={"scope": "files:write"}, request_max_body_size=None, status_code=201, tags=["upload"],
+      # documented as the multipart form only: client generators mishandle a second (JSON) body type
+      dependencies=documents_body(Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)]))
+async def upload(request: Request, space: FromQuery[str | None] = None) -> UploadOut:
+    """Multipart upload of one file (streamed to storage). A JSON body instead registers the file like
+    ``POST /v1/files`` and returns an ``upload_url``."""
     services, principal = services_of(request), caller(request)
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         file, job = await with_body(
             request, lambda chunks: intake.ingest_multipart(services, principal, ctype, chunks, space)
         )
-        return Response(upload_body(file, job), status_code=201)
+        return UploadOut.of(file, job)
     if ctype.startswith("application/json") or not ctype:
-        body = _json_object(await request.body())
-        if space and "space" not in body:
-            body["space"] = space
-        file, job, url, ttl = await anyio.to_thread.run_sync(
-            functools.partial(intake.register_upload, services, principal, body)
-        )
-        return Response(upload_body(file, job, upload_url=url, expires_in=ttl), status_code=201)
+        return await _register(request, _json_object(await request.body()), space)
     raise RosetError("Use multipart/form-data (file upload) or application/json (signed-URL upload)")
 
 
-@post("/v1/files", opt={"scope": "files:write"}, status_code=201, tags=["files"])
-async def create_file(request: Request, space: FromQuery[str | None] = None) -> Response:
+@post("/v1/files", opt={"scope": "files:write"}, status_code=201, tags=["files"],
+      dependencies=documents_body(UploadCreate))
+async def create_file(request: Request, space: FromQuery[str | None] = None) -> UploadOut:
     """Create a file record; its job starts when the bytes are PUT to the returned upload_url."""
-    services, principal = services_of(request), caller(request)
-    raw = _json_object(await request.body())
-    if space and "space" not in raw:
-        raw["space"] = space
-    file, job, url, ttl = await anyio.to_thread.run_sync(
-        functools.partial(intake.register_upload, services, principal, raw)
-    )
-    return Response(upload_body(file, job, upload_url=url, expires_in=ttl), status_code=201)
+    return await _register(request, _json_object(await request.body()), space)
 
 
-class BatchUpload(msgspec.Struct):
-    files: list[dict[str, Any]]
-
-
-@post("/v1/upload/batch", opt={"scope": "files:write"}, status_code=201, tags=["upload"])
-async def upload_batch(request: Request) -> Response:
-    data = decode_body(await request.body(), BatchUpload)
+@post("/v1/upload/batch", opt={"scope": "files:write"}, status_code=201, tags=["upload"],
+      dependencies=documents_body(BatchUpload))
+async def upload_batch(request: Request) -> BatchUploadOut:
+    data = decode_body(await request.body(), RawBatch)
     services, principal = services_of(request), caller(request)
     result = await anyio.to_thread.run_sync(functools.partial(intake.create_batch, services, principal, data.files))
-    return Response(result, status_code=201)
+    return BatchUploadOut(batch_id=result["batch_id"], files=[BatchUploadItem(**item) for item in result["files"]])
 
 
 @get("/v1/batches/{batch_id:str}", opt={"scope": "files:read"}, tags=["upload"])
 @blocking
-def get_batch(request: Request, batch_id: FromPath[str]) -> dict[str, Any]:
-    return intake.batch_status(services_of(request).db, batch_id, caller(request))
+def get_batch(request: Request, batch_id: FromPath[str]) -> BatchStatus:
+    status = intake.batch_status(services_of(request).db, batch_id, caller(request))
+    return BatchStatus(**{**status, "files": [BatchFile(**item) for item in status["files"]]})
 
 
-@put("/v1/uploads/{file_id:str}", opt=SIGNED_URL, request_max_body_size=None, tags=["upload"])
+@put("/v1/uploads/{file_id:str}", opt=SIGNED_URL, request_max_body_size=None, tags=["upload"],
+     dependencies=documents_body(Annotated[bytes, Body(media_type="application/octet-stream")]), operation_class=Binary)
 async def put_upload(
     request: Request,
     file_id: FromPath[str],
     token: FromQuery[str] = "",
     expires: FromQuery[str] = "",
     signature: FromQuery[str] = "",
-) -> Response:
+) -> UploadReceived:
     """The target of an upload_url: the URL is the credential; a successful PUT starts processing."""
     services = services_of(request)
     file = await with_body(request, lambda chunks: intake.receive_signed_put(
         services, file_id, token, expires, signature, request.headers.get("content-type"), chunks))
-    return Response({"id": file["id"], "status": file["status"], "size_bytes": file["size_bytes"],
-                     "sha256": file["sha256"], "content_type": file["content_type"]}, status_code=200)
+    return UploadReceived(id=file["id"], status=file["status"], size_bytes=file["size_bytes"], sha256=file["sha256"],
+                          content_type=file["content_type"])
 
 
 ROUTES = [upload, create_file, upload_batch, get_batch, put_upload]

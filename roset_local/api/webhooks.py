@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
-from litestar import Request, Response, delete, get, patch, post
+from litestar import Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, RawBody
 
 from roset_local import audit
-from roset_local.api.deps import blocking, caller, decode_body, services_of
+from roset_local.api.deps import blocking, caller, decode_body, documents_body, services_of
+from roset_local.api.schemas.common import shaped
+from roset_local.api.schemas.webhooks import (
+    DeliveryList,
+    ReplayOut,
+    ReplayRequest,
+    SecretRotated,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookDeleted,
+    WebhookEventList,
+    WebhookList,
+    WebhookOut,
+    WebhookTestOut,
+    WebhookUpdate,
+    delivery_out,
+    event_out,
+    webhook_created,
+    webhook_out,
+)
 from roset_local.errors import BadRequest
 from roset_local.pagination import decode_cursor, page, parse_limit
 from roset_local.store import webhooks as store
@@ -17,89 +34,34 @@ from roset_local.store.events import EVENT_TYPES
 from roset_local.webhooks import manage
 
 
-class WebhookCreate(msgspec.Struct):
-    url: str
-    events: list[str]
-    spaces: list[str] | None = None  # omitted: the key's own spaces (every space for an unconfined key)
-
-
-class WebhookUpdate(msgspec.Struct):
-    url: str | None = None
-    events: list[str] | None = None
-    active: bool | None = None
-    enabled: bool | None = None  # the official SDK's name for ``active``
-    spaces: list[str] | None | msgspec.UnsetType = msgspec.UNSET  # null: every space (unconfined keys only)
-
-
-class ReplayRequest(msgspec.Struct):
-    since: str
-    until: str | None = None
-    event_types: list[str] | None = None
-
-
-def webhook_out(row: dict[str, Any], *, with_secret: bool = False) -> dict[str, Any]:
-    out = {
-        "id": row["id"],
-        "url": row["url"],
-        "events": row["events"],
-        "spaces": row["spaces"],
-        "active": row["active"],
-        "disabled_reason": row["disabled_reason"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-    }
-    if with_secret:
-        out["secret"] = row["secret"]
-    return out
-
-
-def delivery_out(row: dict[str, Any]) -> dict[str, Any]:
-    keys = ("id", "webhook_id", "event_id", "event_type", "attempt", "status", "status_code", "duration_ms",
-            "error", "attempted_at")
-    return {k: row[k] for k in keys}
-
-
-def event_out(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["event_id"],
-        "type": row["event_type"],
-        "webhook_id": row["webhook_id"],
-        "delivered": row["status"] == "delivered",
-        "status": row["status"],
-        "attempts": row["attempts"],
-        "space": row["space"],
-        "data": row["data"],
-        "created_at": row["created_at"],
-    }
-
-
-@post("/v1/webhooks", opt={"scope": "webhooks:write"}, tags=["webhooks"])
+@post("/v1/webhooks", opt={"scope": "webhooks:write"}, tags=["webhooks"], dependencies=documents_body(WebhookCreate))
 @blocking
-def create_webhook(request: Request, body: RawBody) -> Response:
+def create_webhook(request: Request, body: RawBody) -> WebhookCreated:
     data = decode_body(body, WebhookCreate)
     services, principal = services_of(request), caller(request)
     with audit.recorded(services.db, audit.actor_of(request), "webhook.created", "webhook",
                         changes={"url": data.url, "events": data.events, "spaces": data.spaces}) as entry:
         row = manage.create_webhook(services, principal, data.url, data.events, data.spaces)
         entry.target_id, entry.space = row["id"], audit.single_space(row["spaces"])
-    return Response(webhook_out(row, with_secret=True), status_code=201)
+    return webhook_created(row)
 
 
 @get("/v1/webhooks", opt={"scope": "webhooks:read"}, tags=["webhooks"])
 @blocking
-def list_webhooks(request: Request) -> dict[str, Any]:
-    return {"webhooks": [webhook_out(r) for r in manage.visible_webhooks(services_of(request), caller(request))]}
+def list_webhooks(request: Request) -> WebhookList:
+    return WebhookList([webhook_out(r) for r in manage.visible_webhooks(services_of(request), caller(request))])
 
 
 @get("/v1/webhooks/{webhook_id:str}", opt={"scope": "webhooks:read"}, tags=["webhooks"])
 @blocking
-def get_webhook(request: Request, webhook_id: FromPath[str]) -> dict[str, Any]:
+def get_webhook(request: Request, webhook_id: FromPath[str]) -> WebhookOut:
     return webhook_out(manage.get_or_404(services_of(request), caller(request), webhook_id))
 
 
-@patch("/v1/webhooks/{webhook_id:str}", opt={"scope": "webhooks:write"}, tags=["webhooks"])
+@patch("/v1/webhooks/{webhook_id:str}", opt={"scope": "webhooks:write"}, tags=["webhooks"],
+       dependencies=documents_body(WebhookUpdate))
 @blocking
-def update_webhook(request: Request, webhook_id: FromPath[str], body: RawBody) -> dict[str, Any]:
+def update_webhook(request: Request, webhook_id: FromPath[str], body: RawBody) -> WebhookOut:
     data = decode_body(body, WebhookUpdate)
     if data.active is not None and data.enabled is not None and data.active != data.enabled:
         raise BadRequest("active and enabled disagree; send one of them")
@@ -119,13 +81,13 @@ def update_webhook(request: Request, webhook_id: FromPath[str], body: RawBody) -
 
 @delete("/v1/webhooks/{webhook_id:str}", opt={"scope": "webhooks:write"}, status_code=200, tags=["webhooks"])
 @blocking
-def delete_webhook(request: Request, webhook_id: FromPath[str]) -> dict[str, Any]:
+def delete_webhook(request: Request, webhook_id: FromPath[str]) -> WebhookDeleted:
     services, principal = services_of(request), caller(request)
     hook = manage.get_or_404(services, principal, webhook_id)
     with audit.recorded(services.db, audit.actor_of(request), "webhook.deleted", "webhook", webhook_id,
                         space=audit.single_space(hook["spaces"]), changes={"url": hook["url"]}):
         manage.delete_webhook(services, principal, webhook_id)
-    return {"deleted": True}
+    return WebhookDeleted(deleted=True)
 
 
 @get("/v1/webhooks/{webhook_id:str}/deliveries", opt={"scope": "webhooks:read"}, tags=["webhooks"])
@@ -135,41 +97,41 @@ def list_deliveries(
     webhook_id: FromPath[str],
     limit: FromQuery[int | None] = None,
     cursor: FromQuery[str | None] = None,
-) -> dict[str, Any]:
+) -> DeliveryList:
     services = services_of(request)
     manage.get_or_404(services, caller(request), webhook_id)
     lim = parse_limit(limit)
     rows = store.list_deliveries(services.db, webhook_id, limit=lim, cursor=decode_cursor(cursor, 2))
     rows, next_cursor = page(rows, lim, lambda r: (r["seq"], r["id"]))
-    return {"deliveries": [delivery_out(r) for r in rows], "next_cursor": next_cursor}
+    return DeliveryList([delivery_out(r) for r in rows], next_cursor)
 
 
 @post("/v1/webhooks/{webhook_id:str}/test", opt={"scope": "webhooks:write"}, status_code=200, tags=["webhooks"])
 @blocking
-def test_webhook(request: Request, webhook_id: FromPath[str]) -> dict[str, Any]:
-    return manage.send_test(services_of(request), caller(request), webhook_id)
+def test_webhook(request: Request, webhook_id: FromPath[str]) -> WebhookTestOut:
+    return shaped(manage.send_test(services_of(request), caller(request), webhook_id), WebhookTestOut)
 
 
 @post("/v1/webhooks/{webhook_id:str}/rotate-secret", opt={"scope": "webhooks:write"}, status_code=200,
       tags=["webhooks"])
 @blocking
-def rotate_secret(request: Request, webhook_id: FromPath[str]) -> dict[str, Any]:
+def rotate_secret(request: Request, webhook_id: FromPath[str]) -> SecretRotated:
     services = services_of(request)
     with audit.recorded(services.db, audit.actor_of(request), "webhook.secret_rotated", "webhook", webhook_id,
                         changes={"secret": True}) as entry:
         row = manage.rotate_secret(services, caller(request), webhook_id)
         entry.space = audit.single_space(row["spaces"])
-    return {"id": row["id"], "secret": row["secret"]}
+    return SecretRotated(id=row["id"], secret=row["secret"])
 
 
-@post("/v1/webhooks/{webhook_id:str}/replay", opt={"scope": "webhooks:write"}, status_code=200, tags=["webhooks"])
+@post("/v1/webhooks/{webhook_id:str}/replay", opt={"scope": "webhooks:write"}, status_code=200, tags=["webhooks"],
+      dependencies=documents_body(ReplayRequest))
 @blocking
-def replay_webhook(request: Request, webhook_id: FromPath[str], body: RawBody) -> dict[str, int]:
+def replay_webhook(request: Request, webhook_id: FromPath[str], body: RawBody) -> ReplayOut:
     data = decode_body(body, ReplayRequest)
-    return manage.replay(
-        services_of(request), caller(request), webhook_id, since=data.since, until=data.until,
-        event_types=data.event_types,
-    )
+    counts = manage.replay(services_of(request), caller(request), webhook_id, since=data.since, until=data.until,
+                           event_types=data.event_types)
+    return shaped(counts, ReplayOut)
 
 
 @get("/v1/webhook-events", opt={"scope": "webhooks:read"}, tags=["webhooks"])
@@ -179,7 +141,7 @@ def list_webhook_events(
     event_type: FromQuery[str | None] = None,
     limit: FromQuery[int | None] = None,
     cursor: FromQuery[str | None] = None,
-) -> dict[str, Any]:
+) -> WebhookEventList:
     if event_type is not None and event_type not in EVENT_TYPES:
         raise BadRequest(f"event_type: unknown event type {event_type}")
     lim = parse_limit(limit)
@@ -191,7 +153,7 @@ def list_webhook_events(
         cursor=decode_cursor(cursor, 2),
     )
     rows, next_cursor = page(rows, lim, lambda r: (r["event_seq"], r["id"]))
-    return {"events": [event_out(r) for r in rows], "next_cursor": next_cursor}
+    return WebhookEventList([event_out(r) for r in rows], next_cursor)
 
 
 ROUTES = [

@@ -46,7 +46,7 @@ def record(
     change that rolls back (a 409, a crash) leaves no entry and a committed one always has its entry."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action}")
-    if not db.conn.in_transaction:
+    if not db.in_transaction:
         raise RuntimeError("audit.record must run inside db.write() with the change it records")
     return audit_store.insert_event(db, {
         "action": action, "actor_type": actor.type, "actor_id": actor.id, "actor_name": actor.name,

@@ -15,7 +15,7 @@ from roset_local.audit import Actor
 from roset_local.connections.manage import spec_of
 from roset_local.errors import BadRequest, Conflict, NotFound
 from roset_local.pipeline import lifecycle
-from roset_local.storage import connections as conn
+from roset_local.storage import backends as conn
 from roset_local.store import connections as store
 from roset_local.store import files as file_store
 

@@ -17,13 +17,14 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from roset_local import audit
+from roset_local.api.schemas.connections import ConnectionOut
 from roset_local.audit import Actor
 from roset_local.auth import Principal
 from roset_local.errors import BadRequest, Forbidden, NotFound
 from roset_local.ids import new_id
 from roset_local.netguard import OutboundRefused, check_url
 from roset_local.secrets import SecretError, secret_box
-from roset_local.storage import connections as conn
+from roset_local.storage import backends as conn
 from roset_local.store import connections as store
 from roset_local.timeutil import now_str
 
@@ -91,28 +92,28 @@ def spec_of(services: Services, row: Mapping[str, Any]) -> conn.ConnectionSpec:
     return spec_from_payload(services, {**data, "credentials": creds}, roots)
 
 
-def connection_out(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "provider": row["provider"],
-        "name": row["name"],
-        "bucket": row["bucket"],
-        "region": row["region"],
-        "prefix": row["prefix"] or None,
-        "endpoint_url": row["endpoint_url"],
-        "space": row["space"],
-        "status": row["status"],
-        "verified": row["verified"],
-        "credentials": {k: "***" for k in row["credential_fields"]},
-        "sync_interval_minutes": row["sync_interval_minutes"],
-        "process_new_files": row["process_new_files"],
-        "on_delete": row["on_delete"],
-        "last_synced_at": row["last_synced_at"],
-        "next_sync_at": row["next_sync_at"],
-        "last_error": row["last_error"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-    }
+def connection_out(row: Mapping[str, Any]) -> ConnectionOut:
+    return ConnectionOut(
+        id=row["id"],
+        provider=row["provider"],
+        name=row["name"],
+        bucket=row["bucket"],
+        region=row["region"],
+        prefix=row["prefix"] or None,
+        endpoint_url=row["endpoint_url"],
+        space=row["space"],
+        status=row["status"],
+        verified=row["verified"],
+        credentials={k: "***" for k in row["credential_fields"]},
+        sync_interval_minutes=row["sync_interval_minutes"],
+        process_new_files=row["process_new_files"],
+        on_delete=row["on_delete"],
+        last_synced_at=row["last_synced_at"],
+        next_sync_at=row["next_sync_at"],
+        last_error=row["last_error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
 
 
 def check_interval(value: Any) -> int | None:

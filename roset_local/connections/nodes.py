@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
+from roset_local.api.schemas.nodes import NodeOut
 from roset_local.auth import Principal
 from roset_local.connections.manage import spec_of, storage_errors, visible_connection
 from roset_local.errors import (
@@ -22,8 +23,8 @@ from roset_local.errors import (
 )
 from roset_local.ids import new_id
 from roset_local.pipeline import lifecycle
-from roset_local.storage import connections as conn
-from roset_local.storage.connections.model import guess_type
+from roset_local.storage import backends as conn
+from roset_local.storage.backends.model import guess_type
 from roset_local.store import connections as store
 from roset_local.store import files as file_store
 from roset_local.timeutil import now_str, to_str
@@ -38,23 +39,23 @@ DOWNLOAD_PURPOSE = "node-download"
 UPLOAD_PURPOSE = "node-upload"
 
 
-def node_out(node: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "id": node["id"],
-        "connection_id": node["connection_id"],
-        "parent_id": node["parent_id"],
-        "type": node["type"],
-        "name": node["name"],
-        "path": node["path"],
-        "size_bytes": node["size_bytes"],
-        "content_type": node["content_type"],
-        "etag": node["etag"],
-        "last_modified": node["last_modified"],
-        "file_id": node["file_id"],
-        "status": node["status"],
-        "created_at": node["created_at"],
-        "updated_at": node["updated_at"],
-    }
+def node_out(node: Mapping[str, Any]) -> NodeOut:
+    return NodeOut(
+        id=node["id"],
+        connection_id=node["connection_id"],
+        parent_id=node["parent_id"],
+        type=node["type"],
+        name=node["name"],
+        path=node["path"],
+        size_bytes=node["size_bytes"],
+        content_type=node["content_type"],
+        etag=node["etag"],
+        last_modified=node["last_modified"],
+        file_id=node["file_id"],
+        status=node["status"],
+        created_at=node["created_at"],
+        updated_at=node["updated_at"],
+    )
 
 
 def visible_node(services: Services, principal: Principal, node_id: str) -> tuple[dict[str, Any], dict[str, Any]]:

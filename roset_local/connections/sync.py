@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from roset_local.api.schemas.connections import SyncOut
 from roset_local.connections.manage import spec_of, storage_errors
 from roset_local.errors import BadRequest, Conflict, NotFound
 from roset_local.ids import new_id
 from roset_local.pipeline import lifecycle
-from roset_local.storage import connections as conn
+from roset_local.storage import backends as conn
 from roset_local.store import connections as store
 from roset_local.store import files as file_store
 from roset_local.store.events import record_event
@@ -115,7 +116,7 @@ def _name(path: str) -> str:
 
 
 def _object_fields(info: conn.ObjectInfo) -> dict[str, Any]:
-    from roset_local.storage.connections.model import guess_type
+    from roset_local.storage.backends.model import guess_type
 
     ctype = info.content_type if info.content_type not in (None, "", "application/octet-stream") else guess_type(info.key)
     return {"size_bytes": info.size, "etag": info.etag, "content_type": ctype,
@@ -307,21 +308,21 @@ def preview(services: Services, row: Mapping[str, Any]) -> dict[str, Any]:
             "total_size_bytes": diff.total_size}
 
 
-def sync_out(sync: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "id": sync["id"],
-        "connection_id": sync["connection_id"],
-        "status": sync["status"],
-        "trigger": sync["trigger"],
-        "files_added": sync["files_added"],
-        "files_updated": sync["files_updated"],
-        "files_deleted": sync["files_deleted"],
-        "objects": sync["total"] if sync["status"] == "completed" else sync["synced"],
-        "error": sync["error"],
-        "created_at": sync["created_at"],
-        "started_at": sync["started_at"],
-        "completed_at": sync["completed_at"],
-    }
+def sync_out(sync: Mapping[str, Any]) -> SyncOut:
+    return SyncOut(
+        id=sync["id"],
+        connection_id=sync["connection_id"],
+        status=sync["status"],
+        trigger=sync["trigger"],
+        files_added=sync["files_added"],
+        files_updated=sync["files_updated"],
+        files_deleted=sync["files_deleted"],
+        objects=sync["total"] if sync["status"] == "completed" else sync["synced"],
+        error=sync["error"],
+        created_at=sync["created_at"],
+        started_at=sync["started_at"],
+        completed_at=sync["completed_at"],
+    )
 
 
 def progress(services: Services, row: Mapping[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from roset_local.services import Services
 from roset_local.store import chunks as chunk_store
 from roset_local.store import files as file_store
 from roset_local.store import jobs as job_store
+from roset_local.store.keys import Scope
 from roset_local.store import variants as variant_store
 
 MAX_HTTP_UPLOAD_BYTES = 20 * 1024 * 1024  # decoded bytes of one base64 upload over HTTP
@@ -46,7 +47,7 @@ class ToolSpec:
     name: str
     title: str
     description: str
-    scope: str
+    scope: Scope
     read_only: bool
     schema: Callable[[str], dict[str, Any]]  # transport -> JSON Schema of the arguments
     run: Callable[[Call, dict[str, Any]], dict[str, Any]]

@@ -13,14 +13,14 @@ import multipart
 
 from roset_local.auth import Principal
 from roset_local.errors import BadRequest, Forbidden, Gone, NotFound, PayloadTooLarge
-from roset_local.ids import new_id
 from roset_local.pipeline import lifecycle
 from roset_local.pipeline.options import parse_bool, processing_options, validate_metadata
 from roset_local.storage.blobs import BlobTooLarge
+from roset_local.store import batches as batch_store
 from roset_local.store import files as file_store
+from roset_local.store import uploads as upload_store
 from roset_local.store.db import Database
 from roset_local import timeutil
-from roset_local.timeutil import now_str
 
 if TYPE_CHECKING:
     from roset_local.services import Services
@@ -191,8 +191,7 @@ def issue_upload_url(services: "Services", file_id: str) -> tuple[str, int]:
     expires = int(time.time()) + ttl
     signer = services.extensions["signer"]
     signature = signer.sign(UPLOAD_PURPOSE, file_id, nonce, str(expires))
-    with services.db.write():
-        services.db.insert("upload_tokens", {"id": nonce, "file_id": file_id, "expires_at": expires, "used_at": None})
+    upload_store.create_upload_token(services.db, nonce=nonce, file_id=file_id, expires_at=expires)
     url = (f"{services.settings.base_url}/v1/uploads/{file_id}?token={nonce}&expires={expires}"
            f"&signature={signature}")
     return url, ttl
@@ -296,18 +295,11 @@ def await_direct_upload(services: "Services", file_id: str, attempt: int) -> flo
 
 
 def _claim_token(db: Database, file_id: str, nonce: str) -> None:
-    with db.write():
-        token = db.one("SELECT * FROM upload_tokens WHERE id = :id", {"id": nonce})
-        if token is None or token["file_id"] != file_id:
-            raise Forbidden("Invalid upload URL")
-        if token["used_at"]:
-            raise Gone("This upload URL has already been used")
-        db.execute("UPDATE upload_tokens SET used_at = :now WHERE id = :id", {"now": now_str(), "id": nonce})
-
-
-def _release_token(db: Database, nonce: str) -> None:
-    with db.write():
-        db.execute("UPDATE upload_tokens SET used_at = NULL WHERE id = :id", {"id": nonce})
+    outcome = upload_store.claim_upload_token(db, nonce=nonce, file_id=file_id)
+    if outcome == "unknown":
+        raise Forbidden("Invalid upload URL")
+    if outcome == "used":
+        raise Gone("This upload URL has already been used")
 
 
 def receive_signed_put(services: "Services", file_id: str, token: str, expires: str, signature: str,
@@ -332,7 +324,7 @@ def receive_signed_put(services: "Services", file_id: str, token: str, expires: 
         return lifecycle.receive_bytes(services, file, chunks, declared_content_type=file["content_type"] or content_type,
                                        expected_size=declared)
     except BaseException:
-        _release_token(db, token)  # nothing was kept: the same URL may be used again
+        upload_store.release_upload_token(db, token)  # nothing was kept: the same URL may be used again
         raise
 
 
@@ -343,17 +335,14 @@ def create_batch(services: "Services", principal: Principal, items: Any) -> dict
         if not isinstance(item, dict):
             raise BadRequest(f"files[{i}]: must be an object")
         resolve_space(principal, item.get("space"))
-    batch_id = new_id("batch")
-    with services.db.write():
-        services.db.insert("batches", {"id": batch_id, "kind": "upload", "created_at": now_str()})
+    batch_id = batch_store.create_batch(services.db, "upload")
     out = []
     for i, item in enumerate(items):
         try:
             file, job, url, ttl = register_upload(services, principal, item, batch_id=batch_id)
         except BadRequest as exc:
             raise BadRequest(f"files[{i}].{exc.message}") from None
-        with services.db.write():
-            services.db.insert("batch_items", {"batch_id": batch_id, "file_id": file["id"], "job_id": job["id"] if job else None})
+        batch_store.add_batch_item(services.db, batch_id, file["id"], job["id"] if job else None)
         out.append({"id": file["id"], "filename": file["filename"], "space": file["space"], "upload_url": url,
                     "expires_in": ttl, "job_id": job["id"] if job else None, "status": file["status"]})
     return {"batch_id": batch_id, "files": out}
@@ -362,14 +351,9 @@ def create_batch(services: "Services", principal: Principal, items: Any) -> dict
 def batch_status(db: Database, batch_id: str, principal: Principal) -> dict[str, Any]:
     """A batch's files the caller may see; a confined caller seeing none of them gets 404 (a batch
     has no space of its own: it belongs to the spaces of its files)."""
-    if db.one("SELECT id FROM batches WHERE id = :id", {"id": batch_id}) is None:
+    if not batch_store.batch_exists(db, batch_id):
         raise NotFound("Batch not found")
-    rows = db.all(
-        "SELECT f.id, f.status, f.space, f.filename, f.latest_job_id AS job_id FROM batch_items b "
-        "JOIN files f ON f.id = b.file_id WHERE b.batch_id = :id ORDER BY f.created_at, f.id",
-        {"id": batch_id},
-    )
-    rows = [r for r in rows if principal.can_see(r["space"])]
+    rows = [r for r in batch_store.batch_files(db, batch_id) if principal.can_see(r["space"])]
     if principal.confined and not rows:
         raise NotFound("Batch not found")
     completed = sum(1 for r in rows if r["status"] == "completed")

@@ -204,7 +204,7 @@ def settle_file_after_job(db: Any, file_id: str, job_status: str, *, error: str 
     elif job_status == "processing":
         file_store.set_file_fields(db, file_id, status="processing")
     elif job_status in ("cancelled", "queued"):
-        has_output = db.value("SELECT count(*) FROM variants WHERE file_id = :f", {"f": file_id})
+        has_output = variant_store.has_variants(db, file_id)
         file_store.set_file_fields(db, file_id, status="completed" if has_output else "uploaded")
 
 
@@ -243,7 +243,7 @@ def retry_job(services: "Services", job_id: str) -> dict[str, Any]:
             raise Conflict("The file already has a queued or processing job")
         job = job_store.transition(db, job_id, "queued", reason=None, error=None, stage="queued", progress=0,
                                    completed_at=None, duration_ms=None, cancel_requested=0)
-        db.execute("UPDATE files SET latest_job_id = :j WHERE id = :f", {"j": job_id, "f": job["file_id"]})
+        file_store.set_latest_job(db, job["file_id"], job_id)
         settle_file_after_job(db, job["file_id"], "queued")
     enqueue(services, job_id)
     return job
@@ -266,8 +266,7 @@ def delete_file(services: "Services", file_id: str, actor: Actor | None = None,
             blob_keys = variant_store.blob_keys(db, file_id)
             if not file.get("connection_id"):  # a linked bucket's bytes are the user's: never touched
                 blob_keys.append(file["storage_key"])
-            db.execute("UPDATE jobs SET cancel_requested = 1 WHERE file_id = :f AND status IN ('queued','processing')",
-                       {"f": file_id})
+            job_store.request_cancel_for_file(db, file_id)
             remove_index = services.extensions.get("delete_file_index")
             if remove_index is not None:
                 remove_index(db, file_id)

@@ -8,9 +8,9 @@ from roset_local import jsonsafe
 from roset_local.errors import BadRequest
 from roset_local.index.chunking import validate_chunking as validate_chunking_config
 from roset_local.providers.base import EXTRACTION_MODES
+from roset_local.providers.names import PROVIDER_NAMES
 from roset_local.store.variants import VARIANT_TYPES
 
-PROVIDERS = ("reducto", "gemini", "whisper", "openai")
 MAX_METADATA_KEYS = 50
 
 
@@ -82,7 +82,7 @@ def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> str | None:
 
 
 def validate_provider(value: Any) -> str | None:
-    return _one_of("provider", value, PROVIDERS)
+    return _one_of("provider", value, PROVIDER_NAMES)
 
 
 def validate_embedding_model(value: Any) -> str | None:

@@ -327,9 +327,7 @@ def _process(services: "Services", job: dict[str, Any], file: dict[str, Any], ow
     provider = choose_provider(services, content_type, options.get("provider"))
     keys = hosted_keys(services)
     engine = "hosted" if provider in keys else "local"
-    with db.write():
-        db.execute("UPDATE jobs SET provider = :p, engine = :e, stage = 'extracting' WHERE id = :id",
-                   {"p": provider, "e": engine, "id": job["id"]})
+    job_store.start_extracting(db, job["id"], provider=provider, engine=engine)
     mode = extraction_mode(services, options)
     wanted = wanted_variants(services, options)
     t0 = time.monotonic()

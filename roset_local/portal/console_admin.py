@@ -26,6 +26,7 @@ from roset_local.portal.web import (
     services_of,
     template,
 )
+from roset_local.providers.names import PROVIDER_NAMES
 from roset_local.store import console as console_store
 from roset_local.store import files as file_store
 from roset_local.store import keys as key_store
@@ -281,7 +282,7 @@ async def save_provider_key(request: Request) -> Redirect:
         from roset_local.store import org as org_store
 
         provider = str(form.get("provider") or "")
-        if provider not in org_store.PROVIDERS:
+        if provider not in PROVIDER_NAMES:
             raise BadRequest("Unknown provider")
         key = str(form.get("key") or "").strip()
         if not _KEY_RE.match(key):
@@ -398,7 +399,7 @@ def _settings_template(request: Request, *, values: dict[str, Any] | None = None
     response = template(request, "console/settings.html", nav="settings", values=values, rows=rows,
                         usage=org_store.usage(services), settings_error=settings_error, rules_error=rules_error,
                         bad_field=bad_field, bad_rule=bad_rule, variant_types=org_store.VARIANT_TYPES,
-                        strategies=org_store.CHUNK_STRATEGIES, providers=org_store.PROVIDERS,
+                        strategies=org_store.CHUNK_STRATEGIES, providers=PROVIDER_NAMES,
                         embedding_models=EMBEDDING_MODELS, extraction_modes=org_store.EXTRACTION_MODES)
     if settings_error or rules_error:
         response.status_code = 400

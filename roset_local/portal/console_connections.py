@@ -27,8 +27,8 @@ from roset_local.portal.web import (
     services_of,
     template,
 )
-from roset_local.storage import connections as conn
-from roset_local.storage.connections.spec import family as provider_family
+from roset_local.storage import backends as conn
+from roset_local.storage.backends.spec import family as provider_family
 from roset_local.store import connections as store
 
 PAGE_SIZE = 50

@@ -23,8 +23,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Members work inside their spaces: no org-wide scope (settings, keys, logs); webhooks stay with admins here
 # (a webhook carries spaces, but the console has no form for them yet).
-MEMBER_SCOPES = ("files:read", "files:write", "jobs:read", "jobs:write", "spaces:read", "spaces:write",
-                 "connections:read", "connections:write", "search:read", "analytics:read", "portal:write")
+ADMIN_SCOPES = ("webhooks:read", "webhooks:write", "org:read", "org:write", "logs:read")
+MEMBER_SCOPES = tuple(s for s in key_store.ALL_SCOPES if s not in ADMIN_SCOPES)
 READ_SCOPES = tuple(s for s in MEMBER_SCOPES if s.endswith(":read"))
 SCOPES = {ADMIN: tuple(key_store.ALL_SCOPES), MEMBER: MEMBER_SCOPES, READ_ONLY: READ_SCOPES}
 

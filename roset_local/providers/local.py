@@ -11,6 +11,7 @@ from .engines import LocalEngines, lib_version
 from .guards import Limits, check_file
 from .images import IMAGE_TYPES, extract_image
 from .media import decode_media
+from .names import ProviderName
 from .office import EMAIL_TYPES, MARKITDOWN_TYPES, MarkItDownHolder, extract_office
 from .pdf import extract_pdf
 from .textutil import fmt_timestamp, word_count
@@ -167,7 +168,7 @@ class WhisperLocal:
         return segments, info
 
 
-def local_providers(engines: LocalEngines) -> dict[str, Any]:
+def local_providers(engines: LocalEngines) -> dict[ProviderName, Any]:
     """A fresh local engine for each contract provider name, all sharing one process's models."""
     md = MarkItDownHolder()
     return {

@@ -11,8 +11,7 @@ from .detect import detect_content_type
 from .engines import LocalEngines
 from .hosted import hosted_provider
 from .local import local_providers
-
-PROVIDER_NAMES = ("reducto", "gemini", "whisper", "openai")
+from .names import FALLBACK_PROVIDER, PROVIDER_NAMES, default_rules
 
 
 def build_registry(
@@ -37,20 +36,14 @@ def build_registry(
 
 
 def default_routing_rules() -> list[dict[str, str]]:
-    """The contract's defaults, plus video to whisper and every other type to reducto."""
-    return [
-        {"content_type": "application/pdf", "provider": "reducto"},
-        {"content_type": "image/*", "provider": "gemini"},
-        {"content_type": "audio/*", "provider": "whisper"},
-        {"content_type": "video/*", "provider": "whisper"},
-        {"content_type": "*", "provider": "reducto"},
-    ]
+    """The contract's defaults, plus video to whisper and every other type to reducto (see names.py)."""
+    return default_rules()
 
 
 def route(content_type: str, rules: Iterable[Mapping[str, str]] | None, forced_provider: str | None = None) -> str:
     """Provider name for a content type: the forced one, else the first matching rule, else the defaults.
 
-    Patterns are globs (`image/*`, `application/vnd.*`, `*`), matched case-insensitively; custom
+    Patterns are globs (`image/*`, `application/vnd.*`, `*/*`), matched case-insensitively; custom
     rules are tried before the defaults so a partial rule set still routes everything.
     """
     if forced_provider:
@@ -62,7 +55,7 @@ def route(content_type: str, rules: Iterable[Mapping[str, str]] | None, forced_p
         pattern = str(rule.get("content_type", "")).strip().lower()
         if pattern and fnmatch.fnmatchcase(ctype, pattern):
             return str(rule["provider"])
-    return "reducto"
+    return FALLBACK_PROVIDER
 
 
 __all__ = ["PROVIDER_NAMES", "build_registry", "default_routing_rules", "detect_content_type", "route"]

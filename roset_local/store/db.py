@@ -113,6 +113,15 @@ class Database:
         params = {f"v_{c}": v for c, v in values.items()} | {f"k_{c}": v for c, v in key.items()}
         return self.conn.execute(f"UPDATE [{table}] SET {sets} WHERE {where}", params).rowcount
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether this thread's connection is inside :meth:`write`."""
+        return bool(self.conn.in_transaction)
+
+    def journal_mode(self) -> str:
+        """``wal`` once the database is open (``delete``, ``memory``... for other set-ups)."""
+        return str(self.value("PRAGMA journal_mode"))
+
     def integrity_check(self) -> list[str]:
         rows = self.conn.execute("PRAGMA quick_check").fetchall()
         return [r[0] for r in rows if r[0] != "ok"]

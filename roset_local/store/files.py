@@ -45,6 +45,11 @@ def set_file_fields(db: Database, file_id: str, **values: Any) -> None:
     db.update("files", {"id": file_id}, values)
 
 
+def set_latest_job(db: Database, file_id: str, job_id: str) -> None:
+    """Point the file at ``job_id`` as its latest job (a retried job becomes the latest again)."""
+    db.execute("UPDATE files SET latest_job_id = :j WHERE id = :f", {"j": job_id, "f": file_id})
+
+
 def _space_clause(spaces: tuple[str, ...] | None, params: dict[str, Any], column: str = "space") -> str:
     return "" if spaces is None else in_list(column, spaces, params, "sp")
 

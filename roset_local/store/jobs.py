@@ -130,6 +130,19 @@ def set_progress(db: Database, job_id: str, owner: str, progress: int, stage: st
         )
 
 
+def start_extracting(db: Database, job_id: str, *, provider: str, engine: str) -> None:
+    """Record which provider and engine (``local`` or ``hosted``) extract the job, and enter that stage."""
+    with db.write():
+        db.execute("UPDATE jobs SET provider = :p, engine = :e, stage = 'extracting' WHERE id = :id",
+                   {"p": provider, "e": engine, "id": job_id})
+
+
+def request_cancel_for_file(db: Database, file_id: str) -> None:
+    """Ask every queued or processing job of the file to stop (the worker checks the flag)."""
+    db.execute("UPDATE jobs SET cancel_requested = 1 WHERE file_id = :f AND status IN ('queued','processing')",
+               {"f": file_id})
+
+
 def processing_jobs(db: Database) -> list[Row]:
     return [decode_job(r) for r in db.all("SELECT * FROM jobs WHERE status = 'processing'")]
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from typing import Any
+from typing import Any, Final, Literal, get_args
 
 from roset_local.ids import new_id
 from roset_local.store.db import Database, Row
 from roset_local.timeutil import now_str
 
-ALL_SCOPES = (
+# The one table of API key scopes: routes name theirs in ``opt={"scope": ...}`` (tests/test_layering.py
+# checks each is listed here), console roles and portal tokens take subsets of it.
+Scope = Literal[
     "files:read",
     "files:write",
     "jobs:read",
@@ -28,7 +30,8 @@ ALL_SCOPES = (
     "org:write",
     "logs:read",
     "portal:write",
-)
+]
+ALL_SCOPES: Final[tuple[Scope, ...]] = get_args(Scope)
 KEY_PREFIX = "rsk_"
 DISPLAY_PREFIX_LEN = 12
 

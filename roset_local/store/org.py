@@ -1,21 +1,22 @@
 """Organisation settings, routing rules, provider keys (encrypted) and the monthly page meter.
 
 Python entry points for the pipeline, search and upload code:
-``get_org_settings(db)``, ``get_routing_rules(db)``, ``route_provider(db, content_type)``,
-``usage(services)`` and ``check_quota(services)``; ``get_hosted_keys(services)`` is in
-:mod:`roset_local.secrets`.
+``get_org_settings(db)``, ``get_routing_rules(db)`` (routing itself is
+:func:`roset_local.providers.registry.route`), ``usage(services)`` and ``check_quota(services)``;
+``get_hosted_keys(services)`` is in :mod:`roset_local.secrets`.
 """
 
 from __future__ import annotations
 
 import copy
-import fnmatch
 import re
 from datetime import date
 from typing import Any
 
 from roset_local.errors import QuotaExceeded
+from roset_local.index.chunking import STRATEGIES
 from roset_local.providers.base import DEFAULT_EXTRACTION, EXTRACTION_MODES
+from roset_local.providers.names import PROVIDER_NAMES, default_rules
 from roset_local.store.analytics import pages_completed
 from roset_local.store.db import Database, Row
 from roset_local.store.migrations import Migrations
@@ -37,8 +38,7 @@ org.add(
     """,
 )
 
-PROVIDERS = ("reducto", "gemini", "whisper", "openai")
-CHUNK_STRATEGIES = ("recursive", "fixed", "markdown")
+CHUNK_STRATEGIES = STRATEGIES
 LOCAL_EMBEDDING_MODEL = "all-minilm-l6-v2"
 
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -50,13 +50,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "default_extraction": DEFAULT_EXTRACTION,  # "structured" or "fast" (text only) when an upload does not say
 }
 
-DEFAULT_RULES: list[dict[str, str]] = [
-    {"content_type": "application/pdf", "provider": "reducto"},
-    {"content_type": "image/*", "provider": "gemini"},
-    {"content_type": "audio/*", "provider": "whisper"},
-    {"content_type": "video/*", "provider": "whisper"},
-    {"content_type": "*/*", "provider": "reducto"},
-]
+DEFAULT_RULES: list[dict[str, str]] = default_rules()
 
 _MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 _TOKEN = r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}"
@@ -183,8 +177,8 @@ def validate_rules(body: Any) -> list[dict[str, str]]:
             pattern = "*/*"
         if not isinstance(pattern, str) or not _PATTERN_RE.match(pattern.strip().lower()):
             raise InvalidSetting(f"rules[{i}].content_type: must be a MIME type or pattern such as 'application/pdf', 'image/*' or '*/*'")
-        if provider not in PROVIDERS:
-            raise InvalidSetting(f"rules[{i}].provider: must be one of {', '.join(PROVIDERS)}")
+        if provider not in PROVIDER_NAMES:
+            raise InvalidSetting(f"rules[{i}].provider: must be one of {', '.join(PROVIDER_NAMES)}")
         pattern = pattern.strip().lower()
         if pattern in seen:
             raise InvalidSetting(f"rules[{i}].content_type: '{pattern}' appears twice")
@@ -198,19 +192,6 @@ def set_routing_rules(db: Database, body: Any) -> list[dict[str, str]]:
     rules = validate_rules(body)
     set_setting(db, "routing_rules", rules)
     return effective_rules(rules)
-
-
-def match_rule(rules: list[dict[str, str]], content_type: str | None) -> str:
-    mime = (content_type or "application/octet-stream").split(";")[0].strip().lower()
-    for rule in rules:
-        if fnmatch.fnmatchcase(mime, rule["content_type"]):
-            return rule["provider"]
-    return "reducto"
-
-
-def route_provider(db: Database, content_type: str | None) -> str:
-    """The provider name a file of this content type goes to."""
-    return match_rule(get_routing_rules(db), content_type)
 
 
 # -- provider keys (ciphertext only; encryption lives in roset_local.secrets) ---------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final, Literal, get_args
 
 from roset_local.ids import new_id
 from roset_local.store.db import Database, Row
@@ -10,7 +10,8 @@ from roset_local.timeutil import now_str
 
 # The one list of variant types (upload options, org defaults and the pipeline import it). `structure`
 # is made only where the extraction found elements (structured mode); see roset_local/positions/.
-VARIANT_TYPES = ("markdown", "embeddings", "thumbnail", "metadata", "searchable-index", "structure")
+VariantType = Literal["markdown", "embeddings", "thumbnail", "metadata", "searchable-index", "structure"]
+VARIANT_TYPES: Final[tuple[VariantType, ...]] = get_args(VariantType)
 
 
 def replace_variants(db: Database, *, file_id: str, job_id: str, provider: str | None, variants: list[dict[str, Any]]) -> list[str]:
@@ -56,6 +57,10 @@ def list_variants(db: Database, file_id: str, *, with_content: bool = True) -> l
 
 def get_variant(db: Database, file_id: str, type_: str) -> Row | None:
     return db.one("SELECT * FROM variants WHERE file_id = :f AND type = :t", {"f": file_id, "t": type_})
+
+
+def has_variants(db: Database, file_id: str) -> bool:
+    return db.one("SELECT 1 AS found FROM variants WHERE file_id = :f LIMIT 1", {"f": file_id}) is not None
 
 
 def blob_keys(db: Database, file_id: str) -> list[str]:

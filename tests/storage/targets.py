@@ -15,7 +15,7 @@ try:
 except ImportError:  # the repository root is not on sys.path: pytest put this folder there
     from servers import AzuriteServer, GcsServer, S3Server
 
-from roset_local.storage import connections as conn
+from roset_local.storage import backends as conn
 
 S3_PROVIDERS = ["s3", "r2", "b2", "do_spaces", "wasabi", "minio", "supabase_storage"]
 ALL_PROVIDERS = [*S3_PROVIDERS, "azure_blob", "gcs", "local"]

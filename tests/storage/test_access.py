@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from roset_local.storage import connections as conn
+from roset_local.storage import backends as conn
 
 try:
     from tests.storage.targets import S3_PROVIDERS, Target

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from roset_local.storage import connections as conn
+from roset_local.storage import backends as conn
 
 
 @pytest.fixture

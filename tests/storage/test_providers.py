@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from roset_local.storage import connections as conn
+from roset_local.storage import backends as conn
 
 try:
     from tests.storage.targets import SAMPLE, Target

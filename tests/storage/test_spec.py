@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from roset_local.storage import connections as conn
-from roset_local.storage.connections import ObjectInfo
+from roset_local.storage import backends as conn
+from roset_local.storage.backends import ObjectInfo
 
 KEYS = {"access_key_id": "AKIAEXAMPLE", "secret_access_key": "s3cr3t-value-xyz"}
 

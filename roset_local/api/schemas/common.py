@@ -1,6 +1,8 @@
-"""Shapes every resource shares: the error body of the contract."""
+"""Shapes every resource shares: the error body of the contract, checked conversion of domain dicts."""
 
 from __future__ import annotations
+
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -11,3 +13,15 @@ class ErrorOut(msgspec.Struct, kw_only=True):
     error: str
     code: str
     requestId: str  # noqa: N815 - the contract's spelling
+
+
+class Shape(msgspec.Struct, forbid_unknown_fields=True):
+    """A response built from a domain function's dict with :func:`shaped`: a key it does not name is an error."""
+
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+def shaped(value: Any, shape: type[S]) -> S:
+    """``value`` checked into ``shape``: the document's schema and the wire cannot drift apart silently."""
+    return msgspec.convert(value, shape)

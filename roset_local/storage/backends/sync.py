@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from roset_local.storage.connections.model import ObjectInfo, utc
+from roset_local.storage.backends.model import ObjectInfo, utc
 
 Previous = Mapping[str, tuple[str | None, int | None, Any]]
 

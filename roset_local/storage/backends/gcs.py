@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import IO, Any
 
-from roset_local.storage.connections.errors import ConnectionAccessError, ConnectionConfigError
-from roset_local.storage.connections.model import Page, ObjectInfo, PresignedUpload, clean_etag, guess_type, utc
-from roset_local.storage.connections.spec import ConnectionSpec, gcs_service_account
+from roset_local.storage.backends.errors import ConnectionAccessError, ConnectionConfigError
+from roset_local.storage.backends.model import Page, ObjectInfo, PresignedUpload, clean_etag, guess_type, utc
+from roset_local.storage.backends.spec import ConnectionSpec, gcs_service_account
 
 DEFAULT_ENDPOINT = "https://storage.googleapis.com"
 REQUEST_TIMEOUT = 60

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import IO, Any
 
-from roset_local.storage.connections.errors import ConnectionAccessError, ConnectionConfigError
-from roset_local.storage.connections.model import Page, ObjectInfo, guess_type
-from roset_local.storage.connections.spec import ConnectionSpec
+from roset_local.storage.backends.errors import ConnectionAccessError, ConnectionConfigError
+from roset_local.storage.backends.model import Page, ObjectInfo, guess_type
+from roset_local.storage.backends.spec import ConnectionSpec
 
 
 def _inside(path: str, base: str) -> bool:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from roset_local.storage.connections.errors import ConnectionConfigError
+from roset_local.storage.backends.errors import ConnectionConfigError
 
 S3_FAMILY = ("s3", "r2", "minio", "b2", "do_spaces", "wasabi", "supabase_storage")
 
@@ -106,7 +106,7 @@ class ConnectionSpec:
         fam = info["family"]
         if fam == "local":
             if self.bucket:
-                from roset_local.storage.connections.local import resolve_base
+                from roset_local.storage.backends.local import resolve_base
 
                 resolve_base(self)  # raises on a path outside the roots
             return

@@ -16,14 +16,14 @@ from types import ModuleType
 from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
-from roset_local.storage.connections import azure, gcs, local, s3
-from roset_local.storage.connections.errors import (
+from roset_local.storage.backends import azure, gcs, local, s3
+from roset_local.storage.backends.errors import (
     ConnectionAccessError,
     ConnectionConfigError,
     ObjectNotFoundError,
 )
-from roset_local.storage.connections.model import ObjectInfo, PresignedUpload
-from roset_local.storage.connections.spec import ConnectionSpec, scrub
+from roset_local.storage.backends.model import ObjectInfo, PresignedUpload
+from roset_local.storage.backends.spec import ConnectionSpec, scrub
 
 T = TypeVar("T")
 

@@ -1,19 +1,19 @@
-"""Storage connections: the providers a connection can point at, and the operations on them.
+"""Storage backends: the providers a connection can point at (one module each), and the operations on them.
 
 Usage: ``spec = ConnectionSpec.from_dict(payload, local_roots=settings.local_roots)`` then
 ``verify(spec)``, ``browse(spec, ...)``, ``walk(spec)`` + ``diff_listing(...)``, ``presign_*``.
-Import the module (``from roset_local.storage import connections``) rather than ``test``
+Import the module (``from roset_local.storage import backends``) rather than ``test``
 itself, so pytest never mistakes it for a test.
 """
 
-from roset_local.storage.connections.errors import (
+from roset_local.storage.backends.errors import (
     ConnectionAccessError,
     ConnectionConfigError,
     ObjectNotFoundError,
 )
-from roset_local.storage.connections.instructions import setup_instructions
-from roset_local.storage.connections.model import ObjectInfo, PresignedUpload
-from roset_local.storage.connections.ops import (
+from roset_local.storage.backends.instructions import setup_instructions
+from roset_local.storage.backends.model import ObjectInfo, PresignedUpload
+from roset_local.storage.backends.ops import (
     browse,
     list_buckets,
     local_directory,
@@ -28,8 +28,8 @@ from roset_local.storage.connections.ops import (
     verify,
     walk,
 )
-from roset_local.storage.connections.spec import PROVIDER_IDS, PROVIDERS, S3_FAMILY, ConnectionSpec
-from roset_local.storage.connections.sync import ListingDiff, diff_listing, folders_for
+from roset_local.storage.backends.spec import PROVIDER_IDS, PROVIDERS, S3_FAMILY, ConnectionSpec
+from roset_local.storage.backends.sync import ListingDiff, diff_listing, folders_for
 
 __all__ = [
     "PROVIDERS", "PROVIDER_IDS", "S3_FAMILY", "ConnectionAccessError", "ConnectionConfigError",

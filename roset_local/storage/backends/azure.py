@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any
 
-from roset_local.storage.connections.errors import ConnectionAccessError, ConnectionConfigError
-from roset_local.storage.connections.model import Page, ObjectInfo, PresignedUpload, clean_etag, guess_type, utc
-from roset_local.storage.connections.spec import ConnectionSpec, azure_account, azure_connection_string
+from roset_local.storage.backends.errors import ConnectionAccessError, ConnectionConfigError
+from roset_local.storage.backends.model import Page, ObjectInfo, PresignedUpload, clean_etag, guess_type, utc
+from roset_local.storage.backends.spec import ConnectionSpec, azure_account, azure_connection_string
 
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 60

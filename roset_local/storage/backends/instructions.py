@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from roset_local.storage.connections.spec import provider_info
+from roset_local.storage.backends.spec import provider_info
 
 
 def s3_policy(bucket: str, writable: bool = True) -> dict[str, Any]:

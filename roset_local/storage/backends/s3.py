@@ -7,9 +7,9 @@ from concurrent.futures import Future
 from collections.abc import Iterator
 from typing import IO, Any
 
-from roset_local.storage.connections.errors import ConnectionAccessError
-from roset_local.storage.connections.model import Page, ObjectInfo, PresignedUpload, clean_etag, guess_type, utc
-from roset_local.storage.connections.spec import ConnectionSpec
+from roset_local.storage.backends.errors import ConnectionAccessError
+from roset_local.storage.backends.model import Page, ObjectInfo, PresignedUpload, clean_etag, guess_type, utc
+from roset_local.storage.backends.spec import ConnectionSpec
 
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 60

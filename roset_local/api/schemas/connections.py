@@ -1,0 +1,172 @@
+"""Storage connections: setup, the connection, its syncs, a live listing of its bucket."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from roset_local.api.schemas.common import Shape
+
+Provider = Annotated[str, Meta(description="A provider id from GET /v1/connections/providers",
+                               examples=["s3", "gcs", "azure_blob", "local"])]
+Credentials = Annotated[dict[str, Any] | None, Meta(
+    description="The provider's credential fields, never shown again",
+    examples=[{"access_key_id": "AKIA...", "secret_access_key": "..."}])]
+
+
+class ConnectionCreate(Struct):
+    """POST /v1/connections and /verify. ``sync_interval_minutes``: null (manual only) or 5-10080;
+    ``on_delete``: what a sync does to the files of deleted objects (``remove`` or ``keep``)."""
+
+    provider: Provider
+    name: Annotated[str, Meta(examples=["invoices"])]
+    bucket: Annotated[str, Meta(description="Bucket, container, or directory for local", examples=["acme-invoices"])]
+    region: str | None = None
+    prefix: str | None = None
+    endpoint_url: str | None = None
+    credentials: Credentials = None
+    space: str | None = None
+    sync_interval_minutes: int | None = None
+    process_new_files: bool = False
+    on_delete: str = "remove"
+
+
+class ConnectionStart(Struct):
+    provider: Provider
+    bucket: str | None = None
+
+
+class BucketsQuery(Struct):
+    provider: Provider
+    credentials: Credentials = None
+    region: str | None = None
+    endpoint_url: str | None = None
+
+
+class ProviderInfo(Shape):
+    id: str
+    name: str
+    auth_type: str
+    credential_fields: list[str]
+    default_region: str | None
+    region_required: bool
+    endpoint: str | None
+    endpoint_required: bool
+    auth_types: list[str] | UnsetType = UNSET
+    alternative_credential_fields: list[str] | UnsetType = UNSET
+
+
+class ProviderList(Shape):
+    providers: list[ProviderInfo]
+
+
+class SetupOut(Struct):
+    provider: str
+    instructions: Annotated[dict[str, Any], Meta(description="auth_type, steps and, for the S3 family, a policy")]
+
+
+class BucketOut(Shape):
+    name: str
+    region: str | None
+
+
+class BucketList(Shape):
+    buckets: list[BucketOut]
+
+
+class ConnectionOut(Struct):
+    id: str
+    provider: str
+    name: str
+    bucket: str
+    region: str | None
+    prefix: str | None
+    endpoint_url: str | None
+    space: str
+    status: Annotated[str, Meta(description="pending, active or error")]
+    verified: bool
+    credentials: Annotated[dict[str, str], Meta(description="The credential names, each value shown as ***")]
+    sync_interval_minutes: int | None
+    process_new_files: bool
+    on_delete: str
+    last_synced_at: str | None
+    next_sync_at: str | None
+    last_error: str | None
+    created_at: str
+    updated_at: str
+
+
+class ConnectionList(Struct):
+    connections: list[ConnectionOut]
+    next_cursor: str | None
+
+
+class ConnectionDeleted(Struct):
+    id: str
+    deleted: bool
+    files_deleted: int
+    files_kept: int
+
+
+class ConnectionTest(Shape):
+    success: bool
+    error: str | UnsetType = UNSET
+
+
+class SyncOut(Struct):
+    id: str
+    connection_id: str
+    status: Annotated[str, Meta(description="queued, syncing, completed or failed")]
+    trigger: str
+    files_added: int
+    files_updated: int
+    files_deleted: int
+    objects: Annotated[int, Meta(description="Objects listed so far; all of them once completed")]
+    error: str | None
+    created_at: str
+    started_at: str | None
+    completed_at: str | None
+
+
+class SyncStarted(SyncOut):
+    sync_id: Annotated[str, Meta(description="The same as id")]
+
+
+class SyncList(Struct):
+    syncs: list[SyncOut]
+    next_cursor: str | None
+
+
+class SyncPreview(Shape):
+    new_files: int
+    updated_files: int
+    deleted_files: int
+    total_size_bytes: int
+
+
+class SyncProgress(Shape):
+    status: Annotated[str, Meta(description="idle when never synced")]
+    synced: int
+    total: int
+    percent: int
+    eta_seconds: int | None
+    started_at: str | None
+    completed_at: str | None
+    sync_id: str | None
+    error: str | None | UnsetType = UNSET
+
+
+class ObjectOut(Shape):
+    key: str
+    size_bytes: int
+    last_modified: str | None
+    etag: str | None
+    content_type: str | None
+
+
+class BrowseOut(Shape):
+    objects: list[ObjectOut]
+    folders: Annotated[list[str], Meta(description="Prefixes ending in /")]
+    prefix: str | None
+    next_cursor: str | None
