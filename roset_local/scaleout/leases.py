@@ -46,18 +46,20 @@ class Leases:
     # -- the API host --------------------------------------------------------------------------
     def offer(self, job_id: str, attempt: int) -> None:
         """Before the order is enqueued: the attempt exists and waits for a worker host."""
-        pipe = self.redis.pipeline()
-        pipe.set(lease_key(job_id, attempt), _encode(QUEUED), ex=OFFER_TTL)
-        pipe.sadd(REMOTE_JOBS, f"{job_id}:{attempt}")
-        pipe.execute()
+        def both(pipe: Any) -> None:
+            pipe.set(lease_key(job_id, attempt), _encode(QUEUED), ex=OFFER_TTL)
+            pipe.sadd(REMOTE_JOBS, f"{job_id}:{attempt}")
+
+        self.redis.transaction(both)
 
     def withdraw(self, job_id: str, attempt: int) -> None:
         """The attempt is over (committed, discarded, cancelled or lost): a running worker stops at its
         next renewal, and an order still queued is dropped when taken."""
-        pipe = self.redis.pipeline()
-        pipe.delete(lease_key(job_id, attempt))
-        pipe.srem(REMOTE_JOBS, f"{job_id}:{attempt}")
-        pipe.execute()
+        def both(pipe: Any) -> None:
+            pipe.delete(lease_key(job_id, attempt))
+            pipe.srem(REMOTE_JOBS, f"{job_id}:{attempt}")
+
+        self.redis.transaction(both)
 
     def remote_jobs(self) -> list[tuple[str, int]]:
         out = []
