@@ -124,10 +124,13 @@ def render(services: Any) -> str:
         out.sample("roset_files", files.get(status, 0), [("status", status)])
 
     out.family("roset_queue_depth", "gauge", "Tasks waiting in the queue (pending and scheduled).")
-    out.sample("roset_queue_depth", queue_depth(services.huey))
+    depth = _unless_queue_down(lambda: queue_depth(services.huey))
+    if depth is not None:  # a shared queue that does not answer: no sample rather than a failed scrape
+        out.sample("roset_queue_depth", depth)
 
-    if services.scaleout is not None:
-        worker_metrics(out, services.scaleout.status())
+    workers = _unless_queue_down(services.scaleout.status) if services.scaleout is not None else None
+    if workers is not None:
+        worker_metrics(out, workers)
 
     out.family("roset_job_duration_seconds", "histogram", "Processing time of completed jobs.")
     buckets, count, ms_sum = analytics_store.duration_histogram(db)
@@ -151,6 +154,15 @@ def render(services: Any) -> str:
         out.sample("roset_http_request_duration_seconds_sum", round(hist[-1], 6), base)
         out.sample("roset_http_request_duration_seconds_count", hist[-2], base)
     return out.text()
+
+
+def _unless_queue_down(read: Callable[[], Any]) -> Any:
+    from roset_local.queue import queue_down_errors
+
+    try:
+        return read()
+    except queue_down_errors():
+        return None
 
 
 def worker_metrics(out: Exposition, status: dict[str, Any]) -> None:

@@ -17,14 +17,16 @@ from typing import Any
 
 import httpx
 import pytest
+from redis import Redis
 
 from roset_local.queue import redis_huey
+from roset_local.scaleout.leases import RUNNING, Leases
 from roset_local.scaleout.queues import MAIN_QUEUE, commit_task, result_key, runs_elsewhere
 from roset_local.scaleout.results import Result
 from roset_local.storage.blobs import open_store
 from tests.conftest import ROOT, server_env
-from tests.scaleout_cluster import (ADMIN_PASSWORD, STORAGE_URL, Cluster, mixed_files, start_cluster, terminal_hooks,
-                                    upload_all, wait_terminal)
+from tests.scaleout_cluster import (ADMIN_PASSWORD, STORAGE_URL, Cluster, Worker, mixed_files, start_cluster,
+                                    terminal_hooks, upload_all, wait_terminal)
 from tests.test_webhooks import wait_for
 
 pytestmark = pytest.mark.slow
@@ -98,8 +100,19 @@ def test_killed_worker_jobs_complete_exactly_once(cluster: Cluster) -> None:
     files = mixed_files(12, "kill")
     with cluster.api.client() as http:
         ids = upload_all(http, files)
-        busy = wait_for(lambda: [w for w in cluster.health_workers(http) if w["jobs_running"]], 60, interval=0.1)
-        victim = next(w for w in cluster.live_workers() if any(b["pid"] == w.proc.pid for b in busy))
+        leases = Leases(Redis.from_url(cluster.redis.url))
+        pids = {w.proc.pid: w for w in cluster.live_workers()}
+
+        def running_job() -> tuple[str, Worker] | None:  # a job some worker process holds right now
+            for job_id, attempt in leases.remote_jobs():
+                lease = leases.read(job_id, attempt)
+                if lease is not None and lease.state == RUNNING and lease.host:
+                    pid = int(lease.host.rpartition(":")[2])
+                    if pid in pids:
+                        return job_id, pids[pid]
+            return None
+
+        killed_job, victim = wait_for(running_job, 60, interval=0.02)
         os.kill(victim.proc.pid, signal.SIGKILL)
         victim.proc.wait()
         cluster.start_worker()  # the cluster keeps two workers for the next test
@@ -107,10 +120,11 @@ def test_killed_worker_jobs_complete_exactly_once(cluster: Cluster) -> None:
         assert {f["status"] for f in done.values()} == {"completed"}
         jobs = [http.get("/v1/jobs", params={"file_id": i}).json()["jobs"] for i in ids]
         assert all(len(j) == 1 and j[0]["status"] == "completed" for j in jobs)
-        assert any(j[0]["attempts"] >= 2 for j in jobs)  # the killed worker's job ran again elsewhere
+        killed = next(j[0] for j in jobs if j[0]["id"] == killed_job)
+        assert killed["attempts"] >= 2  # the killed worker's job ran again elsewhere
         wait_for(lambda: all(terminal_hooks(receiver)[i] >= 1 for i in ids), 30)
         # the dead attempt's result arriving late, and the live attempt's commit delivered twice: no change
-        rerun = next(j[0] for j in jobs if j[0]["attempts"] >= 2)
+        rerun = killed
         before = http.get(f"/v1/files/{rerun['file_id']}/variants").json()
         file = http.get(f"/v1/files/{rerun['file_id']}").json()
         late_key = result_key(file, rerun["id"], 1)
@@ -153,6 +167,7 @@ def test_redis_outage_loses_nothing(cluster: Cluster) -> None:
         cluster.redis.stop()
         outage_started = time.monotonic()
         ids += upload_all(http, mixed_files(3, "during-outage"))  # accepted: the job waits in roset.db
+        assert http.get("/metrics").status_code == 200 and http.get("/ready").status_code == 503
         time.sleep(max(0.0, 10 - (time.monotonic() - outage_started)))
         cluster.redis.restart()
         done = wait_terminal(http, ids, timeout=180)
