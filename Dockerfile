@@ -24,6 +24,10 @@ RUN PYTHON=python3 scripts/build-binary \
     && env -i HOME=/nonexistent /opt/roset-local/roset-local version
 
 FROM debian:bookworm-slim
+# tesseract reads clean scans 2-4x faster than rapidocr (bundled); without it OCR is rapidocr only.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin roset \
     && mkdir -p /data \
     && chown roset /data \

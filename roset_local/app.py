@@ -21,6 +21,7 @@ from roset_local.config import Settings
 from roset_local.errors import handle_exception
 from roset_local.observe import RequestContext
 from roset_local.services import Services
+from roset_local.wiring import wire
 
 log = logging.getLogger("roset_local")
 
@@ -116,9 +117,7 @@ def _template_filters(engine: JinjaTemplateEngine) -> None:
 
 def create_app(settings: Settings, *, services: Services | None = None) -> Any:
     """Open the data directory and build the ASGI app (the Litestar app wrapped in RequestContext)."""
-    services = services or Services(settings).open()
+    services = wire(services or Services(settings).open())
     services.ensure_admin_key()
     litestar_app = build_litestar(services)
-    from roset_local.metrics import http_observer
-
-    return RequestContext(litestar_app, lambda: services.log_writer, observe=http_observer(services))
+    return RequestContext(litestar_app, lambda: services.log_writer, observe=services.http_metrics.observe)

@@ -283,7 +283,7 @@ def _authenticate(services: Any, opt: dict, parsed: tuple[str, str] | None) -> t
     if scheme in {"portaltoken", "bearer"} and token.startswith("ptk_"):
         if not opt.get("portal"):
             raise Unauthorized("Portal tokens are only accepted by /v1/portal endpoints")
-        return services.authenticate_portal(token), token
+        return services.hooks.authenticate_portal(token), token
     raise Unauthorized("Unsupported Authorization scheme (use 'ApiKey rsk_...')")
 
 

@@ -147,7 +147,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
             return worker_host.run(settings)
         except ValueError as exc:
             raise StartupError(str(exc)) from None
-    services = _open_services(args)
+    from roset_local.wiring import wire
+
+    services = wire(_open_services(args))
     services.start(consumer=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

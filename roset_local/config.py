@@ -100,6 +100,10 @@ class Settings:
     ann_save_seconds: float = 60.0  # the ANN index is saved at most this often while it changes (and at shutdown)
     min_free_bytes: int = 256 * 1024**2  # below this: /ready 503 and uploads 507 (the disk never fills)
     test_faults: bool = False  # lets tests make extraction crash/hang on purpose; never in production
+    # Connection sync schedule: how often the scheduler looks, and the length of a schedule "minute"
+    # (tests shorten both; not read from the environment).
+    sync_tick_seconds: float = 30.0
+    sync_minute_seconds: float = 60.0
     queue_url: str | None = None  # None → huey on DATA/queue.db; redis://host:port/db → a queue worker hosts share
     worker_lease_seconds: float = 30.0  # a worker host's job lease in Redis (renewed every fifth of it)
 

@@ -8,71 +8,22 @@ the caller needs an unconfined API key with ``analytics:read``.
 from __future__ import annotations
 
 import math
-import re
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from litestar import Request, Response, get
 
 from roset_local import __version__
-from roset_local.api.deps import blocking, services_of
+from roset_local.handlers import blocking, services_of
 from roset_local.auth import authenticate_key
 from roset_local.errors import Unauthorized
+from roset_local.observe import HTTP_BUCKETS_S
 from roset_local.queue import queue_depth
 from roset_local.store import analytics as analytics_store
 from roset_local.store import keys as key_store
 
-HTTP_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Litestar appends "; charset=utf-8" to text/ media types itself (naming it here sent it twice).
 MEDIA_TYPE = "text/plain; version=0.0.4"
-_ID_SEGMENT = re.compile(r"\d|^[A-Za-z0-9_-]{24,}$")
-
-
-def route_label(scope: dict[str, Any], status: int) -> str:
-    """The matched route template; unmatched paths collapse so label cardinality stays bounded."""
-    template = scope.get("path_template")
-    if template:
-        return str(template)
-    path = str(scope.get("path", ""))
-    if path.startswith("/static/"):
-        return "/static/*"
-    if status == 404:
-        return "unmatched"
-    return "/".join("{id}" if _ID_SEGMENT.search(part) else part for part in path.split("/"))
-
-
-class HttpMetrics:
-    """Request counts by (method, route, status) and a duration histogram by (method, route)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests: dict[tuple[str, str, str], int] = {}
-        self.durations: dict[tuple[str, str], list[float]] = {}  # bucket counts..., +Inf, sum
-
-    def observe(self, scope: dict[str, Any], state: dict[str, Any], status: int, duration_ms: int) -> None:
-        method = str(scope.get("method", ""))
-        route = route_label(scope, status)
-        seconds = duration_ms / 1000
-        with self._lock:
-            key = (method, route, str(status))
-            self.requests[key] = self.requests.get(key, 0) + 1
-            hist = self.durations.setdefault((method, route), [0.0] * (len(HTTP_BUCKETS_S) + 2))
-            for i, bound in enumerate(HTTP_BUCKETS_S):
-                if seconds <= bound:
-                    hist[i] += 1
-            hist[-2] += 1
-            hist[-1] += seconds
-
-    def snapshot(self) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str, str], list[float]]]:
-        with self._lock:
-            return dict(self.requests), {k: list(v) for k, v in self.durations.items()}
-
-
-def http_observer(services: Any) -> Callable[[dict, dict, int, int], None]:
-    """The RequestContext callback; the collector is kept in ``services.extensions``."""
-    collector = services.extensions.setdefault("http_metrics", HttpMetrics())
-    return collector.observe
 
 
 # -- exposition ---------------------------------------------------------------------------------
@@ -140,8 +91,7 @@ def render(services: Any) -> str:
     out.sample("roset_job_duration_seconds_sum", ms_sum / 1000)
     out.sample("roset_job_duration_seconds_count", count)
 
-    collector: HttpMetrics | None = services.extensions.get("http_metrics")
-    requests, durations = collector.snapshot() if collector else ({}, {})
+    requests, durations = services.http_metrics.snapshot()
     out.family("roset_http_requests_total", "counter", "HTTP requests by method, route template and status.")
     for (method, route, status), n in sorted(requests.items()):
         out.sample("roset_http_requests_total", n, [("method", method), ("route", route), ("status", status)])

@@ -208,3 +208,49 @@ class RequestContext:
                 "created_at": now_str(),
             }
         )
+
+
+# -- HTTP figures for /metrics ------------------------------------------------------------------
+
+HTTP_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_ID_SEGMENT = re.compile(r"\d|^[A-Za-z0-9_-]{24,}$")
+
+
+def route_label(scope: dict[str, Any], status: int) -> str:
+    """The matched route template; unmatched paths collapse so label cardinality stays bounded."""
+    template = scope.get("path_template")
+    if template:
+        return str(template)
+    path = str(scope.get("path", ""))
+    if path.startswith("/static/"):
+        return "/static/*"
+    if status == 404:
+        return "unmatched"
+    return "/".join("{id}" if _ID_SEGMENT.search(part) else part for part in path.split("/"))
+
+
+class HttpMetrics:
+    """Request counts by (method, route, status) and a duration histogram by (method, route)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: dict[tuple[str, str, str], int] = {}
+        self.durations: dict[tuple[str, str], list[float]] = {}  # bucket counts..., +Inf, sum
+
+    def observe(self, scope: dict[str, Any], state: dict[str, Any], status: int, duration_ms: int) -> None:
+        method = str(scope.get("method", ""))
+        route = route_label(scope, status)
+        seconds = duration_ms / 1000
+        with self._lock:
+            key = (method, route, str(status))
+            self.requests[key] = self.requests.get(key, 0) + 1
+            hist = self.durations.setdefault((method, route), [0.0] * (len(HTTP_BUCKETS_S) + 2))
+            for i, bound in enumerate(HTTP_BUCKETS_S):
+                if seconds <= bound:
+                    hist[i] += 1
+            hist[-2] += 1
+            hist[-1] += seconds
+
+    def snapshot(self) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str, str], list[float]]]:
+        with self._lock:
+            return dict(self.requests), {k: list(v) for k, v in self.durations.items()}

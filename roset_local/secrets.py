@@ -1,6 +1,6 @@
 """Secrets at rest: AES-256-GCM with a key from ROSET_SECRET_KEY or DATA/secret.key (created 0600).
 
-``secret_box(services)`` gives the process's :class:`SecretBox`; other modules (connection
+``services.secret_box`` gives the process's :class:`SecretBox`; other modules (connection
 credentials) may use it too, each with its own ``context`` string (bound as associated data, so a
 ciphertext moved to another row or purpose does not decrypt). Nothing here logs a plaintext.
 """
@@ -88,13 +88,6 @@ class SecretBox:
             raise SecretError("cannot decrypt (was the secret key changed?)") from None
 
 
-def secret_box(services: Any) -> SecretBox:
-    box = services.extensions.get("secret_box")
-    if box is None:
-        box = services.extensions["secret_box"] = SecretBox(key_material(services.settings))
-    return box
-
-
 # -- provider keys --------------------------------------------------------------------------------
 
 
@@ -123,7 +116,7 @@ def check_base_url(services: Any, base_url: str | None) -> str | None:
 
 def save_provider_key(services: Any, provider: str, key: str, base_url: str | None) -> dict[str, Any]:
     base_url = check_base_url(services, base_url)
-    ciphertext = secret_box(services).encrypt(key, _context(provider))
+    ciphertext = services.secret_box.encrypt(key, _context(provider))
     row = org_store.save_provider_key(services.db, provider, ciphertext, key_preview(key), base_url)
     return provider_key_out(row)
 
@@ -151,7 +144,7 @@ def get_hosted_keys(services: Any) -> dict[str, dict[str, str | None]]:
     A key that no longer decrypts (secret key changed) is left out, with a warning naming only
     the provider, so that provider falls back to its local engine.
     """
-    box = secret_box(services)
+    box = services.secret_box
     out: dict[str, dict[str, str | None]] = {}
     for row in org_store.list_provider_keys(services.db):
         try:

@@ -6,12 +6,22 @@ import logging
 import os
 import secrets
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from huey import Huey
 
 from roset_local import queue as queue_mod
+from roset_local.auth import KeyCache, RateLimiter
+from roset_local.caches import LruCache, Registry
 from roset_local.config import Settings
+from roset_local.hooks import Hooks
+from roset_local.observe import HttpMetrics, LogWriter
+from roset_local.queue import EmbeddedConsumer, Tasks
+from roset_local.secrets import SecretBox, key_material
+from roset_local.signing import Signer, load_signing_key
 from roset_local.store import keys as key_store
 from roset_local.store.db import Database, DatabaseError, open_database
 from roset_local.store.migrations import Migrations, apply_migrations
@@ -20,9 +30,16 @@ from roset_local.storage.blobs import BlobStore, open_store
 from roset_local.storage.diskspace import DiskSpace
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from roset_local.providers.isolation import ExtractionPool
+
     from roset_local.scaleout.server import ScaleOut
 
 log = logging.getLogger("roset_local")
+
+QUERY_CACHE_ENTRIES = 256  # recent query embeddings: a repeated search skips the model
+PAGE_IMAGE_CACHE_BYTES = 64 * 1024 * 1024  # recently rendered page PNGs
 
 
 class StartupError(Exception):
@@ -56,26 +73,38 @@ class Services:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Opened by open(); the placeholders keep every attribute typed as what it is once open.
         self.db: Database = None  # type: ignore[assignment]
         self.blobs: BlobStore = None  # type: ignore[assignment]
         self.disk: DiskSpace = None  # type: ignore[assignment]
-        self.huey: Any = None
-        self.consumer: Any = None
-        self.rate_limiter: Any = None  # per key / portal token
-        self.anon_limiter: Any = None  # per client address: public routes and failed authentication
-        self.key_cache: Any = None
-        self.log_writer: Any = None
+        self.huey: Huey = None  # type: ignore[assignment]
+        self.signer: Signer = None  # type: ignore[assignment]  # signed URLs (downloads, uploads, nodes)
+        self.rate_limiter: RateLimiter = None  # type: ignore[assignment]  # per key / portal token
+        # per client address: public routes and failed authentication
+        self.anon_limiter: RateLimiter = None  # type: ignore[assignment]
+        self.key_cache: KeyCache = None  # type: ignore[assignment]
+        self.log_writer: LogWriter = None  # type: ignore[assignment]
+        self.consumer: EmbeddedConsumer | None = None
         self.scaleout: ScaleOut | None = None  # set when ROSET_QUEUE_URL shares the queue with worker hosts
         self.org_id = "org-local"
+        # Set by roset_local.wiring.wire (the server, the worker and the MCP stdio server).
+        self.hooks = Hooks()
+        self._tasks: Tasks | None = None
+        # Per-process state, one per Services (so each test app has its own).
+        self.http_metrics = HttpMetrics()
+        self.query_cache: LruCache[tuple[str, str], np.ndarray] = LruCache(QUERY_CACHE_ENTRIES)
+        self.page_images: LruCache[tuple[str, str, int, int], bytes] = LruCache(PAGE_IMAGE_CACHE_BYTES, len)
+        self.vector_indexes = Registry()  # table -> index.vectors.BitIndex
+        self.ann_indexes = Registry()  # table -> index.ann.AnnIndex
+        self.connection_files_lock = threading.Lock()  # one file record per connection node
+        self._lazy_lock = threading.Lock()
+        self._extraction_pool: ExtractionPool | None = None
+        self._secret_box: SecretBox | None = None
         self._stoppers: list[Callable[[], None]] = []
         self._starters: list[Callable[[], None]] = []
-        self.extensions: dict[str, Any] = {}
 
     # -- setup ---------------------------------------------------------------------------------
     def open(self) -> "Services":
-        from roset_local.auth import RateLimiter
-        from roset_local.observe import LogWriter
-
         s = self.settings
         if s.queue_url:
             from roset_local.scaleout.worker import check_settings
@@ -104,23 +133,50 @@ class Services:
         self.disk = DiskSpace(s.data_dir, self.blobs.root if self.blobs.is_local else None, s.min_free_bytes)
         self.disk.ensure_reserve()
         self.org_id = get_setting(self.db, "org_id") or self._init_org_id()
-        from roset_local.signing import Signer, load_signing_key
-
-        self.extensions["signer"] = Signer(load_signing_key(s.data_dir))
-        from roset_local.providers.models import list_models
-
-        self.extensions["list_models"] = lambda: list_models(s.models_dir)
+        self.signer = Signer(load_signing_key(s.data_dir))
         self.huey = queue_mod.make_huey(s.queue_path, url=s.queue_url)
         self.rate_limiter = RateLimiter(s.rate_limit_per_minute)
         self.anon_limiter = RateLimiter(s.anon_rate_limit_per_minute)
-        from roset_local.auth import KeyCache
-
         self.key_cache = KeyCache()
         self.log_writer = LogWriter(self.db)
-        from roset_local.tasks import register_tasks
-
-        register_tasks(self)
         return self
+
+    @property
+    def tasks(self) -> Tasks:
+        """The queue's tasks; registered by ``roset_local.wiring.wire``."""
+        if self._tasks is None:
+            raise RuntimeError("no queue tasks: this Services was opened without roset_local.wiring.wire")
+        return self._tasks
+
+    @tasks.setter
+    def tasks(self, tasks: Tasks) -> None:
+        if self._tasks is not None:
+            raise RuntimeError("the queue tasks are already registered on this Services")
+        self._tasks = tasks
+
+    @property
+    def wired(self) -> bool:
+        return self._tasks is not None
+
+    @property
+    def extraction_pool(self) -> "ExtractionPool":
+        """The pool of extraction processes, started on first use (a CLI command never needs it)."""
+        with self._lazy_lock:
+            if self._extraction_pool is None:
+                from roset_local.providers.isolation import pool_for
+
+                self._extraction_pool = pool_for(self.settings)
+                self.on_stop(self._extraction_pool.close)
+            return self._extraction_pool
+
+    @property
+    def secret_box(self) -> SecretBox:
+        """Encrypts provider keys, connection credentials and webhook secrets; the key file is made on
+        first use."""
+        with self._lazy_lock:
+            if self._secret_box is None:
+                self._secret_box = SecretBox(key_material(self.settings))
+            return self._secret_box
 
     def _init_org_id(self) -> str:
         org_id = "org-" + secrets.token_hex(6)
@@ -148,14 +204,6 @@ class Services:
             "Use it as:  Authorization: ApiKey <key>"
         )
         (announce or (lambda m: print(m, file=sys.stderr, flush=True)))(message)
-
-    def authenticate_portal(self, token: str) -> Any:
-        handler = self.extensions.get("portal_auth")
-        if handler is None:
-            from roset_local.errors import Unauthorized
-
-            raise Unauthorized("Invalid portal token")
-        return handler(token)
 
     def on_stop(self, fn: Callable[[], None]) -> None:
         self._stoppers.append(fn)

@@ -117,6 +117,60 @@ def bench_scans(pool: ExtractionPool, work: Path, pages: int) -> None:
     row("scanned PDF pages (OCR)", "pages/s", pages / raw_s, pages / pool_s)
 
 
+def bench_ocr_set(work: Path) -> None:
+    """OCR alone on the scan set (clean, noisy, rotated): the default engine against rapidocr alone, page by page."""
+    import os
+    import re
+    from collections import Counter
+
+    import scangen
+
+    from roset_local.providers.engines import OcrEngine
+
+    word = re.compile(r"[\w']+")
+
+    def recall(found: str, truth: str) -> float:
+        have, want = Counter(w.lower() for w in word.findall(found)), Counter(w.lower() for w in word.findall(truth))
+        return sum(min(n, have[w]) for w, n in want.items()) / max(1, sum(want.values()))
+
+    pages = scangen.scan_set(work)
+    engines = {"default": OcrEngine(), "rapidocr alone": OcrEngine(tesseract=False, orient=False)}
+    for engine in engines.values():
+        engine.read(pages[0].image)  # model load and first-run warm-up are not a page's cost
+    load = os.getloadavg()
+    tally: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    used: Counter[str] = Counter()
+    for page in pages:
+        line = f"  {page.category:8} {page.name:18}"
+        for name, engine in engines.items():
+            t = time.perf_counter()
+            result = engine.read(page.image, page.dpi / 72)
+            seconds = time.perf_counter() - t
+            score = recall(" ".join(box.text for box in result.boxes), page.truth)
+            tally.setdefault((name, page.category), []).append((seconds, score))
+            if name == "default":
+                used[result.engine] += 1
+            line += f" | {name} {seconds:5.2f} s {score:.3f} ({result.engine})"
+        print(line, flush=True)
+    end = os.getloadavg()
+    print(f"OCR scan set: {len(pages)} pages; load average {load[0]:.2f} at the start, {end[0]:.2f} at the end")
+    print(f"default engine read {dict(used)} pages")
+    print(f"{'pages':10} {'engine':16} {'s/page':>7} {'recall':>7} {'min':>7}  ratio of s/page to rapidocr alone")
+    for category in [*dict.fromkeys(p.category for p in pages), "all"]:
+        rows = {
+            name: [v for (n, c), vals in tally.items() if n == name and category in (c, "all") for v in vals]
+            for name in engines
+        }
+        base = sum(s for s, _ in rows["rapidocr alone"]) / len(rows["rapidocr alone"])
+        for name, vals in rows.items():
+            per_page = sum(s for s, _ in vals) / len(vals)
+            mean_recall = sum(r for _, r in vals) / len(vals)
+            print(
+                f"{category:10} {name:16} {per_page:7.2f} {mean_recall:7.3f} {min(r for _, r in vals):7.3f}"
+                f"  {per_page / base:5.2f}"
+            )
+
+
 def bench_images(pool: ExtractionPool, work: Path, count: int) -> None:
     from rapidocr import RapidOCR
 
@@ -168,7 +222,7 @@ def main() -> None:
     parser.add_argument("--scans", type=int, default=4)
     parser.add_argument("--images", type=int, default=6)
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["pdf", "scans", "images", "audio"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["pdf", "ocr", "scans", "images", "audio"])
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="roset-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -178,6 +232,8 @@ def main() -> None:
         print(f"pool of 2 workers started in {t:.2f} s; files in {work}")
         if "pdf" not in args.skip:
             bench_pdf(pool, work, args.pdf_pages)
+        if "ocr" not in args.skip:
+            bench_ocr_set(work)
         if "scans" not in args.skip:
             bench_scans(pool, work, args.scans)
         if "images" not in args.skip:

@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from roset_local.caches import Registry  # noqa: E402
 from roset_local.index.ann import DTYPE, AnnConfig, AnnIndex  # noqa: E402
 from roset_local.index.embedder import local_embedder  # noqa: E402
 from roset_local.index.search import Filters, ranked_chunks  # noqa: E402
@@ -131,7 +132,7 @@ def open_ann(services: SimpleNamespace, table: str, work: Path, n: int) -> None:
     t = time.time()
     AnnIndex(table, 384, config)._load()
     print(f"ANN graph load from DATA/index: {time.time() - t:.1f} s")
-    services.extensions.setdefault("ann_indexes", {})[table] = ann
+    services.ann_indexes.get_or_create(AnnIndex, table, lambda: ann)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -148,14 +149,13 @@ def bench_size(work: Path, n: int, base: np.ndarray, queries: np.ndarray, query_
     db = Database(path)
     apply_migrations(db, [schema.files, store.index])
     settings = SimpleNamespace(data_dir=work / f"data-{n}", ann_min_vectors=20_000, ann_save_seconds=60)
-    services = SimpleNamespace(db=db, extensions={}, settings=settings)
-    coarse = SimpleNamespace(db=db, extensions={})  # no settings: today's coarse path only
+    coarse = SimpleNamespace(db=db, vector_indexes=Registry(), ann_indexes=Registry())  # no settings: today's coarse path only
+    services = SimpleNamespace(db=db, settings=settings, vector_indexes=coarse.vector_indexes, ann_indexes=Registry())
     table = store.list_vector_tables(services.db)[0]["name"]
     t0 = time.time()
     nearest(coarse, table, 384, queries[0], 10)
     print(f"first vector query (loads the bit index): {1000 * (time.time() - t0):.0f} ms", flush=True)
     open_ann(services, table, work, n)
-    services.extensions["vector_indexes"] = coarse.extensions["vector_indexes"]
     # Exact brute force over the same vectors (numpy) and recall@10.
     exact_t, vec_t, recall, recall_sp, coarse_t, recall_c = [], [], [], [], [], []
     for q in queries[:runs]:
@@ -230,7 +230,7 @@ def bench_embedding(work: Path) -> None:
     with db.write():
         db.insert("files", {"id": "file-e", "space": "default", "filename": "e.md", "storage_key": "k",
                             "status": "completed", "created_at": "x", "updated_at": "x"})
-    services = SimpleNamespace(db=db, extensions={})
+    services = SimpleNamespace(db=db, vector_indexes=Registry(), ann_indexes=Registry())
     t = time.perf_counter()
     result = index_file(services, file_id="file-e", space="default", filename="e.md", content_type="text/markdown",
                         metadata={}, markdown=markdown, pages=[], segments=[], chunking=None, embedding_model=None,

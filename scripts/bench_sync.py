@@ -95,11 +95,12 @@ def db_sync(spec: Any, workdir: Path, n: int, raw_time: float, repeat: int) -> N
     from roset_local.config import Settings
     from roset_local.connections import manage, sync
     from roset_local.services import Services
+    from roset_local.wiring import wire
     from roset_local.store import connections as store
 
     best_first = best_again = best_changed = float("inf")
     for attempt in range(repeat):
-        services = Services(Settings.from_env({}, data_dir=workdir / f"data{attempt}", consumer=False)).open()
+        services = wire(Services(Settings.from_env({}, data_dir=workdir / f"data{attempt}", consumer=False)).open())
         services.huey.immediate = True  # the sync task runs inline, as the consumer would run it
         try:
             principal = Principal("api_key", None, None, frozenset())

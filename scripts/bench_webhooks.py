@@ -107,7 +107,7 @@ def emit(services: Any, created: dict[str, float], wake: bool, i: int) -> str:
                                 space="default")
     created[event_id] = t
     if wake:
-        services.extensions["events_committed"]()
+        services.hooks.events_committed()
     return event_id
 
 

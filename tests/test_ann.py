@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from roset_local.caches import Registry
 from roset_local.index.ann import AnnConfig, AnnIndex, prune_unindexed_logs
 from roset_local.index.vectors import nearest, sign_bits
 from roset_local.store import chunks as store
@@ -41,6 +42,11 @@ def unit(rng: np.random.Generator, n: int) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
+def fake_services(db: Database, settings: SimpleNamespace) -> SimpleNamespace:
+    """What the vector search reads from a Services: the database, settings and the index registries."""
+    return SimpleNamespace(db=db, settings=settings, vector_indexes=Registry(), ann_indexes=Registry())
+
+
 @pytest.fixture
 def corpus(tmp_path: Path):
     """600 vectors in space "big" (6 files), 12 in space "small" (1 file); the graph is used from 1 vector."""
@@ -57,7 +63,7 @@ def corpus(tmp_path: Path):
     for cid, v in zip(add_file(db, table, "small-0", "small", vs), vs):
         vectors[cid] = ("small-0", "small", v)
     settings = SimpleNamespace(data_dir=tmp_path, ann_min_vectors=1, ann_save_seconds=3600)
-    services = SimpleNamespace(db=db, extensions={}, settings=settings)
+    services = fake_services(db, settings)
     yield SimpleNamespace(db=db, table=table, services=services, vectors=vectors, rng=rng, tmp=tmp_path)
     db.close()
 
@@ -73,8 +79,8 @@ def search(c, query: np.ndarray, k: int = 10, **filters) -> list[int]:
 
 
 def the_graph(c) -> AnnIndex:
-    ann = c.services.extensions["ann_indexes"][c.table]
-    assert ann.ready and len(ann) > 0
+    ann = c.services.ann_indexes.get(AnnIndex, c.table)
+    assert ann is not None and ann.ready and len(ann) > 0
     return ann
 
 
@@ -121,7 +127,7 @@ def test_a_saved_graph_is_loaded_and_the_log_replayed_after_a_crash(corpus):
     c.vectors = {cid: t for cid, t in c.vectors.items() if t[0] != "big-1"}
     before = [search(c, q, 10, spaces=("small",)) for q in queries] + [search(c, q) for q in queries]
     assert json.loads(first.path.with_suffix(".json").read_text()) == meta  # cadence not reached
-    restarted = SimpleNamespace(db=c.db, extensions={}, settings=c.services.settings)
+    restarted = fake_services(c.db, c.services.settings)
     c2 = SimpleNamespace(**{**vars(c), "services": restarted})
     after = [search(c2, q, 10, spaces=("small",)) for q in queries] + [search(c2, q) for q in queries]
     graph = the_graph(c2)
@@ -130,8 +136,7 @@ def test_a_saved_graph_is_loaded_and_the_log_replayed_after_a_crash(corpus):
     assert len(graph) == len(c.vectors)
     # A torn file is rebuilt from the stored vectors, with the same answers.
     graph.path.write_bytes(b"torn")
-    rebuilt = SimpleNamespace(**{**vars(c), "services": SimpleNamespace(db=c.db, extensions={},
-                                                                       settings=c.services.settings)})
+    rebuilt = SimpleNamespace(**{**vars(c), "services": fake_services(c.db, c.services.settings)})
     assert [search(rebuilt, q, 10, spaces=("small",)) for q in queries] + [search(rebuilt, q) for q in queries] == before
     assert the_graph(rebuilt).recovered == "built"
 
@@ -141,7 +146,7 @@ def test_small_tables_keep_the_exact_path(corpus):
     c.services.settings.ann_min_vectors = 10_000
     query = unit(c.rng, 1)[0]
     assert search(c, query) == exact(c.vectors, query, 10)
-    assert "ann_indexes" not in c.services.extensions or c.table not in c.services.extensions["ann_indexes"]
+    assert c.table not in c.services.ann_indexes
 
 
 def test_save_is_atomic_and_prunes_the_log(corpus):

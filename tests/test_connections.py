@@ -369,10 +369,7 @@ def test_process_new_files_after_sync(client, tmp_path):
 
 def test_scheduled_sync(settings, tmp_path):
     _local_target(tmp_path, "sched", {"a.txt": b"a\n"})
-    app = create_app(settings)
-    services = app.app.state.services
-    services.extensions["connections_tick_seconds"] = 0.1
-    services.extensions["connections_minute_seconds"] = 0.1  # 5 "minutes" = 0.5 s
+    app = create_app(replace(settings, sync_tick_seconds=0.1, sync_minute_seconds=0.1))  # 5 "minutes" = 0.5 s
     with TestClient(app, base_url="http://127.0.0.1:8700") as client:
         client.headers.update(auth())
         cid = client.post("/v1/connections/verify", json={"provider": "local", "name": "S", "bucket": "sched",

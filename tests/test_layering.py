@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from roset_local.providers.names import PROVIDER_NAMES
+from roset_local.storage.backends import PROVIDER_IDS
 from roset_local.store.keys import ALL_SCOPES
 from roset_local.store.variants import VARIANT_TYPES
 
@@ -123,6 +124,7 @@ TABLES = {
     "provider names": (set(PROVIDER_NAMES), "providers/names.py"),
     "variant types": (set(VARIANT_TYPES), "store/variants.py"),
     "scopes": (set(ALL_SCOPES), "store/keys.py"),
+    "storage providers": (set(PROVIDER_IDS), "storage/backends/spec.py"),
 }
 
 
@@ -158,3 +160,20 @@ def test_every_scope_a_route_or_tool_names_is_in_the_table() -> None:
     assert len(named) > 50  # the walk sees the routes
     unknown = [f"{rel}:{line} {scope!r}" for rel, line, scope in named if scope not in ALL_SCOPES]
     assert unknown == []
+
+
+# -- storage backends -----------------------------------------------------------------------------
+
+
+def test_every_storage_provider_has_a_backend_that_implements_the_protocol() -> None:
+    from roset_local.storage import backends
+
+    families = {p["family"] for p in backends.PROVIDERS}
+    assert families == set(backends.FAMILIES) == set(backends.BACKENDS)
+    members = [name for name, value in vars(backends.Backend).items()
+               if callable(value) and not name.startswith("_")]
+    assert len(members) >= 10
+    for family, module in backends.BACKENDS.items():
+        assert module.__name__ == f"roset_local.storage.backends.{family}"
+        missing = [name for name in members if not callable(getattr(module, name, None))]
+        assert missing == [], f"{family} backend lacks {missing}"

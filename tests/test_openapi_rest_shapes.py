@@ -1,39 +1,17 @@
-"""The OpenAPI document describes the data of the REST resources (connections, nodes, webhooks, org, ...)."""
+"""Real answers of the REST resources (connections, nodes, webhooks, keys, org, analytics, logs, audit, portal)
+match the schemas the OpenAPI document gives them; that every operation is typed is test_openapi_contract's rule."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openapi_schema_validator import OAS31Validator
 
 from roset_local.config import Settings
 from tests.conftest import ADMIN_KEY
-
-TAGS = {"connections", "nodes", "webhooks", "org", "analytics", "logs", "audit", "portal"}
-METHODS = ("get", "put", "post", "delete", "patch")
-# Operations of these tags that read no body (everything else that is POST/PUT/PATCH must declare one).
-NO_BODY = {
-    ("post", "/v1/connections/{connection_id}/test"), ("post", "/v1/connections/{connection_id}/sync"),
-    ("post", "/v1/connections/{connection_id}/sync/preview"), ("post", "/v1/webhooks/{webhook_id}/test"),
-    ("post", "/v1/webhooks/{webhook_id}/rotate-secret"),
-}
-
-
-def _resolve(doc: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in node:
-        node = doc["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
-    return node
-
-
-OTHERS = {"/v1/me"}  # tagged org, but a system route (documented with the core routes)
-
-
-def _operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(method, path, op) for path, item in doc["paths"].items() for method, op in item.items()
-            if method in METHODS and TAGS & set(op.get("tags", [])) and path not in OTHERS]
+from tests.test_openapi_contract import resolve
 
 
 @pytest.fixture
@@ -50,35 +28,18 @@ def doc(client) -> dict[str, Any]:
     return res.json()
 
 
-def test_every_rest_operation_documents_its_body_and_2xx_shape(doc):
-    ops = _operations(doc)
-    assert len(ops) >= 60  # the resources above, all of them
-    problems = []
-    for method, path, op in ops:
-        if method in ("post", "put", "patch") and (method, path) not in NO_BODY:
-            schema = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-            if not schema or not _resolve(doc, schema).get("properties"):
-                problems.append(f"{method.upper()} {path}: no request body schema")
-        for status, response in op["responses"].items():
-            content = response.get("content", {}).get("application/json")
-            if status.startswith("2") and content is not None:
-                if not _resolve(doc, content.get("schema", {})).get("properties"):
-                    problems.append(f"{method.upper()} {path} {status}: response schema has no properties")
-    assert not problems, "\n".join(problems)
-    assert {"ConnectionOut", "WebhookOut", "KeyOut", "AuditEventOut"} <= set(doc["components"]["schemas"])
-
-
 def _check(doc: dict[str, Any], method: str, path: str, status: int, body: Any) -> None:
     schema = doc["paths"][path][method]["responses"][str(status)]["content"]["application/json"]["schema"]
     validator = OAS31Validator({**schema, "components": doc["components"]})
     errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(body)]
     assert not errors, f"{method.upper()} {path}: " + "; ".join(errors)
     if "$ref" in schema:  # nothing on the wire that the document does not name
-        props = _resolve(doc, schema)["properties"]
+        props = resolve(doc, schema)["properties"]
         assert set(body) <= set(props), set(body) - set(props)
 
 
 def test_real_responses_match_their_documented_schemas(client, doc):
+    assert {"ConnectionOut", "WebhookOut", "KeyOut", "AuditEventOut", "OrgSettings"} <= set(doc["components"]["schemas"])
     res = client.post("/v1/webhooks", json={"url": "https://example.com/hook", "events": ["file.uploaded"]})
     assert res.status_code == 201, res.text
     _check(doc, "post", "/v1/webhooks", 201, res.json())
@@ -98,6 +59,7 @@ def test_real_responses_match_their_documented_schemas(client, doc):
     _check(doc, "get", "/v1/org/settings", 200, client.get("/v1/org/settings").json())
     _check(doc, "get", "/v1/org/usage", 200, client.get("/v1/org/usage").json())
 
+    _check(doc, "get", "/v1/connections/providers", 200, client.get("/v1/connections/providers").json())
     conn = client.post("/v1/connections", json={"provider": "local", "name": "docs", "bucket": "docs"})
     assert conn.status_code == 201, conn.text
     _check(doc, "post", "/v1/connections", 201, conn.json())
@@ -116,3 +78,56 @@ def test_real_responses_match_their_documented_schemas(client, doc):
     _check(doc, "get", "/v1/audit", 200, audit.json())
     _check(doc, "get", "/v1/api-logs", 200, client.get("/v1/api-logs").json())
     _check(doc, "get", "/v1/analytics/overview", 200, client.get("/v1/analytics/overview").json())
+
+
+def test_official_sdk_answers_match_the_document(make_live_server, tmp_path):
+    """The real server through the official SDK: what it returns is what the document describes."""
+    from roset import Client
+
+    (tmp_path / "buckets" / "inbox" / "sub").mkdir(parents=True)
+    (tmp_path / "buckets" / "inbox" / "sub" / "a.txt").write_text("hello")
+    server = make_live_server(ROSET_LOCAL_ROOTS=str(tmp_path / "buckets")).start()
+    with server.client() as http:
+        doc = http.get("/schema/openapi.json").json()
+    sdk = Client(api_key=ADMIN_KEY, base_url=server.url)
+    try:
+        conn = sdk.connections.create(provider="local", name="inbox", bucket="inbox")
+        hook = sdk.webhooks.create("https://example.com/hook", ["file.uploaded"])
+        answers = [
+            ("post", "/v1/connections", 201, conn),
+            ("get", "/v1/connections", 200, sdk.connections.list()),
+            ("get", "/v1/connections/{connection_id}", 200, sdk.connections.get(conn["id"])),
+            ("post", "/v1/connections/{connection_id}/test", 200, sdk.connections.test(conn["id"])),
+            ("post", "/v1/connections/{connection_id}/sync", 202, sdk.connections.sync(conn["id"])),
+            ("get", "/v1/nodes", 200, sdk.nodes.list(connection_id=conn["id"])),
+            ("post", "/v1/webhooks", 201, hook),
+            ("get", "/v1/webhooks", 200, sdk.webhooks.list()),
+            ("patch", "/v1/webhooks/{webhook_id}", 200, sdk.webhooks.update(hook["id"], enabled=False)),
+            ("get", "/v1/webhooks/{webhook_id}/deliveries", 200, sdk.webhooks.deliveries(hook["id"])),
+            ("get", "/v1/analytics/overview", 200, sdk.analytics.overview()),
+            ("get", "/v1/analytics/processing", 200, sdk.analytics.processing(days=7)),
+            ("get", "/v1/analytics/file-types", 200, sdk.analytics.file_types()),
+            ("get", "/v1/analytics/spaces", 200, sdk.analytics.spaces()),
+            ("get", "/v1/analytics/failures", 200, sdk.analytics.failures()),
+            ("get", "/v1/analytics/volume", 200, sdk.analytics.volume(days=7)),
+            ("delete", "/v1/webhooks/{webhook_id}", 200, sdk.webhooks.delete(hook["id"])),
+            ("delete", "/v1/connections/{connection_id}", 200, sdk.connections.delete(conn["id"])),
+        ]
+    finally:
+        sdk.close()
+    assert conn["credentials"] == {} and hook["secret"]
+    for method, path, status, body in answers:
+        _check(doc, method, path, status, body)
+
+
+@pytest.mark.parametrize(("path", "body", "message"), [
+    ("/v1/org/api-keys", b'{"name": 5}', "Invalid request body: Expected `str`, got `int` - at `$.name`"),
+    ("/v1/webhooks", b"", "Request body must be a JSON object"),
+    ("/v1/connections", b"{", "Request body is not valid JSON"),
+    ("/v1/portal/tokens", b'{"ttl": 60}', "Invalid request body: Object missing required field `space`"),
+])
+def test_documented_bodies_keep_the_contracts_400s(client, path, body, message):
+    """Declaring a body for the document must not hand its validation to the framework."""
+    res = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert res.status_code == 400
+    assert res.json()["error"] == message and res.json()["code"] == "BAD_REQUEST"

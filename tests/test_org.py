@@ -13,7 +13,8 @@ from roset_local import secrets
 from roset_local.app import create_app
 from roset_local.config import Settings
 from roset_local.errors import QuotaExceeded
-from roset_local.pipeline.process import choose_provider
+from roset_local.pipeline import lifecycle, steps
+from roset_local.pipeline.steps import choose_provider
 from roset_local.providers.registry import default_routing_rules, route
 from roset_local.store import org as org_store
 from roset_local.timeutil import now_str, utcnow
@@ -63,7 +64,8 @@ def test_settings_defaults_and_merging_updates(org):
     assert r.json() == expected
     assert client.get("/v1/org/settings").json() == expected
     assert org_store.get_org_settings(services.db) == expected
-    assert services.extensions["org_settings"](services.db) == expected
+    assert steps.wanted_variants(services, {}) == ["markdown", "embeddings"]  # what a job without options gets
+    assert steps.extraction_mode(services, {}) == "structured"
     assert client.put("/v1/org/settings", json={"chat_model": None, "pages_limit": None}).json()["pages_limit"] is None
 
 
@@ -146,7 +148,7 @@ def test_routing_rules_defaults_override_and_reset(org):
     ]
     assert client.get("/v1/org/routing-rules").json()["rules"] == rules
     db = services.db
-    assert services.extensions["routing_rules"](db) == rules
+    assert org_store.get_routing_rules(db) == rules
     # the pipeline's router, fed the saved rules as the pipeline does
     assert choose_provider(services, "application/pdf; charset=binary", None) == "gemini"
     assert choose_provider(services, "application/vnd.ms-excel", None) == "openai"
@@ -192,7 +194,7 @@ def test_provider_keys_listed_redacted_and_deleted(org):
     assert listed["openai"]["configured"] and listed["reducto"]["key_preview"] == "rdt…_key"
     assert not listed["gemini"]["configured"]
     assert RAW_KEY not in client.get("/v1/org/provider-keys").text
-    assert services.extensions["hosted_keys"](services) == {
+    assert secrets.get_hosted_keys(services) == {
         "openai": {"key": RAW_KEY, "base_url": "http://llm.local:8000/v1"},
         "reducto": {"key": "rdt_your_key", "base_url": None},
     }
@@ -271,7 +273,7 @@ def test_usage_and_quota(org):
     assert client.get("/v1/org/usage").json() == {
         "period": period, "pages_used": 0, "pages_limit": None, "plan": "self-hosted", "overage_pages": 0
     }
-    services.extensions["check_quota"](services)  # unlimited: never raises
+    lifecycle.check_quota(services)  # unlimited: never raises
     _completed_job(db, "u1", 6)
     _completed_job(db, "u2", 99, completed_at="2001-01-01 00:00:00")  # another month
     with db.write():  # failed jobs are not billed

@@ -139,7 +139,7 @@ def emit(services, type_: str, data: dict[str, Any], space: str | None = "defaul
     """What the pipeline does: record the event with the state change, then wake the relay."""
     with services.db.write():
         event_id = record_event(services.db, type_, data, space=space)
-    services.extensions["events_committed"]()
+    services.hooks.events_committed()
     return event_id
 
 

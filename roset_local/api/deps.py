@@ -1,52 +1,20 @@
-"""Small helpers shared by route handlers: the services object, the caller, JSON bodies."""
+"""Helpers of the JSON route handlers: JSON bodies, signed-URL options, and (from ``roset_local.handlers``
+and ``roset_local.inputs``) what they share with the HTML pages."""
 
 from __future__ import annotations
 
-import functools
-import re
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-
-import anyio
+from typing import Any
 
 import msgspec
-from litestar import Request
 from litestar.di import Provide
 
 from roset_local import jsonsafe
-from roset_local.auth import Principal, principal_of
 from roset_local.errors import BadRequest
-from roset_local.services import Services
+from roset_local.handlers import blocking, caller, services_of  # noqa: F401  (re-exported for api/*)
+from roset_local.inputs import check_query, check_space_name  # noqa: F401  (re-exported for api/*)
 
-T = TypeVar("T")
-
-SPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 # Signed-URL routes: the signature is the credential, so the per-address limit does not apply.
 SIGNED_URL = {"public": True, "unmetered": True}
-MAX_QUERY_CHARS = 4096  # search queries, questions, file-name searches
-
-
-def check_query(value: str | None, field: str) -> str | None:
-    """A search text within :data:`MAX_QUERY_CHARS`; a longer one is a 400 that never echoes it."""
-    if value is not None and len(value) > MAX_QUERY_CHARS:
-        raise BadRequest(f"{field}: must be at most {MAX_QUERY_CHARS} characters (got {len(value)})")
-    return value
-
-
-def services_of(request: Request) -> Services:
-    return request.app.state.services
-
-
-def caller(request: Request) -> Principal:
-    return principal_of(request)
-
-
-def check_space_name(space: str) -> str:
-    if not isinstance(space, str) or not SPACE_RE.match(space):
-        raise BadRequest(
-            "Invalid space name: use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit"
-        )
-    return space
 
 
 def decode_body(raw: bytes, type_: Any = Any) -> Any:
@@ -69,21 +37,6 @@ def decode_body(raw: bytes, type_: Any = Any) -> Any:
         return jsonsafe.check_depth(value)
     except jsonsafe.TooDeep as exc:
         raise BadRequest(f"Request body is {exc}") from None
-
-
-def blocking(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
-    """Run a sync handler body in a worker thread.
-
-    Litestar 2.25 registers a handler twice when its path has several methods and then wraps
-    its own ``sync_to_thread`` wrapper again (the handler returns an unawaited coroutine), so
-    handlers are made coroutine functions here instead of using ``sync_to_thread=True``.
-    """
-
-    @functools.wraps(fn)
-    async def run(*args: Any, **kwargs: Any) -> T:
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
-
-    return run
 
 
 def documents_body(body_type: Any) -> dict[str, Provide]:

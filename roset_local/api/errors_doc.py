@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
+import msgspec
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
@@ -12,7 +13,7 @@ from litestar.openapi.spec import Example
 from litestar.routes import HTTPRoute
 
 from roset_local.api.schemas.common import ErrorOut
-from roset_local.errors import CODES, Conflict, Gone, QuotaExceeded, RosetError, Unauthorized, Unavailable
+from roset_local.errors import CODES, Conflict, Gone, NotFound, QuotaExceeded, RosetError, Unauthorized, Unavailable
 
 # What each status means to a caller: the contract's table, plus the codes this server adds.
 MEANINGS = {
@@ -36,7 +37,8 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 def route_specific() -> dict[Callable[..., Any], tuple[type[RosetError], ...]]:
     """Outcomes a route's properties do not show: state moves (409), quotas (402), readiness (503),
-    single-use URLs (410), a public route that checks a key itself (401). Keyed by handler function."""
+    single-use URLs (410), a public route that checks a key itself (401), a list scoped to an object
+    that must exist (404). Keyed by handler function."""
     from roset_local import metrics
     from roset_local.api import connections, files, jobs, nodes, pages, portal, search, spaces, system, upload, webhooks
 
@@ -58,11 +60,32 @@ def route_specific() -> dict[Callable[..., Any], tuple[type[RosetError], ...]]:
         portal.portal_qa: (Unavailable,),
         connections.delete_connection: (Conflict,),
         connections.start_sync: (Conflict,),
+        nodes.list_nodes: (NotFound,),
         nodes.download_node: (Conflict,),
         nodes.upload_commit: (Conflict,),
         webhooks.replay_webhook: (Conflict,),
     }
     return {handler.fn: raised for handler, raised in table.items()}
+
+
+def body_fields(handler: HTTPRouteHandler) -> set[str]:
+    """Field names of the request body the operation documents: its ``data`` parameter's Struct, or the
+    one declared with ``deps.documents_body`` for a handler that decodes the raw bytes itself."""
+    types = []
+    data = handler.parsed_fn_signature.parameters.get("data")
+    if data is not None:
+        types.append(data.annotation)
+    for provide in handler.resolve_dependencies().values():
+        annotations = getattr(provide.dependency, "__annotations__", {})
+        if "data" in annotations:
+            types.append(annotations["data"])
+    fields: set[str] = set()
+    for body_type in types:
+        if get_origin(body_type) is Annotated:
+            body_type = get_args(body_type)[0]
+        if isinstance(body_type, type) and issubclass(body_type, msgspec.Struct):
+            fields |= set(body_type.__struct_fields__)
+    return fields
 
 
 def error_statuses(handler: HTTPRouteHandler, methods: Iterable[str], *, path_params: bool, query: set[str],
@@ -74,8 +97,8 @@ def error_statuses(handler: HTTPRouteHandler, methods: Iterable[str], *, path_pa
     - Public routes are counted per address (429) unless ``unmetered``; a signed URL (a
       ``signature`` query parameter) answers 403 to a wrong or expired signature.
     - Any parameter or body can be invalid (400); a path parameter names something that may not
-      exist (404), as can an ``..._id`` query parameter; a body can be too large (413); a write can
-      meet a full disk (507).
+      exist (404), as can an ``..._id`` body field (an ``..._id`` query parameter is mostly a filter);
+      a body can be too large (413); a write can meet a full disk (507).
     """
     methods = set(methods)
     opt = handler.opt
@@ -86,8 +109,8 @@ def error_statuses(handler: HTTPRouteHandler, methods: Iterable[str], *, path_pa
         statuses.add(429)
     if "signature" in query:
         statuses.add(403)
-    if path_params or any(name.endswith("_id") for name in query):
-        statuses.add(404)  # a path parameter, or a query parameter naming another object by id
+    if path_params or any(name.endswith("_id") for name in body_fields(handler)):
+        statuses.add(404)  # a path parameter, or a body field naming an object by id
     body = reads_body or bool(methods & BODY_METHODS)
     if path_params or query or body:
         statuses.add(400)

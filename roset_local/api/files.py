@@ -10,14 +10,16 @@ from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import File, Stream
 
 from roset_local import audit
+from roset_local.access import CONTENT_PURPOSE, URL_TTL, content_url, files_page, visible_file
 from roset_local.api.deps import SIGNED_URL, blocking, caller, check_query, decode_body, documents_body, services_of
 from roset_local.api.openapi import Binary
 from roset_local.api.schemas.files import (BatchStarted, BulkDeleted, Deleted, DownloadLink, FileDetail, FileIds,
                                           FileList, FileOut, ItemError, ProcessBatch, ProcessOptions,
                                           ProcessStarted, VariantList, VariantOut)
 from roset_local.api.schemas.jobs import JobOut, job_or_none
+from roset_local.connections import nodes as connection_nodes
 from roset_local.errors import BadRequest, Forbidden, NotFound, RosetError
-from roset_local.pagination import decode_cursor, encode_cursor, parse_limit
+from roset_local.index.search import search_file_ids
 from roset_local.pipeline import lifecycle
 from roset_local.pipeline.options import is_metadata_key, processing_options
 from roset_local.services import Services
@@ -26,24 +28,7 @@ from roset_local.store import files as file_store
 from roset_local.store import jobs as job_store
 from roset_local.store import variants as variant_store
 
-CONTENT_PURPOSE = "content"
-URL_TTL = 3600
 BYTES = "application/octet-stream"  # documented type of a file's bytes; each answer carries the real one
-
-
-def visible_file(services: Services, request: Request, file_id: str) -> dict[str, Any]:
-    """The file if it exists and the caller may see its space (404 either way: no existence leak)."""
-    file = file_store.get_file(services.db, file_id)
-    if file is None or not caller(request).can_see(file["space"]):
-        raise NotFound("File not found")
-    return file
-
-
-def content_url(services: Services, file_id: str, part: str) -> str:
-    """An expiring URL for a file's bytes (part "file") or a binary variant (part = type)."""
-    expires, signature = services.extensions["signer"].expiring(CONTENT_PURPOSE, f"{file_id}/{part}", URL_TTL)
-    path = f"/v1/files/{file_id}/content" if part == "file" else f"/v1/files/{file_id}/variants/{part}/content"
-    return f"{services.settings.base_url}{path}?expires={expires}&signature={signature}"
 
 
 def _metadata_filters(request: Request) -> dict[str, str]:
@@ -72,43 +57,11 @@ def list_files(
     services, principal = services_of(request), caller(request)
     spaces = principal.list_filter(space, "default")
     content_ids = None
-    if check_query(search, "search"):
-        matcher = services.extensions.get("search_file_ids")
-        content_ids = matcher(services.db, search, spaces) if matcher is not None else None
+    if search and check_query(search, "search"):
+        content_ids = search_file_ids(services.db, search, spaces)
     return files_page(services, spaces=spaces, status=status, search=search, content_ids=content_ids,
                      metadata=_metadata_filters(request), sort_by=sort_by, sort_order=sort_order, limit=limit,
                      cursor=cursor)
-
-
-def file_page(services: Services, **query: Any) -> dict[str, Any]:
-    """:func:`files_page` as plain JSON values (the portal and the MCP tools)."""
-    return msgspec.to_builtins(files_page(services, **query))  # type: ignore[no-any-return]
-
-
-def files_page(services: Services, *, spaces: tuple[str, ...] | None, status: str | None, search: str | None,
-               content_ids: list[str] | None, metadata: dict[str, str], sort_by: str, sort_order: str,
-               limit: int | None, cursor: str | None) -> FileList:
-    """One validated page of files as the API shapes them (the JSON list, the portal and its pages)."""
-    check_query(search, "search")
-    if sort_by not in file_store.SORT_COLUMNS:
-        raise BadRequest(f"sort_by: must be one of {', '.join(file_store.SORT_COLUMNS)}")
-    if sort_order not in ("asc", "desc"):
-        raise BadRequest("sort_order: must be asc or desc")
-    if status is not None and status not in file_store.FILE_STATUSES:
-        raise BadRequest(f"status: must be one of {', '.join(file_store.FILE_STATUSES)}")
-    lim = parse_limit(limit)
-    raw_cursor = decode_cursor(cursor, 4)
-    if raw_cursor is not None and raw_cursor[:2] != [sort_by, sort_order]:
-        raise BadRequest("cursor: made for another sort order")
-    rows = file_store.list_files(
-        services.db, spaces=spaces, status=status, search=search, content_ids=content_ids, metadata=metadata,
-        sort_by=sort_by, sort_order=sort_order, limit=lim, cursor=raw_cursor[2:] if raw_cursor else None,
-    )
-    next_cursor = None
-    if len(rows) > lim:
-        rows = rows[:lim]
-        next_cursor = encode_cursor([sort_by, sort_order, rows[-1]["_sort"], rows[-1]["id"]])
-    return FileList(files=[FileOut.from_row(r) for r in rows], next_cursor=next_cursor)
 
 
 @get("/v1/files/{file_id:str}", opt={"scope": "files:read"}, tags=["files"])
@@ -186,10 +139,7 @@ def process_batch(request: Request, body: RawBody) -> BatchStarted:
     options = _options(data)
     ids = list(dict.fromkeys(data.file_ids or []))
     if data.connection_id:
-        lister = services.extensions.get("connection_file_ids")
-        if lister is None:
-            raise NotFound("Connection not found")
-        ids += [i for i in lister(services, data.connection_id, principal) if i not in ids]
+        ids += [i for i in connection_nodes.connection_file_ids(services, data.connection_id, principal) if i not in ids]
     batch_id = batch_store.create_batch(services.db, "process")
     job_ids, errors = [], []
     for file_id in ids:
@@ -244,7 +194,7 @@ def _stream_blob(services: Services, key: str, media_type: str, filename: str | 
 
 
 def _check_signature(services: Services, file_id: str, part: str, expires: str, signature: str) -> None:
-    problem = services.extensions["signer"].check_expiring(CONTENT_PURPOSE, f"{file_id}/{part}", expires, signature)
+    problem = services.signer.check_expiring(CONTENT_PURPOSE, f"{file_id}/{part}", expires, signature)
     if problem == "expired":
         raise Forbidden("This URL has expired")
     if problem:
@@ -255,16 +205,15 @@ def _check_signature(services: Services, file_id: str, part: str, expires: str, 
      operation_class=Binary)
 @blocking
 def file_content(request: Request, file_id: FromPath[str], expires: FromQuery[str] = "",
-                 signature: FromQuery[str] = "") -> Response[bytes]:
+                 signature: FromQuery[str] = "") -> Response[Any]:
     services = services_of(request)
     _check_signature(services, file_id, "file", expires, signature)
     file = file_store.get_file(services.db, file_id)
     if file is None or file["status"] == "uploading":
         raise NotFound("File not found")
-    opener = services.extensions.get("open_file_bytes")
-    if file.get("node_id") and opener is not None:
+    if file.get("node_id"):
         try:
-            handle = opener(file)
+            handle = connection_nodes.open_file_bytes(services, file)
         except FileNotFoundError:  # e.g. kept after its object was deleted (source_deleted)
             raise NotFound("The file's object is no longer in its bucket") from None
         return Stream(_iter_handle(handle), media_type=file["content_type"] or "application/octet-stream")
@@ -281,7 +230,7 @@ def _iter_handle(handle: Any) -> Any:
      media_type=BYTES, operation_class=Binary)
 @blocking
 def variant_content(request: Request, file_id: FromPath[str], variant_type: FromPath[str], expires: FromQuery[str] = "",
-                    signature: FromQuery[str] = "") -> Response[bytes]:
+                    signature: FromQuery[str] = "") -> Response[Any]:
     services = services_of(request)
     _check_signature(services, file_id, variant_type, expires, signature)
     row = variant_store.get_variant(services.db, file_id, variant_type)

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from litestar import Request, get, post
 from litestar.params import FromPath, FromQuery
 
 from roset_local.api.deps import blocking, caller, services_of
+from roset_local.access import visible_job
 from roset_local.api.schemas.jobs import JobList, JobOut, JobState
-from roset_local.errors import BadRequest, NotFound
+from roset_local.errors import BadRequest
 from roset_local.pagination import decode_cursor, page, parse_limit
 from roset_local.pipeline import lifecycle
-from roset_local.services import Services
 from roset_local.store import jobs as job_store
-
-
-def visible_job(services: Services, request: Request, job_id: str) -> dict[str, Any]:
-    job = job_store.get_job(services.db, job_id)
-    if job is None or not caller(request).can_see(job["space"]):
-        raise NotFound("Job not found")
-    return job
 
 
 @get("/v1/jobs", opt={"scope": "jobs:read"}, tags=["jobs"])

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import msgspec
 from litestar import Request, delete, get, post
 from litestar.params import FromPath, RawBody
 
 from roset_local import audit
 from roset_local.api.deps import blocking, caller, check_space_name, decode_body, documents_body, services_of
-from roset_local.api.schemas.keys import KeyCreate, KeyCreated, KeyList, KeyRevoked, key_out
+from roset_local.api.schemas.keys import KeyCreate, KeyCreated, KeyList, KeyOut, KeyRevoked
 from roset_local.auth import check_scopes
 from roset_local.errors import BadRequest, Forbidden, NotFound
 from roset_local.store import keys as key_store
@@ -54,7 +53,7 @@ def create_api_key(request: Request, body: RawBody) -> KeyCreated:
             db, name=name, scopes=scopes, spaces=spaces, mode=data.mode, expires_at=expires_at
         )
         entry.target_id = row["id"]
-    return KeyCreated(**msgspec.structs.asdict(key_out(row)), key=raw)
+    return KeyCreated.with_key(row, raw)
 
 
 @get("/v1/org/api-keys", opt={"scope": "org:read"}, tags=["org"])
@@ -63,7 +62,7 @@ def list_api_keys(request: Request) -> KeyList:
     """Every key for an unconfined caller; a confined key sees the keys it could have minted."""
     principal = caller(request)
     rows = key_store.list_keys(services_of(request).db)
-    return KeyList([key_out(r) for r in rows if principal.can_manage_key(r)])
+    return KeyList([KeyOut.from_row(r) for r in rows if principal.can_manage_key(r)])
 
 
 @delete("/v1/org/api-keys/{key_id:str}", opt={"scope": "org:write"}, status_code=200, tags=["org"])

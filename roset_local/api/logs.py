@@ -11,7 +11,7 @@ from litestar import Request, get
 from litestar.params import FromQuery
 
 from roset_local.api.deps import blocking, caller, services_of
-from roset_local.api.schemas.logs import LogList, log_out
+from roset_local.api.schemas.logs import LogList, LogOut
 from roset_local.errors import BadRequest
 from roset_local.pagination import decode_cursor, page, parse_limit
 from roset_local.store import logs as log_store
@@ -32,6 +32,8 @@ def list_api_logs(
 ) -> LogList:
     if auth_type is not None and auth_type not in AUTH_TYPES:
         raise BadRequest(f"auth_type: must be one of {', '.join(sorted(AUTH_TYPES))}")
+    if status is not None and not 100 <= status <= 599:  # also keeps it within SQLite's integers
+        raise BadRequest("status: must be an HTTP status code (100-599)")
     lim = parse_limit(limit)
     rows = log_store.list_logs(
         services_of(request).db,
@@ -44,7 +46,7 @@ def list_api_logs(
         within=caller(request).spaces,
     )
     rows, next_cursor = page(rows, lim, lambda r: (r["seq"], r["id"]))
-    return LogList([log_out(r) for r in rows], next_cursor)
+    return LogList([LogOut.from_row(r) for r in rows], next_cursor)
 
 
 ROUTES = [list_api_logs]

@@ -20,7 +20,7 @@ from roset_local.api.schemas.nodes import (
     NodeUploadInit,
     NodeUploadTicket,
 )
-from roset_local.api.upload import with_body
+from roset_local.handlers import with_body
 from roset_local.connections import manage, nodes
 from roset_local.errors import BadRequest
 from roset_local.pagination import decode_cursor, page, parse_limit

@@ -62,12 +62,32 @@ def declare_security(app: Litestar) -> None:
                 handler.security = security_requirements(handler.opt)
 
 
+def _event(kind: str, **fields: Schema) -> Schema:
+    return Schema(type=OpenAPIType.OBJECT, required=["type", *fields],
+                  properties={"type": Schema(const=kind), **fields})
+
+
+# In OpenAPI 3.1 the schema of text/event-stream describes one event (3.2's itemSchema), as
+# schemathesis reads it: its ``data`` line holds one JSON object.
 EVENT_STREAM = Schema(
-    type=OpenAPIType.STRING,
-    description="`data: <JSON>` lines, each event one of `{\"type\": \"chunk\", \"content\": ...}` (a piece of "
-                "the answer), `{\"type\": \"sources\", \"sources\": [...]}`, `{\"type\": \"done\"}` or "
-                "`{\"type\": \"error\", \"error\": ...}`.",
-    examples=['data: {"type": "chunk", "content": "The contract ends"}\n\ndata: {"type": "done"}\n\n'],
+    type=OpenAPIType.OBJECT,
+    description="One Server-Sent Event; the stream is `data: <JSON>` lines: `chunk`s (pieces of the answer), "
+                "then `sources`, then `done`, or an `error`.",
+    required=["data"],
+    properties={
+        "data": Schema(
+            type=OpenAPIType.STRING,
+            content_media_type="application/json",
+            content_schema=Schema(one_of=[
+                _event("chunk", content=Schema(type=OpenAPIType.STRING)),
+                _event("sources", sources=Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT))),
+                _event("done"),
+                _event("error", error=Schema(type=OpenAPIType.STRING)),
+            ]),
+        ),
+        "event": Schema(type=OpenAPIType.STRING),
+    },
+    examples=[{"data": '{"type": "chunk", "content": "The contract ends"}'}, {"data": '{"type": "done"}'}],
 )
 
 
@@ -93,5 +113,4 @@ class Binary(Operation):
             contents.append(self.request_body.content)
         for content in contents:
             for media in (content or {}).values():
-                if isinstance(media.schema, Schema) and media.schema.type == OpenAPIType.STRING:
-                    media.schema.format = OpenAPIFormat.BINARY
+                media.schema = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)

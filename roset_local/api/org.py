@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from litestar import Request, delete, get, put
 from litestar.params import FromPath, RawBody
@@ -123,13 +122,3 @@ ROUTES = [
     get_usage,
 ]
 
-
-def register(services: Any) -> dict[str, Any]:
-    """Expose the org settings to the pipeline through ``services.extensions`` (no tasks)."""
-    services.extensions.update(
-        org_settings=org_store.get_org_settings,
-        routing_rules=org_store.get_routing_rules,
-        hosted_keys=secrets.get_hosted_keys,
-        check_quota=org_store.check_quota,
-    )
-    return {}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request, Response, get
 from litestar.params import FromPath, FromQuery
 
 from roset_local.api.deps import blocking, services_of
-from roset_local.api.files import visible_file
+from roset_local.access import visible_file
 from roset_local.api.openapi import Binary
 from roset_local.positions.pages import DEFAULT_WIDTH, page_png
 
@@ -15,7 +17,7 @@ from roset_local.positions.pages import DEFAULT_WIDTH, page_png
      operation_class=Binary)
 @blocking
 def page_image(request: Request, file_id: FromPath[str], number: FromPath[int],
-               width: FromQuery[int] = DEFAULT_WIDTH) -> Response[bytes]:
+               width: FromQuery[int] = DEFAULT_WIDTH) -> Response[Any]:
     """``width`` in pixels (100-2000); a result's ``bbox`` scales by width / ``page_width``."""
     services = services_of(request)
     png = page_png(services, visible_file(services, request, file_id), number, width)

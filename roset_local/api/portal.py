@@ -12,8 +12,9 @@ from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import ServerSentEvent
 
 from roset_local import audit
+from roset_local.access import URL_TTL, content_url, portal_file, space_files
 from roset_local.api.deps import blocking, caller, check_space_name, decode_body, documents_body, services_of
-from roset_local.api.files import URL_TTL, content_url, files_page, variant_shape
+from roset_local.api.files import variant_shape
 from roset_local.api.openapi import EventStream
 from roset_local.api.schemas.common import shaped
 from roset_local.api.schemas.files import DownloadLink, FileList, FileOut
@@ -32,7 +33,6 @@ from roset_local.api.schemas.search import SearchOut
 from roset_local.errors import BadRequest, NotFound
 from roset_local.portal import features, tokens
 from roset_local.services import Services
-from roset_local.store import files as file_store
 from roset_local.store import variants as variant_store
 
 PORTAL = {"portal": True, "scope": "files:read"}
@@ -95,26 +95,6 @@ def portal_space(request: Request, space: str | None) -> str:
     name = check_space_name(space or "default")
     principal.require_space(name)
     return name
-
-
-def portal_file(services: Services, space: str, file_id: str) -> dict[str, Any]:
-    file = file_store.get_file(services.db, file_id)
-    if file is None or file["space"] != space:
-        raise NotFound("File not found")
-    return file
-
-
-def space_files(services: Services, space: str, *, status: str | None = None, search: str | None = None,
-                sort_by: str = "created_at", sort_order: str = "desc", limit: int | None = None,
-                cursor: str | None = None) -> FileList:
-    """One page of a space's files as the API shapes them (the portal API; its pages take them as JSON)."""
-    return files_page(services, spaces=(space,), status=status, search=search, content_ids=None, metadata={},
-                      sort_by=sort_by, sort_order=sort_order, limit=limit, cursor=cursor)
-
-
-def list_space_files(services: Services, space: str, **query: Any) -> dict[str, Any]:
-    """:func:`space_files` as plain JSON values (the portal's pages)."""
-    return msgspec.to_builtins(space_files(services, space, **query))  # type: ignore[no-any-return]
 
 
 def file_detail(services: Services, file: dict[str, Any]) -> PortalFile:

@@ -13,6 +13,7 @@ from litestar.params import FromQuery
 from roset_local.api.deps import blocking, caller, services_of
 from roset_local.api.schemas.system import HealthOut, MeOut, ReadyOut
 from roset_local.auth import key_principal_or_none
+from roset_local.providers.models import list_models
 from roset_local.queue import queue_depth
 from roset_local.services import Services
 
@@ -50,7 +51,7 @@ def check_subsystems(services: Services, *, models: bool) -> dict[str, dict[str,
 
 def _models(services: Services) -> dict[str, Any]:
     """Model files with their state; a corrupt one fails the check (a missing one is made on use)."""
-    rows = services.extensions["list_models"]()
+    rows = list_models(services.settings.models_dir)
     corrupt = [r["name"] for r in rows if r["status"] == "corrupt"]
     if corrupt:
         raise RuntimeError(f"corrupt model files: {', '.join(corrupt)}")

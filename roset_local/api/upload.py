@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import anyio
-import anyio.from_thread
 import msgspec
 from litestar import Request, get, post, put
 from litestar.enums import RequestEncodingType
@@ -17,77 +15,15 @@ from roset_local.api.deps import SIGNED_URL, blocking, caller, decode_body, docu
 from roset_local.api.schemas.upload import (BatchFile, BatchStatus, BatchUpload, BatchUploadItem, BatchUploadOut,
                                            UploadCreate, UploadForm, UploadOut, UploadReceived)
 from roset_local.api.openapi import Binary
-from roset_local.errors import BadRequest, ClientGone, RosetError
+from roset_local.errors import BadRequest, RosetError
+from roset_local.handlers import with_body
 from roset_local.pipeline import intake
-
-T = TypeVar("T")
 
 
 class RawBatch(msgspec.Struct):
     """What the handler decodes: each item stays a dict for ``intake`` to validate (its own 400s)."""
 
     files: list[dict[str, Any]]
-
-
-HOP_BYTES = 1024 * 1024
-BUFFERED_HOPS = 8  # up to 8 MiB read ahead of the writer: network and disk overlap, memory stays flat
-
-
-async def with_body(request: Request, consume: Callable[[Iterator[bytes]], T]) -> T:
-    """Run ``consume(chunks)`` in a worker thread while the event loop keeps reading the body.
-
-    A pump task gathers the server's ~64 KiB messages into ~1 MiB pieces and queues them (bounded);
-    the thread takes them one hand-off per MiB. Reading ahead matters: without it the socket is not
-    drained while the thread hashes and writes, and the upload runs at half speed.
-    """
-    send, receive = anyio.create_memory_object_stream[bytes](max_buffer_size=BUFFERED_HOPS)
-    gone: list[bool] = []
-
-    async def pump() -> None:
-        async with send:
-            parts: list[bytes] = []
-            size = 0
-            try:
-                async for part in request.stream():
-                    parts.append(part)
-                    size += len(part)
-                    if size >= HOP_BYTES:
-                        await send.send(b"".join(parts))
-                        parts, size = [], 0
-                if parts:
-                    await send.send(b"".join(parts))
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                return  # the consumer stopped early (an error it is reporting)
-            except Exception:  # the client went away: the consumer must not take a cut body as whole
-                gone.append(True)
-
-    def chunks() -> Iterator[bytes]:
-        while True:
-            try:
-                yield anyio.from_thread.run(receive.receive)
-            except anyio.EndOfStream:
-                if gone:
-                    raise ClientGone("The client disconnected before the body was complete") from None
-                return
-
-    outcome: list[Any] = []
-    error: list[BaseException] = []
-    async with anyio.create_task_group() as group:
-        group.start_soon(pump)
-        try:
-            outcome.append(await anyio.to_thread.run_sync(functools.partial(consume, chunks())))
-        except BaseException as exc:  # re-raised below, outside the task group (no ExceptionGroup)
-            error.append(exc)
-        receive.close()
-        group.cancel_scope.cancel()
-    if error:
-        raise error[0]
-    return outcome[0]
-
-
-def upload_body(file: dict[str, Any], job: dict[str, Any] | None) -> dict[str, Any]:
-    """:class:`UploadOut` as plain JSON values (the console's upload and the MCP tools)."""
-    return msgspec.to_builtins(UploadOut.of(file, job))  # type: ignore[no-any-return]
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

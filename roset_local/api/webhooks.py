@@ -11,6 +11,7 @@ from roset_local.api.deps import blocking, caller, decode_body, documents_body, 
 from roset_local.api.schemas.common import shaped
 from roset_local.api.schemas.webhooks import (
     DeliveryList,
+    DeliveryOut,
     ReplayOut,
     ReplayRequest,
     SecretRotated,
@@ -18,14 +19,11 @@ from roset_local.api.schemas.webhooks import (
     WebhookCreated,
     WebhookDeleted,
     WebhookEventList,
+    WebhookEventOut,
     WebhookList,
     WebhookOut,
     WebhookTestOut,
     WebhookUpdate,
-    delivery_out,
-    event_out,
-    webhook_created,
-    webhook_out,
 )
 from roset_local.errors import BadRequest
 from roset_local.pagination import decode_cursor, page, parse_limit
@@ -43,19 +41,19 @@ def create_webhook(request: Request, body: RawBody) -> WebhookCreated:
                         changes={"url": data.url, "events": data.events, "spaces": data.spaces}) as entry:
         row = manage.create_webhook(services, principal, data.url, data.events, data.spaces)
         entry.target_id, entry.space = row["id"], audit.single_space(row["spaces"])
-    return webhook_created(row)
+    return WebhookCreated.with_secret(row)
 
 
 @get("/v1/webhooks", opt={"scope": "webhooks:read"}, tags=["webhooks"])
 @blocking
 def list_webhooks(request: Request) -> WebhookList:
-    return WebhookList([webhook_out(r) for r in manage.visible_webhooks(services_of(request), caller(request))])
+    return WebhookList([WebhookOut.from_row(r) for r in manage.visible_webhooks(services_of(request), caller(request))])
 
 
 @get("/v1/webhooks/{webhook_id:str}", opt={"scope": "webhooks:read"}, tags=["webhooks"])
 @blocking
 def get_webhook(request: Request, webhook_id: FromPath[str]) -> WebhookOut:
-    return webhook_out(manage.get_or_404(services_of(request), caller(request), webhook_id))
+    return WebhookOut.from_row(manage.get_or_404(services_of(request), caller(request), webhook_id))
 
 
 @patch("/v1/webhooks/{webhook_id:str}", opt={"scope": "webhooks:write"}, tags=["webhooks"],
@@ -76,7 +74,7 @@ def update_webhook(request: Request, webhook_id: FromPath[str], body: RawBody) -
         row = manage.update_webhook(services, principal, webhook_id, url=data.url, events=data.events,
                                     active=active, spaces=spaces, all_spaces=data.spaces is None)
         entry.space = audit.single_space(row["spaces"])
-    return webhook_out(row)
+    return WebhookOut.from_row(row)
 
 
 @delete("/v1/webhooks/{webhook_id:str}", opt={"scope": "webhooks:write"}, status_code=200, tags=["webhooks"])
@@ -103,7 +101,7 @@ def list_deliveries(
     lim = parse_limit(limit)
     rows = store.list_deliveries(services.db, webhook_id, limit=lim, cursor=decode_cursor(cursor, 2))
     rows, next_cursor = page(rows, lim, lambda r: (r["seq"], r["id"]))
-    return DeliveryList([delivery_out(r) for r in rows], next_cursor)
+    return DeliveryList([DeliveryOut.from_row(r) for r in rows], next_cursor)
 
 
 @post("/v1/webhooks/{webhook_id:str}/test", opt={"scope": "webhooks:write"}, status_code=200, tags=["webhooks"])
@@ -153,7 +151,7 @@ def list_webhook_events(
         cursor=decode_cursor(cursor, 2),
     )
     rows, next_cursor = page(rows, lim, lambda r: (r["event_seq"], r["id"]))
-    return WebhookEventList([event_out(r) for r in rows], next_cursor)
+    return WebhookEventList([WebhookEventOut.from_row(r) for r in rows], next_cursor)
 
 
 ROUTES = [

@@ -17,16 +17,17 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from roset_local import audit
-from roset_local.api.schemas.connections import ConnectionOut
+from roset_local.api.schemas.connections import ConnectionOut, ProviderInfo
 from roset_local.audit import Actor
 from roset_local.auth import Principal
 from roset_local.errors import BadRequest, Forbidden, NotFound
 from roset_local.ids import new_id
 from roset_local.netguard import OutboundRefused, check_url
-from roset_local.secrets import SecretError, secret_box
+from roset_local.secrets import SecretError
 from roset_local.storage import backends as conn
 from roset_local.store import connections as store
 from roset_local.timeutil import now_str
+from roset_local.inputs import check_space_name
 
 if TYPE_CHECKING:
     from roset_local.services import Services
@@ -34,12 +35,11 @@ if TYPE_CHECKING:
 MIN_INTERVAL_MINUTES = 5  # a shorter schedule would mostly re-list unchanged buckets
 MAX_INTERVAL_MINUTES = 7 * 24 * 60
 ON_DELETE = ("remove", "keep")  # a deleted object's file: removed, or kept flagged source_deleted
-PUBLIC_PROVIDER_KEYS = ("id", "name", "auth_type", "auth_types", "credential_fields", "alternative_credential_fields",
-                        "default_region", "region_required", "endpoint", "endpoint_required")
 
 
 def providers() -> list[dict[str, Any]]:
-    return [{k: p[k] for k in PUBLIC_PROVIDER_KEYS if k in p} for p in conn.PROVIDERS]
+    """The public part of each provider's entry: the fields :class:`ProviderInfo` documents."""
+    return [{k: p[k] for k in ProviderInfo.__struct_fields__ if k in p} for p in conn.PROVIDERS]
 
 
 @contextmanager
@@ -83,7 +83,7 @@ def spec_of(services: Services, row: Mapping[str, Any]) -> conn.ConnectionSpec:
     creds: dict[str, Any] = {}
     if row.get("credentials"):
         try:
-            creds = json.loads(secret_box(services).decrypt(row["credentials"], _context(row["id"])))
+            creds = json.loads(services.secret_box.decrypt(row["credentials"], _context(row["id"])))
         except SecretError:
             raise BadRequest("The connection's credentials cannot be decrypted (was the secret key changed?); "
                              "create the connection again") from None
@@ -171,8 +171,6 @@ def _check_local_directory(services: Services, principal: Principal, space: str,
 
 def new_spec(services: Services, principal: Principal, data: Mapping[str, Any]) -> tuple[str, conn.ConnectionSpec]:
     """The checked space and spec of a connection ``principal`` asks to create."""
-    from roset_local.api.deps import check_space_name
-
     space = check_space_name(data.get("space") or "default")
     principal.require_space(space)
     spec = spec_from_payload(services, data, local_roots_for(services, (space,), plain=not principal.confined))
@@ -199,7 +197,7 @@ def create_connection(services: Services, principal: Principal, data: Mapping[st
     row = {
         "id": connection_id, "name": name, "provider": spec.provider, "bucket": spec.bucket,
         "region": spec.region, "prefix": spec.prefix, "endpoint_url": spec.endpoint_url,
-        "credentials": secret_box(services).encrypt(json.dumps(creds), _context(connection_id)) if creds else None,
+        "credentials": services.secret_box.encrypt(json.dumps(creds), _context(connection_id)) if creds else None,
         "credential_fields": sorted(creds), "space": space,
         "status": "active" if verified else "pending", "verified": verified,
         "sync_interval_minutes": interval, "process_new_files": bool(data.get("process_new_files")),

@@ -6,7 +6,6 @@ import hashlib
 import logging
 import os
 import tempfile
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
@@ -78,7 +77,7 @@ def delete_node(services: Services, node: Mapping[str, Any]) -> None:
 # -- signed URLs ----------------------------------------------------------------------------------
 
 def _local_url(services: Services, purpose: str, node: Mapping[str, Any]) -> str:
-    expires, signature = services.extensions["signer"].expiring(purpose, f"{node['id']}:{node['path']}", URL_TTL)
+    expires, signature = services.signer.expiring(purpose, f"{node['id']}:{node['path']}", URL_TTL)
     return f"{services.settings.base_url}/v1/nodes/{node['id']}/content?expires={expires}&signature={signature}"
 
 
@@ -100,7 +99,7 @@ def check_local_url(services: Services, purpose: str, node_id: str, expires: str
     """The node and spec behind a valid local URL; 403 for a tampered or expired one."""
     node = store.get_node(services.db, node_id)
     subject = f"{node_id}:{node['path'] if node else ''}"
-    problem = services.extensions["signer"].check_expiring(purpose, subject, expires, signature)
+    problem = services.signer.check_expiring(purpose, subject, expires, signature)
     if problem == "expired":
         raise Forbidden("This URL has expired")
     if problem or node is None:
@@ -271,17 +270,12 @@ def object_sha256(spec: conn.ConnectionSpec, key: str) -> str | None:
 
 # -- files made from nodes ------------------------------------------------------------------------
 
-def _lock(services: Services) -> threading.Lock:
-    lock: threading.Lock = services.extensions.setdefault("connections_file_lock", threading.Lock())
-    return lock
-
-
 def ensure_file(services: Services, row: Mapping[str, Any], node: Mapping[str, Any], *, process: bool,
                 sha256: str | None = None) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The node's file record (created on first need, bytes staying in the bucket) and, if ``process``,
     a queued job (None when one is already queued or running)."""
     db = services.db
-    with _lock(services):
+    with services.connection_files_lock:
         current = store.get_node(db, node["id"])
         file = file_store.get_file(db, current["file_id"]) if current and current["file_id"] else None
         if file is not None:

@@ -33,15 +33,10 @@ log = logging.getLogger("roset_local.connections")
 PROGRESS_EVERY = 0.5  # seconds between progress writes while listing
 
 
-def minute_seconds(services: Services) -> float:
-    """Length of a schedule "minute": 60, shortened by tests through ``extensions``."""
-    return float(services.extensions.get("connections_minute_seconds", 60.0))
-
-
 def next_sync_at(services: Services, interval: int | None) -> str | None:
     if not interval:
         return None
-    return to_str(utcnow() + timedelta(seconds=interval * minute_seconds(services)))
+    return to_str(utcnow() + timedelta(seconds=interval * services.settings.sync_minute_seconds))
 
 
 # -- requesting a sync ----------------------------------------------------------------------------
@@ -57,7 +52,7 @@ def request_sync(services: Services, row: Mapping[str, Any], trigger: str = "man
                                "created_at": now_str()})
         if trigger == "scheduled":
             store.set_connection_fields(db, row["id"], next_sync_at=next_sync_at(services, row["sync_interval_minutes"]))
-    services.extensions["tasks"]["connection_sync"](sync_id)
+    services.tasks.connection_sync(sync_id)
     sync = store.get_sync(db, sync_id)
     assert sync is not None
     return sync
@@ -80,7 +75,7 @@ class Scheduler:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.tick = float(services.extensions.get("connections_tick_seconds", 30.0))
+        self.tick = services.settings.sync_tick_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="roset-connection-scheduler", daemon=True)
 
@@ -98,6 +93,19 @@ class Scheduler:
                 run_due(self.services)
             except Exception:  # the scheduler must outlive a bad tick (e.g. a locked database)
                 log.exception("scheduled sync check failed")
+
+
+def start_scheduler(services: Services) -> None:
+    """At start: fail the syncs the last stop cut off (in the process that runs the queue), then
+    start the scheduler thread, stopped with the services."""
+    if services.settings.consumer:
+        with services.db.write():
+            failed = store.fail_interrupted_syncs(services.db, "Interrupted: the server stopped during the sync")
+        if failed:
+            log.info("marked %d interrupted syncs as failed", failed)
+    scheduler = Scheduler(services)
+    scheduler.start()
+    services.on_stop(scheduler.stop)
 
 
 # -- running a sync -------------------------------------------------------------------------------

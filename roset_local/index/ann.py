@@ -208,18 +208,12 @@ def ann_index(services: Any, table: str, dimensions: int, vectors: int) -> AnnIn
     config = AnnConfig.of(services)
     if vectors < config.min_vectors:
         return None
-    registry = services.extensions.setdefault("ann_indexes", {})
-    lock = services.extensions.setdefault("ann_indexes_lock", threading.Lock())
-    with lock:
-        ann = registry.get(table)
-        if ann is None:
-            ann = registry[table] = AnnIndex(table, dimensions, config)
-            on_stop = getattr(services, "on_stop", None)
-            if on_stop is not None:
-                on_stop(lambda: ann.save(services.db, force=True))
-            start = True
-        else:
-            start = False
+    registry = services.ann_indexes
+    with registry.lock:
+        ann, start = registry.get_or_create(AnnIndex, table, lambda: AnnIndex(table, dimensions, config))
+        on_stop = getattr(services, "on_stop", None)
+        if start and on_stop is not None:
+            on_stop(lambda: ann.save(services.db, force=True))
     if start:
         if vectors <= 100_000:
             _open_logged(ann, services.db)
@@ -239,10 +233,9 @@ def prune_unindexed_logs(services: Any) -> int:
     its log: without this, a table that stays under ``min_vectors`` logs every insert forever.
     """
     config = AnnConfig.of(services)
-    registry = services.extensions.get("ann_indexes", {})
-    lock = services.extensions.setdefault("ann_indexes_lock", threading.Lock())
+    registry = services.ann_indexes
     pruned = 0
-    with lock:  # no graph starts (and sets its mark) while the log is cut
+    with registry.lock:  # no graph starts (and sets its mark) while the log is cut
         for table in store.vector_log_tables(services.db):
             saved = config.data_dir is not None and (config.data_dir / f"{table}.usearch").exists()
             if table in registry or saved:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -255,14 +255,10 @@ def get_embedder(services: Any, model: str | None) -> Embedder:
     """The embedder for a model name: local MiniLM, or the configured OpenAI-compatible provider.
 
     Raises ValueError when the model is not local and no ``openai`` provider key is configured.
-    A test or an operator can register factories in ``services.extensions["embedders"]``.
     """
     name = canonical_model(model)
     if name == LOCAL_MODEL:
         return local_embedder()
-    factories: dict[str, Callable[[], Embedder]] = services.extensions.get("embedders", {})
-    if name in factories:
-        return factories[name]()
     hosted = hosted_provider(services)
     if hosted is None:
         raise ValueError(

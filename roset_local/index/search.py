@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,30 +46,8 @@ def text_hits(db: Database, query: str, filters: Filters, n: int) -> list[tuple[
     return [(cid, (-bm) / (1.0 - bm)) for cid, bm in rows]  # bm25 < 0; map to 0..1
 
 
-class QueryCache:
-    """Recent query embeddings (model, text) → vector; a repeated search skips the model."""
-
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
-        self._data: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str]) -> np.ndarray | None:
-        with self._lock:
-            vec = self._data.get(key)
-            if vec is not None:
-                self._data.move_to_end(key)
-            return vec
-
-    def put(self, key: tuple[str, str], vec: np.ndarray) -> None:
-        with self._lock:
-            self._data[key] = vec
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-
-
 def query_vector(services: Any, model: str, query: str) -> np.ndarray:
-    cache: QueryCache = services.extensions.setdefault("query_cache", QueryCache())
+    cache = services.query_cache
     key = (model, query)
     vec = cache.get(key)
     if vec is None:

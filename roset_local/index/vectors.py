@@ -210,12 +210,7 @@ _SIGNS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(n
 
 def bit_index(services: Any, table: str, dimensions: int) -> BitIndex:
     """The process's index for a table (one per Services, so each test app has its own)."""
-    registry = services.extensions.setdefault("vector_indexes", {})
-    lock = services.extensions.setdefault("vector_indexes_lock", threading.Lock())
-    with lock:
-        idx = registry.get(table)
-        if idx is None:
-            idx = registry[table] = BitIndex(table, dimensions)
+    idx, _ = services.vector_indexes.get_or_create(BitIndex, table, lambda: BitIndex(table, dimensions))
     return idx
 
 

@@ -19,6 +19,7 @@ from roset_local.auth import Principal, authenticate_key
 from roset_local.config import Settings
 from roset_local.errors import RosetError
 from roset_local.services import Services, StartupError
+from roset_local.wiring import wire
 
 KEY_ENV = "ROSET_API_KEY"
 
@@ -39,7 +40,7 @@ def serve_stdio(settings: Settings, *, worker: bool) -> int:
     from roset_local.mcp_server.server import build_server
     from roset_local.mcp_server.tools import STDIO
 
-    services = Services(settings).open()
+    services = wire(Services(settings).open())
     try:
         services.ensure_admin_key(announce=lambda m: print(m, file=sys.stderr, flush=True))
         raw = api_key(settings)

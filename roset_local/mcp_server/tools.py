@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from roset_local.api.deps import check_space_name
-from roset_local.api.files import file_page
-from roset_local.api.shapes import job_out
-from roset_local.api.upload import upload_body
+from roset_local.inputs import check_space_name
+from roset_local.access import file_page
+from roset_local.shapes import job_out, upload_body
 from roset_local.auth import Principal
 from roset_local.errors import BadRequest, NotFound, PayloadTooLarge, Unavailable
 from roset_local.index import qa as qa_engine

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
@@ -15,12 +16,13 @@ from roset_local.auth import Principal
 from roset_local.errors import BadRequest, Forbidden, Gone, NotFound, PayloadTooLarge
 from roset_local.pipeline import lifecycle
 from roset_local.pipeline.options import parse_bool, processing_options, validate_metadata
-from roset_local.storage.blobs import BlobTooLarge
+from roset_local.storage.blobs import BlobTooLarge, BlobWriter, Written
 from roset_local.store import batches as batch_store
 from roset_local.store import files as file_store
 from roset_local.store import uploads as upload_store
 from roset_local.store.db import Database
 from roset_local import timeutil
+from roset_local.inputs import check_space_name
 
 if TYPE_CHECKING:
     from roset_local.services import Services
@@ -33,8 +35,6 @@ STAGING_PREFIX = "_incoming"
 
 
 def resolve_space(principal: Principal, requested: str | None) -> str:
-    from roset_local.api.deps import check_space_name
-
     space = check_space_name(requested) if requested else "default"
     principal.require_space(space)
     return space
@@ -68,61 +68,91 @@ def ingest_multipart(
     lifecycle.check_quota(services)
     services.disk.require_room()
     parser = multipart.PushMultipartParser(_boundary(content_type), max_header_count=16)
-    fields: dict[str, str] = {}
-    staging = staging_key()
-    writer = None
-    file_name: str | None = None
-    file_type: str | None = None
-    current: str | None = None  # "file", a field name, or "skip"
-    value = bytearray()
-    try:
+    body = _MultipartBody(services, staging_key())
+    with body.aborted_on_error():
         for chunk in chunks:
-            for event in parser.parse(chunk):
-                if isinstance(event, multipart.MultipartSegment):
-                    if event.name == "file" and event.filename is not None and writer is None:
-                        current = "file"
-                        file_name = event.filename
-                        file_type = event.content_type
-                        writer = services.blobs.writer(staging, max_bytes=services.settings.max_upload_bytes)
-                    elif event.name in FORM_FIELDS and event.filename is None:
-                        current = event.name
-                        value = bytearray()
-                    else:
-                        current = "skip"
-                elif event is None:
-                    if current in FORM_FIELDS:
-                        fields[current] = value.decode("utf-8", "replace")
-                    current = None
-                elif current == "file":
-                    writer.write(event)  # type: ignore[union-attr]
-                elif current in FORM_FIELDS:
-                    value.extend(event)
-                    if len(value) > MAX_FIELD_BYTES:
-                        raise BadRequest(f"{current}: field too large")
+            body.feed(parser.parse(chunk))
+        written = body.finish(parser)
+    return _finish_upload(services, principal, body.staging, written, body.fields, body.file_name, body.file_type,
+                          query_space)
+
+
+class _MultipartBody:
+    """The parts of one multipart body as they stream in: the first ``file`` part to a staging blob,
+    the known form fields into ``fields``, anything else skipped."""
+
+    def __init__(self, services: "Services", staging: str) -> None:
+        self.services = services
+        self.staging = staging
+        self.fields: dict[str, str] = {}
+        self.writer: BlobWriter | None = None
+        self.file_name: str | None = None
+        self.file_type: str | None = None
+        self._current: str | None = None  # "file", a field name, or "skip"
+        self._value = bytearray()
+
+    def feed(self, events: Iterable[multipart.MultipartSegment | bytes | None]) -> None:
+        for event in events:
+            if isinstance(event, multipart.MultipartSegment):
+                self._start_part(event)
+            elif event is None:
+                self._end_part()
+            elif self._current == "file":
+                assert self.writer is not None
+                self.writer.write(event)
+            elif self._current in FORM_FIELDS:
+                self._value.extend(event)
+                if len(self._value) > MAX_FIELD_BYTES:
+                    raise BadRequest(f"{self._current}: field too large")
+
+    def _start_part(self, segment: multipart.MultipartSegment) -> None:
+        if segment.name == "file" and segment.filename is not None and self.writer is None:
+            self._current = "file"
+            self.file_name, self.file_type = segment.filename, segment.content_type
+            self.writer = self.services.blobs.writer(self.staging, max_bytes=self.services.settings.max_upload_bytes)
+        elif segment.name in FORM_FIELDS and segment.filename is None:
+            self._current = segment.name
+            self._value = bytearray()
+        else:
+            self._current = "skip"
+
+    def _end_part(self) -> None:
+        if self._current in FORM_FIELDS:
+            self.fields[self._current] = self._value.decode("utf-8", "replace")
+        self._current = None
+
+    def finish(self, parser: multipart.PushMultipartParser) -> Written:
+        """Check the body ended properly and had a file part; close the staging blob."""
         for _ in parser.parse(b""):
             pass
         if not parser.closed:
             raise BadRequest("multipart body ended early")
-        if writer is None:
+        if self.writer is None:
             raise BadRequest("file: a file part named 'file' is required")
-        written = writer.close()
-    except BlobTooLarge as exc:
-        if writer is not None:
-            writer.abort()
-        raise PayloadTooLarge(str(exc)) from None
-    except multipart.MultipartError as exc:
-        if writer is not None:
-            writer.abort()
-        raise BadRequest(f"malformed multipart body: {exc}") from None
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    return _finish_upload(services, principal, staging, written, fields, file_name, file_type, query_space)
+        return self.writer.close()
+
+    @contextlib.contextmanager
+    def aborted_on_error(self) -> Iterator[None]:
+        """Any failure drops the staged bytes; a too large file is a 413, a malformed body a 400."""
+        try:
+            yield
+        except BlobTooLarge as exc:
+            self._abort()
+            raise PayloadTooLarge(str(exc)) from None
+        except multipart.MultipartError as exc:
+            self._abort()
+            raise BadRequest(f"malformed multipart body: {exc}") from None
+        except BaseException:
+            self._abort()
+            raise
+
+    def _abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
 
 
 def _finish_upload(
-    services: "Services", principal: Principal, staging: str, written: Any, fields: dict[str, str],
+    services: "Services", principal: Principal, staging: str, written: Written, fields: dict[str, str],
     file_name: str | None, file_type: str | None, query_space: str | None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Validate the fields, create the file record, move the staged bytes into place, queue the job."""
@@ -185,12 +215,11 @@ def issue_upload_url(services: "Services", file_id: str) -> tuple[str, int]:
     file = file_store.get_file(services.db, file_id)
     direct = services.blobs.presign_put(file["storage_key"], ttl) if file else None
     if direct:
-        services.extensions["tasks"]["await_upload"].schedule(args=(file_id, 0), delay=1)
+        services.tasks.await_upload.schedule(args=(file_id, 0), delay=1)
         return direct, ttl
     nonce = secrets.token_urlsafe(16)
     expires = int(time.time()) + ttl
-    signer = services.extensions["signer"]
-    signature = signer.sign(UPLOAD_PURPOSE, file_id, nonce, str(expires))
+    signature = services.signer.sign(UPLOAD_PURPOSE, file_id, nonce, str(expires))
     upload_store.create_upload_token(services.db, nonce=nonce, file_id=file_id, expires_at=expires)
     url = (f"{services.settings.base_url}/v1/uploads/{file_id}?token={nonce}&expires={expires}"
            f"&signature={signature}")
@@ -305,8 +334,7 @@ def _claim_token(db: Database, file_id: str, nonce: str) -> None:
 def receive_signed_put(services: "Services", file_id: str, token: str, expires: str, signature: str,
                        content_type: str | None, chunks: Iterator[bytes]) -> dict[str, Any]:
     """A PUT to an upload URL: check signature, expiry and single use, then store the bytes."""
-    signer = services.extensions["signer"]
-    if not signer.verify(signature, UPLOAD_PURPOSE, file_id, token, expires):
+    if not services.signer.verify(signature, UPLOAD_PURPOSE, file_id, token, expires):
         raise Forbidden("Invalid upload URL signature")
     try:
         if int(expires) < time.time():

@@ -12,8 +12,10 @@ from roset_local import audit
 from roset_local.audit import Actor
 from roset_local.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from roset_local.ids import new_file_id
+from roset_local.index.indexer import delete_file_index
 from roset_local.storage.blobs import BlobSizeMismatch, BlobTooLarge
 from roset_local.store import files as file_store
+from roset_local.store import org as org_store
 from roset_local.store import jobs as job_store
 from roset_local.store import variants as variant_store
 from roset_local.store.events import record_event
@@ -45,18 +47,16 @@ def storage_name(filename: str) -> str:
 
 
 def notify_events(services: "Services") -> None:
-    hook = services.extensions.get("events_committed")
-    if hook is not None:
-        try:
-            hook()
-        except Exception:  # delivery is best-effort here; the relay also polls
-            log.exception("events_committed hook failed")
+    try:
+        services.hooks.events_committed()
+    except Exception:  # delivery is best-effort here; the relay also polls
+        log.exception("events_committed hook failed")
 
 
 def enqueue(services: "Services", job_id: str, delay: float | None = None) -> None:
     from roset_local.queue import queue_down_errors
 
-    task = services.extensions["tasks"]["process_job"]
+    task = services.tasks.process_job
     try:
         if delay:
             task.schedule(args=(job_id,), delay=delay)
@@ -67,9 +67,7 @@ def enqueue(services: "Services", job_id: str, delay: float | None = None) -> No
 
 
 def check_quota(services: "Services") -> None:
-    checker = services.extensions.get("check_quota")
-    if checker is not None:
-        checker(services)
+    org_store.check_quota(services)
 
 
 def file_event_data(file: dict[str, Any], job: dict[str, Any] | None, status: str, **extra: Any) -> dict[str, Any]:
@@ -267,9 +265,7 @@ def delete_file(services: "Services", file_id: str, actor: Actor | None = None,
             if not file.get("connection_id"):  # a linked bucket's bytes are the user's: never touched
                 blob_keys.append(file["storage_key"])
             job_store.request_cancel_for_file(db, file_id)
-            remove_index = services.extensions.get("delete_file_index")
-            if remove_index is not None:
-                remove_index(db, file_id)
+            delete_file_index(db, file_id)
             file_store.delete_file_rows(db, file_id)
             record_event(db, "file.deleted", {"file_id": file_id, "job_id": None, "space": file["space"],
                                               "status": "deleted", "filename": file["filename"], "reason": reason},

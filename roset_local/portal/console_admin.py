@@ -10,11 +10,12 @@ from litestar import Request
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from roset_local import audit
-from roset_local.api.deps import blocking, caller, check_space_name
+from roset_local import audit, secrets
+from roset_local.handlers import blocking, caller
+from roset_local.inputs import check_space_name
 from roset_local.errors import BadRequest, Forbidden, NotFound, RosetError
 from roset_local.pagination import decode_cursor, encode_cursor
-from roset_local.portal import features, roles, tokens
+from roset_local.portal import roles, tokens
 from roset_local.portal.web import (
     action,
     flash_redirect,
@@ -28,6 +29,10 @@ from roset_local.portal.web import (
 )
 from roset_local.providers.names import PROVIDER_NAMES
 from roset_local.store import console as console_store
+from roset_local.store import org as org_store
+from roset_local.store import webhooks as webhook_store
+from roset_local.store.events import EVENT_TYPES
+from roset_local.webhooks import manage
 from roset_local.store import files as file_store
 from roset_local.store import keys as key_store
 from roset_local.store import logs as log_store
@@ -97,26 +102,17 @@ async def delete_space(request: Request, name: FromPath[str]) -> Redirect:
 # -- webhooks ------------------------------------------------------------------------------------
 
 
-def _webhooks() -> Any:
-    manage = features.module("roset_local.webhooks.manage")
-    store = features.module("roset_local.store.webhooks")
-    return manage, store
-
-
 @page("/console/webhooks", access=roles.ADMIN_ONLY)
 @blocking
 def webhooks_page(request: Request) -> Template:
-    manage, store = _webhooks()
-    events = features.module("roset_local.store.events")
-    rows = manage.visible_webhooks(services_of(request), caller(request)) if manage else []
-    return template(request, "console/webhooks.html", nav="webhooks", available=manage is not None, webhooks=rows,
-                    event_types=getattr(events, "EVENT_TYPES", ()), secret=request.query_params.get("secret"))
+    rows = manage.visible_webhooks(services_of(request), caller(request))
+    return template(request, "console/webhooks.html", nav="webhooks", webhooks=rows, event_types=EVENT_TYPES,
+                    secret=request.query_params.get("secret"))
 
 
 @action("/console/webhooks", access=roles.ADMIN_ONLY)
 async def create_webhook(request: Request) -> Redirect:
     def go(services: Any, form: dict[str, Any], session: Any) -> Redirect:
-        manage, _ = _webhooks()
         events = form.get("events") or []
         events = [events] if isinstance(events, str) else list(events)
         url = str(form.get("url") or "").strip()
@@ -134,12 +130,9 @@ async def create_webhook(request: Request) -> Redirect:
 @page("/console/webhooks/{webhook_id:str}", access=roles.ADMIN_ONLY)
 @blocking
 def webhook_page(request: Request, webhook_id: FromPath[str], cursor: FromQuery[str | None] = None) -> Template:
-    manage, store = _webhooks()
-    if manage is None:
-        raise NotFound("Webhooks are not available yet in this build")
     services = services_of(request)
     hook = manage.get_or_404(services, caller(request), webhook_id)
-    rows = store.list_deliveries(services.db, webhook_id, limit=50, cursor=decode_cursor(cursor, 2))
+    rows = webhook_store.list_deliveries(services.db, webhook_id, limit=50, cursor=decode_cursor(cursor, 2))
     next_cursor = encode_cursor([rows[49]["seq"], rows[49]["id"]]) if len(rows) > 50 else None
     return template(request, "console/webhook.html", nav="webhooks", hook=hook, deliveries=rows[:50],
                     next_cursor=next_cursor, secret=request.query_params.get("secret"))
@@ -150,7 +143,6 @@ async def webhook_action(request: Request, webhook_id: FromPath[str], verb: From
     back = f"/console/webhooks/{webhook_id}"
 
     def go(services: Any, form: dict[str, Any], session: Any) -> Any:
-        manage, store = _webhooks()
         principal = session.principal()
         hook = manage.get_or_404(services, principal, webhook_id)
         actor, space = audit.actor_of(request), audit.single_space(hook["spaces"])
@@ -269,18 +261,13 @@ async def revoke_key(request: Request, key_id: FromPath[str]) -> Redirect:
 @page("/console/provider-keys", access=roles.ADMIN_ONLY)
 @blocking
 def provider_keys_page(request: Request) -> Template:
-    secrets = features.module("roset_local.secrets")
-    rows = secrets.list_provider_keys(services_of(request)) if secrets else []
-    return template(request, "console/provider_keys.html", nav="provider-keys", available=secrets is not None,
-                    providers=rows)
+    rows = secrets.list_provider_keys(services_of(request))
+    return template(request, "console/provider_keys.html", nav="provider-keys", providers=rows)
 
 
 @action("/console/provider-keys", access=roles.ADMIN_ONLY)
 async def save_provider_key(request: Request) -> Redirect:
     def go(services: Any, form: dict[str, Any], session: Any) -> str:
-        from roset_local import secrets
-        from roset_local.store import org as org_store
-
         provider = str(form.get("provider") or "")
         if provider not in PROVIDER_NAMES:
             raise BadRequest("Unknown provider")
@@ -301,8 +288,6 @@ async def save_provider_key(request: Request) -> Redirect:
 @action("/console/provider-keys/{provider:str}/delete", access=roles.ADMIN_ONLY)
 async def delete_provider_key(request: Request, provider: FromPath[str]) -> Redirect:
     def go(services: Any, form: Any, session: Any) -> None:
-        from roset_local.store import org as org_store
-
         with audit.recorded(services.db, audit.actor_of(request), "org.provider_key.deleted", "provider_key",
                             provider, changes={"provider": provider}):
             if not org_store.delete_provider_key(services.db, provider):
@@ -334,8 +319,6 @@ def _values(form: dict[str, Any], name: str) -> list[str]:
 
 def settings_patch(form: dict[str, Any]) -> dict[str, Any]:
     """The settings form as a PUT /v1/org/settings body (validated by the org module, not here)."""
-    from roset_local.store import org as org_store
-
     def integer(name: str) -> int | None:
         raw = _text(form, name)
         if not raw:
@@ -377,8 +360,6 @@ def rules_from_form(form: dict[str, Any]) -> tuple[list[dict[str, str]], list[di
 def _settings_template(request: Request, *, values: dict[str, Any] | None = None,
                        rows: list[dict[str, Any]] | None = None, settings_error: str | None = None,
                        rules_error: str | None = None, bad_rule: int | None = None) -> Template:
-    from roset_local.store import org as org_store
-
     services = services_of(request)
     current = org_store.get_org_settings(services.db)
     if values is None:
@@ -415,8 +396,6 @@ def settings_page(request: Request) -> Template:
 @action("/console/settings/org", access=roles.ADMIN_ONLY)
 async def save_settings(request: Request) -> Any:
     """Save the settings form; a value the org module refuses comes back next to its field (400)."""
-    from roset_local.store import org as org_store
-
     _, form = await form_of(request)
     db = services_of(request).db
     try:
@@ -432,8 +411,6 @@ async def save_settings(request: Request) -> Any:
 @action("/console/settings/routing", access=roles.ADMIN_ONLY)
 async def save_routing(request: Request) -> Any:
     """Save the routing rule rows (or restore the defaults); errors point at the row."""
-    from roset_local.store import org as org_store
-
     _, form = await form_of(request)
     db = services_of(request).db
     actor = audit.actor_of(request)
@@ -456,15 +433,11 @@ async def save_routing(request: Request) -> Any:
 
 
 def _audited_settings(db: Any, actor: audit.Actor, patch: dict[str, Any]) -> None:
-    from roset_local.store import org as org_store
-
     with audit.recorded(db, actor, "org.settings.updated", "org", "settings", changes={"patch": patch}):
         org_store.update_org_settings(db, patch)
 
 
 def _audited_rules(db: Any, actor: audit.Actor, rules: list[dict[str, Any]]) -> None:
-    from roset_local.store import org as org_store
-
     with audit.recorded(db, actor, "org.routing_rules.updated", "org", "routing_rules", changes={"rules": rules}):
         org_store.set_routing_rules(db, {"rules": rules})
 

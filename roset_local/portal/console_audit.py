@@ -9,7 +9,7 @@ from litestar import Request
 from litestar.params import FromQuery
 from litestar.response import Template
 
-from roset_local.api.deps import blocking
+from roset_local.handlers import blocking
 from roset_local.audit.actions import ACTIONS
 from roset_local.audit.query import list_entries, parse_filter
 from roset_local.errors import BadRequest

@@ -13,7 +13,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from roset_local import audit
-from roset_local.api.deps import blocking, caller
+from roset_local.handlers import blocking, caller
 from roset_local.connections import detach, manage, nodes, sync
 from roset_local.errors import BadRequest, NotFound, RosetError
 from roset_local.pagination import decode_cursor

@@ -10,11 +10,10 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, ServerSentEvent, Template
 
 from roset_local import audit
-from roset_local.api.deps import blocking, caller, check_query
-from roset_local.api.files import content_url, visible_file
-from roset_local.api.jobs import visible_job
-from roset_local.api.shapes import file_out, job_out
-from roset_local.api.upload import upload_body, with_body
+from roset_local.access import content_url, visible_file, visible_job
+from roset_local.handlers import blocking, caller, with_body
+from roset_local.inputs import check_query
+from roset_local.shapes import file_out, job_out, upload_body
 from roset_local.errors import BadRequest, NotFound, RosetError
 from roset_local.pagination import decode_cursor, encode_cursor
 from roset_local.pipeline import intake, lifecycle
@@ -24,6 +23,8 @@ from roset_local.positions.view import page_view
 from roset_local.portal.web import (LOGIN_CSRF_COOKIE, action, check_csrf, current_session, flash_redirect, form_of,
                                     new_login_csrf, page, require_session, run, services_of, session_cookie,
                                     template)
+from roset_local.index.search import search_file_ids
+from roset_local.store import analytics
 from roset_local.store import files as file_store
 from roset_local.store import jobs as job_store
 from roset_local.store import variants as variant_store
@@ -101,22 +102,19 @@ async def logout(request: Request) -> Redirect:
 @blocking
 def dashboard(request: Request) -> Template:
     services, spaces = services_of(request), caller(request).spaces
-    analytics = features.module("roset_local.store.analytics")
-    context: dict[str, Any] = {"analytics": analytics is not None}
-    if analytics is not None:
-        db = services.db
-        days = analytics.window(30)
-        context["overview"] = analytics.overview(db, spaces)
-        volume = analytics.volume(db, spaces, days)["data"]
-        trends = analytics.trends(db, spaces, days)["data"]
-        growth = analytics.storage_growth(db, spaces, days)["data"]
-        context["volume_svg"] = render.bar_chart(
-            volume, [("uploads", "uploads", "s1"), ("processed", "processed", "s2")], "Uploads and processed files per day")
-        context["trends_svg"] = render.bar_chart(
-            trends, [("completed", "completed", "s2"), ("failed", "failed", "s3")], "Completed and failed jobs per day")
-        context["growth_svg"] = render.line_chart(growth, "total_bytes", "Storage used", fmt=render.size)
-        context["storage_total"] = growth[-1]["total_bytes"] if growth else 0
-        context["failures"] = analytics.recent_failures(db, spaces, 5)["failures"]
+    db = services.db
+    days = analytics.window(30)
+    context: dict[str, Any] = {"overview": analytics.overview(db, spaces)}
+    volume = analytics.volume(db, spaces, days)["data"]
+    trends = analytics.trends(db, spaces, days)["data"]
+    growth = analytics.storage_growth(db, spaces, days)["data"]
+    context["volume_svg"] = render.bar_chart(
+        volume, [("uploads", "uploads", "s1"), ("processed", "processed", "s2")], "Uploads and processed files per day")
+    context["trends_svg"] = render.bar_chart(
+        trends, [("completed", "completed", "s2"), ("failed", "failed", "s3")], "Completed and failed jobs per day")
+    context["growth_svg"] = render.line_chart(growth, "total_bytes", "Storage used", fmt=render.size)
+    context["storage_total"] = growth[-1]["total_bytes"] if growth else 0
+    context["failures"] = analytics.recent_failures(db, spaces, 5)["failures"]
     context["spaces"] = file_store.list_spaces(services.db, spaces)
     return template(request, "console/dashboard.html", nav="dashboard", **context)
 
@@ -134,14 +132,8 @@ def _file_rows(services: Any, *, spaces: tuple[str, ...] | None, status: str | N
     if raw is not None and raw[:2] != [sort, order]:
         raw = None
     content_ids = None
-    if check_query(q, "q"):
-        engine = features.module("roset_local.index.search")
-        if engine is not None:
-            try:
-                content_ids = engine.search_file_ids(services.db, q, spaces, limit=200)
-            except Exception as exc:  # no search index in this build: names still match
-                if not features.missing_table(exc):
-                    raise
+    if q and check_query(q, "q"):
+        content_ids = search_file_ids(services.db, q, spaces, limit=200)
     rows = file_store.list_files(services.db, spaces=spaces, status=status or None, search=q or None,
                                  content_ids=content_ids, metadata={}, sort_by=sort, sort_order=order,
                                  limit=PAGE_SIZE, cursor=raw[2:] if raw else None)
@@ -325,7 +317,7 @@ def search_page(request: Request, q: FromQuery[str | None] = None, mode: FromQue
 @blocking
 def qa_page(request: Request) -> Template:
     spaces = [r["space"] for r in file_store.list_spaces(services_of(request).db, caller(request).spaces)]
-    return template(request, "console/qa.html", nav="qa", spaces=spaces, available=features.qa_available())
+    return template(request, "console/qa.html", nav="qa", spaces=spaces)
 
 
 @page("/console/api/qa/stream")

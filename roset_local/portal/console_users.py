@@ -10,7 +10,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from roset_local import audit
-from roset_local.api.deps import blocking
+from roset_local.handlers import blocking
 from roset_local.errors import NotFound
 from roset_local.portal import roles, users
 from roset_local.portal.web import action, form_action, page, services_of, template

@@ -1,51 +1,26 @@
-"""The console's and portal's way to other engineers' modules that may be absent from a build.
-
-Each helper imports its module when called, so a page can say "not available yet" instead of
-failing at start-up. The functions called are the same the JSON API calls.
-"""
+"""Search and Q&A for the console and the share portal: the functions the JSON API calls, bad input
+as a 400, answers streamed from worker threads."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import anyio
 
-from roset_local.api.deps import check_query
-from roset_local.errors import BadRequest, Unavailable
-
-
-def module(name: str) -> Any | None:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
+from roset_local.errors import BadRequest
+from roset_local.index import qa
+from roset_local.index import search as engine
+from roset_local.inputs import check_query
 
 
 def search(services: Any, query: str, *, spaces: tuple[str, ...] | None, mode: str = "hybrid", limit: int = 20
            ) -> dict[str, Any]:
     check_query(query, "query")
-    engine = module("roset_local.index.search")
-    if engine is None:
-        raise Unavailable("Search is not available yet in this build")
     try:
         return engine.search(services, query, mode=mode, filters=engine.Filters(spaces=spaces), limit=limit)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-    except Exception as exc:
-        if missing_table(exc):
-            raise Unavailable("Search is not available yet in this build (no search index)") from None
-        raise
-
-
-def missing_table(exc: Exception) -> bool:
-    """A feature whose tables are not in this build's schema (its migrations are not registered)."""
-    return type(exc).__name__ == "OperationalError" and "no such table" in str(exc)
-
-
-def qa_available() -> bool:
-    return module("roset_local.index.qa") is not None
 
 
 def answer_events(services: Any, question: str, *, spaces: tuple[str, ...] | None, limit: int = 5
@@ -54,22 +29,11 @@ def answer_events(services: Any, question: str, *, spaces: tuple[str, ...] | Non
     if not question or not question.strip():
         raise BadRequest("question: must not be empty")
     check_query(question, "question")
-    qa = module("roset_local.index.qa")
-    if qa is None:
-        raise Unavailable("Q&A is not available yet in this build")
-    for name in ("answer_events", "stream_answer", "answer_stream"):
-        fn = getattr(qa, name, None)
-        if fn is not None:
-            try:
-                events = fn(services, question, spaces=spaces, limit=limit)
-            except ValueError as exc:
-                raise BadRequest(str(exc)) from None
-            yield from events
-            return
-    result = qa.answer(services, question, spaces=spaces, limit=limit)
-    yield {"type": "chunk", "content": result.get("answer", "")}
-    yield {"type": "sources", "sources": result.get("sources", [])}
-    yield {"type": "done"}
+    try:
+        events = qa.answer_events(services, question, spaces=spaces, limit=limit)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    yield from events
 
 
 def collect_answer(events: Iterator[dict[str, Any]]) -> dict[str, Any]:

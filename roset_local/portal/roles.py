@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from roset_local.store import keys as key_store
+from roset_local.inputs import check_space_name
 
 ADMIN = "admin"
 MEMBER = "member"
@@ -45,8 +46,6 @@ def allows(role: str, access: str, method: str) -> bool:
 def check_access(role: str, spaces: Iterable[str] | None) -> tuple[str, list[str] | None]:
     """A valid (role, spaces) pair. Admins see every space; members need at least one space;
     read-only users see the listed spaces, or every space when none are listed."""
-    from roset_local.api.deps import check_space_name
-
     if role not in ROLES:
         raise ValueError(f"role: one of {', '.join(ROLES)}")
     names = sorted({check_space_name(s.strip()) for s in (spaces or []) if s.strip()})

@@ -9,9 +9,8 @@ from litestar import Request, Response
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, ServerSentEvent, Template
 
-from roset_local.api.deps import blocking
-from roset_local.api.files import content_url
-from roset_local.api.portal import list_space_files, portal_file
+from roset_local.access import content_url, list_space_files, portal_file
+from roset_local.handlers import blocking
 from roset_local.errors import NotFound, RosetError
 from roset_local.portal import features, render, roles, tokens
 from roset_local.portal.console_pages import sse_events
@@ -53,7 +52,7 @@ def portal_home(request: Request, token: FromPath[str], q: FromQuery[str | None]
             problem = exc.message
     return _portal(request, token, "portal/index.html", space=space, expires_at=row["expires_at"],
                    files=listing["files"], next_cursor=listing["next_cursor"], q=q or "", result=result,
-                   problem=problem, qa=features.qa_available())
+                   problem=problem)
 
 
 @page("/portal/{token:str}/files/{file_id:str}", access=roles.ANYONE)

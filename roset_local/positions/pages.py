@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import threading
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from roset_local.errors import Conflict, NotFound
@@ -15,36 +13,6 @@ if TYPE_CHECKING:
 DEFAULT_WIDTH = 1000
 MIN_WIDTH, MAX_WIDTH = 100, 2000
 MAX_SIDE = 3000  # a very tall page is scaled down further so no image exceeds this many pixels a side
-CACHE_BYTES = 64 * 1024 * 1024
-
-
-class PageImageCache:
-    """Recently rendered pages (PNG bytes), least recently used dropped past ``limit`` bytes."""
-
-    def __init__(self, limit: int = CACHE_BYTES) -> None:
-        self.limit = limit
-        self._data: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[Any, ...]) -> bytes | None:
-        with self._lock:
-            png = self._data.get(key)
-            if png is not None:
-                self._data.move_to_end(key)
-            return png
-
-    def put(self, key: tuple[Any, ...], png: bytes) -> None:
-        with self._lock:
-            if key in self._data:
-                return
-            self._data[key] = png
-            self._size += len(png)
-            while self._size > self.limit and self._data:
-                _, dropped = self._data.popitem(last=False)
-                self._size -= len(dropped)
-
-
 def page_png(services: "Services", file: dict[str, Any], number: int, width: int = DEFAULT_WIDTH) -> bytes:
     """Page ``number`` (1-based) of the file as a PNG about ``width`` pixels wide.
 
@@ -59,11 +27,11 @@ def page_png(services: "Services", file: dict[str, Any], number: int, width: int
     if number < 1:
         raise NotFound("No such page")
     width = max(MIN_WIDTH, min(int(width), MAX_WIDTH))
-    cache: PageImageCache = services.extensions.setdefault("page_images", PageImageCache())
+    cache = services.page_images
     key = (file["id"], file["sha256"], number, width)
     png = cache.get(key)
     if png is None:
-        from roset_local.pipeline.process import local_copy
+        from roset_local.pipeline.steps import local_copy
 
         with local_copy(services, file) as path:
             png = _render_pdf(path, number, width) if ctype == "application/pdf" else _render_image(path, number, width)
@@ -128,7 +96,7 @@ def pdf_page_size(services: "Services", file: dict[str, Any], number: int) -> tu
     """Page ``number``'s size in points as PDFium reads it (None for a page the PDF does not have)."""
     import pypdfium2 as pdfium
 
-    from roset_local.pipeline.process import local_copy
+    from roset_local.pipeline.steps import local_copy
     from roset_local.providers.pdf import PDFIUM_LOCK
 
     with local_copy(services, file) as path, PDFIUM_LOCK:

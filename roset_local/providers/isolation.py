@@ -82,6 +82,25 @@ class _Worker:
             self.conn.close()
 
 
+class _Run:
+    """One job's state while a worker runs it."""
+
+    def __init__(self, job_id: int, timeout: float) -> None:
+        self.job_id = job_id
+        self.timeout = timeout
+        # The job's clock starts when the worker acknowledges it: a fresh worker first spends
+        # seconds importing its engines, which must not count against the file.
+        self.deadline = time.monotonic() + timeout + WORKER_START_SECONDS
+        self.acknowledged = False
+        self.cancel_sent_at: float | None = None
+        self.answered = False  # the worker sent the result or the error: it is free again
+
+    def acknowledge(self) -> None:
+        if not self.acknowledged:
+            self.acknowledged = True
+            self.deadline = time.monotonic() + self.timeout
+
+
 class ExtractionPool:
     """A pool of extraction worker processes (spawn context: no inherited locks or threads).
 
@@ -222,77 +241,84 @@ class ExtractionPool:
         cancel: CancelToken | None,
         timeout: float,
     ) -> Extraction:
-        job_id = next(_job_ids)
+        """Hand the job to the worker, then alternate between reading its messages and watching it."""
+        run = _Run(job_id=next(_job_ids), timeout=timeout)
         worker.jobs += 1
-        try:
-            worker.conn.send(("job", job_id, provider_name, hosted_keys, request))
-        except (OSError, ValueError) as exc:
-            worker.kill()
-            raise ExtractionError("provider_crashed", f"extraction worker unreachable: {exc}") from exc
-        # The job's clock starts when the worker acknowledges it: a fresh worker first spends
-        # seconds importing its engines, which must not count against the file.
-        deadline = time.monotonic() + timeout + WORKER_START_SECONDS
-        acknowledged = False
-        cancel_sent_at: float | None = None
-        answered = False
+        self._send_job(worker, run, provider_name, hosted_keys, request)
         try:
             while True:
                 if worker.conn.poll(self.poll_interval):
-                    try:
-                        msg = worker.conn.recv()
-                    except (EOFError, OSError):
-                        raise self._death(worker) from None
-                    if msg[0] == "ready":
-                        worker.network = str(msg[2])
-                        continue
-                    if msg[1] != job_id:
-                        continue
-                    if not acknowledged:
-                        acknowledged = True
-                        deadline = time.monotonic() + timeout
-                    if msg[0] == "started":
-                        continue
-                    if msg[0] == "progress":
-                        progress(int(msg[2]), str(msg[3]))
-                        continue
-                    if msg[0] == "result":
-                        answered = True
-                        result: Extraction = msg[2]
+                    result = self._receive(worker, run, progress)
+                    if result is not None:
                         return result
-                    if msg[0] == "error":
-                        answered = True
-                        raise ExtractionError(msg[2], msg[3])
-                    continue
-                if not worker.alive():
-                    if worker.conn.poll(0):
-                        continue  # drain what it sent before dying
-                    raise self._death(worker)
-                rss = worker.rss_bytes()
-                if rss is not None and rss > self.memory_limit_bytes:
-                    worker.kill()
-                    raise ExtractionError(
-                        "too_large",
-                        f"extraction used more than {self.memory_limit_bytes // (1024 * 1024)} MiB of memory",
-                    )
-                now = time.monotonic()
-                if now > deadline:
-                    worker.kill()
-                    raise ExtractionError("provider_timeout", f"extraction took longer than {timeout:g} s")
-                if cancel_sent_at is None and _is_cancelled(cancel):
-                    cancel_sent_at = now
-                    try:
-                        worker.conn.send(("cancel", job_id))
-                    except (OSError, ValueError):
-                        pass
-                if cancel_sent_at is not None and now - cancel_sent_at > self.cancel_grace_seconds:
-                    worker.kill()
-                    raise ExtractionError("cancelled", "job was cancelled")
+                else:
+                    self._supervise(worker, run, cancel)
         except BaseException:
             # Any failure in the caller's own code (a progress callback, KeyboardInterrupt) must not
             # leave a worker busy with an abandoned job.
-            if not answered and worker.alive():
+            if not run.answered and worker.alive():
                 worker.kill()
             raise
+
+    @staticmethod
+    def _send_job(worker: _Worker, run: _Run, provider_name: str, hosted_keys: dict[str, dict[str, Any]],
+                  request: ExtractRequest) -> None:
+        try:
+            worker.conn.send(("job", run.job_id, provider_name, hosted_keys, request))
+        except (OSError, ValueError) as exc:
+            worker.kill()
+            raise ExtractionError("provider_crashed", f"extraction worker unreachable: {exc}") from exc
+
+    def _receive(self, worker: _Worker, run: _Run, progress: Callable[[int, str], None]) -> Extraction | None:
+        """Handle one message from the worker: the result (returned), an error (raised), else None."""
+        try:
+            msg = worker.conn.recv()
+        except (EOFError, OSError):
+            raise self._death(worker) from None
+        if msg[0] == "ready":
+            worker.network = str(msg[2])
+            return None
+        if msg[1] != run.job_id:
+            return None
+        run.acknowledge()
+        if msg[0] == "progress":
+            progress(int(msg[2]), str(msg[3]))
+        elif msg[0] == "result":
+            run.answered = True
+            result: Extraction = msg[2]
+            return result
+        elif msg[0] == "error":
+            run.answered = True
+            raise ExtractionError(msg[2], msg[3])
+        return None  # "started", or a message this side does not know
+
+    def _supervise(self, worker: _Worker, run: _Run, cancel: CancelToken | None) -> None:
+        """Between messages: raise when the worker died, outgrew its memory, ran out of time, or was
+        cancelled and did not stop within the grace time."""
+        if not worker.alive():
+            if worker.conn.poll(0):
+                return  # drain what it sent before dying
+            raise self._death(worker)
+        rss = worker.rss_bytes()
+        if rss is not None and rss > self.memory_limit_bytes:
+            worker.kill()
+            raise ExtractionError(
+                "too_large",
+                f"extraction used more than {self.memory_limit_bytes // (1024 * 1024)} MiB of memory",
+            )
+        now = time.monotonic()
+        if now > run.deadline:
+            worker.kill()
+            raise ExtractionError("provider_timeout", f"extraction took longer than {run.timeout:g} s")
+        if run.cancel_sent_at is None and _is_cancelled(cancel):
+            run.cancel_sent_at = now
+            try:
+                worker.conn.send(("cancel", run.job_id))
+            except (OSError, ValueError):
+                pass
+        if run.cancel_sent_at is not None and now - run.cancel_sent_at > self.cancel_grace_seconds:
+            worker.kill()
+            raise ExtractionError("cancelled", "job was cancelled")
 
     @staticmethod
     def _death(worker: _Worker) -> ExtractionError:
@@ -308,6 +334,12 @@ class ExtractionPool:
             return ExtractionError("provider_crashed", f"extraction worker crashed ({name})")
         return ExtractionError("provider_crashed", f"extraction worker exited unexpectedly (code {code})")
 
+
+
+def pool_for(settings: Any) -> ExtractionPool:
+    """The pool a process runs its jobs with (the server's or a worker host's), from its Settings."""
+    return ExtractionPool(max_workers=max(1, settings.workers), timeout_seconds=settings.job_timeout_seconds,
+                          models_dir=settings.models_dir, test_faults=settings.test_faults)
 
 def _is_cancelled(cancel: CancelToken | None) -> bool:
     if cancel is None:

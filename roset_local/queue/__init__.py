@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from huey import RedisHuey, SqliteHuey
+from huey.api import TaskWrapper
 from huey.consumer import Consumer, Worker
 
 log = logging.getLogger("roset_local.queue")
@@ -16,6 +18,23 @@ log = logging.getLogger("roset_local.queue")
 # Job threads run this much nicer than the API threads; what they start (extraction processes,
 # embedding threads) inherits it, so N files in flight keep the cores busy without starving requests.
 WORKER_NICENESS = 5
+
+
+@dataclass(frozen=True)
+class Tasks:
+    """Every queue task of one huey, by name (``roset_local.tasks.register_tasks`` makes them).
+
+    Call one to enqueue it (``services.tasks.process_job(job_id)``) or ``.schedule(args, delay=...)``.
+    """
+
+    process_job: TaskWrapper
+    await_upload: TaskWrapper
+    recover_jobs: TaskWrapper  # periodic
+    connection_sync: TaskWrapper
+    reembed_file: TaskWrapper
+    deliver_webhook: TaskWrapper
+    purge_webhook_history: TaskWrapper  # periodic
+    purge_api_logs: TaskWrapper  # periodic
 
 
 class WakingSqliteHuey(SqliteHuey):

@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from roset_local.pipeline import reuse
 from roset_local.pipeline.lifecycle import file_event_data, notify_events, settle_file_after_job
-from roset_local.pipeline.process import (LEASE_SECONDS, JobGone, choose_provider, extraction_mode, fail_job,
-                                          hosted_keys, recover, requeue_job, run_job, swap_in,
-                                          wanted_variants)
+from roset_local.pipeline.process import LEASE_SECONDS, fail_job, recover, requeue_job, run_job
+from roset_local.pipeline.steps import CancelToken, JobGone, JobRun, make_plan, swap_in
 from roset_local.queue import queue_depth, redis_huey, redis_pool
 from roset_local.scaleout.leases import RUNNING, Leases
 from roset_local.scaleout.queues import WORK_QUEUE, commit_task, owner_of, runs_elsewhere, work_task
@@ -77,7 +76,8 @@ class ScaleOut:
         with db.write():
             claimed = job_store.claim(db, job_id, owner, LEASE_SECONDS)
             if claimed is not None:
-                set_job_runner(db, job_id, host=None, provider=order["provider"], engine=order["engine"])
+                set_job_runner(db, job_id, host=None, provider=order["plan"]["provider"],
+                               engine=order["plan"]["engine"])
                 settle_file_after_job(db, file["id"], "processing")
                 record_event(db, "file.processing.started", file_event_data(file, claimed, "processing"),
                              space=file["space"])
@@ -98,19 +98,17 @@ class ScaleOut:
         from roset_local.index.chunking import validate_chunking
         from roset_local.index.indexer import org_defaults
 
-        services = self.services
         options = job["options"] or {}
-        content_type = file["content_type"] or "application/octet-stream"
-        provider = choose_provider(services, content_type, options.get("provider"))
-        keys = hosted_keys(services)
-        default_chunking, default_model = org_defaults(services.db)
+        plan = make_plan(self.services, file, options)
+        default_chunking, default_model = org_defaults(self.services.db)
         return {
             "job_id": job["id"], "attempt": attempt,
             "file": {k: file[k] for k in ("id", "space", "filename", "content_type", "storage_key", "sha256",
                                           "size_bytes")},
-            "provider": provider, "engine": "hosted" if provider in keys else "local",
-            "keys": {provider: keys[provider]} if provider in keys else {},  # only the key this job uses
-            "mode": extraction_mode(services, options), "wanted": wanted_variants(services, options),
+            "plan": {"content_type": plan.content_type, "provider": plan.provider, "engine": plan.engine,
+                     # only the key this job uses travels through Redis
+                     "keys": {plan.provider: plan.keys[plan.provider]} if plan.provider in plan.keys else {},
+                     "mode": plan.mode, "wanted": plan.wanted},
             "chunking": validate_chunking(options.get("chunking") or default_chunking),
             "embedding_model": options.get("embedding_model") or default_model,
             "test_options": {k: v for k, v in options.items() if k.startswith("_")},
@@ -151,8 +149,8 @@ class ScaleOut:
                             chunks=result.chunks, model=result.model, vectors=result.vectors)
 
         try:
-            swap_in(services, job, file, owner, result.provider, result.outputs, result.pages, started,
-                    report.get("thumb_key"), index=index)
+            swap_in(JobRun(services, job, file, owner, CancelToken(), started), result.provider, result.outputs,
+                    result.pages, report.get("thumb_key"), index=index)
         except JobGone:
             self.discard(report, file_store.get_file(db, file["id"]), "cancelled or reclaimed meanwhile")
             return
@@ -227,12 +225,12 @@ class ScaleOut:
                 "commit_queue_depth": queue_depth(self.services.huey)}
 
 
-def register(services: "Services") -> dict[str, Any]:
+def attach(services: "Services") -> ScaleOut | None:
     """With ROSET_QUEUE_URL: build ``services.scaleout`` (commit task, lease watcher). Else nothing."""
     if not services.settings.queue_url:
-        return {}
+        return None
     scaleout = ScaleOut(services)
     services.scaleout = scaleout
     services.on_start(scaleout.start)
     services.on_stop(scaleout.stop)
-    return {"commit_result": scaleout.commit}
+    return scaleout

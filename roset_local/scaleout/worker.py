@@ -19,11 +19,11 @@ from typing import Any
 from roset_local.config import Settings
 from roset_local.index.embedder import LOCAL_MODEL, canonical_model, local_embedder
 from roset_local.index.indexer import IndexCancelled, chunk_text, embed_with, embeddings_content, text_index_content
-from roset_local.pipeline.outputs import (index_outputs, metadata_output, pages_used, text_outputs, thumbnail_key,
-                                          thumbnail_output)
-from roset_local.pipeline.process import EXTRACT_SHARE, CancelToken, blob_copy, new_extraction_pool
+from roset_local.pipeline.steps import (EXTRACT_SHARE, CancelToken, Plan, blob_copy, index_rows, metadata_of,
+                                        pages_used, text_variants, write_thumbnail)
 from roset_local.positions.structure import document_elements
 from roset_local.providers.base import ExtractionError, ExtractRequest
+from roset_local.providers.isolation import pool_for
 from roset_local.queue import redis_huey, redis_pool, start_consumer
 from roset_local.scaleout.leases import Leases
 from roset_local.scaleout.queues import (MAIN_QUEUE, WORK_QUEUE, commit_task, result_key, runs_elsewhere,
@@ -96,7 +96,7 @@ class WorkerHost:
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         self.blobs.check()
-        self.pool = new_extraction_pool(self.settings)
+        self.pool = pool_for(self.settings)
         threading.Thread(target=self._beat, name="roset-worker-leases", daemon=True).start()
         self.consumer = start_consumer(self.work_huey, self.settings.workers, periodic=False)
         log.info("worker host %s taking orders from %s with %d threads", self.host,
@@ -200,8 +200,7 @@ class WorkerHost:
 
     def _execute(self, order: dict[str, Any], item: Running, report: dict[str, Any]) -> None:
         """Extract → chunk → embed → thumbnail → result blob; the same functions as the server's pipeline."""
-        file, wanted, mode = order["file"], list(order["wanted"]), order["mode"]
-        content_type = file["content_type"] or "application/octet-stream"
+        file, plan = order["file"], Plan(**order["plan"])
         timings: dict[str, float] = {}
 
         def extract_progress(percent: int, stage: str) -> None:
@@ -209,32 +208,30 @@ class WorkerHost:
 
         t0 = time.monotonic()
         with blob_copy(self.blobs, file) as path:
-            request = ExtractRequest(path=path, filename=file["filename"], content_type=content_type,
-                                     options={"extraction": mode, "thumbnail": "thumbnail" in wanted,
+            request = ExtractRequest(path=path, filename=file["filename"], content_type=plan.content_type,
+                                     options={"extraction": plan.mode, "thumbnail": "thumbnail" in plan.wanted,
                                               **order["test_options"]})
-            extraction = self.pool.run(order["provider"], order["keys"], request, extract_progress, item.cancel)
+            extraction = self.pool.run(plan.provider, plan.keys, request, extract_progress, item.cancel)
         timings["extract_ms"] = round((time.monotonic() - t0) * 1000, 1)
         self._check(item)
-        elements, page_sizes = document_elements(extraction, mode)
-        outputs = text_outputs(extraction, elements, page_sizes, wanted)
-        result = Result(provider=order["provider"], engine=order["engine"], outputs=outputs, pages=0)
-        if {"embeddings", "searchable-index"} & set(wanted):
-            self._index(order, item, extraction, elements, page_sizes, result, timings)
-        if "thumbnail" in wanted and extraction.thumbnail:
-            report["thumb_key"] = thumbnail_key(file, variant_dir(item.job_id, item.attempt), extraction)
-            self.blobs.write_bytes(report["thumb_key"], extraction.thumbnail)
-            outputs.append(thumbnail_output(report["thumb_key"], extraction))
-        result.pages = pages_used(content_type, extraction.metadata)
-        if "metadata" in wanted:
-            outputs.append(metadata_output(extraction, file, content_type=content_type, provider=order["provider"],
-                                           engine=order["engine"], mode=mode, pages=result.pages, timings=timings))
+        elements, page_sizes = document_elements(extraction, plan.mode)
+        result = Result(provider=plan.provider, engine=plan.engine, pages=0,
+                        outputs=text_variants(plan, extraction, elements, page_sizes))
+        if plan.indexed:
+            self._index(order, plan, item, extraction, elements, page_sizes, result, timings)
+        thumbnail, report["thumb_key"] = write_thumbnail(self.blobs, file, variant_dir(item.job_id, item.attempt),
+                                                         plan, extraction)
+        result.outputs += thumbnail
+        result.pages = pages_used(plan.content_type, extraction.metadata)
+        if "metadata" in plan.wanted:
+            result.outputs.append(metadata_of(file, timings, plan, extraction, result.pages))
         self._check(item)
         report["result_key"] = result_key(file, item.job_id, item.attempt)
         self.blobs.write_bytes(report["result_key"], result.encode())
 
-    def _index(self, order: dict[str, Any], item: Running, extraction: Any, elements: Any, page_sizes: Any,
-               result: Result, timings: dict[str, float]) -> None:
-        wanted, cfg = order["wanted"], order["chunking"]
+    def _index(self, order: dict[str, Any], plan: Plan, item: Running, extraction: Any, elements: Any,
+               page_sizes: Any, result: Result, timings: dict[str, float]) -> None:
+        wanted, cfg = plan.wanted, order["chunking"]
         item.progress, item.stage = 60, "indexing"
         t0 = time.monotonic()
         chunks = chunk_text(markdown=extraction.markdown, pages=[(p.number, p.markdown) for p in extraction.pages],
@@ -257,7 +254,7 @@ class WorkerHost:
             result.model = model
             index["embeddings"] = embeddings_content(model, int(result.vectors.shape[1]), chunks, cfg)
             timings["embed_ms"] = round((time.monotonic() - t1) * 1000, 1)
-        result.outputs += index_outputs(index, wanted)
+        result.outputs += index_rows(index, wanted)
         item.progress, item.stage = 95, "finishing"
 
 

@@ -59,6 +59,7 @@ class OcrResult:
     width: int  # image pixels
     height: int
     boxes: list[OcrTextBox]
+    engine: str = "rapidocr"  # which engine read the page: rapidocr or tesseract
 
 
 def page_geometry(

@@ -9,11 +9,11 @@ change that causes it, then wake the relay once the transaction has committed::
         ...                                   # the state change, e.g. a job becomes completed
         record_event(services.db, "file.processing.completed",
                      {"file_id": f, "job_id": j, "space": s, "status": "completed"}, space=s)
-    services.extensions["events_committed"]()  # optional: low latency; a 0.5 s poll catches the rest
+    services.hooks.events_committed()  # optional: low latency; a 0.5 s poll catches the rest
 
 File events carry ``file_id``, ``job_id``, ``space``, ``status`` (and ``error`` on failure).
 
 Modules: ``signing`` (Standard Webhooks secrets and signatures), (the SSRF guard is :mod:`roset_local.netguard`),
-``delivery`` (one attempt), ``relay`` (outbox relay + dispatcher), ``runtime`` (wiring into
-Services and huey), ``manage`` (the operations behind the HTTP API).
+``delivery`` (one attempt), ``relay`` (outbox relay + dispatcher), ``runtime`` (the relay and
+dispatcher of a running Services, assembled by ``roset_local.wiring``), ``manage`` (the operations behind the HTTP API).
 """

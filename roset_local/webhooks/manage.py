@@ -12,16 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from roset_local.auth import Principal
 from roset_local.errors import BadRequest, Conflict, Forbidden, NotFound
-from roset_local.secrets import secret_box
 from roset_local.store import webhooks as store
 from roset_local.store.db import Row
 from roset_local.store.events import EVENT_TYPES, record_event
 from roset_local.timeutil import now_str, parse, to_str
 from roset_local.webhooks.delivery import TEST_EVENT
-from roset_local.webhooks.runtime import runtime_of
 from roset_local.webhooks.sealing import seal
 from roset_local.webhooks.signing import generate_secret
 from roset_local.netguard import OutboundRefused, check_url
+from roset_local.inputs import check_space_name
 
 if TYPE_CHECKING:
     from roset_local.services import Services
@@ -61,8 +60,6 @@ def visible_webhooks(services: "Services", principal: Principal) -> list[Row]:
 
 def check_spaces(principal: Principal, spaces: list[str] | None) -> list[str] | None:
     """Validated spaces for a webhook: the given ones (within the caller's), else the caller's own."""
-    from roset_local.api.deps import check_space_name
-
     if spaces is not None:
         if not spaces:
             raise BadRequest("spaces: must list at least one space (omit it for the key's own spaces)")
@@ -73,7 +70,7 @@ def check_spaces(principal: Principal, spaces: list[str] | None) -> list[str] | 
 def _fresh_secret(services: "Services") -> tuple[str, str]:
     """(plain, sealed): the plain one goes back to the caller once, only the sealed one is stored."""
     secret = generate_secret()
-    return secret, seal(secret_box(services), secret)
+    return secret, seal(services.secret_box, secret)
 
 
 def create_webhook(services: "Services", principal: Principal, url: str, events: list[str],
@@ -129,7 +126,7 @@ def send_test(services: "Services", principal: Principal, webhook_id: str) -> di
         event_id = record_event(
             db, TEST_EVENT, {"webhook_id": webhook_id, "message": "Test event from Roset Local"}, space=None
         )
-    services.extensions["events_committed"]()
+    services.hooks.events_committed()
     deadline = time.monotonic() + services.settings.webhook_timeout_seconds + TEST_WAIT_MARGIN
     first = None
     while time.monotonic() < deadline:
@@ -191,9 +188,8 @@ def replay(
             delivery_id = store.queue_message(db, webhook_id, event)
             if delivery_id:
                 created.append(delivery_id)
-    dispatcher = runtime_of(services).dispatcher
     for delivery_id in created:
-        dispatcher.dispatch(delivery_id)
+        services.hooks.dispatch_webhook(delivery_id)
     return {"replayed": replayed, "skipped": skipped}
 
 

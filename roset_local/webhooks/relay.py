@@ -15,10 +15,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from huey.api import TaskWrapper
+
 from roset_local.store import webhooks as store
 from roset_local.store.events import events_since_seq
 from roset_local.store.db import Row
-from roset_local.secrets import secret_box
 from roset_local.webhooks.delivery import TEST_EVENT, Sender, covers_space, run_attempt
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class Dispatcher:
     def __init__(self, services: "Services", threads: int = DELIVERY_THREADS) -> None:
         self.services = services
         self.threads = threads
-        self.task: Any = None  # the huey task, set by the registrar
+        self.task: TaskWrapper | None = None  # the huey task, set by roset_local.wiring
         self.sender: Sender | None = None
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._queued: set[str] = set()
@@ -105,7 +106,7 @@ class Dispatcher:
         sender = self.sender or Sender(self.services.settings.webhook_timeout_seconds)
         try:
             follow_up = run_attempt(
-                self.services.db, self.services.settings, sender, delivery_id, secret_box(self.services)
+                self.services.db, self.services.settings, sender, delivery_id, self.services.secret_box
             )
         finally:
             if sender is not self.sender:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from roset_local.secrets import SecretBox, secret_box
+from roset_local.secrets import SecretBox
 from roset_local.store import webhooks as store
 from roset_local.webhooks.signing import SECRET_PREFIX
 
@@ -34,7 +34,7 @@ def seal_stored_secrets(services: "Services") -> int:
     db = services.db
     if not store.has_plaintext_secrets(db, SECRET_PREFIX):
         return 0
-    box = secret_box(services)
+    box = services.secret_box
     with db.write():
         rows = store.plaintext_secrets(db, SECRET_PREFIX)
         store.replace_secrets(db, {row["id"]: seal(box, row["secret"]) for row in rows})

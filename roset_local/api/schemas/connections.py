@@ -44,17 +44,19 @@ class BucketsQuery(Struct):
     endpoint_url: str | None = None
 
 
-class ProviderInfo(Shape):
-    id: str
-    name: str
+class ProviderInfo(Shape, kw_only=True):
+    """A storage provider and what a connection to it needs."""
+
+    id: Annotated[str, Meta(examples=["s3"])]
+    name: Annotated[str, Meta(examples=["Amazon S3"])]
     auth_type: str
+    auth_types: list[str] | UnsetType = UNSET
     credential_fields: list[str]
+    alternative_credential_fields: list[str] | UnsetType = UNSET
     default_region: str | None
     region_required: bool
-    endpoint: str | None
+    endpoint: Annotated[str | None, Meta(description="A template such as https://s3.{region}.amazonaws.com")]
     endpoint_required: bool
-    auth_types: list[str] | UnsetType = UNSET
-    alternative_credential_fields: list[str] | UnsetType = UNSET
 
 
 class ProviderList(Shape):

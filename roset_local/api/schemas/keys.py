@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import msgspec
 from msgspec import Meta, Struct
 
 
@@ -27,11 +28,21 @@ class KeyOut(Struct):
     last_used_at: str | None
     created_at: str
 
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> KeyOut:
+        return cls(id=row["id"], name=row["name"], prefix=row["prefix"], scopes=row["scopes"], spaces=row["spaces"],
+                   mode=row["mode"], expires_at=row["expires_at"], last_used_at=row["last_used_at"],
+                   created_at=row["created_at"])
+
 
 class KeyCreated(KeyOut):
     """The new key; ``key`` is the secret, shown this once."""
 
     key: str
+
+    @classmethod
+    def with_key(cls, row: dict[str, Any], key: str) -> KeyCreated:
+        return cls(**msgspec.structs.asdict(KeyOut.from_row(row)), key=key)
 
 
 class KeyList(Struct):
@@ -41,8 +52,3 @@ class KeyList(Struct):
 class KeyRevoked(Struct):
     deleted: bool
 
-
-def key_out(row: dict[str, Any]) -> KeyOut:
-    return KeyOut(id=row["id"], name=row["name"], prefix=row["prefix"], scopes=row["scopes"], spaces=row["spaces"],
-                  mode=row["mode"], expires_at=row["expires_at"], last_used_at=row["last_used_at"],
-                  created_at=row["created_at"])

@@ -19,11 +19,12 @@ class LogOut(Struct):
     request_id: str
     created_at: str
 
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> LogOut:
+        return cls(**{name: row[name] for name in cls.__struct_fields__})
+
 
 class LogList(Struct):
     logs: list[LogOut]
     next_cursor: str | None
 
-
-def log_out(row: dict[str, Any]) -> LogOut:
-    return LogOut(**{name: row[name] for name in LogOut.__struct_fields__})

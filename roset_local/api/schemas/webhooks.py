@@ -43,11 +43,20 @@ class WebhookOut(Struct):
     created_at: str
     updated_at: str
 
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> WebhookOut:
+        return cls(id=row["id"], url=row["url"], events=row["events"], spaces=row["spaces"], active=row["active"],
+                   disabled_reason=row["disabled_reason"], created_at=row["created_at"], updated_at=row["updated_at"])
+
 
 class WebhookCreated(WebhookOut):
     """The new endpoint with its signing secret, shown this once."""
 
     secret: str
+
+    @classmethod
+    def with_secret(cls, row: dict[str, Any]) -> WebhookCreated:
+        return cls(**msgspec.structs.asdict(WebhookOut.from_row(row)), secret=row["secret"])
 
 
 class WebhookList(Struct):
@@ -69,6 +78,10 @@ class DeliveryOut(Struct):
     duration_ms: int | None
     error: str | None
     attempted_at: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> DeliveryOut:
+        return cls(**{name: row[name] for name in cls.__struct_fields__})
 
 
 class DeliveryList(Struct):
@@ -108,27 +121,14 @@ class WebhookEventOut(Struct):
     data: dict[str, Any] | None
     created_at: str
 
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> WebhookEventOut:
+        return cls(id=row["event_id"], type=row["event_type"], webhook_id=row["webhook_id"],
+                   delivered=row["status"] == "delivered", status=row["status"], attempts=row["attempts"],
+                   space=row["space"], data=row["data"], created_at=row["created_at"])
+
 
 class WebhookEventList(Struct):
     events: list[WebhookEventOut]
     next_cursor: str | None
 
-
-def webhook_out(row: dict[str, Any]) -> WebhookOut:
-    return WebhookOut(id=row["id"], url=row["url"], events=row["events"], spaces=row["spaces"], active=row["active"],
-                      disabled_reason=row["disabled_reason"], created_at=row["created_at"],
-                      updated_at=row["updated_at"])
-
-
-def webhook_created(row: dict[str, Any]) -> WebhookCreated:
-    return WebhookCreated(**msgspec.structs.asdict(webhook_out(row)), secret=row["secret"])
-
-
-def delivery_out(row: dict[str, Any]) -> DeliveryOut:
-    return DeliveryOut(**{f: row[f] for f in DeliveryOut.__struct_fields__})
-
-
-def event_out(row: dict[str, Any]) -> WebhookEventOut:
-    return WebhookEventOut(id=row["event_id"], type=row["event_type"], webhook_id=row["webhook_id"],
-                           delivered=row["status"] == "delivered", status=row["status"], attempts=row["attempts"],
-                           space=row["space"], data=row["data"], created_at=row["created_at"])

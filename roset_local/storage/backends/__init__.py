@@ -6,6 +6,7 @@ Import the module (``from roset_local.storage import backends``) rather than ``t
 itself, so pytest never mistakes it for a test.
 """
 
+from roset_local.storage.backends.base import Backend
 from roset_local.storage.backends.errors import (
     ConnectionAccessError,
     ConnectionConfigError,
@@ -14,6 +15,7 @@ from roset_local.storage.backends.errors import (
 from roset_local.storage.backends.instructions import setup_instructions
 from roset_local.storage.backends.model import ObjectInfo, PresignedUpload
 from roset_local.storage.backends.ops import (
+    BACKENDS,
     browse,
     list_buckets,
     local_directory,
@@ -28,12 +30,12 @@ from roset_local.storage.backends.ops import (
     verify,
     walk,
 )
-from roset_local.storage.backends.spec import PROVIDER_IDS, PROVIDERS, S3_FAMILY, ConnectionSpec
+from roset_local.storage.backends.spec import FAMILIES, PROVIDER_IDS, PROVIDERS, S3_FAMILY, ConnectionSpec, Family
 from roset_local.storage.backends.sync import ListingDiff, diff_listing, folders_for
 
 __all__ = [
-    "PROVIDERS", "PROVIDER_IDS", "S3_FAMILY", "ConnectionAccessError", "ConnectionConfigError",
-    "ConnectionSpec", "ListingDiff", "ObjectInfo", "ObjectNotFoundError", "PresignedUpload", "browse",
+    "BACKENDS", "FAMILIES", "PROVIDERS", "PROVIDER_IDS", "S3_FAMILY", "Backend", "ConnectionAccessError",
+    "ConnectionConfigError", "ConnectionSpec", "Family", "ListingDiff", "ObjectInfo", "ObjectNotFoundError", "PresignedUpload", "browse",
     "diff_listing", "folders_for", "list_buckets", "local_directory", "local_path", "open_fs", "open_read",
     "presign_download", "presign_upload", "probe", "setup_instructions", "stat", "test", "verify", "walk",
 ]

@@ -13,8 +13,11 @@ from datetime import datetime, timezone
 from typing import IO, Any
 
 from roset_local.storage.backends.errors import ConnectionAccessError, ConnectionConfigError
-from roset_local.storage.backends.model import Page, ObjectInfo, guess_type
+from roset_local.storage.backends.model import Page, ObjectInfo, PresignedUpload, guess_type
 from roset_local.storage.backends.spec import ConnectionSpec
+
+
+NO_SIGNED_URLS = "local connections have no signed URLs: serve local_path() instead"
 
 
 def _inside(path: str, base: str) -> bool:
@@ -63,6 +66,10 @@ def open_fs(spec: ConnectionSpec) -> Any:
     from fsspec.implementations.local import LocalFileSystem
 
     return DirFileSystem(path=resolve_base(spec), fs=LocalFileSystem())
+
+
+def endpoint(spec: ConnectionSpec) -> None:
+    return None  # no network: nothing to probe
 
 
 def _info(key: str, st: os.stat_result) -> ObjectInfo:
@@ -158,6 +165,14 @@ def open_read(spec: ConnectionSpec, key: str, block_size: int) -> IO[bytes]:
     if not os.path.isfile(path):
         raise FileNotFoundError(key)
     return open(path, "rb", buffering=block_size)
+
+
+def presign_download(spec: ConnectionSpec, key: str, expires_in: int) -> str:
+    raise ConnectionConfigError(NO_SIGNED_URLS)
+
+
+def presign_upload(spec: ConnectionSpec, key: str, content_type: str | None, expires_in: int) -> PresignedUpload:
+    raise ConnectionConfigError(NO_SIGNED_URLS)
 
 
 def classify(exc: BaseException, what: str) -> ConnectionAccessError | None:

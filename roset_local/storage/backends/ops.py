@@ -1,5 +1,6 @@
-"""The public operations: each takes a ConnectionSpec, picks the provider backend and turns provider
-errors into ConnectionAccessError / ObjectNotFoundError with secrets scrubbed.
+"""The public operations: each takes a ConnectionSpec, picks the provider's backend (a module
+implementing :class:`~roset_local.storage.backends.base.Backend`) and turns provider errors into
+ConnectionAccessError / ObjectNotFoundError with secrets scrubbed.
 
 All functions are synchronous and safe to call from several threads.
 """
@@ -12,22 +13,23 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from types import ModuleType
 from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
 from roset_local.storage.backends import azure, gcs, local, s3
+from roset_local.storage.backends.base import Backend
 from roset_local.storage.backends.errors import (
     ConnectionAccessError,
     ConnectionConfigError,
     ObjectNotFoundError,
 )
 from roset_local.storage.backends.model import ObjectInfo, PresignedUpload
-from roset_local.storage.backends.spec import ConnectionSpec, scrub
+from roset_local.storage.backends.spec import ConnectionSpec, Family, scrub
 
 T = TypeVar("T")
 
-_BACKENDS: dict[str, ModuleType] = {"s3": s3, "gcs": gcs, "azure": azure, "local": local}
+# Each family of spec.PROVIDERS and its backend module; mypy checks every module against Backend.
+BACKENDS: dict[Family, Backend] = {"s3": s3, "gcs": gcs, "azure": azure, "local": local}
 MAX_BROWSE_LIMIT = 1000
 MAX_EXPIRES = 7 * 24 * 3600  # the longest a SigV4 / V4 URL may live
 PROBE_TIMEOUT = 3.0
@@ -41,8 +43,8 @@ GENERIC_REASONS = {
 }
 
 
-def _backend(spec: ConnectionSpec) -> ModuleType:
-    return _BACKENDS[spec.family]
+def _backend(spec: ConnectionSpec) -> Backend:
+    return BACKENDS[spec.family]
 
 
 @contextmanager
@@ -92,15 +94,10 @@ def _check_expires(expires_in: int) -> int:
 
 
 def _probe_address(spec: ConnectionSpec) -> tuple[str, int] | None:
-    if spec.family == "local":
+    with _errors(spec, "bucket"):
+        url = _backend(spec).endpoint(spec)
+    if url is None:
         return None
-    if spec.family == "azure":
-        with _errors(spec, "bucket"):
-            url = azure.endpoint(spec)
-    elif spec.family == "gcs":
-        url = gcs.endpoint(spec)
-    else:
-        url = spec.resolved_endpoint or ""
     parts = urlsplit(url)
     if not parts.hostname:
         return None
@@ -242,7 +239,7 @@ def stat(spec: ConnectionSpec, key: str) -> ObjectInfo:
     _need_bucket(spec)
     _check_key(spec, key)
     with _errors(spec, "object", key):
-        return _backend(spec).stat(spec, key)  # type: ignore[no-any-return]
+        return _backend(spec).stat(spec, key)
 
 
 def open_read(spec: ConnectionSpec, key: str, block_size: int = READ_BLOCK) -> IO[bytes]:
@@ -250,23 +247,18 @@ def open_read(spec: ConnectionSpec, key: str, block_size: int = READ_BLOCK) -> I
     _need_bucket(spec)
     _check_key(spec, key)
     with _errors(spec, "object", key):
-        return _backend(spec).open_read(spec, key, block_size)  # type: ignore[no-any-return]
-
-
-def _no_local(spec: ConnectionSpec) -> None:
-    if spec.family == "local":
-        raise ConnectionConfigError("local connections have no signed URLs: serve local_path() instead")
+        return _backend(spec).open_read(spec, key, block_size)
 
 
 def presign_download(spec: ConnectionSpec, key: str, expires_in: int = 3600) -> str:
     """A URL that GETs the object without credentials until it expires (S3 SigV4 path-style,
-    Azure SAS, GCS V4). Signing is local: it does not check that the object exists."""
+    Azure SAS, GCS V4). Signing is local: it does not check that the object exists. ``local``
+    connections have none (ConnectionConfigError): serve :func:`local_path` instead."""
     _need_bucket(spec)
     _check_key(spec, key)
-    _no_local(spec)
     _check_expires(expires_in)
     with _errors(spec, "bucket"):
-        return str(_backend(spec).presign_download(spec, key, expires_in))
+        return _backend(spec).presign_download(spec, key, expires_in)
 
 
 def presign_upload(spec: ConnectionSpec, key: str, content_type: str | None = None,
@@ -274,10 +266,9 @@ def presign_upload(spec: ConnectionSpec, key: str, content_type: str | None = No
     """A URL to PUT the object's bytes to; the client must send ``headers`` with the PUT."""
     _need_bucket(spec)
     _check_key(spec, key)
-    _no_local(spec)
     _check_expires(expires_in)
     with _errors(spec, "bucket"):
-        return _backend(spec).presign_upload(spec, key, content_type, expires_in)  # type: ignore[no-any-return]
+        return _backend(spec).presign_upload(spec, key, content_type, expires_in)
 
 
 def local_path(spec: ConnectionSpec, key: str) -> str:

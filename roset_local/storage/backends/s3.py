@@ -39,6 +39,10 @@ def open_fs(spec: ConnectionSpec) -> Any:
     )
 
 
+def endpoint(spec: ConnectionSpec) -> str | None:
+    return spec.resolved_endpoint
+
+
 def _info(item: dict[str, Any], key: str | None = None) -> ObjectInfo:
     key = key if key is not None else item["Key"]
     return ObjectInfo(key=key, size=int(item.get("Size", item.get("ContentLength", 0)) or 0),

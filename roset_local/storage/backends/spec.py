@@ -6,17 +6,36 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict, get_args
 from urllib.parse import urlsplit
 
 from roset_local.storage.backends.errors import ConnectionConfigError
 
-S3_FAMILY = ("s3", "r2", "minio", "b2", "do_spaces", "wasabi", "supabase_storage")
+Family = Literal["s3", "gcs", "azure", "local"]  # one backend module each (ops.BACKENDS)
+FAMILIES: tuple[Family, ...] = get_args(Family)
+
+
+class ProviderInfo(TypedDict):
+    """One storage provider: public metadata for GET /v1/connections/providers, and its backend family."""
+
+    id: str
+    name: str
+    family: Family
+    auth_type: str
+    auth_types: NotRequired[list[str]]
+    credential_fields: list[str]
+    alternative_credential_fields: NotRequired[list[str]]
+    default_region: str | None
+    region_required: bool
+    endpoint: str | None  # a template filled from region and credentials; None: endpoint_url needed
+    endpoint_required: bool
+
 
 _S3_KEYS = ["access_key_id", "secret_access_key"]
 
-# Public metadata for GET /v1/connections/providers. ``family`` selects the backend.
-PROVIDERS: list[dict[str, Any]] = [
+# The one table of storage provider names: everything else (the API, the console, the backends' registry,
+# the tests) derives from it.
+PROVIDERS: list[ProviderInfo] = [
     {"id": "s3", "name": "Amazon S3", "family": "s3", "auth_type": "access_key",
      "credential_fields": _S3_KEYS, "default_region": "us-east-1", "region_required": False,
      "endpoint": "https://s3.{region}.amazonaws.com", "endpoint_required": False},
@@ -52,6 +71,7 @@ PROVIDERS: list[dict[str, Any]] = [
      "endpoint": None, "endpoint_required": False},
 ]
 PROVIDER_IDS = tuple(p["id"] for p in PROVIDERS)
+S3_FAMILY = tuple(p["id"] for p in PROVIDERS if p["family"] == "s3")
 _BY_ID = {p["id"]: p for p in PROVIDERS}
 
 _BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,254}$")
@@ -59,7 +79,7 @@ _REGION_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _LABEL_RE = re.compile(r"^[A-Za-z0-9-]{1,63}$")  # account_id, project_ref: become a host name label
 
 
-def provider_info(provider: str) -> dict[str, Any]:
+def provider_info(provider: str) -> ProviderInfo:
     try:
         return _BY_ID[provider]
     except KeyError:
@@ -67,8 +87,8 @@ def provider_info(provider: str) -> dict[str, Any]:
             f"Unknown provider {provider!r}; expected one of: {', '.join(PROVIDER_IDS)}") from None
 
 
-def family(provider: str) -> str:
-    return str(provider_info(provider)["family"])
+def family(provider: str) -> Family:
+    return provider_info(provider)["family"]
 
 
 @dataclass(frozen=True)
@@ -145,7 +165,7 @@ class ConnectionSpec:
                    credentials=creds, local_roots=tuple(local_roots))
 
     @property
-    def family(self) -> str:
+    def family(self) -> Family:
         return family(self.provider)
 
     @property
@@ -221,7 +241,7 @@ def _nonempty_str(creds: Mapping[str, Any], key: str) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
-def _check_s3(spec: ConnectionSpec, info: Mapping[str, Any]) -> None:
+def _check_s3(spec: ConnectionSpec, info: ProviderInfo) -> None:
     creds = spec.credentials
     missing = [k for k in _S3_KEYS if not _nonempty_str(creds, k)]
     if missing:

@@ -10,6 +10,7 @@ import msgspec
 
 from roset_local.api.schemas.files import FileOut, VariantOut
 from roset_local.api.schemas.jobs import JobOut
+from roset_local.api.schemas.upload import UploadOut
 
 
 def job_out(job: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -22,3 +23,8 @@ def file_out(file: dict[str, Any]) -> dict[str, Any]:
 
 def variant_out(variant: dict[str, Any], *, content: bool, url: str | None = None) -> dict[str, Any]:
     return msgspec.to_builtins(VariantOut.from_row(variant, content=content, url=url))  # type: ignore[no-any-return]
+
+
+def upload_body(file: dict[str, Any], job: dict[str, Any] | None) -> dict[str, Any]:
+    """:class:`UploadOut` as plain JSON values (the console's upload and the MCP tools)."""
+    return msgspec.to_builtins(UploadOut.of(file, job))  # type: ignore[no-any-return]
