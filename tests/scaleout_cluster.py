@@ -160,11 +160,18 @@ def upload_all(http: httpx.Client, files: list[tuple[str, bytes, str]], **form: 
 
 
 def wait_terminal(http: httpx.Client, ids: list[str], timeout: float, interval: float = 1.0) -> dict[str, dict[str, Any]]:
-    def done() -> dict[str, dict[str, Any]] | None:
-        files = {i: http.get(f"/v1/files/{i}").json() for i in ids}
-        return files if all(f["status"] in TERMINAL for f in files.values()) else None
+    last: dict[str, dict[str, Any]] = {}
 
-    return wait_for(done, timeout, interval=interval)  # type: ignore[no-any-return]
+    def done() -> dict[str, dict[str, Any]] | None:
+        last.update({i: http.get(f"/v1/files/{i}").json() for i in ids})
+        return dict(last) if all(f["status"] in TERMINAL for f in last.values()) else None
+
+    try:
+        return wait_for(done, timeout, interval=interval)  # type: ignore[no-any-return]
+    except AssertionError:
+        stuck = [http.get("/v1/jobs", params={"file_id": i}).json()["jobs"] for i, f in last.items()
+                 if f["status"] not in TERMINAL]
+        raise AssertionError(f"not processed within {timeout} s: {stuck}") from None
 
 
 def terminal_hooks(receiver: Receiver) -> Counter[str]:

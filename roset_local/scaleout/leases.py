@@ -30,10 +30,11 @@ class Lease:
     host: str | None = None
     stage: str | None = None
     progress: int = 0
+    since: float = 0.0  # when the order was offered (time.time())
 
 
 def _encode(state: str, host: str | None = None, stage: str | None = None, progress: int = 0) -> str:
-    return json.dumps({"state": state, "host": host, "stage": stage, "progress": progress})
+    return json.dumps({"state": state, "host": host, "stage": stage, "progress": progress, "since": time.time()})
 
 
 class Leases:
@@ -74,7 +75,8 @@ class Leases:
         if raw is None:
             return None
         data = json.loads(raw)
-        return Lease(data["state"], data.get("host"), data.get("stage"), int(data.get("progress") or 0))
+        return Lease(data["state"], data.get("host"), data.get("stage"), int(data.get("progress") or 0),
+                     float(data.get("since") or 0))
 
     # -- a worker host -------------------------------------------------------------------------
     def take(self, job_id: str, attempt: int, host: str, ttl: float) -> bool:

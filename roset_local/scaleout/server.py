@@ -12,7 +12,7 @@ from roset_local.pipeline.lifecycle import file_event_data, notify_events, settl
 from roset_local.pipeline.process import LEASE_SECONDS, fail_job, recover, requeue_job, run_job
 from roset_local.pipeline.steps import CancelToken, JobGone, JobRun, make_plan, swap_in
 from roset_local.queue import queue_depth, redis_huey, redis_pool
-from roset_local.scaleout.leases import RUNNING, Leases
+from roset_local.scaleout.leases import QUEUED, RUNNING, Leases
 from roset_local.scaleout.queues import WORK_QUEUE, commit_task, owner_of, runs_elsewhere, work_task
 from roset_local.scaleout.results import Result
 from roset_local.store import files as file_store
@@ -40,7 +40,8 @@ class ScaleOut:
         self.work_huey = redis_huey(url, WORK_QUEUE)
         self.work_order = work_task(self.work_huey, runs_elsewhere("work orders"))
         self.commit = commit_task(services.huey, self.apply_commit)
-        self.interval = max(0.5, min(2.0, services.settings.worker_lease_seconds / 5))
+        self.lease_seconds = services.settings.worker_lease_seconds
+        self.interval = max(0.5, min(2.0, self.lease_seconds / 5))
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -188,6 +189,7 @@ class ScaleOut:
         """Renew the database lease of live attempts, re-queue lost ones, and withdraw attempts whose job
         was cancelled, deleted or reclaimed (the worker host stops at its next renewal)."""
         services, db = self.services, self.services.db
+        queue_empty: bool | None = None  # read once, and only when an order has waited long
         for job_id, attempt in self.leases.remote_jobs():
             owner = owner_of(job_id, attempt)
             job = job_store.get_job(db, job_id)
@@ -196,6 +198,13 @@ class ScaleOut:
                     self.leases.withdraw(job_id, attempt)
                 continue
             lease = self.leases.read(job_id, attempt)
+            if lease is not None and lease.state == QUEUED and time.time() - lease.since > self.lease_seconds:
+                # An order still offered long after it was queued, while no order waits: a worker host took it
+                # off the queue and died before taking its lease (huey's pop is not reliable). Run it again.
+                if queue_empty is None:
+                    queue_empty = int(self.work_huey.pending_count()) == 0
+                if queue_empty:
+                    lease = None
             if lease is None:
                 log.warning("job %s attempt %d: its worker host stopped renewing; running it again", job_id, attempt)
                 self.leases.withdraw(job_id, attempt)
