@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from huey import SqliteHuey
+from huey import Huey
 
 from roset_local import queue as queue_mod
 from roset_local.auth import KeyCache, RateLimiter
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
     from roset_local.livesync.runner import LiveSync
     from roset_local.providers.isolation import ExtractionPool
+
+    from roset_local.scaleout.server import ScaleOut
 
 log = logging.getLogger("roset_local")
 
@@ -76,7 +78,7 @@ class Services:
         self.db: Database = None  # type: ignore[assignment]
         self.blobs: BlobStore = None  # type: ignore[assignment]
         self.disk: DiskSpace = None  # type: ignore[assignment]
-        self.huey: SqliteHuey = None  # type: ignore[assignment]
+        self.huey: Huey = None  # type: ignore[assignment]
         self.signer: Signer = None  # type: ignore[assignment]  # signed URLs (downloads, uploads, nodes)
         self.rate_limiter: RateLimiter = None  # type: ignore[assignment]  # per key / portal token
         # per client address: public routes and failed authentication
@@ -84,6 +86,7 @@ class Services:
         self.key_cache: KeyCache = None  # type: ignore[assignment]
         self.log_writer: LogWriter = None  # type: ignore[assignment]
         self.consumer: EmbeddedConsumer | None = None
+        self.scaleout: ScaleOut | None = None  # set when ROSET_QUEUE_URL shares the queue with worker hosts
         self.org_id = "org-local"
         # Set by roset_local.wiring.wire (the server, the worker and the MCP stdio server).
         self.hooks = Hooks()
@@ -105,6 +108,13 @@ class Services:
     # -- setup ---------------------------------------------------------------------------------
     def open(self) -> "Services":
         s = self.settings
+        if s.queue_url:
+            from roset_local.scaleout.worker import check_settings
+
+            try:
+                check_settings(s)
+            except ValueError as exc:
+                raise StartupError(str(exc)) from None
         _check_data_dir(s.data_dir)
         try:
             self.db = open_database(s.db_path)
@@ -126,7 +136,7 @@ class Services:
         self.disk.ensure_reserve()
         self.org_id = get_setting(self.db, "org_id") or self._init_org_id()
         self.signer = Signer(load_signing_key(s.data_dir))
-        self.huey = queue_mod.make_huey(s.queue_path)
+        self.huey = queue_mod.make_huey(s.queue_path, url=s.queue_url)
         self.rate_limiter = RateLimiter(s.rate_limit_per_minute)
         self.anon_limiter = RateLimiter(s.anon_rate_limit_per_minute)
         self.key_cache = KeyCache()
@@ -155,13 +165,9 @@ class Services:
         """The pool of extraction processes, started on first use (a CLI command never needs it)."""
         with self._lazy_lock:
             if self._extraction_pool is None:
-                from roset_local.providers.isolation import ExtractionPool
+                from roset_local.providers.isolation import pool_for
 
-                s = self.settings
-                self._extraction_pool = ExtractionPool(
-                    max_workers=max(1, s.workers), timeout_seconds=s.job_timeout_seconds,
-                    models_dir=s.models_dir, test_faults=s.test_faults,
-                )
+                self._extraction_pool = pool_for(self.settings)
                 self.on_stop(self._extraction_pool.close)
             return self._extraction_pool
 

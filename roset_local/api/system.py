@@ -48,6 +48,9 @@ def check_subsystems(services: Services, *, models: bool) -> dict[str, dict[str,
     }
     if models:
         checks["models"] = _timed(lambda: _models(services))
+        scaleout = services.scaleout
+        if scaleout is not None:  # a shared queue: the worker hosts seen lately and the work waiting for them
+            checks["workers"] = _timed(scaleout.status)
     return checks
 
 
