@@ -35,6 +35,10 @@ EXPANSION_ADD = 64  # build cost grows with it; 64 keeps recall@10 >= 0.95 after
 EXPANSION_SEARCH = 1024  # clustered corpora need a wide beam: at 1M, 128 gave recall@10 0.68, 1024 0.96
 BUILD_PAGE = 50_000
 MAX_FETCH = 4096  # beyond this many graph candidates a filtered search goes to the exact/coarse path
+# Graph candidates re-scored in float, each a row read from SQLite. At 1M the graph's best 30 held
+# every true top-10 neighbour its best 100 held (recall@10 0.972 both, scripts/bench_search.py):
+# the miss is the graph's, never the re-score's, so re-scoring more only costs row reads.
+RESCORE = 40
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from roset_local.index.batching import batched
 from roset_local.index.chunking import Chunk, chunk_document, validate_chunking
 from roset_local.index.embedder import canonical_model, get_embedder
 from roset_local.index.vectors import sign_bits
@@ -52,7 +53,7 @@ def embed_chunks(
 ) -> tuple[str, np.ndarray]:
     """(canonical model name, (n, d) vectors). Raises ValueError for a model that is not available."""
     name = canonical_model(model)
-    return name, embed_with(get_embedder(services, name), chunks, cancelled, progress)
+    return name, embed_with(batched(get_embedder(services, name)), chunks, cancelled, progress)
 
 
 def embed_with(

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from roset_local.index.ann import ann_index, fetch_size
+from roset_local.index.ann import RESCORE, ann_index, fetch_size
 from roset_local.store import chunks as store
 from roset_local.store.db import Database
 
@@ -225,7 +225,7 @@ def nearest(
     files: set[str] | None = None,
     candidates: int = 1000,
     shortlist: int = 10_000,
-    rescore: int = 100,
+    rescore: int = RESCORE,
 ) -> list[tuple[int, float]]:
     """(chunk_id, cosine similarity) of the ``k`` nearest vectors, best first.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+@functools.cache
 def lib_version(dist: str) -> str:
+    """A package's version; cached: reading the installed metadata took several ms, on every extraction."""
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from roset_local.config import Settings
-from roset_local.index.embedder import LOCAL_MODEL, canonical_model, local_embedder
+from roset_local.index.batching import local_batcher
+from roset_local.index.embedder import LOCAL_MODEL, canonical_model
 from roset_local.index.indexer import IndexCancelled, chunk_text, embed_with, embeddings_content, text_index_content
 from roset_local.pipeline.steps import (EXTRACT_SHARE, CancelToken, Plan, blob_copy, index_rows, metadata_of,
                                         pages_used, text_variants, write_thumbnail)
@@ -250,7 +251,7 @@ class WorkerHost:
                 item.progress = 65 + int(30 * fraction)
 
             t1 = time.monotonic()
-            result.vectors = embed_with(local_embedder(), chunks, item.cancel, progress)
+            result.vectors = embed_with(local_batcher(), chunks, item.cancel, progress)
             result.model = model
             index["embeddings"] = embeddings_content(model, int(result.vectors.shape[1]), chunks, cfg)
             timings["embed_ms"] = round((time.monotonic() - t1) * 1000, 1)
