@@ -96,7 +96,7 @@ def test_parameters_are_validated(kwargs):
 
 
 def test_files_ingested_together_store_the_one_by_one_vectors(make_live_server):
-    server = make_live_server()
+    server = make_live_server(start=False).start(timeout=90)  # the model loads at start; the machine is shared
     docs = {f"note{i}.md": f"# Note {i}\n\nThe {w} shipment {i} left the harbour on day {i * 3}.\n\nSecond part "
             f"of note {i}: {w} weighed and sealed." .encode() for i, w in enumerate(("copper", "timber", "grain", "wool"))}
     with server.client() as http:
