@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from roset_local.livesync.runner import LiveSync
+    from roset_local.pipeline.process import LeaseKeeper
     from roset_local.providers.isolation import ExtractionPool
 
     from roset_local.scaleout.server import ScaleOut
@@ -100,6 +101,7 @@ class Services:
         self.connection_files_lock = threading.Lock()  # one file record per connection node
         self._lazy_lock = threading.Lock()
         self._extraction_pool: ExtractionPool | None = None
+        self._lease_keeper: LeaseKeeper | None = None
         self._secret_box: SecretBox | None = None
         self._stoppers: list[Callable[[], None]] = []
         self._starters: list[Callable[[], None]] = []
@@ -170,6 +172,17 @@ class Services:
                 self._extraction_pool = pool_for(self.settings)
                 self.on_stop(self._extraction_pool.close)
             return self._extraction_pool
+
+    @property
+    def lease_keeper(self) -> "LeaseKeeper":
+        """The thread that keeps the leases of the jobs this process runs, started with the first job."""
+        with self._lazy_lock:
+            if self._lease_keeper is None:
+                from roset_local.pipeline.process import LeaseKeeper
+
+                self._lease_keeper = LeaseKeeper(self)
+                self.on_stop(self._lease_keeper.stop)
+            return self._lease_keeper
 
     @property
     def secret_box(self) -> SecretBox:

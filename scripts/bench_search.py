@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from roset_local.caches import Registry  # noqa: E402
+from roset_local.caches import LruCache, Registry  # noqa: E402
 from roset_local.index.ann import DTYPE, AnnConfig, AnnIndex  # noqa: E402
 from roset_local.index.embedder import local_embedder  # noqa: E402
 from roset_local.index.search import Filters, ranked_chunks  # noqa: E402
@@ -150,7 +150,8 @@ def bench_size(work: Path, n: int, base: np.ndarray, queries: np.ndarray, query_
     apply_migrations(db, [schema.files, store.index])
     settings = SimpleNamespace(data_dir=work / f"data-{n}", ann_min_vectors=20_000, ann_save_seconds=60)
     coarse = SimpleNamespace(db=db, vector_indexes=Registry(), ann_indexes=Registry())  # no settings: today's coarse path only
-    services = SimpleNamespace(db=db, settings=settings, vector_indexes=coarse.vector_indexes, ann_indexes=Registry())
+    services = SimpleNamespace(db=db, settings=settings, vector_indexes=coarse.vector_indexes, ann_indexes=Registry(),
+                               query_cache=LruCache(256))
     table = store.list_vector_tables(services.db)[0]["name"]
     t0 = time.time()
     nearest(coarse, table, 384, queries[0], 10)

@@ -88,7 +88,8 @@ class EmbedBatcher:
             if left <= 0:
                 break
             self._cond.wait(left)
-        batch, size = [], 0
+        batch: list[_Request] = []
+        size = 0
         for r in self._pending:
             if batch and size + len(r.texts) > self.max_texts:
                 break

@@ -64,23 +64,45 @@ def _owner_is_dead(owner: str | None) -> bool:
     return False
 
 
-class _Heartbeat(threading.Thread):
-    def __init__(self, services: "Services", job_id: str, owner: str, cancel: CancelToken) -> None:
-        super().__init__(name=f"lease-{job_id}", daemon=True)
-        self.services, self.job_id, self.owner, self.cancel = services, job_id, owner, cancel
-        self._halt = threading.Event()
+class LeaseKeeper:
+    """One thread that extends the lease of every job this process runs, every ``HEARTBEAT_SECONDS``.
 
-    def run(self) -> None:
-        while not self._halt.wait(HEARTBEAT_SECONDS):
-            try:
-                if not job_store.heartbeat(self.services.db, self.job_id, self.owner, LEASE_SECONDS):
-                    self.cancel.set()
-                    return
-            except Exception:
-                log.exception("lease heartbeat failed for %s", self.job_id)
+    A thread per job cost its start (and a wake-up) on every small file; one thread for all does the
+    same work. A job whose lease is no longer ours (cancelled, reclaimed, deleted) gets its token set.
+    """
+
+    def __init__(self, services: "Services") -> None:
+        self.services = services
+        self._jobs: dict[str, tuple[str, CancelToken]] = {}
+        self._lock = threading.Lock()
+        self._halt = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, job_id: str, owner: str, cancel: CancelToken) -> None:
+        with self._lock:
+            self._jobs[job_id] = (owner, cancel)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="job-leases", daemon=True)
+                self._thread.start()
+
+    def remove(self, job_id: str) -> None:
+        with self._lock:
+            self._jobs.pop(job_id, None)
 
     def stop(self) -> None:
         self._halt.set()
+
+    def _run(self) -> None:
+        while not self._halt.wait(HEARTBEAT_SECONDS):
+            with self._lock:
+                jobs = list(self._jobs.items())
+            for job_id, (owner, cancel) in jobs:
+                try:
+                    if not job_store.heartbeat(self.services.db, job_id, owner, LEASE_SECONDS):
+                        cancel.set()
+                        self.remove(job_id)
+                except Exception:
+                    log.exception("lease heartbeat failed for %s", job_id)
 
 
 def run_job(services: "Services", job_id: str) -> None:
@@ -101,8 +123,8 @@ def run_job(services: "Services", job_id: str) -> None:
         record_event(db, "file.processing.started", file_event_data(file, job, "processing"), space=file["space"])
     notify_events(services)
     cancel = CancelToken()
-    beat = _Heartbeat(services, job_id, owner, cancel)
-    beat.start()
+    leases = services.lease_keeper
+    leases.add(job_id, owner, cancel)
     started = time.monotonic()
     try:
         process_job(JobRun(services, job, file, owner, cancel, started))
@@ -125,7 +147,7 @@ def run_job(services: "Services", job_id: str) -> None:
             log.exception("job %s crashed", job_id)
             fail_job(services, job, file, owner, "internal_error", f"{type(exc).__name__}: {exc}", started)
     finally:
-        beat.stop()
+        leases.remove(job_id)
 
 
 DISK_POLL_SECONDS = 1.0
