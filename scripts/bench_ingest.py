@@ -7,7 +7,8 @@ measured in the same run on the same machine.
 2. Throughput: 20 mixed PDFs with the default variants, pages/s end to end against raw pypdfium2
    extraction + raw embedding (same model, same chunks) of the same content (goal >= 0.8),
    with p95 of GET /v1/files while they ingest (goal < 100 ms) and the cores kept busy.
-3. Fixed cost per file: N one-page PDFs against N five-page PDFs, markdown only (goal <= 10 ms).
+3. Fixed cost per file: N one-page PDFs against N five-page PDFs, markdown only (goal <= 10 ms);
+   and N small PDFs with the default variants end to end (what cross-file embedding batches serve).
 4. Upload: a 1 GiB file through POST /v1/upload against a bare ASGI app under uvicorn that streams
    the same body to disk with sha256, same client (curl), same host (goal >= 0.8); RSS over idle
    during the upload (goal <= 150 MB).
@@ -231,6 +232,21 @@ def bench_throughput(server: LiveServer, work: Path, n_pdfs: int) -> None:
           f"max {max(samples):.1f} ms over {len(samples)} calls (goal p95 < 100 ms)")
 
 
+def bench_small_files(server: LiveServer, n_small: int) -> None:
+    """N small PDFs (1-2 pages) with the default variants, uploaded back to back: pages/s end to end.
+    Their chunks wait for the embedder at the same time, which is what cross-file batching serves;
+    compare runs of this script on two versions (the machine's load is printed)."""
+    sizes = [1 + i % 2 for i in range(n_small)]
+    pdfs = [text_pdf(pages, 700 + i) for i, pages in enumerate(sizes)]
+    with api(server) as http:
+        t0 = time.perf_counter()
+        ids = [upload(http, f"small{i}.pdf", data)["id"] for i, data in enumerate(pdfs)]
+        wait_done(http, ids)
+        seconds = time.perf_counter() - t0
+    print(f"{n_small} small PDFs ({sum(sizes)} pages, default variants): {sum(sizes) / seconds:.1f} pages/s end to end "
+          f"({seconds:.2f} s, {seconds / n_small * 1000:.0f} ms a file; load average {os.getloadavg()[0]:.1f})")
+
+
 def bench_fixed_cost(server: LiveServer, n_small: int, pages_b: int = 5) -> None:
     """Two batches of N files (1 page each, then ``pages_b`` pages each), markdown only, uploaded back
     to back: the difference gives the cost of a page, the rest of the first batch the cost of a file
@@ -335,16 +351,19 @@ def main() -> int:
     parser.add_argument("--pdfs", type=int, default=20)
     parser.add_argument("--small", type=int, default=20)
     parser.add_argument("--skip-upload", action="store_true")
+    parser.add_argument("--workers", type=int, default=2, help="the server's job threads (ROSET_WORKERS)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="roset-bench-ingest-"))
-    server = LiveServer(data_dir=work / "data", env=server_env(ROSET_RATE_LIMIT="100000"))
+    server = LiveServer(data_dir=work / "data", env=server_env(ROSET_RATE_LIMIT="100000", ROSET_WORKERS=str(args.workers)))
     try:
         server.start(timeout=60)
-        print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at start")
+        print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at start; "
+              f"{args.workers} job threads")
         with api(server) as http:  # load the models and start the workers first
             wait_done(http, [upload(http, "warm.pdf", text_pdf(2, 0))["id"]])
         bench_time_to_searchable(server)
         bench_throughput(server, work, args.pdfs)
+        bench_small_files(server, args.small)
         bench_fixed_cost(server, args.small)
         if not args.skip_upload:
             bench_upload(server, work, args.size_mb)
