@@ -60,7 +60,7 @@ def jobs_per_second(http: Any, files: int, tag: str) -> float:
 
 
 def single_host(base: Path, files: int) -> float:
-    server = LiveServer(data_dir=base / "single" / "data", env=server_env())
+    server = LiveServer(data_dir=base / "single" / "data", env=server_env(ROSET_RATE_LIMIT="100000"))
     (base / "single").mkdir()
     server.start()
     try:
