@@ -83,9 +83,15 @@ def build_litestar(services: Services) -> Litestar:
         if any(settled.values()):
             log.info("settled uploads cut off by the last stop: %s", settled)
         services.start()
+        from roset_local.livesync.runner import LiveSync
+
+        services.live_sync = LiveSync(services, watch=services.settings.live_sync)  # the server's, not a worker's
+        services.live_sync.start()
         try:
             yield
         finally:
+            services.live_sync.stop()
+            services.live_sync = None
             services.stop()
 
     app = Litestar(

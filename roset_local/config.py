@@ -100,10 +100,11 @@ class Settings:
     ann_save_seconds: float = 60.0  # the ANN index is saved at most this often while it changes (and at shutdown)
     min_free_bytes: int = 256 * 1024**2  # below this: /ready 503 and uploads 507 (the disk never fills)
     test_faults: bool = False  # lets tests make extraction crash/hang on purpose; never in production
-    # Connection sync schedule: how often the scheduler looks, and the length of a schedule "minute"
-    # (tests shorten both; not read from the environment).
+    # Connection sync schedule: how often the scheduler looks at most, and the length of a schedule
+    # "minute" (ROSET_SYNC_MINUTE_SECONDS: tests and demos shorten it; the scheduler then looks sooner).
     sync_tick_seconds: float = 30.0
     sync_minute_seconds: float = 60.0
+    live_sync: bool = True  # the server watches local connections' directories (changes applied in seconds)
     queue_url: str | None = None  # None → huey on DATA/queue.db; redis://host:port/db → a queue worker hosts share
     worker_lease_seconds: float = 30.0  # a worker host's job lease in Redis (renewed every fifth of it)
 
@@ -146,6 +147,8 @@ class Settings:
             ann_min_vectors=_int(env, "ROSET_ANN_MIN_VECTORS", 20_000),
             ann_save_seconds=float(_int(env, "ROSET_ANN_SAVE_SECONDS", 60)),
             consumer=_bool(env, "ROSET_CONSUMER", True),
+            live_sync=_bool(env, "ROSET_LIVE_SYNC", True),
+            sync_minute_seconds=_floats(env, "ROSET_SYNC_MINUTE_SECONDS", (60.0,))[0],
             queue_url=env.get("ROSET_QUEUE_URL") or None,
             worker_lease_seconds=float(_int(env, "ROSET_WORKER_LEASE_SECONDS", 30)),
             models_dir=shared_models_dir(env),

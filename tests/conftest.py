@@ -38,7 +38,9 @@ def auth(key: str = ADMIN_KEY) -> dict[str, str]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings.from_env({}, data_dir=tmp_path / "data", admin_key=ADMIN_KEY, workers=2)
+    # live_sync off: a test that writes files and then syncs must not race the directory watcher
+    # (tests/test_live_sync.py turns it on).
+    return Settings.from_env({}, data_dir=tmp_path / "data", admin_key=ADMIN_KEY, workers=2, live_sync=False)
 
 
 @pytest.fixture
@@ -115,7 +117,7 @@ class LiveServer:
 
 def server_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROSET_")}
-    env.update({"ROSET_ADMIN_KEY": ADMIN_KEY, "ROSET_WORKERS": "2", "PYTHONUNBUFFERED": "1"})
+    env.update({"ROSET_ADMIN_KEY": ADMIN_KEY, "ROSET_WORKERS": "2", "PYTHONUNBUFFERED": "1", "ROSET_LIVE_SYNC": "0"})
     env.update(extra)
     return env
 

@@ -198,6 +198,8 @@ ROUTES: dict[str, Case] = {
     "GET /v1/connections/{connection_id}": hidden(own=True),
     "DELETE /v1/connections/{connection_id}": hidden(),
     "POST /v1/connections/{connection_id}/test": hidden(),
+    "POST /v1/connections/{connection_id}/events": Case("public", json={"Records": []}, expect=(401,)),  # secret needed
+    "POST /v1/connections/{connection_id}/rotate-event-secret": hidden(),
     "POST /v1/connections/{connection_id}/sync": hidden(),
     "POST /v1/connections/{connection_id}/sync/preview": hidden(),
     "GET /v1/connections/{connection_id}/sync/progress": hidden(own=True),

@@ -33,7 +33,7 @@ def settings(tmp_path: Path) -> Settings:
     """Local connections may use directories under tmp_path/root (where make_target puts them)."""
     (tmp_path / "root").mkdir(exist_ok=True)
     return Settings.from_env({}, data_dir=tmp_path / "data", admin_key=ADMIN_KEY, workers=2,
-                             local_roots=(str(tmp_path / "root"),))
+                             local_roots=(str(tmp_path / "root"),), live_sync=False)
 
 
 def payload(target: Target, name: str = "Bucket", **extra: Any) -> dict[str, Any]:
@@ -374,8 +374,8 @@ def test_scheduled_sync(settings, tmp_path):
         client.headers.update(auth())
         cid = client.post("/v1/connections/verify", json={"provider": "local", "name": "S", "bucket": "sched",
                                                            "sync_interval_minutes": 5}).json()["id"]
-        manual = client.post("/v1/connections/verify", json={"provider": "local", "name": "M",
-                                                              "bucket": "sched"}).json()["id"]
+        manual = client.post("/v1/connections/verify", json={"provider": "local", "name": "M", "bucket": "sched",
+                                                              "sync_interval_minutes": None}).json()["id"]
 
         def two_scheduled():
             syncs = client.get(f"/v1/connections/{cid}/sync/history").json()["syncs"]

@@ -24,7 +24,8 @@ GONE = b"The zeppelin hangar stores seventeen crimson balloons.\n"
 def settings(tmp_path: Path) -> Settings:
     (tmp_path / "root").mkdir(exist_ok=True)
     return Settings.from_env({"ROSET_WEBHOOK_SCHEDULE": FAST_SCHEDULE}, data_dir=tmp_path / "data",
-                             admin_key=ADMIN_KEY, workers=2, local_roots=(str(tmp_path / "root"),))
+                             admin_key=ADMIN_KEY, workers=2, local_roots=(str(tmp_path / "root"),),
+                             live_sync=False)
 
 
 @pytest.fixture

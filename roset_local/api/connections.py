@@ -1,4 +1,5 @@
-"""Storage connections: providers, setup, verify/create, test, sync (queued), preview, progress, history, browse."""
+"""Storage connections: providers, setup, verify/create, test, sync (queued), preview, progress, history, browse,
+and bucket event notifications (live sync)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from roset_local.api.deps import blocking, caller, decode_body, documents_body, 
 from roset_local.api.schemas.common import shaped
 from roset_local.api.schemas.connections import (
     BrowseOut,
+    BucketEvents,
     BucketList,
     BucketsQuery,
     ConnectionCreate,
@@ -21,6 +23,8 @@ from roset_local.api.schemas.connections import (
     ConnectionOut,
     ConnectionStart,
     ConnectionTest,
+    EventsApplied,
+    EventSecretOut,
     ProviderList,
     SetupOut,
     SyncList,
@@ -29,6 +33,7 @@ from roset_local.api.schemas.connections import (
     SyncStarted,
 )
 from roset_local.connections import detach, manage, sync
+from roset_local.livesync import events
 from roset_local.pagination import decode_cursor, page, parse_limit
 from roset_local.storage import backends as conn
 from roset_local.store import connections as store
@@ -67,7 +72,7 @@ def list_buckets(request: Request, body: RawBody) -> BucketList:
 def verify_connection(request: Request, body: RawBody) -> ConnectionOut:
     data = msgspec.structs.asdict(decode_body(body, ConnectionCreate))
     row = manage.verify_and_create(services_of(request), caller(request), data, actor=audit.actor_of(request))
-    return manage.connection_out(row)
+    return manage.created_out(row)
 
 
 @post("/v1/connections", opt=WRITE, status_code=201, tags=TAGS, dependencies=documents_body(ConnectionCreate))
@@ -75,7 +80,7 @@ def verify_connection(request: Request, body: RawBody) -> ConnectionOut:
 def create_connection(request: Request, body: RawBody) -> ConnectionOut:
     data = msgspec.structs.asdict(decode_body(body, ConnectionCreate))
     row = manage.create_connection(services_of(request), caller(request), data, actor=audit.actor_of(request))
-    return manage.connection_out(row)
+    return manage.created_out(row)
 
 
 @get("/v1/connections", opt=READ, tags=TAGS)
@@ -152,6 +157,25 @@ def browse(request: Request, connection_id: FromPath[str], prefix: FromQuery[str
     return shaped(listing, BrowseOut)
 
 
+@post("/v1/connections/{connection_id:str}/events", opt={"public": True}, status_code=200, tags=TAGS,
+      dependencies=documents_body(BucketEvents), security=[{"EventSecret": []}])
+@blocking
+def receive_events(request: Request, connection_id: FromPath[str], body: RawBody) -> EventsApplied:
+    """S3/MinIO bucket event notifications (``Records[].eventName`` ObjectCreated:* / ObjectRemoved:*),
+    applied at once. No API key: send ``Authorization: Bearer <event_secret>`` (a MinIO webhook
+    target's ``auth_token``). Records of another bucket or outside the prefix are counted as ignored."""
+    applied = events.receive(services_of(request), connection_id, request.headers.get("authorization"), body)
+    return shaped(applied, EventsApplied)
+
+
+@post("/v1/connections/{connection_id:str}/rotate-event-secret", opt=WRITE, status_code=200, tags=TAGS)
+@blocking
+def rotate_event_secret(request: Request, connection_id: FromPath[str]) -> EventSecretOut:
+    """A new event secret for an S3-compatible connection (shown once; the old one stops working)."""
+    row = _visible(request, connection_id)
+    return shaped(manage.rotate_event_secret(services_of(request), row, audit.actor_of(request)), EventSecretOut)
+
+
 ROUTES = [list_providers, start_connection, list_buckets, verify_connection, create_connection, list_connections,
           get_connection, delete_connection, test_connection, start_sync, preview_sync, sync_progress, sync_history,
-          browse]
+          browse, receive_events, rotate_event_secret]

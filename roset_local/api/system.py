@@ -34,11 +34,16 @@ def _timed(fn: Any) -> dict[str, Any]:
     return result
 
 
+def _storage(services: Services) -> dict[str, Any]:
+    services.blobs.check()
+    return {"url": services.blobs.url.split("?")[0]}
+
+
 def check_subsystems(services: Services, *, models: bool) -> dict[str, dict[str, Any]]:
     checks = {
         "database": _timed(lambda: {"journal_mode": services.db.journal_mode()}),
         "queue": _timed(lambda: {"depth": queue_depth(services.huey)}),
-        "storage": _timed(lambda: (services.blobs.check(), {"url": services.blobs.url.split("?")[0]})[1]),
+        "storage": _timed(lambda: _storage(services)),
         "disk": _timed(services.disk.check),
     }
     if models:

@@ -20,6 +20,7 @@ Action = Literal[
     "webhook.secret_rotated",
     "connection.created",
     "connection.deleted",
+    "connection.event_secret_rotated",
     "portal_token.created",
     "portal_token.revoked",
     "console.login",

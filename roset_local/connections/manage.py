@@ -14,20 +14,24 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from roset_local import audit
-from roset_local.api.schemas.connections import ConnectionOut, ProviderInfo
+from roset_local.api.schemas.connections import DEFAULT_INTERVAL_MINUTES, ConnectionOut, ProviderInfo
 from roset_local.audit import Actor
 from roset_local.auth import Principal
 from roset_local.errors import BadRequest, Forbidden, NotFound
 from roset_local.ids import new_id
 from roset_local.netguard import OutboundRefused, check_url
+from roset_local.inputs import check_space_name
+from roset_local.livesync import secret as events_secret
 from roset_local.secrets import SecretError
 from roset_local.storage import backends as conn
 from roset_local.store import connections as store
-from roset_local.timeutil import now_str
-from roset_local.inputs import check_space_name
+from roset_local.timeutil import now_str, to_str, utcnow
 
 if TYPE_CHECKING:
     from roset_local.services import Services
@@ -37,9 +41,22 @@ MAX_INTERVAL_MINUTES = 7 * 24 * 60
 ON_DELETE = ("remove", "keep")  # a deleted object's file: removed, or kept flagged source_deleted
 
 
+def minute_seconds(services: Services) -> float:
+    """Length of a schedule "minute": 60 s (``ROSET_SYNC_MINUTE_SECONDS`` shortens it for tests and demos)."""
+    return services.settings.sync_minute_seconds
+
+
+def next_sync_at(services: Services, interval: int | None) -> str | None:
+    """When the next scheduled full reconciliation is due (None: manual only)."""
+    if not interval:
+        return None
+    return to_str(utcnow() + timedelta(seconds=interval * minute_seconds(services)))
+
+
 def providers() -> list[dict[str, Any]]:
     """The public part of each provider's entry: the fields :class:`ProviderInfo` documents."""
-    return [{k: p[k] for k in ProviderInfo.__struct_fields__ if k in p} for p in conn.PROVIDERS]
+    entries: list[Mapping[str, Any]] = list(conn.PROVIDERS)
+    return [{k: p[k] for k in ProviderInfo.__struct_fields__ if k in p} for p in entries]
 
 
 @contextmanager
@@ -116,6 +133,22 @@ def connection_out(row: Mapping[str, Any]) -> ConnectionOut:
     )
 
 
+def live_mode(services: Services, row: Mapping[str, Any]) -> str | None:
+    """How changes reach the connection between reconciliations: ``watch`` (its directory is watched),
+    ``events`` (bucket notifications to its events URL) or None (syncs only)."""
+    if row["provider"] == "local":
+        return "watch" if services.settings.live_sync else None
+    return "events" if events_secret.takes_events(row["provider"]) else None
+
+
+def created_out(row: Mapping[str, Any]) -> ConnectionOut:
+    """A new connection's answer: its record, plus the event secret (S3-compatible only) this once."""
+    out = connection_out(row)
+    if (row.get("event_secret") or "").startswith(events_secret.PREFIX):
+        out = msgspec.structs.replace(out, event_secret=row["event_secret"])
+    return out
+
+
 def check_interval(value: Any) -> int | None:
     if value is None:
         return None
@@ -141,7 +174,7 @@ def _root_owner(services: Services, directory: str) -> str | None:
     """The space of the deepest configured root holding ``directory`` (None: a plain root): with
     nested roots, the innermost mapping decides who a directory belongs to."""
     settings = services.settings
-    roots = [(os.path.realpath(path), owner) for owner, path in settings.space_roots]
+    roots: list[tuple[str, str | None]] = [(os.path.realpath(path), owner) for owner, path in settings.space_roots]
     roots += [(os.path.realpath(path), None) for path in settings.local_roots]
     holding = [(len(root), owner) for root, owner in roots if _inside(directory, root)]
     return max(holding, key=lambda h: h[0])[1] if holding else None
@@ -194,6 +227,7 @@ def create_connection(services: Services, principal: Principal, data: Mapping[st
     connection_id = new_id("conn")
     creds = dict(spec.credentials)
     now = now_str()
+    event_secret = events_secret.generate() if events_secret.takes_events(spec.provider) else None
     row = {
         "id": connection_id, "name": name, "provider": spec.provider, "bucket": spec.bucket,
         "region": spec.region, "prefix": spec.prefix, "endpoint_url": spec.endpoint_url,
@@ -201,8 +235,9 @@ def create_connection(services: Services, principal: Principal, data: Mapping[st
         "credential_fields": sorted(creds), "space": space,
         "status": "active" if verified else "pending", "verified": verified,
         "sync_interval_minutes": interval, "process_new_files": bool(data.get("process_new_files")),
-        "on_delete": on_delete, "last_error": None, "last_synced_at": None, "next_sync_at": now if interval else None,
-        "created_at": now, "updated_at": now,
+        "on_delete": on_delete, "last_error": None, "last_synced_at": None,
+        "next_sync_at": next_sync_at(services, interval), "created_at": now, "updated_at": now,
+        "event_secret": events_secret.seal(services, connection_id, event_secret) if event_secret else None,
     }
     with services.db.write():
         store.insert_connection(services.db, row)
@@ -212,7 +247,22 @@ def create_connection(services: Services, principal: Principal, data: Mapping[st
                                                "prefix": spec.prefix, "credential_fields": sorted(creds)})
     created = store.get_connection(services.db, connection_id)
     assert created is not None
-    return created
+    if spec.family == "local" and services.live_sync is not None:
+        services.live_sync.refresh()  # watched from now on, without waiting for the next look
+    return {**created, "event_secret": event_secret} if event_secret else created
+
+
+def rotate_event_secret(services: Services, row: Mapping[str, Any], actor: Actor | None = None) -> dict[str, Any]:
+    """A new event secret for an S3-compatible connection (the old one stops working); shown only here."""
+    if not events_secret.takes_events(row["provider"]):
+        raise BadRequest("Only S3-compatible connections receive bucket event notifications")
+    fresh = events_secret.generate()
+    with services.db.write():
+        store.set_connection_fields(services.db, row["id"], event_secret=events_secret.seal(services, row["id"], fresh))
+        if actor is not None:
+            audit.record(services.db, actor, "connection.event_secret_rotated", target_type="connection",
+                         target_id=row["id"], space=row["space"], changes={})
+    return {"id": row["id"], "event_secret": fresh}
 
 
 def verify_and_create(services: Services, principal: Principal, data: Mapping[str, Any], *,
@@ -233,6 +283,7 @@ def visible_connection(services: Services, principal: Principal, connection_id: 
 
 def test_connection(services: Services, row: Mapping[str, Any]) -> dict[str, Any]:
     """``{"success": bool, "error"?}``; the status follows (active on success, error on failure)."""
+    error: str | None
     try:
         spec = spec_of(services, row)
     except BadRequest as exc:

@@ -11,11 +11,10 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from roset_local.api.schemas.connections import SyncOut
-from roset_local.connections.manage import spec_of, storage_errors
+from roset_local.connections.manage import minute_seconds, next_sync_at, spec_of, storage_errors
 from roset_local.errors import BadRequest, Conflict, NotFound
 from roset_local.ids import new_id
 from roset_local.pipeline import lifecycle
@@ -31,12 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("roset_local.connections")
 
 PROGRESS_EVERY = 0.5  # seconds between progress writes while listing
-
-
-def next_sync_at(services: Services, interval: int | None) -> str | None:
-    if not interval:
-        return None
-    return to_str(utcnow() + timedelta(seconds=interval * services.settings.sync_minute_seconds))
 
 
 # -- requesting a sync ----------------------------------------------------------------------------
@@ -70,14 +63,15 @@ def run_due(services: Services) -> int:
     return started
 
 
-class Scheduler:
-    """Checks every ``tick`` seconds for connections due for a scheduled sync."""
+class Loop:
+    """A daemon thread running ``_run`` until :meth:`stop` sets ``_stop``."""
+
+    name = "roset-loop"
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.tick = services.settings.sync_tick_seconds
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="roset-connection-scheduler", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -86,6 +80,20 @@ class Scheduler:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class Scheduler(Loop):
+    """Checks every ``tick`` seconds for connections due for a scheduled sync (the full reconciliation)."""
+
+    name = "roset-connection-scheduler"
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(services)
+        # Checked often enough for the shortest schedule (5 "minutes") to be kept to within a tenth.
+        self.tick = min(services.settings.sync_tick_seconds, max(0.05, minute_seconds(services) / 2))
 
     def _run(self) -> None:
         while not self._stop.wait(self.tick):
@@ -144,7 +152,7 @@ def _fail(services: Services, sync: Mapping[str, Any], row: Mapping[str, Any], e
 
 
 def run_sync(services: Services, sync_id: str) -> dict[str, Any] | None:
-    """Run a queued sync to the end (the queue task). Returns the finished sync row."""
+    """Run a queued full sync to the end (the queue task). Returns the finished sync row."""
     db = services.db
     sync = store.get_sync(db, sync_id)
     if sync is None or sync["status"] != "queued":
@@ -152,24 +160,56 @@ def run_sync(services: Services, sync_id: str) -> dict[str, Any] | None:
     row = store.get_connection(db, sync["connection_id"])
     if row is None:
         return None
-    started = time.monotonic()
     with db.write():
         store.set_sync_fields(db, sync_id, status="syncing", started_at=now_str())
+    return _execute(services, sync, row, None)
+
+
+def apply_scope(services: Services, row: Mapping[str, Any], scope: Scope, trigger: str) -> dict[str, Any] | None:
+    """Apply a live change (a watched file, a bucket event) now: a sync run limited to ``scope``, through
+    the same diff and transaction as a full sync. It is recorded in the history only when it changed
+    something. None when another sync of the connection is queued or running: try again after it."""
+    db = services.db
+    sync_id = new_id("sync")
+    now = now_str()
+    with db.write():
+        if store.active_sync(db, row["id"]) is not None:
+            return None
+        store.insert_sync(db, {"id": sync_id, "connection_id": row["id"], "status": "syncing", "trigger": trigger,
+                               "created_at": now, "started_at": now})
+    sync = store.get_sync(db, sync_id)
+    assert sync is not None
+    return _execute(services, sync, row, scope)
+
+
+def _execute(services: Services, sync: Mapping[str, Any], row: Mapping[str, Any],
+             scope: Scope | None) -> dict[str, Any] | None:
+    """List (the whole connection, or only ``scope``), diff against the nodes, apply, queue processing."""
+    db = services.db
+    sync_id = sync["id"]
+    started = time.monotonic()
     state = store.node_state(db, row["id"])
     previous = _file_state(state)
+    if scope is not None:
+        previous = {p: v for p, v in previous.items() if scope.covers(p)}
     listing: list[conn.ObjectInfo] = []
     try:
         spec = spec_of(services, row)
         last = time.monotonic()
-        for info in conn.walk(spec):
+        source = conn.walk(spec) if scope is None else conn.walk_scope(spec, scope.keys, scope.trees)
+        for info in source:
             listing.append(info)
             if time.monotonic() - last >= PROGRESS_EVERY:
                 last = time.monotonic()
                 with db.write():
                     store.set_sync_fields(db, sync_id, synced=len(listing), total=max(len(previous), len(listing)))
         diff = conn.diff_listing(previous, listing)
+        if scope is not None and not (diff.new or diff.updated or diff.deleted):
+            with db.write():  # a live change that changed nothing (a temp file come and gone): no history row
+                store.delete_sync(db, sync_id)
+            return {**sync, "status": "completed", "files_added": 0, "files_updated": 0, "files_deleted": 0}
         hashes = _new_hashes(services, spec, state, diff.updated)
-        result = _apply(services, row, sync_id, spec.prefix, state, listing, diff, hashes)
+        result = _apply(services, row, sync_id, spec.prefix, state, len(listing), diff, hashes, full=scope is None)
     except BadRequest as exc:
         _fail(services, sync, row, exc.message)
         return store.get_sync(db, sync_id)
@@ -184,7 +224,8 @@ def run_sync(services: Services, sync_id: str) -> dict[str, Any] | None:
         _fail(services, sync, row, f"{type(exc).__name__}: {exc}")
         return store.get_sync(db, sync_id)
     lifecycle.notify_events(services)
-    log.info("sync %s of %s: %d objects in %.2f s", sync_id, row["id"], len(listing), time.monotonic() - started)
+    log.info("sync %s of %s (%s): %d objects in %.2f s", sync_id, row["id"], sync["trigger"], len(listing),
+             time.monotonic() - started)
     from roset_local.connections.nodes import process_nodes
 
     changed = [i.key for i in diff.updated if i.key not in hashes.same]  # same bytes: nothing to redo
@@ -193,6 +234,24 @@ def run_sync(services: Services, sync_id: str) -> dict[str, Any] | None:
     else:  # files already processed follow their object's changes
         process_nodes(services, row, [k for k in changed if k in hashes.processed])
     return result
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a live change touched: object ``keys``, and folder prefixes (``trees``, ending in ``/``) whose
+    whole content is listed again (a folder created, moved or removed in a watched directory)."""
+
+    keys: frozenset[str] = frozenset()
+    trees: frozenset[str] = frozenset()
+
+    def covers(self, path: str) -> bool:
+        return path in self.keys or any(path.startswith(tree) for tree in self.trees)
+
+    def __or__(self, other: Scope) -> Scope:
+        return Scope(self.keys | other.keys, self.trees | other.trees)
+
+    def __bool__(self) -> bool:
+        return bool(self.keys or self.trees)
 
 
 @dataclass
@@ -226,12 +285,14 @@ def _new_hashes(services: Services, spec: conn.ConnectionSpec, state: Mapping[st
 
 
 def _apply(services: Services, row: Mapping[str, Any], sync_id: str, prefix: str,
-           state: Mapping[str, Mapping[str, Any]], listing: list[conn.ObjectInfo],
-           diff: conn.ListingDiff, hashes: Hashes) -> dict[str, Any]:
-    """Write the whole difference, the sync's end and its event in one transaction."""
+           state: Mapping[str, Mapping[str, Any]], examined: int, diff: conn.ListingDiff, hashes: Hashes, *,
+           full: bool) -> dict[str, Any]:
+    """Write the difference, the sync's end and its event in one transaction. ``full``: a whole listing
+    (it sets ``last_synced_at`` and the next scheduled reconciliation); else a live change's scope."""
     db = services.db
     now = now_str()
-    keys = {info.key for info in listing}
+    gone_keys = set(diff.deleted)
+    keys = {p for p, r in state.items() if r["type"] == "file" and p not in gone_keys} | {i.key for i in diff.new}
     wanted_folders = conn.folders_for(keys, prefix)
     folder_ids = {p: r["id"] for p, r in state.items() if r["type"] == "folder" and p in wanted_folders}
     new_folders = sorted(wanted_folders - folder_ids.keys())
@@ -283,10 +344,14 @@ def _apply(services: Services, row: Mapping[str, Any], sync_id: str, prefix: str
         _remove_files(services, gone_files)
     with db.write():
         counts = {"files_added": len(diff.new), "files_updated": len(diff.updated), "files_deleted": len(diff.deleted)}
-        store.set_sync_fields(db, sync_id, status="completed", synced=len(keys), total=len(keys),
+        objects = len(keys) if full else examined
+        store.set_sync_fields(db, sync_id, status="completed", synced=objects, total=objects,
                               folders=len(wanted_folders), completed_at=now, **counts)
-        store.set_connection_fields(db, row["id"], status="active", last_error=None, last_synced_at=now,
-                                    next_sync_at=next_sync_at(services, row["sync_interval_minutes"]))
+        if full:
+            store.set_connection_fields(db, row["id"], status="active", last_error=None, last_synced_at=now,
+                                        next_sync_at=next_sync_at(services, row["sync_interval_minutes"]))
+        else:
+            store.set_connection_fields(db, row["id"], status="active", last_error=None)
         record_event(db, "connection.sync.completed",
                      {"connection_id": row["id"], "sync_id": sync_id, "status": "completed", **counts},
                      space=row["space"])
@@ -340,6 +405,7 @@ def progress(services: Services, row: Mapping[str, Any]) -> dict[str, Any]:
         return {"status": "idle", "synced": 0, "total": 0, "percent": 0, "eta_seconds": None, "started_at": None,
                 "completed_at": None, "sync_id": None}
     synced, total = sync["synced"], sync["total"]
+    eta: int | None
     if sync["status"] == "completed":
         percent, eta = 100, 0
     elif sync["status"] == "syncing" and total:

@@ -223,8 +223,8 @@ def recover(services: "Services") -> dict[str, int]:
     notify_events(services)
     queued = 0
     for job_id in job_store.queued_job_ids(db):
-        job = job_store.get_job(db, job_id)
-        file = file_store.get_file(db, job["file_id"]) if job else None
+        waiting = job_store.get_job(db, job_id)
+        file = file_store.get_file(db, waiting["file_id"]) if waiting else None
         if file is not None and file["status"] != "uploading":
             enqueue(services, job_id)
             queued += 1

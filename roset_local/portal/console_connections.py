@@ -228,6 +228,7 @@ def connection_page(request: Request, connection_id: FromPath[str], node: FromQu
     history = store.list_syncs(services.db, connection_id, 20, None)[:20]
     return template(request, "console/connection.html", nav="connections", c=manage.connection_out(row),
                     provider_name=(_provider(row["provider"]) or {}).get("name", row["provider"]),
+                    live=manage.live_mode(services, row),
                     progress=sync.progress(services, row), history=[sync.sync_out(s) for s in history],
                     nodes=[nodes.node_out(r) for r in rows], folder=folder, parents=parents,
                     next_cursor=next_cursor, cursor=cursor, tab="overview", active=ACTIVE_SYNC)
@@ -256,6 +257,7 @@ def browse_page(request: Request, connection_id: FromPath[str], prefix: FromQuer
         problem = exc.message
     return template(request, "console/connection_browse.html", nav="connections", c=manage.connection_out(row),
                     provider_name=(_provider(row["provider"]) or {}).get("name", row["provider"]),
+                    live=manage.live_mode(services, row),
                     objects=objects, folders=folders, next_cursor=next_cursor, cursor=cursor, prefix=current,
                     base=base, crumbs=_crumbs(current, base), problem=problem, tab="browse",
                     name_of=lambda key: key.rstrip("/").rsplit("/", 1)[-1])

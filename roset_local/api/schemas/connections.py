@@ -15,9 +15,14 @@ Credentials = Annotated[dict[str, Any] | None, Meta(
     examples=[{"access_key_id": "AKIA...", "secret_access_key": "..."}])]
 
 
+DEFAULT_INTERVAL_MINUTES = 60  # the full reconciliation behind live changes
+
+
 class ConnectionCreate(Struct):
-    """POST /v1/connections and /verify. ``sync_interval_minutes``: null (manual only) or 5-10080;
-    ``on_delete``: what a sync does to the files of deleted objects (``remove`` or ``keep``)."""
+    """POST /v1/connections and /verify. ``sync_interval_minutes``: the full reconciliation behind live
+    changes, 5-10080 (default 60; null: manual only); ``on_delete``: what a sync does to the files of
+    deleted objects (``remove`` or ``keep``). An S3-compatible connection's answer carries its
+    ``event_secret`` (shown once) for ``POST /v1/connections/{id}/events``."""
 
     provider: Provider
     name: Annotated[str, Meta(examples=["invoices"])]
@@ -27,7 +32,7 @@ class ConnectionCreate(Struct):
     endpoint_url: str | None = None
     credentials: Credentials = None
     space: str | None = None
-    sync_interval_minutes: int | None = None
+    sync_interval_minutes: int | None = DEFAULT_INTERVAL_MINUTES
     process_new_files: bool = False
     on_delete: str = "remove"
 
@@ -63,7 +68,7 @@ class ProviderList(Shape):
     providers: list[ProviderInfo]
 
 
-class SetupOut(Struct):
+class SetupOut(Shape):
     provider: str
     instructions: Annotated[dict[str, Any], Meta(description="auth_type, steps and, for the S3 family, a policy")]
 
@@ -97,6 +102,9 @@ class ConnectionOut(Struct):
     last_error: str | None
     created_at: str
     updated_at: str
+    event_secret: Annotated[str | UnsetType, Meta(
+        description="S3-compatible connections, in the creation answer only: the secret bucket event "
+                    "notifications send as 'Authorization: Bearer <event_secret>'")] = UNSET
 
 
 class ConnectionList(Struct):
@@ -172,3 +180,46 @@ class BrowseOut(Shape):
     folders: Annotated[list[str], Meta(description="Prefixes ending in /")]
     prefix: str | None
     next_cursor: str | None
+
+
+class EventObject(Struct):
+    key: Annotated[str, Meta(description="URL-encoded, spaces as '+'")]
+    size: int | None = None
+    eTag: str | None = None  # noqa: N815 - the S3 event's spelling
+
+
+class EventBucket(Struct):
+    name: str
+
+
+class EventEntity(Struct):
+    bucket: EventBucket
+    object: EventObject
+
+
+class EventRecord(Struct):
+    eventName: Annotated[str, Meta(examples=["s3:ObjectCreated:Put", "ObjectRemoved:Delete"])]  # noqa: N815
+    s3: EventEntity
+
+
+class BucketEvents(Struct):
+    """An S3/MinIO bucket event notification: ObjectCreated:* and ObjectRemoved:* records are applied."""
+
+    Records: list[EventRecord] = []  # noqa: N815 - the S3 event's spelling
+
+
+class EventsApplied(Shape):
+    received: int
+    accepted: Annotated[int, Meta(description="Records of this bucket and prefix, created or removed objects")]
+    ignored: Annotated[int, Meta(description="Records of another bucket, outside the prefix, or of another kind")]
+    status: Annotated[str, Meta(description="completed, failed, queued (after the sync under way) or nothing_to_do")]
+    sync_id: Annotated[str | None, Meta(description="The history entry; null when nothing changed")]
+    files_added: int
+    files_updated: int
+    files_deleted: int
+    error: str | UnsetType = UNSET
+
+
+class EventSecretOut(Shape):
+    id: str
+    event_secret: str

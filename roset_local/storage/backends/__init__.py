@@ -29,6 +29,7 @@ from roset_local.storage.backends.ops import (
     test,
     verify,
     walk,
+    walk_scope,
 )
 from roset_local.storage.backends.spec import FAMILIES, PROVIDER_IDS, PROVIDERS, S3_FAMILY, ConnectionSpec, Family
 from roset_local.storage.backends.sync import ListingDiff, diff_listing, folders_for
@@ -37,5 +38,5 @@ __all__ = [
     "BACKENDS", "FAMILIES", "PROVIDERS", "PROVIDER_IDS", "S3_FAMILY", "Backend", "ConnectionAccessError",
     "ConnectionConfigError", "ConnectionSpec", "Family", "ListingDiff", "ObjectInfo", "ObjectNotFoundError", "PresignedUpload", "browse",
     "diff_listing", "folders_for", "list_buckets", "local_directory", "local_path", "open_fs", "open_read",
-    "presign_download", "presign_upload", "probe", "setup_instructions", "stat", "test", "verify", "walk",
+    "presign_download", "presign_upload", "probe", "setup_instructions", "stat", "test", "verify", "walk", "walk_scope",
 ]

@@ -72,9 +72,9 @@ def endpoint(spec: ConnectionSpec) -> None:
     return None  # no network: nothing to probe
 
 
-def _info(key: str, st: os.stat_result) -> ObjectInfo:
+def _info(key: str, st: os.stat_result, *, guess: bool = True) -> ObjectInfo:
     return ObjectInfo(key=key, size=st.st_size, etag=f"{st.st_mtime_ns:x}-{st.st_size:x}",
-                      content_type=guess_type(key),
+                      content_type=guess_type(key) if guess else None,
                       last_modified=datetime.fromtimestamp(st.st_mtime, timezone.utc))
 
 
@@ -149,7 +149,7 @@ def walk(spec: ConnectionSpec) -> Iterator[ObjectInfo]:
                 if name.startswith(prefix) or prefix.startswith(name):
                     stack.append(name[:-1])
             elif name.startswith(prefix):
-                yield _info(name, entry.stat())
+                yield _info(name, entry.stat(), guess=False)  # typed by whoever records it
 
 
 def stat(spec: ConnectionSpec, key: str) -> ObjectInfo:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -15,8 +16,10 @@ class ObjectInfo:
     """One object's metadata. ``key`` is the full key in the bucket (prefix included).
 
     ``etag`` has no quotes. ``content_type`` comes from the listing where the provider returns it
-    (GCS, Azure, local guess) and is guessed from the extension for S3 listings (S3 lists no types;
-    :func:`stat` returns the stored one). ``last_modified`` is UTC.
+    (GCS, Azure) and is guessed from the extension for S3 and local pages (S3 lists no types;
+    :func:`stat` returns the stored one); ``walk`` leaves it None for S3 and local objects rather
+    than guess for every unchanged object of a re-sync (use :func:`guess_type` when recording one).
+    ``last_modified`` is UTC.
     """
 
     key: str
@@ -52,7 +55,19 @@ class Page:
 
 
 def guess_type(key: str) -> str:
-    return mimetypes.guess_type(key, strict=False)[0] or "application/octet-stream"
+    """The type the key's extensions suggest (``application/octet-stream`` when none is known).
+
+    Only the extensions matter, so the answer is cached per extension chain (``.tar.gz``): a listing
+    of 10,000 ``.txt`` keys asks ``mimetypes`` once instead of 10,000 times.
+    """
+    name = key.rsplit("/", 1)[-1]
+    dot = name.find(".", 1)
+    return _type_of_extensions(name[dot:] if dot > 0 else "")
+
+
+@functools.lru_cache(maxsize=4096)
+def _type_of_extensions(extensions: str) -> str:
+    return mimetypes.guess_type("x" + extensions, strict=False)[0] or "application/octet-stream"
 
 
 def utc(moment: datetime | None) -> datetime | None:

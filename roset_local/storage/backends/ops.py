@@ -11,8 +11,9 @@ import base64
 import json
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -232,6 +233,28 @@ def walk(spec: ConnectionSpec) -> Iterator[ObjectInfo]:
     _need_bucket(spec)
     with _errors(spec, "bucket"):
         yield from _backend(spec).walk(spec)
+
+
+def walk_scope(spec: ConnectionSpec, keys: Iterable[str], trees: Iterable[str]) -> Iterator[ObjectInfo]:
+    """The objects that exist among ``keys`` and under the folder prefixes ``trees`` (what a live change
+    touched), limited to the connection prefix; a key that is gone is simply absent. The bucket (a
+    ``local`` directory) must still exist, so a vanished one raises instead of reading as "all deleted"."""
+    _need_bucket(spec)
+    if spec.family == "local":
+        with _errors(spec, "bucket"):
+            local.verify(spec)
+    for key in sorted(set(keys)):
+        if not key.startswith(spec.prefix) or key.endswith("/"):
+            continue
+        try:
+            yield stat(spec, key)
+        except (ObjectNotFoundError, ConnectionConfigError):
+            continue  # gone, or not an object key this connection could hold
+    for tree in sorted(set(trees)):
+        if tree.startswith(spec.prefix):
+            yield from walk(replace(spec, prefix=tree))
+        elif spec.prefix.startswith(tree):  # a folder above the prefix: the whole connection
+            yield from walk(spec)
 
 
 def stat(spec: ConnectionSpec, key: str) -> ObjectInfo:

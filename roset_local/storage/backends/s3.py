@@ -43,11 +43,11 @@ def endpoint(spec: ConnectionSpec) -> str | None:
     return spec.resolved_endpoint
 
 
-def _info(item: dict[str, Any], key: str | None = None) -> ObjectInfo:
+def _info(item: dict[str, Any], key: str | None = None, *, guess: bool = True) -> ObjectInfo:
     key = key if key is not None else item["Key"]
     return ObjectInfo(key=key, size=int(item.get("Size", item.get("ContentLength", 0)) or 0),
                       etag=clean_etag(item.get("ETag")),
-                      content_type=item.get("ContentType") or guess_type(key),
+                      content_type=item.get("ContentType") or (guess_type(key) if guess else None),
                       last_modified=utc(item.get("LastModified")))
 
 
@@ -87,7 +87,7 @@ def walk(spec: ConnectionSpec) -> Iterator[ObjectInfo]:
         pending = request(ContinuationToken=token) if out.get("IsTruncated") and token else None
         for item in out.get("Contents", []):
             if not item["Key"].endswith("/"):  # folder markers are not objects
-                yield _info(item)
+                yield _info(item, guess=False)  # typed by whoever records it: most of a re-sync is unchanged
 
 
 def stat(spec: ConnectionSpec, key: str) -> ObjectInfo:
