@@ -54,6 +54,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         port=getattr(args, "port", None),
         log_format=getattr(args, "log_format", None),
         workers=getattr(args, "workers", None),
+        queue_url=getattr(args, "queue", None),
+        storage_url=getattr(args, "storage", None),
     )
 
 
@@ -130,12 +132,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """A queue consumer on the same data directory, without the HTTP server."""
+    """A queue consumer on the same data directory, without the HTTP server; with a shared queue
+    (--queue / ROSET_QUEUE_URL) a worker host with no data directory at all."""
     import signal
     import threading
 
     settings = _settings(args)
     configure_logging(settings.log_format, settings.log_level)
+    if settings.queue_url:
+        from roset_local.scaleout import worker as worker_host
+        from roset_local.services import StartupError
+
+        try:
+            return worker_host.run(settings)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
     from roset_local.wiring import wire
 
     services = wire(_open_services(args))
@@ -236,9 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(init)
     init.set_defaults(fn=cmd_init)
 
-    worker = sub.add_parser("worker", help="run an extra queue worker process on the same data directory")
+    worker = sub.add_parser("worker", help="run an extra queue worker process on the same data directory, or a "
+                                           "worker host on a shared queue (--queue, --storage)")
     _common(worker)
     worker.add_argument("--workers", type=int, help="worker threads")
+    worker.add_argument("--queue", help="shared queue of a worker host, redis://HOST:6379/0 (env ROSET_QUEUE_URL)")
+    worker.add_argument("--storage", help="the API host's object store, e.g. s3://bucket/prefix (env ROSET_STORAGE_URL)")
     worker.add_argument("--log-format", choices=["text", "json"])
     worker.set_defaults(fn=cmd_worker)
 

@@ -105,6 +105,8 @@ class Settings:
     sync_tick_seconds: float = 30.0
     sync_minute_seconds: float = 60.0
     live_sync: bool = True  # the server watches local connections' directories (changes applied in seconds)
+    queue_url: str | None = None  # None → huey on DATA/queue.db; redis://host:port/db → a queue worker hosts share
+    worker_lease_seconds: float = 30.0  # a worker host's job lease in Redis (renewed every fifth of it)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
@@ -147,6 +149,8 @@ class Settings:
             consumer=_bool(env, "ROSET_CONSUMER", True),
             live_sync=_bool(env, "ROSET_LIVE_SYNC", True),
             sync_minute_seconds=_floats(env, "ROSET_SYNC_MINUTE_SECONDS", (60.0,))[0],
+            queue_url=env.get("ROSET_QUEUE_URL") or None,
+            worker_lease_seconds=float(_int(env, "ROSET_WORKER_LEASE_SECONDS", 30)),
             models_dir=shared_models_dir(env),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}

@@ -8,7 +8,7 @@ the caller needs an unconfined API key with ``analytics:read``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from litestar import Request, Response, get
@@ -75,7 +75,13 @@ def render(services: Any) -> str:
         out.sample("roset_files", files.get(status, 0), [("status", status)])
 
     out.family("roset_queue_depth", "gauge", "Tasks waiting in the queue (pending and scheduled).")
-    out.sample("roset_queue_depth", queue_depth(services.huey))
+    depth = _unless_queue_down(lambda: queue_depth(services.huey))
+    if depth is not None:  # a shared queue that does not answer: no sample rather than a failed scrape
+        out.sample("roset_queue_depth", depth)
+
+    workers = _unless_queue_down(services.scaleout.status) if services.scaleout is not None else None
+    if workers is not None:
+        worker_metrics(out, workers)
 
     out.family("roset_job_duration_seconds", "histogram", "Processing time of completed jobs.")
     buckets, count, ms_sum = analytics_store.duration_histogram(db)
@@ -98,6 +104,29 @@ def render(services: Any) -> str:
         out.sample("roset_http_request_duration_seconds_sum", round(hist[-1], 6), base)
         out.sample("roset_http_request_duration_seconds_count", hist[-2], base)
     return out.text()
+
+
+def _unless_queue_down(read: Callable[[], Any]) -> Any:
+    from roset_local.queue import queue_down_errors
+
+    try:
+        return read()
+    except queue_down_errors():
+        return None
+
+
+def worker_metrics(out: Exposition, status: dict[str, Any]) -> None:
+    """Worker hosts (ROSET_QUEUE_URL): the work queue's depth and each host's jobs and last report."""
+    out.family("roset_work_queue_depth", "gauge", "Work orders waiting for a worker host.")
+    out.sample("roset_work_queue_depth", status["work_queue_depth"])
+    out.family("roset_workers", "gauge", "Worker hosts that reported in the last seconds.")
+    out.sample("roset_workers", len(status["workers"]))
+    out.family("roset_worker_jobs_running", "gauge", "Jobs running on each worker host.")
+    for w in status["workers"]:
+        out.sample("roset_worker_jobs_running", w["jobs_running"], [("host", w["host"])])
+    out.family("roset_worker_last_seen_seconds", "gauge", "Seconds since each worker host last reported.")
+    for w in status["workers"]:
+        out.sample("roset_worker_last_seen_seconds", w["last_seen_seconds"], [("host", w["host"])])
 
 
 def _authorize(request: Request) -> None:

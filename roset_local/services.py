@@ -11,13 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from huey import SqliteHuey
+from huey import Huey
 
 from roset_local import queue as queue_mod
 from roset_local.auth import KeyCache, RateLimiter
 from roset_local.caches import LruCache, Registry
 from roset_local.config import Settings
-from roset_local.hooks import Hooks
+from roset_local.hooks import FolderWatch, Hooks, SharedQueue
 from roset_local.observe import HttpMetrics, LogWriter
 from roset_local.queue import EmbeddedConsumer, Tasks
 from roset_local.secrets import SecretBox, key_material
@@ -32,7 +32,6 @@ from roset_local.storage.diskspace import DiskSpace
 if TYPE_CHECKING:
     import numpy as np
 
-    from roset_local.livesync.runner import LiveSync
     from roset_local.providers.isolation import ExtractionPool
 
 log = logging.getLogger("roset_local")
@@ -76,7 +75,7 @@ class Services:
         self.db: Database = None  # type: ignore[assignment]
         self.blobs: BlobStore = None  # type: ignore[assignment]
         self.disk: DiskSpace = None  # type: ignore[assignment]
-        self.huey: SqliteHuey = None  # type: ignore[assignment]
+        self.huey: Huey = None  # type: ignore[assignment]
         self.signer: Signer = None  # type: ignore[assignment]  # signed URLs (downloads, uploads, nodes)
         self.rate_limiter: RateLimiter = None  # type: ignore[assignment]  # per key / portal token
         # per client address: public routes and failed authentication
@@ -84,6 +83,7 @@ class Services:
         self.key_cache: KeyCache = None  # type: ignore[assignment]
         self.log_writer: LogWriter = None  # type: ignore[assignment]
         self.consumer: EmbeddedConsumer | None = None
+        self.scaleout: SharedQueue | None = None  # set when ROSET_QUEUE_URL shares the queue with worker hosts
         self.org_id = "org-local"
         # Set by roset_local.wiring.wire (the server, the worker and the MCP stdio server).
         self.hooks = Hooks()
@@ -100,11 +100,16 @@ class Services:
         self._secret_box: SecretBox | None = None
         self._stoppers: list[Callable[[], None]] = []
         self._starters: list[Callable[[], None]] = []
-        self.live_sync: LiveSync | None = None  # the server's live-sync thread (None in workers and tools)
+        self.live_sync: FolderWatch | None = None  # the server's live-sync thread (None in workers and tools)
 
     # -- setup ---------------------------------------------------------------------------------
     def open(self) -> "Services":
         s = self.settings
+        if s.queue_url:
+            try:
+                queue_mod.check_shared_queue(s)
+            except ValueError as exc:
+                raise StartupError(str(exc)) from None
         _check_data_dir(s.data_dir)
         try:
             self.db = open_database(s.db_path)
@@ -126,7 +131,7 @@ class Services:
         self.disk.ensure_reserve()
         self.org_id = get_setting(self.db, "org_id") or self._init_org_id()
         self.signer = Signer(load_signing_key(s.data_dir))
-        self.huey = queue_mod.make_huey(s.queue_path)
+        self.huey = queue_mod.make_huey(s.queue_path, url=s.queue_url)
         self.rate_limiter = RateLimiter(s.rate_limit_per_minute)
         self.anon_limiter = RateLimiter(s.anon_rate_limit_per_minute)
         self.key_cache = KeyCache()
@@ -155,13 +160,9 @@ class Services:
         """The pool of extraction processes, started on first use (a CLI command never needs it)."""
         with self._lazy_lock:
             if self._extraction_pool is None:
-                from roset_local.providers.isolation import ExtractionPool
+                from roset_local.providers.isolation import pool_for
 
-                s = self.settings
-                self._extraction_pool = ExtractionPool(
-                    max_workers=max(1, s.workers), timeout_seconds=s.job_timeout_seconds,
-                    models_dir=s.models_dir, test_faults=s.test_faults,
-                )
+                self._extraction_pool = pool_for(self.settings)
                 self.on_stop(self._extraction_pool.close)
             return self._extraction_pool
 

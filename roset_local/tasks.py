@@ -44,7 +44,10 @@ def register_tasks(services: "Services", dispatcher: Dispatcher) -> Tasks:
 
     @huey.task(name="roset.process_job")
     def process_job(job_id: str) -> None:
-        run_job(services, job_id)
+        if services.scaleout is not None:  # a shared queue: a worker host runs it, this process commits it
+            services.scaleout.dispatch(job_id)
+        else:
+            run_job(services, job_id)
 
     @huey.task(name="roset.await_upload")
     def await_upload(file_id: str, attempt: int) -> None:

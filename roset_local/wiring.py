@@ -16,6 +16,7 @@ from roset_local.index import warm_vector_indexes
 from roset_local.pipeline.process import recover
 from roset_local.portal import tokens as portal_tokens
 from roset_local.portal import users as portal_users
+from roset_local.scaleout.server import attach as attach_scaleout
 from roset_local.services import Services
 from roset_local.tasks import register_tasks
 from roset_local.webhooks.runtime import build_runtime
@@ -28,6 +29,7 @@ def wire(services: Services) -> Services:
     portal_users.ensure_admin(services.db, services.settings.admin_password)
     webhooks = build_runtime(services)
     services.tasks = register_tasks(services, webhooks.dispatcher)
+    attach_scaleout(services)  # a shared queue (ROSET_QUEUE_URL): commits from worker hosts, their leases
     webhooks.dispatcher.task = services.tasks.deliver_webhook
     services.hooks = Hooks(
         events_committed=webhooks.relay.wake,

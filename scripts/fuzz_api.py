@@ -110,6 +110,20 @@ def failures_by_check(ndjson: Path) -> tuple[dict[str, dict[tuple[str, str], str
     return found, tested
 
 
+def phase_seconds(ndjson: Path) -> dict[str, float]:
+    """Seconds each schemathesis phase took (first start to last finish)."""
+    spans: dict[str, list[float]] = {}
+    with open(ndjson) as handle:
+        for line in handle:
+            event = json.loads(line)
+            for kind in ("PhaseStarted", "PhaseFinished"):
+                if kind in event:
+                    phase = event[kind].get("phase")
+                    name = phase.get("name") if isinstance(phase, dict) else str(phase)
+                    spans.setdefault(name, []).append(float(event[kind]["timestamp"]))
+    return {name: round(max(times) - min(times), 1) for name, times in spans.items()}
+
+
 def summarise(found: dict[str, dict[tuple[str, str], str]], verbose: bool) -> dict[str, dict]:
     summary = {}
     for check in CHECKS:
@@ -154,8 +168,10 @@ def main() -> int:
                                  ROSET_OUTBOUND_ALLOW_PRIVATE="false")
         print(f"server at {url} (data {tmp / 'data'}), schemathesis --max-examples {args.max_examples}", flush=True)
         started = time.monotonic()
-        found, tested = failures_by_check(run_schemathesis(url, tmp, args))
-        print(f"schemathesis tested {len(tested)} operations in {time.monotonic() - started:.0f} s")
+        report = run_schemathesis(url, tmp, args)
+        found, tested = failures_by_check(report)
+        phases = ", ".join(f"{name} {seconds} s" for name, seconds in phase_seconds(report).items())
+        print(f"schemathesis tested {len(tested)} operations in {time.monotonic() - started:.0f} s ({phases})")
         summary = summarise(found, args.verbose)
     finally:
         if proc is not None:

@@ -52,16 +52,22 @@ class TwoColumnPage:
         return " ".join([self.title, self.left_heading, *self.left, self.right_heading, *self.right])
 
 
-def two_column_pdf(path: Path, justify: bool = False, table: bool = False) -> TwoColumnPage:
-    """An A4 page: a title across the top, then two columns, each with a bold heading and 3 paragraphs.
-
-    With `table`, a ruled 3x4 table (every cell bordered) follows across the page below the columns.
-    """
+def _a4() -> Any:
+    """An fpdf2 document with one A4 page, sized in points, no automatic page breaks."""
     from fpdf import FPDF
 
     pdf = FPDF(unit="pt", format="A4")
     pdf.set_auto_page_break(False)
     pdf.add_page()
+    return pdf
+
+
+def two_column_pdf(path: Path, justify: bool = False, table: bool = False) -> TwoColumnPage:
+    """An A4 page: a title across the top, then two columns, each with a bold heading and 3 paragraphs.
+
+    With `table`, a ruled 3x4 table (every cell bordered) follows across the page below the columns.
+    """
+    pdf = _a4()
     pdf.set_font("Helvetica", "B", 22)
     pdf.set_xy(56, 60)
     pdf.cell(480, 30, TITLE)
@@ -160,11 +166,7 @@ LETTER = [
 
 def report_pdf(path: Path) -> Path:
     """An A4 page of justified body text in a serif face with a bold title (a typical report page)."""
-    from fpdf import FPDF
-
-    pdf = FPDF(unit="pt", format="A4")
-    pdf.set_auto_page_break(False)
-    pdf.add_page()
+    pdf = _a4()
     pdf.set_font("Times", "B", 18)
     pdf.set_xy(60, 70)
     pdf.cell(470, 26, REPORT_TITLE)
@@ -180,11 +182,7 @@ def report_pdf(path: Path) -> Path:
 
 def letter_pdf(path: Path) -> Path:
     """An A4 business letter in 10 pt Helvetica: short lines, numbers and names."""
-    from fpdf import FPDF
-
-    pdf = FPDF(unit="pt", format="A4")
-    pdf.set_auto_page_break(False)
-    pdf.add_page()
+    pdf = _a4()
     pdf.set_font("Helvetica", "", 10)
     for i, line in enumerate(["Northgate Supplies Ltd", "12 Mill Lane, Leeds LS2 7QT", "Reference NS-2291"]):
         pdf.set_xy(360, 60 + i * 14)

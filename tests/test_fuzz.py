@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from litestar.routes import HTTPRoute
 
+from roset_local.api import errors_doc
 from tests.conftest import ROOT
 
 # Checks the suite holds the server to (scripts/fuzz_api.py runs all of CHECKS and prints every one).
@@ -95,6 +96,13 @@ def test_error_statuses_follow_the_route(client) -> None:
     assert 503 in codes[("GET", "/ready")] and 401 not in codes[("GET", "/ready")]
     assert {403, 410, 413} <= codes[("PUT", "/v1/uploads/{file_id}")]  # a signed, single-use URL
     assert 404 in codes[("GET", "/v1/nodes")]  # connection_id names another object
+
+
+def test_every_route_specific_outcome_names_a_served_route(app) -> None:
+    served = {handler.fn for route in app.app.routes if isinstance(route, HTTPRoute)
+              for handler, _ in route.route_handler_map.values()}
+    table = errors_doc.route_specific()
+    assert len(table) >= 15 and set(table) <= served
 
 
 def test_a_documented_conflict_is_answered_in_its_shape(client) -> None:

@@ -72,6 +72,12 @@ def test_real_responses_match_their_documented_schemas(client, doc):
     assert token.status_code == 201, token.text
     _check(doc, "post", "/v1/portal/tokens", 201, token.json())
     _check(doc, "get", "/v1/portal/tokens", 200, client.get("/v1/portal/tokens").json())
+    answer = client.post("/v1/portal/qa", json={"question": "When does the contract end?"})
+    assert answer.status_code == 200, answer.text
+    _check(doc, "post", "/v1/portal/qa", 200, answer.json())
+    found = client.post("/v1/portal/search", json={"query": "contract"})
+    assert found.status_code == 200, found.text
+    _check(doc, "post", "/v1/portal/search", 200, found.json())
 
     audit = client.get("/v1/audit")
     assert audit.json()["entries"], "creating a webhook and a key is audited"

@@ -192,3 +192,41 @@ def test_the_app_and_the_worker_build_the_same_wiring(app):
     # every upward hook is answered by its feature, not left at its safe default
     assert all(getattr(hooks, f.name) is not getattr(defaults, f.name) for f in dataclasses.fields(Hooks))
     assert "roset_local.wiring" in GRAPH["roset_local.app"] and "roset_local.wiring" in GRAPH["roset_local.cli"]
+
+
+def test_hooks_default_to_safe_answers():
+    from roset_local.errors import Unauthorized
+
+    hooks = Hooks()
+    hooks.events_committed()  # nothing to wake: the relay's poll finds the events
+    hooks.dispatch_webhook("dlv_x")  # the relay's sweep finds the pending delivery
+    with pytest.raises(FileNotFoundError):
+        hooks.open_connection_file({"id": "file_x", "node_id": "node_x"})
+    with pytest.raises(Unauthorized):
+        hooks.authenticate_portal("ptk_unknown")
+
+
+def test_lru_cache_drops_the_least_recently_used_past_its_weight():
+    from roset_local.caches import LruCache
+
+    cache: LruCache[str, bytes] = LruCache(10, len)
+    cache.put("a", b"12345")
+    cache.put("b", b"1234")
+    assert cache.get("a") == b"12345"  # "a" is now the most recent
+    cache.put("c", b"12")  # 11 bytes: "b" goes
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (b"12345", None, b"12")
+    cache.put("a", b"1")  # replacing a value frees its old weight
+    cache.put("d", b"1234567")
+    assert cache.get("c") == b"12" and cache.get("d") == b"1234567" and len(cache) == 3
+
+
+def test_registry_makes_one_object_per_name_and_checks_its_class():
+    from roset_local.caches import Registry
+
+    registry = Registry()
+    first, made = registry.get_or_create(list, "t1", lambda: [1])
+    again, made_again = registry.get_or_create(list, "t1", lambda: [2])
+    assert (first, made, made_again) == ([1], True, False) and again is first
+    assert "t1" in registry and registry.get(list, "t2") is None
+    with pytest.raises(TypeError):
+        registry.get(dict, "t1")

@@ -12,7 +12,7 @@ from litestar.response import File, Stream
 from roset_local import audit
 from roset_local.access import CONTENT_PURPOSE, URL_TTL, content_url, files_page, visible_file
 from roset_local.api.deps import SIGNED_URL, blocking, caller, check_query, decode_body, documents_body, services_of
-from roset_local.api.openapi import Binary
+from roset_local.api.openapi import Binary, OptionalBody
 from roset_local.api.schemas.files import (BatchStarted, BulkDeleted, Deleted, DownloadLink, FileDetail, FileIds,
                                           FileList, FileOut, ItemError, ProcessBatch, ProcessOptions,
                                           ProcessStarted, VariantList, VariantOut)
@@ -116,7 +116,7 @@ def _options(data: ProcessOptions) -> dict[str, Any]:
 
 
 @post("/v1/files/{file_id:str}/process", opt={"scope": "jobs:write"}, status_code=201, tags=["files"],
-      dependencies=documents_body(ProcessOptions))
+      dependencies=documents_body(ProcessOptions), operation_class=OptionalBody)
 @blocking
 def process_file(request: Request, file_id: FromPath[str], body: RawBody) -> ProcessStarted:
     services = services_of(request)

@@ -10,7 +10,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import (Components, OpenAPIFormat, OpenAPIMediaType, OpenAPIResponse, OpenAPIType,
-                                   Operation, Reference, RequestBody, Schema, SecurityScheme)
+                                   Operation, RequestBody, Schema, SecurityScheme)
 
 from roset_local import __version__
 from roset_local.auth import security_requirements
@@ -117,5 +117,15 @@ class Binary(Operation):
         if isinstance(self.request_body, RequestBody):
             contents.append(self.request_body.content)
         for content in contents:
-            for media in (content or {}).values():
-                media.schema = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+            for media_type, media in (content or {}).items():
+                if not media_type.startswith("application/json"):
+                    media.schema = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+
+
+@dataclass
+class OptionalBody(Operation):
+    """An operation whose JSON body may be left out (every field of it has a default)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_body, RequestBody):
+            self.request_body.required = False

@@ -160,7 +160,7 @@ async def portal_qa(request: Request, space: FromQuery[str | None] = None) -> Re
     import anyio
 
     result = await anyio.to_thread.run_sync(lambda: features.collect_answer(events()))
-    return Response(shaped(result, PortalAnswer), status_code=200)
+    return Response(PortalAnswer.of(result), status_code=200)
 
 
 async def anext_or_error(make: Any) -> Any:

@@ -34,15 +34,23 @@ def _timed(fn: Any) -> dict[str, Any]:
     return result
 
 
+def _storage(services: Services) -> dict[str, Any]:
+    services.blobs.check()
+    return {"url": services.blobs.url.split("?")[0]}
+
+
 def check_subsystems(services: Services, *, models: bool) -> dict[str, dict[str, Any]]:
     checks = {
         "database": _timed(lambda: {"journal_mode": services.db.journal_mode()}),
         "queue": _timed(lambda: {"depth": queue_depth(services.huey)}),
-        "storage": _timed(lambda: (services.blobs.check(), {"url": services.blobs.url.split("?")[0]})[1]),
+        "storage": _timed(lambda: _storage(services)),
         "disk": _timed(services.disk.check),
     }
     if models:
         checks["models"] = _timed(lambda: _models(services))
+        scaleout = services.scaleout
+        if scaleout is not None:  # a shared queue: the worker hosts seen lately and the work waiting for them
+            checks["workers"] = _timed(scaleout.status)
     return checks
 
 

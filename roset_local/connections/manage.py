@@ -55,7 +55,8 @@ def next_sync_at(services: Services, interval: int | None) -> str | None:
 
 def providers() -> list[dict[str, Any]]:
     """The public part of each provider's entry: the fields :class:`ProviderInfo` documents."""
-    return [{k: p[k] for k in ProviderInfo.__struct_fields__ if k in p} for p in conn.PROVIDERS]
+    entries: list[Mapping[str, Any]] = list(conn.PROVIDERS)
+    return [{k: p[k] for k in ProviderInfo.__struct_fields__ if k in p} for p in entries]
 
 
 @contextmanager
@@ -173,7 +174,7 @@ def _root_owner(services: Services, directory: str) -> str | None:
     """The space of the deepest configured root holding ``directory`` (None: a plain root): with
     nested roots, the innermost mapping decides who a directory belongs to."""
     settings = services.settings
-    roots = [(os.path.realpath(path), owner) for owner, path in settings.space_roots]
+    roots: list[tuple[str, str | None]] = [(os.path.realpath(path), owner) for owner, path in settings.space_roots]
     roots += [(os.path.realpath(path), None) for path in settings.local_roots]
     holding = [(len(root), owner) for root, owner in roots if _inside(directory, root)]
     return max(holding, key=lambda h: h[0])[1] if holding else None
@@ -282,6 +283,7 @@ def visible_connection(services: Services, principal: Principal, connection_id: 
 
 def test_connection(services: Services, row: Mapping[str, Any]) -> dict[str, Any]:
     """``{"success": bool, "error"?}``; the status follows (active on success, error on failure)."""
+    error: str | None
     try:
         spec = spec_of(services, row)
     except BadRequest as exc:

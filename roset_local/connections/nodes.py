@@ -239,8 +239,9 @@ def upload_commit(services: Services, principal: Principal, node_id: str) -> dic
                               last_modified=to_str(info.last_modified) if info.last_modified else None)
         if node["file_id"]:
             file_store.set_file_fields(db, node["file_id"], size_bytes=info.size, sha256=None)
-    node = store.get_node(db, node_id)
-    assert node is not None
+    refreshed = store.get_node(db, node_id)
+    assert refreshed is not None
+    node = refreshed
     sha256 = object_sha256(spec, node["path"]) if info.size <= SHA_INLINE_LIMIT else None
     file, job = ensure_file(services, row, node, process=True, sha256=sha256)
     return {"node_id": node_id, "file_id": file["id"], "job_id": job["id"] if job else None,

@@ -405,6 +405,7 @@ def progress(services: Services, row: Mapping[str, Any]) -> dict[str, Any]:
         return {"status": "idle", "synced": 0, "total": 0, "percent": 0, "eta_seconds": None, "started_at": None,
                 "completed_at": None, "sync_id": None}
     synced, total = sync["synced"], sync["total"]
+    eta: int | None
     if sync["status"] == "completed":
         percent, eta = 100, 0
     elif sync["status"] == "syncing" and total:

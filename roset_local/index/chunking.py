@@ -270,7 +270,8 @@ def _chunk_segments(markdown: str, segments: Sequence[tuple[float, float, str]],
             pieces = _recursive(text, 0, len(text), size, overlap)
         else:
             pieces = [(0, len(text))]
-        base = starts[i] if starts[i] is not None else -1
+        first = starts[i]
+        base = first if first is not None else -1
         for ps, pe in pieces:
             ps, pe = _strip(text, ps, pe)
             if pe <= ps:

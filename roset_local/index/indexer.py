@@ -52,7 +52,16 @@ def embed_chunks(
 ) -> tuple[str, np.ndarray]:
     """(canonical model name, (n, d) vectors). Raises ValueError for a model that is not available."""
     name = canonical_model(model)
-    embedder = get_embedder(services, name)
+    return name, embed_with(get_embedder(services, name), chunks, cancelled, progress)
+
+
+def embed_with(
+    embedder: Any,
+    chunks: list[Chunk],
+    cancelled: Callable[[], bool] = lambda: False,
+    progress: Callable[[float], None] = lambda fraction: None,
+) -> np.ndarray:
+    """(n, d) float32 vectors of the chunks from one embedder, batch by batch; raises IndexCancelled."""
     texts = [embedding_text(c) for c in chunks]
     parts = []
     for start in range(0, len(texts), EMBED_BATCH):
@@ -61,7 +70,7 @@ def embed_chunks(
         parts.append(embedder.embed(texts[start : start + EMBED_BATCH]))
         progress(min(1.0, (start + EMBED_BATCH) / len(texts)))
     vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.dimensions), np.float32)
-    return name, vectors.astype(np.float32)
+    return vectors.astype(np.float32)
 
 
 def write_index(
@@ -114,10 +123,34 @@ def chunk_file(
     """(chunks with their page boxes, the chunking config used). Raises ValueError for a bad config."""
     default_chunking, _ = org_defaults(db)
     cfg = validate_chunking(chunking or default_chunking)
+    return chunk_text(markdown=markdown, pages=pages, segments=segments, cfg=cfg, elements=elements,
+                      page_sizes=page_sizes), cfg
+
+
+def chunk_text(
+    *,
+    markdown: str,
+    pages: list[tuple[int, str]],
+    segments: list[tuple[float, float, str]],
+    cfg: dict[str, Any],
+    elements: Sequence[Element] = (),
+    page_sizes: PageSizes | None = None,
+) -> list[Chunk]:
+    """Chunks with their page boxes for a validated config (no database: worker hosts chunk too)."""
     chunks = chunk_document(markdown or "", pages=pages or (), segments=segments or (), config=cfg)
     if elements:
         place_chunks(chunks, elements, page_sizes or {})
-    return chunks, cfg
+    return chunks
+
+
+def text_index_content(chunks: list[Chunk], cfg: dict[str, Any]) -> dict[str, Any]:
+    """The ``searchable-index`` variant's content."""
+    return {"chunk_count": len(chunks), "fts": True, "chunking": cfg}
+
+
+def embeddings_content(model: str, dimensions: int, chunks: list[Chunk], cfg: dict[str, Any]) -> dict[str, Any]:
+    """The ``embeddings`` variant's content."""
+    return {"model": model, "dimensions": dimensions, "chunk_count": len(chunks), "chunking": cfg}
 
 
 def index_text(db: Database, *, file_id: str, space: str, filename: str, chunks: list[Chunk],
@@ -129,7 +162,7 @@ def index_text(db: Database, *, file_id: str, space: str, filename: str, chunks:
     with db.write():
         guard()
         write_index(db, file_id=file_id, space=space, filename=filename, chunks=chunks, model=None, vectors=None)
-    return {"chunk_count": len(chunks), "fts": True, "chunking": cfg}
+    return text_index_content(chunks, cfg)
 
 
 def index_vectors(
@@ -162,7 +195,7 @@ def index_vectors(
         write_index(services.db, file_id=file_id, space=space, filename=filename, chunks=chunks, model=model,
                     vectors=vectors)
     dims = int(vectors.shape[1]) if len(chunks) else int(get_embedder(services, model).dimensions)
-    return {"model": model, "dimensions": dims, "chunk_count": len(chunks), "chunking": cfg}
+    return embeddings_content(model, dims, chunks, cfg)
 
 
 def index_file(
@@ -192,7 +225,7 @@ def index_file(
     db = services.db
     chunks, cfg = chunk_file(db, markdown=markdown, pages=pages, segments=segments, chunking=chunking,
                              elements=elements, page_sizes=page_sizes)
-    result: dict[str, Any] = {"searchable-index": {"chunk_count": len(chunks), "fts": True, "chunking": cfg}}
+    result: dict[str, Any] = {"searchable-index": text_index_content(chunks, cfg)}
     if with_embeddings:
         embeddings = index_vectors(services, file_id=file_id, space=space, filename=filename, chunks=chunks,
                                    cfg=cfg, embedding_model=embedding_model, cancelled=cancelled)

@@ -89,7 +89,10 @@ def check_modes(settings: Settings, report: Report) -> None:
 
 
 def check_databases(settings: Settings, report: Report) -> None:
-    for name, path in ((APP_DB, settings.db_path), (QUEUE_DB, settings.queue_path)):
+    databases = [(APP_DB, settings.db_path)]
+    if not settings.queue_url:  # a shared queue lives in Redis, not in the data directory
+        databases.append((QUEUE_DB, settings.queue_path))
+    for name, path in databases:
         if not path.is_file():
             report.problems.append(f"{path} is missing (the server has not run here, or the file was moved away)")
             continue

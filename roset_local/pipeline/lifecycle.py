@@ -54,11 +54,16 @@ def notify_events(services: "Services") -> None:
 
 
 def enqueue(services: "Services", job_id: str, delay: float | None = None) -> None:
+    from roset_local.queue import queue_down_errors
+
     task = services.tasks.process_job
-    if delay:
-        task.schedule(args=(job_id,), delay=delay)
-    else:
-        task(job_id)
+    try:
+        if delay:
+            task.schedule(args=(job_id,), delay=delay)
+        else:
+            task(job_id)
+    except queue_down_errors() as exc:  # the job is queued in roset.db: recovery sends it once the queue is back
+        log.warning("job %s stays queued until the shared queue answers again: %s", job_id, exc)
 
 
 def check_quota(services: "Services") -> None:

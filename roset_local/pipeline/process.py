@@ -23,6 +23,7 @@ from roset_local.store import files as file_store
 from roset_local.store import jobs as job_store
 from roset_local.store import variants as variant_store
 from roset_local.store.events import record_event
+from roset_local.store.workers import set_job_runner
 from roset_local.timeutil import now_str, to_str, utcnow
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ def run_job(services: "Services", job_id: str) -> None:
         job = job_store.claim(db, job_id, owner, LEASE_SECONDS)
         if job is None:
             return
+        set_job_runner(db, job_id, host=socket.gethostname())
         file = file_store.get_file(db, job["file_id"])
         if file is None:
             job_store.transition(db, job_id, "failed", reason="file_deleted", error="The file was deleted",
@@ -111,17 +113,17 @@ def run_job(services: "Services", job_id: str) -> None:
         if exc.reason == "cancelled" or cancel.is_set():
             log.info("job %s cancelled during extraction", job_id)
         else:
-            _fail(services, job, file, owner, exc.reason, str(exc.message if hasattr(exc, "message") else exc), started)
+            fail_job(services, job, file, owner, exc.reason, str(exc.message if hasattr(exc, "message") else exc), started)
     except Exception as exc:
         if is_disk_full(exc):
             _after_disk_full(services, job, file, owner, started)
         elif isinstance(exc, sqlean.OperationalError):  # locked/busy/schema change: transient, run it again
             log.warning("job %s hit a database error (%s); re-queued", job_id, exc)
-            if not _requeue(services, job, owner):
-                _fail(services, job, file, owner, "internal_error", f"database error: {exc}", started)
+            if not requeue_job(services, job, owner):
+                fail_job(services, job, file, owner, "internal_error", f"database error: {exc}", started)
         else:  # a bug must fail the job, never leave it processing
             log.exception("job %s crashed", job_id)
-            _fail(services, job, file, owner, "internal_error", f"{type(exc).__name__}: {exc}", started)
+            fail_job(services, job, file, owner, "internal_error", f"{type(exc).__name__}: {exc}", started)
     finally:
         beat.stop()
 
@@ -141,8 +143,8 @@ def _after_disk_full(services: "Services", job: dict[str, Any], file: dict[str, 
     deadline = time.monotonic() + services.settings.job_timeout_seconds
     while time.monotonic() < deadline:
         try:
-            if not _requeue(services, job, owner, delay=None):
-                _fail(services, job, file, owner, "internal_error", "the server's disk was full", started)
+            if not requeue_job(services, job, owner, delay=None):
+                fail_job(services, job, file, owner, "internal_error", "the server's disk was full", started)
             return
         except Exception as exc:
             if not is_disk_full(exc):
@@ -151,7 +153,7 @@ def _after_disk_full(services: "Services", job: dict[str, Any], file: dict[str, 
     log.error("job %s: the disk stayed full; the lease recovery will take it over", job["id"])
 
 
-def _requeue(services: "Services", job: dict[str, Any], owner: str, delay: float | None = 2.0) -> bool:
+def requeue_job(services: "Services", job: dict[str, Any], owner: str, delay: float | None = 2.0) -> bool:
     """Put a job back in the queue after a transient error; False once its attempts are used up."""
     db = services.db
     with db.write():
@@ -163,7 +165,7 @@ def _requeue(services: "Services", job: dict[str, Any], owner: str, delay: float
     return True
 
 
-def _fail(services: "Services", job: dict[str, Any], file: dict[str, Any], owner: str, reason: str, message: str,
+def fail_job(services: "Services", job: dict[str, Any], file: dict[str, Any], owner: str, reason: str, message: str,
           started: float) -> None:
     db = services.db
     message = scrub_paths(message)
@@ -221,8 +223,8 @@ def recover(services: "Services") -> dict[str, int]:
     notify_events(services)
     queued = 0
     for job_id in job_store.queued_job_ids(db):
-        job = job_store.get_job(db, job_id)
-        file = file_store.get_file(db, job["file_id"]) if job else None
+        waiting = job_store.get_job(db, job_id)
+        file = file_store.get_file(db, waiting["file_id"]) if waiting else None
         if file is not None and file["status"] != "uploading":
             enqueue(services, job_id)
             queued += 1

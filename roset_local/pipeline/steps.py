@@ -37,6 +37,7 @@ from roset_local.timeutil import now_str
 
 if TYPE_CHECKING:
     from roset_local.services import Services
+    from roset_local.storage.blobs import BlobStore
 
 # The job's overall progress: extraction fills 0-60 %, text indexing 60-65, embedding 65-95, the rest 95-100.
 EXTRACT_SHARE = 0.6
@@ -74,16 +75,30 @@ def check_still_ours(services: "Services", job_id: str, owner: str, cancel: Canc
 def local_copy(services: "Services", file: dict[str, Any]) -> Iterator[str]:
     """A filesystem path to the file's bytes: the blob itself when on local disk, else a temp copy
     (an object-store blob, or a file that lives in a connected bucket)."""
-    source: ByteStream
-    if not file.get("node_id"):
-        path = services.blobs.local_path(file["storage_key"])
-        if path is not None:
+    if file.get("node_id"):
+        with temp_copy(services.hooks.open_connection_file(file), file["filename"]) as path:
             yield path
-            return
-        source = services.blobs.open(file["storage_key"])
-    else:
-        source = services.hooks.open_connection_file(file)
-    suffix = os.path.splitext(file["filename"])[1][:16]
+        return
+    with blob_copy(services.blobs, file) as path:
+        yield path
+
+
+@contextlib.contextmanager
+def blob_copy(blobs: "BlobStore", file: dict[str, Any]) -> Iterator[str]:
+    """A filesystem path to an uploaded file's blob: the blob itself on local disk, else a temp copy
+    (no database: worker hosts read originals this way)."""
+    path = blobs.local_path(file["storage_key"])
+    if path is not None:
+        yield path
+        return
+    with temp_copy(blobs.open(file["storage_key"]), file["filename"]) as path:
+        yield path
+
+
+@contextlib.contextmanager
+def temp_copy(source: ByteStream, filename: str) -> Iterator[str]:
+    """Copy an open byte stream into a private temp file named like ``filename`` (extension kept)."""
+    suffix = os.path.splitext(filename)[1][:16]
     tmpdir = tempfile.mkdtemp(prefix="roset-job-")
     target = os.path.join(tmpdir, "input" + suffix)
     try:
@@ -200,12 +215,17 @@ def process_job(run: JobRun) -> None:
 
 def plan_job(run: JobRun) -> Plan:
     """Choose the provider, engine, extraction mode and variants; record provider and engine on the job."""
-    services, options = run.services, run.options
-    content_type = run.file["content_type"] or "application/octet-stream"
+    plan = make_plan(run.services, run.file, run.options)
+    job_store.start_extracting(run.services.db, run.job["id"], provider=plan.provider, engine=plan.engine)
+    return plan
+
+
+def make_plan(services: "Services", file: dict[str, Any], options: dict[str, Any]) -> Plan:
+    """The plan of a job on ``file`` with ``options`` (reads the org settings and routing; writes nothing)."""
+    content_type = file["content_type"] or "application/octet-stream"
     provider = choose_provider(services, content_type, options.get("provider"))
     keys = hosted_keys(services)
     engine = "hosted" if provider in keys else "local"
-    job_store.start_extracting(services.db, run.job["id"], provider=provider, engine=engine)
     return Plan(content_type=content_type, provider=provider, engine=engine, keys=keys,
                 mode=extraction_mode(services, options), wanted=wanted_variants(services, options))
 
@@ -253,33 +273,47 @@ def text_variants(plan: Plan, extraction: Extraction, elements: list[Element], s
 def index_variants(run: JobRun, plan: Plan, extraction: Extraction, elements: list[Element],
                    sizes: PageSizes) -> list[Variant]:
     """Index the text (and embed it), returning the searchable-index and embeddings variants wanted."""
-    result = index_stages(run, extraction, elements, sizes, plan.wanted)
+    return index_rows(index_stages(run, extraction, elements, sizes, plan.wanted), plan.wanted)
+
+
+def index_rows(result: dict[str, Any], wanted: list[str]) -> list[Variant]:
+    """The searchable-index and embeddings variants wanted, from what indexing reported."""
     return [{"type": vtype, "content": json.dumps(result[vtype]), "content_type": "application/json"}
-            for vtype in ("embeddings", "searchable-index") if vtype in plan.wanted and vtype in result]
+            for vtype in ("embeddings", "searchable-index") if vtype in wanted and vtype in result]
 
 
 def thumbnail_variant(run: JobRun, plan: Plan, extraction: Extraction) -> tuple[list[Variant], str | None]:
     """The thumbnail written to the blob store (deleted again by swap_in should the swap fail)."""
+    return write_thumbnail(run.services.blobs, run.file, run.job["id"], plan, extraction)
+
+
+def write_thumbnail(blobs: "BlobStore", file: dict[str, Any], folder: str, plan: Plan,
+                    extraction: Extraction) -> tuple[list[Variant], str | None]:
+    """The thumbnail variant, its bytes stored under the file's ``variants/<folder>/`` (no database)."""
     if "thumbnail" not in plan.wanted or not extraction.thumbnail:
         return [], None
-    file, job = run.file, run.job
     ext = "webp" if extraction.thumbnail_type == "image/webp" else "png"
-    key = f"{file['space']}/{file['id']}/variants/{job['id']}/thumbnail.{ext}"
-    run.services.blobs.write_bytes(key, extraction.thumbnail)
+    key = f"{file['space']}/{file['id']}/variants/{folder}/thumbnail.{ext}"
+    blobs.write_bytes(key, extraction.thumbnail)
     return [{"type": "thumbnail", "blob_key": key, "content": None,
              "content_type": extraction.thumbnail_type or "image/png", "size_bytes": len(extraction.thumbnail)}], key
 
 
 def metadata_variant(run: JobRun, plan: Plan, extraction: Extraction, pages: int) -> Variant:
     """The provider's metadata plus what the job knows: hash, type, billing pages, stage timings."""
-    file = run.file
+    return metadata_of(run.file, run.timings, plan, extraction, pages)
+
+
+def metadata_of(file: dict[str, Any], timings: dict[str, float], plan: Plan, extraction: Extraction,
+                pages: int) -> Variant:
+    """The metadata variant from the file's row and the stage timings (no database)."""
     meta = dict(extraction.metadata)
     # Providers time their stages in seconds ("timings"); the variant reports every stage in milliseconds.
     stage_ms = {k: round(float(v) * 1000, 1) for k, v in (meta.pop("timings", None) or {}).items()}
     meta.update({"sha256": file["sha256"], "detected_type": meta.get("detected_type") or plan.content_type,
                  "size_bytes": file["size_bytes"], "filename": file["filename"], "provider": plan.provider,
                  "engine": plan.engine, "pages_billed": pages, "extraction": plan.mode,
-                 "timings_ms": {**stage_ms, **(meta.get("timings_ms") or {}), **run.timings}})
+                 "timings_ms": {**stage_ms, **(meta.get("timings_ms") or {}), **timings}})
     if extraction.pages:  # where each page begins in the markdown: page ranges of it (MCP get_markdown)
         meta["page_starts"] = page_starts(extraction.markdown, [(p.number, p.markdown) for p in extraction.pages])
     return {"type": "metadata", "content": json.dumps(meta, default=str), "content_type": "application/json"}
@@ -330,9 +364,9 @@ def index_stages(run: JobRun, extraction: Extraction, elements: list[Element], s
 
 
 def swap_in(run: JobRun, provider: str | None, outputs: list[Variant], pages: int, thumb_key: str | None,
-            twin: dict[str, Any] | None = None) -> None:
-    """Swap in the job's variants (and, when reusing a twin's, its index entries) and complete the
-    job, all in one transaction."""
+            twin: dict[str, Any] | None = None, index: Callable[[], None] | None = None) -> None:
+    """Swap in the job's variants (and, when reusing a twin's, its index entries, or ``index``: a worker
+    host's chunks) and complete the job, all in one transaction."""
     services, job, file = run.services, run.job, run.file
     db = services.db
     try:
@@ -341,6 +375,8 @@ def swap_in(run: JobRun, provider: str | None, outputs: list[Variant], pages: in
                 raise JobGone(job["id"])
             if twin is not None:
                 reuse.copy_index(services, file, twin)
+            if index is not None:
+                index()
             old_blobs = variant_store.replace_variants(db, file_id=file["id"], job_id=job["id"], provider=provider,
                                                        variants=outputs)
             if {o["type"] for o in outputs} & {"markdown", "structure"} == {"markdown"}:

@@ -74,9 +74,9 @@ async def login_submit(request: Request) -> Response:
         except users.SignInError as exc:
             message, status = str(exc), 423 if exc.locked else 401
         else:
-            response = Redirect(path=next_path, status_code=303)
-            response.cookies.append(session_cookie(request, raw, int(users.SESSION_TTL.total_seconds())))
-            return response
+            redirect = Redirect(path=next_path, status_code=303)
+            redirect.cookies.append(session_cookie(request, raw, int(users.SESSION_TTL.total_seconds())))
+            return redirect
     token = new_login_csrf()
     response = template(request, "console/login.html", login_csrf=token, next=next_path, username=username,
                         error=message)

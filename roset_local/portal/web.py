@@ -12,8 +12,10 @@ import anyio
 from litestar import Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
+from litestar.enums import ScopeType
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect, Template
+from litestar.types import ExceptionHandlersMap
 
 from roset_local.errors import Forbidden, RosetError, handle_exception, request_id_of
 from roset_local.portal import render, roles
@@ -79,13 +81,15 @@ async def console_guard(connection: ASGIConnection, handler: BaseRouteHandler) -
     session = await run(current_session, connection)
     if session is None:
         raise NeedSignIn()
-    if not roles.allows(session.role, access, connection.scope["method"]):
+    scope = connection.scope
+    method = scope["method"] if scope["type"] == ScopeType.HTTP else "GET"  # the guard runs on HTTP routes only
+    if not roles.allows(session.role, access, method):
         raise Forbidden("Your console role does not allow this" if session.role != roles.READ_ONLY
                         else "Your console role is read-only: you can look but not change anything")
     connection.scope.setdefault("state", {})["principal"] = session.principal()
 
 
-def services_of(request: Request) -> Services:
+def services_of(request: ASGIConnection) -> Services:
     return request.app.state.services
 
 
@@ -162,7 +166,7 @@ def template(request: Request, name: str, **context: Any) -> Template:
     context.setdefault("path", request.url.path)
     context.setdefault("h", render)
     role = session.role if session else None
-    context.setdefault("can_change", bool(role) and roles.allows(role, roles.WORK, "POST"))
+    context.setdefault("can_change", bool(role and roles.allows(role, roles.WORK, "POST")))
     context.setdefault("nav_links", [(key, href, label) for key, href, label, access in NAV
                                      if role and roles.allows(role, access, "GET")])
     return Template(template_name=name, context=context, headers=NO_STORE, media_type="text/html")
@@ -197,5 +201,5 @@ def handle_page_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-EXCEPTION_HANDLERS = {NeedSignIn: handle_page_error, RosetError: handle_page_error}
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {NeedSignIn: handle_page_error, RosetError: handle_page_error}
 GUARDS = [console_guard]

@@ -1,4 +1,4 @@
-"""Images (png, jpeg, webp, tiff, bmp, gif) through rapidocr and layout analysis (columns, headings, paragraphs)."""
+"""Images (png, jpeg, webp, tiff, bmp, gif) through OCR (tesseract or rapidocr) and layout analysis (columns, headings, paragraphs)."""
 
 from __future__ import annotations
 
@@ -70,6 +70,14 @@ def _pixels_per_point(img: Any) -> float:
     return (x if 50.0 <= x <= 1200.0 else DEFAULT_DPI) / 72.0
 
 
+def _by_engine(geometry: list[PageGeometry]) -> dict[str, list[int]]:
+    """Which OCR engine read which frames (tesseract where it was confident, rapidocr otherwise)."""
+    out: dict[str, list[int]] = {}
+    for page in geometry:
+        out.setdefault(page.ocr_engine, []).append(page.number)
+    return out
+
+
 def extract_image(req: ExtractRequest, content_type: str, progress: ProgressFn, engines: LocalEngines) -> Extraction:
     """Every frame OCR'd, then laid out; `options["extraction"] == "fast"` keeps the plain OCR lines."""
     limits = Limits.from_options(req.options)
@@ -119,7 +127,7 @@ def extract_image(req: ExtractRequest, content_type: str, progress: ProgressFn, 
         "title": None,
         "author": None,
         "ocr_pages": [p.number for p in pages],
-        "engine": {"library": "rapidocr", "version": OcrEngine.version()},
+        "engine": {"library": "rapidocr", "version": OcrEngine.version(), "ocr_engines": _by_engine(geometry)},
         "timings": {"decode": round(decode_s, 4), "ocr": round(ocr_s, 4), "layout": round(layout_s, 4)},
     }
     furniture = furniture_metadata(elements)

@@ -335,6 +335,12 @@ class ExtractionPool:
         return ExtractionError("provider_crashed", f"extraction worker exited unexpectedly (code {code})")
 
 
+
+def pool_for(settings: Any) -> ExtractionPool:
+    """The pool a process runs its jobs with (the server's or a worker host's), from its Settings."""
+    return ExtractionPool(max_workers=max(1, settings.workers), timeout_seconds=settings.job_timeout_seconds,
+                          models_dir=settings.models_dir, test_faults=settings.test_faults)
+
 def _is_cancelled(cancel: CancelToken | None) -> bool:
     if cancel is None:
         return False

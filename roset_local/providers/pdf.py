@@ -99,7 +99,7 @@ def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines
             raise ExtractionError("too_large", f"PDF has {count} pages; the limit is {limits.max_pdf_pages}")
         timings["open"] = time.perf_counter() - t0
         structured = wants_structure(req.options)
-        pages, geometry, ocr_pages, ocr_seconds, first_size = _pages(
+        pages, geometry, ocr_pages, ocr_engines, ocr_seconds, first_size = _pages(
             pdf, count, mode, engines, limits, progress, structured
         )
         _set_page_sizes(pdf, pages)
@@ -125,6 +125,7 @@ def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines
     if ocr_pages:
         engine["ocr_library"] = "rapidocr"
         engine["ocr_version"] = OcrEngine.version()
+        engine["ocr_engines"] = ocr_engines  # pages read by tesseract and by rapidocr
     metadata: dict[str, Any] = {
         "detected_type": "application/pdf",
         "page_count": count,
@@ -174,10 +175,11 @@ def _outline(pdf: Any) -> Outline:
 
 def _pages(
     pdf: Any, count: int, mode: str, engines: LocalEngines, limits: Limits, progress: ProgressFn, structured: bool
-) -> tuple[list[Page], list[PageGeometry], list[int], float, tuple[float | None, float | None]]:
+) -> tuple[list[Page], list[PageGeometry], list[int], dict[str, list[int]], float, tuple[float | None, float | None]]:
     pages: list[Page] = []
     geometry: list[PageGeometry] = []
     ocr_pages: list[int] = []
+    ocr_engines: dict[str, list[int]] = {}
     ocr_seconds = 0.0
     first_size: tuple[float | None, float | None] = (None, None)
     last_pct = -1
@@ -202,6 +204,7 @@ def _pages(
                 ocr_seconds += time.perf_counter() - t
                 pages.append(Page(number=index + 1, markdown=tidy(ocr_text), ocr=True))
                 ocr_pages.append(index + 1)
+                ocr_engines.setdefault(ocr_geometry.ocr_engine, []).append(index + 1)
                 if structured:
                     geometry.append(ocr_geometry)
             else:
@@ -217,7 +220,7 @@ def _pages(
             # Also the cancellation point between pages (the callback may raise "cancelled").
             progress(pct, f"page {index + 1}/{count}")
             last_pct = pct
-    return pages, geometry, ocr_pages, ocr_seconds, first_size
+    return pages, geometry, ocr_pages, ocr_engines, ocr_seconds, first_size
 
 
 def _pct(done: int, total: int) -> int:

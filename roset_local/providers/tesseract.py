@@ -102,10 +102,10 @@ class Tesseract:
         gray = image.convert("L")
         buf = io.BytesIO()
         gray.save(buf, format="PPM")  # PGM: no compression to spend time on
-        cmd = [str(self.binary), "stdin", "stdout", "--psm", "3", "--dpi", str(int(round(dpi))), "-l", LANGUAGE, "tsv"]
+        cmd = [str(self.binary), "stdin", "stdout", "--psm", "3", "--dpi", str(round(dpi)), "-l", LANGUAGE, "tsv"]
         try:
             proc = subprocess.run(
-                cmd, input=buf.getvalue(), capture_output=True, timeout=TIMEOUT_SECONDS, env=_child_env()
+                cmd, input=buf.getvalue(), capture_output=True, timeout=TIMEOUT_SECONDS, env=_child_env(), check=False
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             log.warning("tesseract failed (%s): using rapidocr for this page", exc)
@@ -114,11 +114,3 @@ class Tesseract:
             log.warning("tesseract exited %s: %s", proc.returncode, proc.stderr.decode(errors="replace")[-300:])
             return None
         return parse_tsv(proc.stdout.decode(errors="replace"), gray.width, gray.height)
-
-    @staticmethod
-    def version() -> str:
-        try:
-            out = subprocess.run(["tesseract", "--version"], capture_output=True, timeout=10).stdout.decode()
-        except (OSError, subprocess.TimeoutExpired):
-            return "unknown"
-        return out.split()[1] if out.startswith("tesseract ") else "unknown"

@@ -37,7 +37,7 @@ def decode_job(row: Row) -> Row:
 
 def create_job(db: Database, *, file_id: str, space: str, options: dict[str, Any], provider: str | None = None) -> Row:
     now = now_str()
-    row = {
+    row: dict[str, Any] = {
         "id": new_id("job"),
         "file_id": file_id,
         "space": space,

@@ -192,3 +192,6 @@ from roset_local.store.audit import audit as audit_schema  # noqa: E402
 ALL = [core, files, webhooks_schema, org_schema, analytics_schema, console_schema, connections_schema, index_schema,
        confine, audit_schema]
 
+
+# Worker hosts (issue 17): which host ran a job, for the console and operators.
+files.add("0003_scaleout_job_worker_host", "ALTER TABLE jobs ADD COLUMN worker_host TEXT;")

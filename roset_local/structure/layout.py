@@ -144,10 +144,10 @@ def analyse(pages: list[PageGeometry], outline: Outline | None = None) -> list[E
     for page, blocks in ordered_blocks:
         _attach_captions(blocks)
         # Each page in reading order: its running header, its body, its footer.
-        marks = page_furniture[page.number]
-        elements.extend(e for e in marks if e.type == "page_header")
+        page_marks = page_furniture[page.number]
+        elements.extend(e for e in page_marks if e.type == "page_header")
         elements.extend(_elements(page, blocks, body_size))
-        elements.extend(e for e in marks if e.type != "page_header")
+        elements.extend(e for e in page_marks if e.type != "page_header")
     return elements
 
 

@@ -95,6 +95,7 @@ class PageGeometry:
     rects: list[Box] = field(default_factory=list)  # filled/stroked rectangles larger than a rule
     images: list[Box] = field(default_factory=list)
     ocr: bool = False
+    ocr_engine: str = ""  # which OCR engine read the page (tesseract or rapidocr), when `ocr`
 
 
 @dataclass

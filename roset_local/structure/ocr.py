@@ -92,7 +92,13 @@ def page_geometry(
     words.sort(key=lambda w: (w.box.y0, w.box.x0))
     rules = image_rules(gray, pixels_per_point) if gray is not None else []
     return PageGeometry(
-        number=number, width=result.width * scale, height=result.height * scale, words=words, rules=rules, ocr=True
+        number=number,
+        width=result.width * scale,
+        height=result.height * scale,
+        words=words,
+        rules=rules,
+        ocr=True,
+        ocr_engine=result.engine,
     )
 
 
@@ -161,7 +167,7 @@ def _gray(image: Any, angle: float) -> Any:
     pil = pil.convert("L")
     if angle:
         # Pillow turns counter-clockwise on screen for a positive angle: the inverse of the tilt.
-        pil = pil.rotate(math.degrees(angle), resample=Image.BILINEAR, fillcolor=255)
+        pil = pil.rotate(math.degrees(angle), resample=Image.Resampling.BILINEAR, fillcolor=255)
     return np.asarray(pil)
 
 

@@ -131,6 +131,8 @@ def _object_key_fn(raw: Any) -> Any:
     """
     if not _OBJECT_KEY:
         address = ctypes.cast(raw.FPDFText_GetTextObject, ctypes.c_void_p).value
+        if address is None:  # a pdfium build without the function: fail loudly, never call address 0
+            raise RuntimeError("pdfium lacks FPDFText_GetTextObject")
         proto = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)
         _OBJECT_KEY.append(proto(address))
     return _OBJECT_KEY[0]

@@ -155,9 +155,11 @@ def _accept(block: list[Line], h: float) -> list[list[list[Word]]] | None:
     return rows
 
 
-def borderless(lines: list[Line], h: float) -> list[list[list[Word]]]:
-    """Borderless tables among lines of one page region: runs of lines whose phrases keep to >= 3 columns."""
-    found: list[list[list[Word]]] = []
+def borderless(lines: list[Line], h: float) -> list[list[list[list[Word]]]]:
+    """Borderless tables among lines of one page region: runs of lines whose phrases keep to >= 3 columns.
+
+    Each table is its rows, each row its cells, each cell its words."""
+    found: list[list[list[list[Word]]]] = []
     per_line = [chunks(ln, h) for ln in lines]
     i = 0
     while i < len(lines):

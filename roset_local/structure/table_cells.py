@@ -174,10 +174,10 @@ def table_from_grid(xs: list[float], ys: list[float], grid: list[GridCell], word
             continue
         c = min(bisect_right(xs, cx) - 1, n_cols - 1)
         r = min(bisect_right(ys, cy) - 1, n_rows - 1)
-        cell = owner[r][c]
-        if cell is None:
+        hit = owner[r][c]
+        if hit is None:
             continue
-        words_of.setdefault(id(cell), []).append(w)
+        words_of.setdefault(id(hit), []).append(w)
         taken.append(w)
     for cell in cells:
         cell.text = reading_text(words_of.get(id(cell), []))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from bisect import bisect_right
+from collections.abc import Callable
 from statistics import median
 
 from roset_local.structure.model import Box, PageGeometry, Table, Word
@@ -264,10 +265,12 @@ def _regions(lines: list[Line], h: float) -> list[list[Line]]:
     if not cuts:
         return [lines]
     bounds = [x0 - 1] + cuts + [x1 + 1]
-    regions = []
-    for a, b in zip(bounds, bounds[1:]):
-        regions.append(sub_lines(lines, lambda w, a=a, b=b: a <= (w.box.x0 + w.box.x1) / 2 < b))
+    regions = [sub_lines(lines, _centre_between(a, b)) for a, b in zip(bounds, bounds[1:])]
     return [r for r in regions if r]
+
+
+def _centre_between(a: float, b: float) -> Callable[[Word], bool]:
+    return lambda w: a <= (w.box.x0 + w.box.x1) / 2 < b
 
 
 def _md_cell(text: str) -> str:

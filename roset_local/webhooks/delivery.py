@@ -161,6 +161,8 @@ def run_attempt(
     event = get_event(db, row["event_id"])
     started = time.time()
     retry = True
+    status: int | None
+    error: str | None
     if webhook is None or event is None:
         ok, status, error, retry = False, None, "the webhook or the event no longer exists", False
     elif not webhook["active"] and row["event_type"] != TEST_EVENT:

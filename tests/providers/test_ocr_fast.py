@@ -54,6 +54,20 @@ def test_quarter_turns_and_tilts_are_found_from_the_ink(pages, name: str, quarte
     assert found.quarter == quarter and abs(found.tilt - tilt) <= 0.3, found
 
 
+def test_a_ruled_grid_does_not_turn_the_page() -> None:
+    """Many tall vertical rules (a ruled ledger) stripe the column profile: rules are not text lines."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("RGB", (1240, 1754), "white")
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=22)
+    for x in range(100, 1141, 52):
+        draw.line([(x, 150), (x, 1650)], fill="black", width=3)
+    for i, y in enumerate(range(170, 1640, 60)):
+        draw.text((110, y), f"entry {i} paid in full on the first of the month", font=font, fill="black")
+    assert orientation.estimate(img) == orientation.Orientation(0, 0.0)
+
+
 def test_line_samples_sit_on_text_lines(pages) -> None:
     import numpy as np
 
@@ -155,6 +169,8 @@ def test_clean_noisy_and_rotated_scans_read_fully_through_the_server(live_server
     for name, (markdown, meta) in results.items():
         assert meta["ocr_pages"] == [1], (name, meta)
         assert recall(markdown, pages[name].truth) >= MIN_RECALL, (name, markdown)
+    # Levelled first, every page of the set is one tesseract is sure of (the fast path).
+    assert all(meta["engine"]["ocr_engines"] == {"tesseract": [1]} for _, meta in results.values()), results
     # The quarter-turned page was read upright: its title comes out as the first line.
     assert results["rotated two-column 90"][0].startswith(f"# {scangen.TITLE}")
     assert results["rotated report 180"][0].startswith(f"# {scangen.REPORT_TITLE}")
@@ -172,8 +188,9 @@ def test_without_tesseract_rapidocr_reads_rotated_scans(make_live_server, pages,
         "rotated letter 270": ("letter-270.png", _png(pages["rotated letter 270"].image), "image/png"),
     }
     results = _ocr_through_server(server, uploads)
-    for name, (markdown, _meta) in results.items():
+    for name, (markdown, meta) in results.items():
         assert recall(markdown, pages[name].truth) >= MIN_RECALL, (name, markdown)
+        assert meta["engine"]["ocr_engines"] == {"rapidocr": [1]}, meta
     assert server.log_path is not None
     log = server.log_path.read_text(errors="replace")
     assert 1 <= log.count("tesseract is not installed") <= 2  # once per worker process

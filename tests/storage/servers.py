@@ -83,6 +83,20 @@ class S3Server(Server):
 
 
 @dataclass
+class RedisServer(Server):
+    """``redis-server`` with an append-only file in ``root``: a stop and a start on the same port keep the queue."""
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def restart(self) -> None:
+        """Start again on the same port and files after :meth:`stop`."""
+        self.proc = _redis_proc(self.root, self.port)
+        wait_for_port(self.port, self.proc)
+
+
+@dataclass
 class AzuriteServer(Server):
     account_name: str = AZURITE_ACCOUNT
     account_key: str = AZURITE_KEY
@@ -161,6 +175,21 @@ def start_rclone_s3(root: Path, access_key: str = S3_ACCESS_KEY, secret_key: str
                    "--vfs-cache-mode", "off", "--log-level", "ERROR", str(root)])
     wait_for_port(port, proc)
     return S3Server(proc=proc, port=port, root=root, access_key=access_key, secret_key=secret_key)
+
+
+def _redis_proc(root: Path, port: int) -> subprocess.Popen[bytes]:
+    binary = _find_binary("REDIS_SERVER_BIN", [Path("/usr/bin/redis-server")], "redis-server")
+    return _popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(root), "--save", "",
+                   "--appendonly", "yes", "--appendfsync", "always", "--loglevel", "warning"], cwd=root)
+
+
+def start_redis(root: Path) -> RedisServer:
+    """Debian's ``redis-server`` on a free port (installed by scripts/lib/apt-packages)."""
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    proc = _redis_proc(root, port)
+    wait_for_port(port, proc)
+    return RedisServer(proc=proc, port=port, root=root)
 
 
 def start_azurite(root: Path) -> AzuriteServer:
@@ -246,6 +275,13 @@ def stop_gcs(server: GcsServer) -> None:
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     server = start_rclone_s3(tmp_path_factory.mktemp("rclone-s3"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = start_redis(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
 

@@ -68,7 +68,7 @@ class ProviderList(Shape):
     providers: list[ProviderInfo]
 
 
-class SetupOut(Struct):
+class SetupOut(Shape):
     provider: str
     instructions: Annotated[dict[str, Any], Meta(description="auth_type, steps and, for the S3 family, a policy")]
 

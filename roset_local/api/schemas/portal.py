@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
@@ -77,6 +77,10 @@ class PortalQuestion(Struct):
     limit: Annotated[int, Meta(description="Passages to read, 1-20")] = 5
 
 
-class PortalAnswer(Shape):
+class PortalAnswer(Struct):
     answer: str
     sources: list[QaSource]
+
+    @classmethod
+    def of(cls, result: dict[str, Any]) -> PortalAnswer:
+        return cls(answer=result["answer"], sources=[QaSource(**source) for source in result["sources"]])

@@ -8,7 +8,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 Checks = Annotated[dict[str, dict[str, Any]], Meta(
-    description="per subsystem (database, queue, storage, disk, models): status, latency_ms, details or error",
+    description="per subsystem (database, queue, storage, disk, models; workers with ROSET_QUEUE_URL): status, latency_ms, details or error",
     examples=[{"database": {"status": "ok", "latency_ms": 0.2, "journal_mode": "wal"}}])]
 
 
