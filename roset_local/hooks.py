@@ -27,6 +27,24 @@ class ByteStream(Protocol):
                  tb: TracebackType | None) -> object: ...
 
 
+class SharedQueue(Protocol):
+    """Scale-out on the API host (``scaleout.server.ScaleOut``) as the queue task and /health see it."""
+
+    def dispatch(self, job_id: str) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
+class LiveSyncControl(Protocol):
+    """The server's live-sync loop (``livesync.runner.LiveSync``) as the layers below it see it."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def refresh(self) -> None: ...
+
+
 def _nothing() -> None:
     """Default wake-up: the webhook relay's 0.5 s poll finds committed events anyway."""
 
