@@ -17,7 +17,7 @@ from roset_local import queue as queue_mod
 from roset_local.auth import KeyCache, RateLimiter
 from roset_local.caches import LruCache, Registry
 from roset_local.config import Settings
-from roset_local.hooks import Hooks, LiveSyncControl, SharedQueue
+from roset_local.hooks import FolderWatch, Hooks, SharedQueue
 from roset_local.observe import HttpMetrics, LogWriter
 from roset_local.queue import EmbeddedConsumer, Tasks
 from roset_local.secrets import SecretBox, key_material
@@ -100,7 +100,7 @@ class Services:
         self._secret_box: SecretBox | None = None
         self._stoppers: list[Callable[[], None]] = []
         self._starters: list[Callable[[], None]] = []
-        self.live_sync: LiveSyncControl | None = None  # the server's live-sync thread (None in workers and tools)
+        self.live_sync: FolderWatch | None = None  # the server's live-sync thread (None in workers and tools)
 
     # -- setup ---------------------------------------------------------------------------------
     def open(self) -> "Services":

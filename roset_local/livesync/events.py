@@ -17,7 +17,6 @@ import msgspec
 from roset_local.connections.sync import Scope, apply_scope
 from roset_local.errors import BadRequest, Unauthorized
 from roset_local.livesync import secret
-from roset_local.livesync.runner import LiveSync
 from roset_local.store import connections as store
 
 if TYPE_CHECKING:
@@ -92,9 +91,8 @@ def receive(services: Services, connection_id: str, authorization: str | None, b
     scope = Scope(keys=frozenset(keys))
     result = apply_scope(services, row, scope, "event")
     if result is None:  # a full sync is running: the change is applied right after it
-        live = services.live_sync
-        if isinstance(live, LiveSync):  # the server's loop (a tool's Services has none)
-            live.defer(row["id"], scope, "event")
+        if services.live_sync is not None:
+            services.live_sync.defer(row["id"], scope, "event")
         return {**out, "status": "queued"}
     recorded = store.get_sync(services.db, result["id"]) is not None  # a run that changed nothing leaves no row
     return {**out, **_counts(result), "status": result["status"], "sync_id": result["id"] if recorded else None,

@@ -127,17 +127,6 @@ def check_queue_url(url: str) -> None:
         raise ValueError(f"ROSET_QUEUE_URL must be a redis:// URL (e.g. redis://127.0.0.1:6379/0), not {url!r}")
 
 
-def check_shared_queue(settings: Settings) -> None:
-    """A remote queue needs an object store every host reaches: raise ValueError with what to set."""
-    if not settings.queue_url:
-        raise ValueError("a worker host needs the shared queue: --queue redis://HOST:6379/0 (or ROSET_QUEUE_URL)")
-    check_queue_url(settings.queue_url)
-    scheme = (settings.storage_url or "").partition("://")[0]
-    if not settings.storage_url or scheme in {"", "file", "local"}:
-        raise ValueError("a shared queue (ROSET_QUEUE_URL) needs an object store every host reaches: set "
-                         "ROSET_STORAGE_URL (or --storage) to e.g. s3://bucket/prefix, with ROSET_STORAGE_OPTIONS")
-
-
 class EmbeddedConsumer(Consumer):
     """A huey consumer that leaves signal handling to the web server (uvicorn owns SIGTERM)."""
 
@@ -164,3 +153,14 @@ def start_consumer(huey: Any, workers: int, *, periodic: bool = True) -> Embedde
 
 def queue_depth(huey: Any) -> int:
     return int(huey.pending_count()) + int(huey.scheduled_count())
+
+
+def check_shared_queue(settings: Settings) -> None:
+    """A remote queue needs an object store every host reaches: raise ValueError with what to set."""
+    if not settings.queue_url:
+        raise ValueError("a worker host needs the shared queue: --queue redis://HOST:6379/0 (or ROSET_QUEUE_URL)")
+    check_queue_url(settings.queue_url)
+    scheme = (settings.storage_url or "").partition("://")[0]
+    if not settings.storage_url or scheme in {"", "file", "local"}:
+        raise ValueError("a shared queue (ROSET_QUEUE_URL) needs an object store every host reaches: set "
+                         "ROSET_STORAGE_URL (or --storage) to e.g. s3://bucket/prefix, with ROSET_STORAGE_OPTIONS")
