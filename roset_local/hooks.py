@@ -43,6 +43,26 @@ def _no_portal(token: str) -> Principal:
     raise Unauthorized("Invalid portal token")
 
 
+class SharedQueue(Protocol):
+    """Worker hosts on a shared queue, as the server sees them (``roset_local.scaleout.server.ScaleOut``)."""
+
+    def dispatch(self, job_id: str) -> None:
+        """Hand a queued job to the worker hosts."""
+
+    def status(self) -> dict[str, Any]:
+        """The worker hosts seen lately and the depth of the queues (for /health and /metrics)."""
+
+
+class FolderWatch(Protocol):
+    """The server's live sync (``roset_local.livesync.runner.LiveSync``), as the layers below call it."""
+
+    def refresh(self) -> None:
+        """A local connection was created or deleted: compare the watched directories now."""
+
+    def defer(self, connection_id: str, scope: Any, trigger: str, *, settle: bool = False) -> None:
+        """Apply a change scope to a connection soon."""
+
+
 @dataclass
 class Hooks:
     """Upward callbacks: each field names who calls it and who answers."""

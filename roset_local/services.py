@@ -17,7 +17,7 @@ from roset_local import queue as queue_mod
 from roset_local.auth import KeyCache, RateLimiter
 from roset_local.caches import LruCache, Registry
 from roset_local.config import Settings
-from roset_local.hooks import Hooks
+from roset_local.hooks import FolderWatch, Hooks, SharedQueue
 from roset_local.observe import HttpMetrics, LogWriter
 from roset_local.queue import EmbeddedConsumer, Tasks
 from roset_local.secrets import SecretBox, key_material
@@ -32,11 +32,8 @@ from roset_local.storage.diskspace import DiskSpace
 if TYPE_CHECKING:
     import numpy as np
 
-    from roset_local.livesync.runner import LiveSync
     from roset_local.pipeline.process import LeaseKeeper
     from roset_local.providers.isolation import ExtractionPool
-
-    from roset_local.scaleout.server import ScaleOut
 
 log = logging.getLogger("roset_local")
 
@@ -87,7 +84,7 @@ class Services:
         self.key_cache: KeyCache = None  # type: ignore[assignment]
         self.log_writer: LogWriter = None  # type: ignore[assignment]
         self.consumer: EmbeddedConsumer | None = None
-        self.scaleout: ScaleOut | None = None  # set when ROSET_QUEUE_URL shares the queue with worker hosts
+        self.scaleout: SharedQueue | None = None  # set when ROSET_QUEUE_URL shares the queue with worker hosts
         self.org_id = "org-local"
         # Set by roset_local.wiring.wire (the server, the worker and the MCP stdio server).
         self.hooks = Hooks()
@@ -105,16 +102,14 @@ class Services:
         self._secret_box: SecretBox | None = None
         self._stoppers: list[Callable[[], None]] = []
         self._starters: list[Callable[[], None]] = []
-        self.live_sync: LiveSync | None = None  # the server's live-sync thread (None in workers and tools)
+        self.live_sync: FolderWatch | None = None  # the server's live-sync thread (None in workers and tools)
 
     # -- setup ---------------------------------------------------------------------------------
     def open(self) -> "Services":
         s = self.settings
         if s.queue_url:
-            from roset_local.scaleout.worker import check_settings
-
             try:
-                check_settings(s)
+                queue_mod.check_shared_queue(s)
             except ValueError as exc:
                 raise StartupError(str(exc)) from None
         _check_data_dir(s.data_dir)

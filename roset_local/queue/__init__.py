@@ -7,12 +7,15 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from huey import RedisHuey, SqliteHuey
 from huey.api import TaskWrapper
 from huey.consumer import Consumer, Worker
 from huey.storage import SqliteStorage
+
+if TYPE_CHECKING:
+    from roset_local.config import Settings
 
 log = logging.getLogger("roset_local.queue")
 
@@ -165,3 +168,14 @@ def start_consumer(huey: Any, workers: int, *, periodic: bool = True) -> Embedde
 
 def queue_depth(huey: Any) -> int:
     return int(huey.pending_count()) + int(huey.scheduled_count())
+
+
+def check_shared_queue(settings: Settings) -> None:
+    """A remote queue needs an object store every host reaches: raise ValueError with what to set."""
+    if not settings.queue_url:
+        raise ValueError("a worker host needs the shared queue: --queue redis://HOST:6379/0 (or ROSET_QUEUE_URL)")
+    check_queue_url(settings.queue_url)
+    scheme = (settings.storage_url or "").partition("://")[0]
+    if not settings.storage_url or scheme in {"", "file", "local"}:
+        raise ValueError("a shared queue (ROSET_QUEUE_URL) needs an object store every host reaches: set "
+                         "ROSET_STORAGE_URL (or --storage) to e.g. s3://bucket/prefix, with ROSET_STORAGE_OPTIONS")

@@ -25,7 +25,7 @@ from roset_local.pipeline.steps import (EXTRACT_SHARE, CancelToken, Plan, blob_c
 from roset_local.positions.structure import document_elements
 from roset_local.providers.base import ExtractionError, ExtractRequest
 from roset_local.providers.isolation import pool_for
-from roset_local.queue import redis_huey, redis_pool, start_consumer
+from roset_local.queue import check_shared_queue, redis_huey, redis_pool, start_consumer
 from roset_local.scaleout.leases import Leases
 from roset_local.scaleout.queues import (MAIN_QUEUE, WORK_QUEUE, commit_task, result_key, runs_elsewhere,
                                          variant_dir, work_task)
@@ -51,26 +51,13 @@ class Running:
     started: float = field(default_factory=time.monotonic)
 
 
-def check_settings(settings: Settings) -> None:
-    """A remote queue needs an object store every host reaches: raise ValueError with what to set."""
-    from roset_local.queue import check_queue_url
-
-    if not settings.queue_url:
-        raise ValueError("a worker host needs the shared queue: --queue redis://HOST:6379/0 (or ROSET_QUEUE_URL)")
-    check_queue_url(settings.queue_url)
-    scheme = (settings.storage_url or "").partition("://")[0]
-    if not settings.storage_url or scheme in {"", "file", "local"}:
-        raise ValueError("a shared queue (ROSET_QUEUE_URL) needs an object store every host reaches: set "
-                         "ROSET_STORAGE_URL (or --storage) to e.g. s3://bucket/prefix, with ROSET_STORAGE_OPTIONS")
-
-
 class WorkerHost:
     """One worker process: ``settings.workers`` threads take orders; one thread renews their leases."""
 
     def __init__(self, settings: Settings) -> None:
         from roset_local.storage.blobs import open_store
 
-        check_settings(settings)
+        check_shared_queue(settings)
         assert settings.queue_url is not None
         self.settings = settings
         self.blobs: BlobStore = open_store(str(settings.storage_url), settings.storage_options)
