@@ -13,7 +13,11 @@ import numpy as np
 from roset_local.index.embedder import Embedder, local_embedder
 
 MAX_TEXTS = 32  # a full batch goes at once (16 texts per model session, 2 sessions)
-WAIT_SECONDS = 0.01  # how long a partial batch waits for other jobs' chunks
+# How long a partial batch waits for other jobs' chunks. None by default: calls that arrive while
+# the model runs go together in its next call, so batches form exactly when jobs contend and a lone
+# small file never waits (10 ms of waiting measured no gain on MiniLM: its cost per chunk hardly
+# depends on the batch size, scripts/bench_ingest.py).
+WAIT_SECONDS = 0.0
 
 
 @dataclass(eq=False)
@@ -28,8 +32,9 @@ class EmbedBatcher:
     """An embedder whose concurrent ``embed`` calls are merged into one call of the wrapped model.
 
     The first caller with nothing running becomes the leader: it waits up to ``wait`` seconds for
-    other calls (less once ``max_texts`` texts are pending), embeds every pending request in one
-    call and hands each caller its own rows. Calls arriving meanwhile form the next batch. If the
+    other calls (not at all once ``max_texts`` texts are pending), embeds the pending requests (up
+    to ``max_texts`` texts, a larger single request whole) in one call and hands each caller its
+    own rows. Calls arriving meanwhile form the next batch. If the
     shared call fails, each request of it runs alone, so a failure stays with the file that caused
     it. Small batches still use every model session: ``LocalMiniLM`` splits them across sessions.
     """
