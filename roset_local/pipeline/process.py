@@ -100,7 +100,9 @@ class LeaseKeeper:
                 try:
                     if not job_store.heartbeat(self.services.db, job_id, owner, LEASE_SECONDS):
                         cancel.set()
-                        self.remove(job_id)
+                        with self._lock:  # unless the job was taken up again meanwhile (a new token)
+                            if self._jobs.get(job_id, (None, None))[1] is cancel:
+                                del self._jobs[job_id]
                 except Exception:
                     log.exception("lease heartbeat failed for %s", job_id)
 
