@@ -43,7 +43,7 @@ def run_together(batcher: EmbedBatcher, requests: Sequence[Sequence[str]]) -> li
 
 def test_concurrent_calls_share_one_model_call_and_match_one_by_one():
     model = local_embedder()
-    batcher = EmbedBatcher(model, max_texts=64, wait=1.0)  # everyone arrives well within the wait
+    batcher = EmbedBatcher(model, slots=1, max_texts=64, wait=1.0)  # everyone arrives well within the wait
     got = run_together(batcher, TEXTS)
     assert batcher.calls == 1
     for texts, vectors in zip(TEXTS, got):
@@ -54,7 +54,7 @@ def test_concurrent_calls_share_one_model_call_and_match_one_by_one():
 
 def test_a_request_larger_than_a_batch_goes_whole():
     model = local_embedder()
-    batcher = EmbedBatcher(model, max_texts=4, wait=1.0)
+    batcher = EmbedBatcher(model, slots=1, max_texts=4, wait=1.0)
     texts = [t for group in TEXTS for t in group]  # 12 texts: more than one batch's worth
     vectors = batcher.embed(texts)
     assert batcher.calls == 1  # a request bigger than a batch goes as one call, at once
@@ -78,7 +78,7 @@ class Flaky:
 
 def test_a_failing_file_fails_alone():
     inner = Flaky()
-    batcher = EmbedBatcher(inner, max_texts=64, wait=1.0)
+    batcher = EmbedBatcher(inner, slots=1, max_texts=64, wait=1.0)
     requests = [["good one", "good two"], ["poison pill"], ["fine"]]
     got = run_together(batcher, requests)
     assert isinstance(got[1], ValueError)
@@ -89,7 +89,34 @@ def test_a_failing_file_fails_alone():
     assert batcher.embed(["again"]).shape == (1, 3)
 
 
-@pytest.mark.parametrize("kwargs", [{"max_texts": 0}, {"wait": -0.1}, {"wait": 5}])
+class Slow(Flaky):
+    """Takes a while per call and records how many calls ran at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = self.peak = 0
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        time.sleep(0.3)
+        with self._lock:
+            self.now -= 1
+        return super().embed(texts)
+
+
+def test_calls_run_side_by_side_up_to_the_slots_and_the_rest_are_merged():
+    inner = Slow()
+    batcher = EmbedBatcher(inner, slots=2)  # no wait: a lone call goes at once
+    got = run_together(batcher, [[f"text {i}"] for i in range(6)])
+    assert all(isinstance(g, np.ndarray) and g[0, 0] == len(f"text {i}") for i, g in enumerate(got))
+    assert inner.peak == 2  # two calls at once, as many as the slots
+    assert len(inner.calls) < 6 and sum(len(c) for c in inner.calls) == 6  # the waiting ones went together
+
+
+@pytest.mark.parametrize("kwargs", [{"max_texts": 0}, {"wait": -0.1}, {"wait": 5}, {"slots": 0}])
 def test_parameters_are_validated(kwargs):
     with pytest.raises(ValueError):
         EmbedBatcher(Flaky(), **kwargs)

@@ -13,10 +13,9 @@ import numpy as np
 from roset_local.index.embedder import Embedder, local_embedder
 
 MAX_TEXTS = 32  # a full batch goes at once (16 texts per model session, 2 sessions)
-# How long a partial batch waits for other jobs' chunks. None by default: calls that arrive while
-# the model runs go together in its next call, so batches form exactly when jobs contend and a lone
-# small file never waits (10 ms of waiting measured no gain on MiniLM: its cost per chunk hardly
-# depends on the batch size, scripts/bench_ingest.py).
+# How long a partial batch waits for other jobs' chunks: none by default. Calls that arrive while
+# the model is busy go together in its next call; waiting 10 ms for more measured no gain on
+# MiniLM, whose cost per chunk hardly depends on the batch size (scripts/bench_ingest.py).
 WAIT_SECONDS = 0.0
 
 
@@ -31,24 +30,26 @@ class _Request:
 class EmbedBatcher:
     """An embedder whose concurrent ``embed`` calls are merged into one call of the wrapped model.
 
-    The first caller with nothing running becomes the leader: it waits up to ``wait`` seconds for
-    other calls (not at all once ``max_texts`` texts are pending), embeds the pending requests (up
-    to ``max_texts`` texts, a larger single request whole) in one call and hands each caller its
-    own rows. Calls arriving meanwhile form the next batch. If the
-    shared call fails, each request of it runs alone, so a failure stays with the file that caused
-    it. Small batches still use every model session: ``LocalMiniLM`` splits them across sessions.
+    Up to ``slots`` calls run side by side, as before (the local model has one session per core).
+    A call that finds every slot busy waits; when a slot frees, the first waiting caller takes every
+    pending request (up to ``max_texts`` texts; a larger single request whole) into one model call,
+    optionally waiting ``wait`` seconds for more, and hands each caller its own rows. So batches
+    form exactly when more jobs embed than the model has sessions, and a lone file never waits. If
+    the shared call fails, each request of it runs alone: a failure stays with its own file.
     """
 
-    def __init__(self, inner: Embedder, *, max_texts: int = MAX_TEXTS, wait: float = WAIT_SECONDS) -> None:
-        if max_texts < 1 or not 0 <= wait <= 1:
-            raise ValueError("max_texts must be >= 1 and wait between 0 and 1 s")
+    def __init__(self, inner: Embedder, *, slots: int = 2, max_texts: int = MAX_TEXTS,
+                 wait: float = WAIT_SECONDS) -> None:
+        if slots < 1 or max_texts < 1 or not 0 <= wait <= 1:
+            raise ValueError("slots and max_texts must be >= 1 and wait between 0 and 1 s")
         self.inner = inner
+        self.slots = slots
         self.max_texts = max_texts
         self.wait = wait
         self.calls = 0  # model calls made (tests and benchmarks read it)
         self._cond = threading.Condition()
         self._pending: list[_Request] = []
-        self._busy = False
+        self._running = 0
 
     @property
     def name(self) -> str:
@@ -66,10 +67,10 @@ class EmbedBatcher:
             self._pending.append(request)
             self._cond.notify_all()
             while not request.done:
-                if self._busy:
-                    self._cond.wait()
+                if self._running >= self.slots or request not in self._pending:
+                    self._cond.wait()  # every slot busy, or our request is already in a running call
                     continue
-                self._busy = True
+                self._running += 1
                 try:
                     batch = self._collect()
                     self._cond.release()
@@ -78,7 +79,7 @@ class EmbedBatcher:
                     finally:
                         self._cond.acquire()
                 finally:
-                    self._busy = False
+                    self._running -= 1
                     self._cond.notify_all()
         if request.error is not None:
             raise request.error

@@ -162,9 +162,7 @@ class LocalMiniLM:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         # Sort by length so each batch pads little; restore the order at the end.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        # A small call is split across the sessions too (6 texts: 3 + 3 in parallel), not run on one.
-        size = max(1, min(self.batch_size, -(-len(texts) // len(self._pool))))
-        batches = [order[i : i + size] for i in range(0, len(order), size)]
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         if len(batches) == 1 or len(self._pool) == 1:
             for batch in batches:
