@@ -20,6 +20,7 @@ from roset_local.config import Settings
 from roset_local.hooks import FolderWatch, Hooks, SharedQueue
 from roset_local.observe import HttpMetrics, LogWriter
 from roset_local.queue import EmbeddedConsumer, Tasks
+from roset_local.queue.leases import LeaseKeeper
 from roset_local.secrets import SecretBox, key_material
 from roset_local.signing import Signer, load_signing_key
 from roset_local.store import keys as key_store
@@ -32,7 +33,6 @@ from roset_local.storage.diskspace import DiskSpace
 if TYPE_CHECKING:
     import numpy as np
 
-    from roset_local.pipeline.process import LeaseKeeper
     from roset_local.providers.isolation import ExtractionPool
 
 log = logging.getLogger("roset_local")
@@ -98,7 +98,7 @@ class Services:
         self.connection_files_lock = threading.Lock()  # one file record per connection node
         self._lazy_lock = threading.Lock()
         self._extraction_pool: ExtractionPool | None = None
-        self._lease_keeper: LeaseKeeper | None = None
+        self._lease_keeper: LeaseKeeper | None = None  # started by the first job (a CLI command never needs it)
         self._secret_box: SecretBox | None = None
         self._stoppers: list[Callable[[], None]] = []
         self._starters: list[Callable[[], None]] = []
@@ -169,13 +169,11 @@ class Services:
             return self._extraction_pool
 
     @property
-    def lease_keeper(self) -> "LeaseKeeper":
+    def lease_keeper(self) -> LeaseKeeper:
         """The thread that keeps the leases of the jobs this process runs, started with the first job."""
         with self._lazy_lock:
             if self._lease_keeper is None:
-                from roset_local.pipeline.process import LeaseKeeper
-
-                self._lease_keeper = LeaseKeeper(self)
+                self._lease_keeper = LeaseKeeper(lambda: self.db)
                 self.on_stop(self._lease_keeper.stop)
             return self._lease_keeper
 

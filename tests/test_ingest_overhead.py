@@ -4,11 +4,9 @@ lease thread extends every running job's lease and stops a job whose lease is no
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 
-from roset_local.pipeline import process
 from roset_local.pipeline.steps import CancelToken
-from roset_local.queue import make_huey
+from roset_local.queue import leases, make_huey
 
 
 def test_the_queue_database_is_wal_with_normal_sync(tmp_path):
@@ -27,9 +25,8 @@ def test_one_lease_thread_extends_every_job_and_cancels_lost_ones(monkeypatch):
         beats.append((job_id, owner))
         return job_id != "lost"  # "lost" was reclaimed by another runner meanwhile
 
-    monkeypatch.setattr(process, "HEARTBEAT_SECONDS", 0.02)
-    monkeypatch.setattr(process.job_store, "heartbeat", heartbeat)
-    keeper = process.LeaseKeeper(SimpleNamespace(db=None))  # type: ignore[arg-type]
+    monkeypatch.setattr(leases.job_store, "heartbeat", heartbeat)
+    keeper = leases.LeaseKeeper(lambda: None, interval=0.02)  # type: ignore[arg-type,return-value]
     kept, lost, done = CancelToken(), CancelToken(), CancelToken()
     keeper.add("kept", "me", kept)
     keeper.add("lost", "me", lost)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
 from datetime import timedelta
@@ -18,6 +17,7 @@ from roset_local.errors import is_disk_full, scrub_paths
 from roset_local.index.indexer import delete_file_index
 from roset_local.pipeline.lifecycle import enqueue, file_event_data, notify_events, settle_file_after_job
 from roset_local.pipeline.steps import CancelToken, JobGone, JobRun, process_job
+from roset_local.queue.leases import LEASE_SECONDS
 from roset_local.providers.base import ExtractionError
 from roset_local.store import files as file_store
 from roset_local.store import jobs as job_store
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("roset_local.pipeline")
 
-LEASE_SECONDS = 60.0
-HEARTBEAT_SECONDS = 10.0
 MAX_ATTEMPTS = 3
 STAGES = ("queued", "starting", "extracting", "indexing", "embedding", "finishing", "completed")
 
@@ -62,49 +60,6 @@ def _owner_is_dead(owner: str | None) -> bool:
     except PermissionError:
         return False
     return False
-
-
-class LeaseKeeper:
-    """One thread that extends the lease of every job this process runs, every ``HEARTBEAT_SECONDS``.
-
-    A thread per job cost its start (and a wake-up) on every small file; one thread for all does the
-    same work. A job whose lease is no longer ours (cancelled, reclaimed, deleted) gets its token set.
-    """
-
-    def __init__(self, services: "Services") -> None:
-        self.services = services
-        self._jobs: dict[str, tuple[str, CancelToken]] = {}
-        self._lock = threading.Lock()
-        self._halt = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def add(self, job_id: str, owner: str, cancel: CancelToken) -> None:
-        with self._lock:
-            self._jobs[job_id] = (owner, cancel)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="job-leases", daemon=True)
-                self._thread.start()
-
-    def remove(self, job_id: str) -> None:
-        with self._lock:
-            self._jobs.pop(job_id, None)
-
-    def stop(self) -> None:
-        self._halt.set()
-
-    def _run(self) -> None:
-        while not self._halt.wait(HEARTBEAT_SECONDS):
-            with self._lock:
-                jobs = list(self._jobs.items())
-            for job_id, (owner, cancel) in jobs:
-                try:
-                    if not job_store.heartbeat(self.services.db, job_id, owner, LEASE_SECONDS):
-                        cancel.set()
-                        with self._lock:  # unless the job was taken up again meanwhile (a new token)
-                            if self._jobs.get(job_id, (None, None))[1] is cancel:
-                                del self._jobs[job_id]
-                except Exception:
-                    log.exception("lease heartbeat failed for %s", job_id)
 
 
 def run_job(services: "Services", job_id: str) -> None:
