@@ -161,7 +161,7 @@ def test_cancel_reaches_a_worker_host(cluster: Cluster) -> None:
 def test_redis_outage_loses_nothing(cluster: Cluster) -> None:
     receiver = cluster.receiver
     assert receiver is not None
-    files = mixed_files(12, "outage")
+    files = mixed_files(30, "outage")  # enough work to span a few worker heartbeats (1.6 s) on a fast run
     with cluster.api.client() as http:
         ids = upload_all(http, files)
         wait_for(lambda: any(w["jobs_running"] for w in cluster.health_workers(http)), 60)
