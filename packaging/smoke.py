@@ -22,17 +22,18 @@ import time
 from pathlib import Path
 
 import httpx
+from smoke_features import (
+    free_port,
+    smoke_live_sync,
+    smoke_ocr,
+    smoke_openapi,
+    smoke_worker,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_KEY = "rsk_smoke_admin_key_0123456789abcdef"
 CLONE_NEWNET = 0x40000000
 TERMINAL = {"completed", "failed", "cancelled"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def isolate_network() -> str:
@@ -230,7 +231,8 @@ def main() -> int:
         # The equivalent of `env -i`: nothing inherited; PATH names an empty folder (no python anywhere).
         env = {"PATH": str(empty_path), "HOME": str(home), "TMPDIR": str(tmp), "LANG": "C.UTF-8",
                "ROSET_ADMIN_KEY": ADMIN_KEY, "ROSET_PORT": str(port), "ROSET_DATA_DIR": str(work / "data"),
-               "ROSET_RATE_LIMIT": "100000"}  # the smoke polls statuses fast; not a rate-limit test
+               "ROSET_RATE_LIMIT": "100000",  # the smoke polls statuses fast; not a rate-limit test
+               "ROSET_LOCAL_ROOTS": str(work / "roots")}  # local connections (live sync) live under it
         print(f"executable: {exe.stat().st_size / 1024**2:.1f} MiB")
         log = open(work / "server.log", "wb")
         url = f"http://127.0.0.1:{port}"
@@ -256,6 +258,12 @@ def main() -> int:
                 problems.append(f"/v1/me answered {me.status_code}")
             problems += smoke_mcp_http(http)
             problems += smoke_mcp_stdio(exe, env, work)
+            problems += smoke_openapi(http)
+            if has_route(http, "/v1/connections/verify"):
+                problems += smoke_live_sync(http, work / "roots", args.corpus_timeout)
+            if has_route(http, "/v1/upload"):
+                problems += smoke_ocr(http, work, args.corpus_timeout)
+            problems += smoke_worker(exe, env, work)
             if not args.no_corpus and has_route(http, "/v1/upload"):
                 problems += smoke_corpus(http, work, args.corpus_timeout)
                 print(f"RSS after the smoke corpus: {tree_rss_mib(proc.pid):.0f} MiB")
