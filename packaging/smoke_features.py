@@ -18,8 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.samplegen and the project's names (this runs with the build's venv)
 WATCHED = "watched"  # the live-sync connection's folder under the server's ROSET_LOCAL_ROOTS
 LIVE_WORDS = b"The copper weathervane above the granary spins toward the eastern marsh.\n"
-OCR_LINES = ["Invoice number 4821", "Total due: seventy dollars"]
-OCR_WORDS = ["Invoice", "4821", "seventy", "dollars"]
+# One scan per engine, with different words: the second upload must not be a duplicate of the first.
+OCR_SCANS = {"tesseract": ["Invoice number 4821", "Total due: seventy dollars"],
+             "rapidocr": ["Receipt number 9350", "Balance: forty euros"]}
+TESSERACT_TROUBLE = (b"tesseract exited", b"tesseract failed", b"tesseract is not installed")
 
 
 def free_port() -> int:
@@ -100,25 +102,37 @@ def smoke_live_sync(http: httpx.Client, roots: Path, timeout: float) -> list[str
     return []
 
 
-def smoke_ocr(http: httpx.Client, work: Path, timeout: float) -> list[str]:
-    """A scanned image comes back as text (tesseract when on PATH, else rapidocr: the smoke's PATH has none)."""
+def smoke_ocr(http: httpx.Client, work: Path, timeout: float, engine: str, log: Path) -> list[str]:
+    """A scanned image comes back as text. ``engine`` "tesseract": the server has Debian's tesseract on PATH and
+    calls it as a subprocess (with the system's libraries, not the bundle's); "rapidocr": PATH has none, the
+    bundled PP-OCR models read it. The server log says when tesseract failed or was missing."""
     from tests import samplegen
 
-    path = work / "scan.png"
-    samplegen.text_image(OCR_LINES).save(path)
+    lines = OCR_SCANS[engine]
+    words = " ".join(lines).replace(":", "").split()
+    path = work / f"scan-{engine}.png"
+    samplegen.text_image(lines).save(path)
+    logged = log.stat().st_size
     with open(path, "rb") as fh:
-        r = http.post("/v1/upload", files={"file": ("scan.png", fh, "image/png")})
+        r = http.post("/v1/upload", files={"file": (path.name, fh, "image/png")})
     if r.status_code != 201:
-        return [f"ocr: upload answered {r.status_code} {r.text[:200]}"]
+        return [f"ocr ({engine}): upload answered {r.status_code} {r.text[:200]}"]
     started = time.monotonic()
     file = _wait(lambda: _file_done(http, r.json()["id"]), timeout) or {}
     markdown = http.get(f"/v1/files/{r.json()['id']}/variants/markdown")
     text = markdown.json().get("content", "") if markdown.status_code == 200 else ""
-    found = samplegen.found_words(text, OCR_WORDS)
-    print(f"ocr: {file.get('status')} in {time.monotonic() - started:.1f} s, {len(found)}/{len(OCR_WORDS)} words read")
-    if file.get("status") != "completed" or len(found) < len(OCR_WORDS) - 1:
-        return [f"ocr: status {file.get('status')}, markdown HTTP {markdown.status_code}: {text[:300]!r}"]
-    return []
+    found = samplegen.found_words(text, words)
+    with open(log, "rb") as fh:
+        fh.seek(logged)
+        trouble = [line for line in fh.read().splitlines() if any(t in line for t in TESSERACT_TROUBLE)]
+    print(f"ocr ({engine}): {file.get('status')} in {time.monotonic() - started:.1f} s, {len(found)}/{len(words)} "
+          f"words read, tesseract {'trouble' if trouble else 'no trouble'} in the log")
+    problems = []
+    if file.get("status") != "completed" or len(found) < len(words) - 1:
+        problems.append(f"ocr ({engine}): status {file.get('status')}, markdown HTTP {markdown.status_code}: {text[:300]!r}")
+    if engine == "tesseract" and trouble:
+        problems.append(f"ocr (tesseract): {b' | '.join(trouble).decode(errors='replace')[:600]}")
+    return problems
 
 
 def _run(exe: Path, args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

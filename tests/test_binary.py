@@ -44,7 +44,10 @@ def test_the_executable_serves_offline_from_an_empty_folder(binary):
     assert "security schemes: ApiKey, EventSecret, PortalToken" in proc.stdout
     assert "/schema/docs: HTTP 200, swagger-ui-bundle.js: HTTP 200" in proc.stdout
     assert "live sync: file seen after" in proc.stdout
-    assert "ocr: completed" in proc.stdout
+    assert "ocr (rapidocr): completed" in proc.stdout
+    if shutil.which("tesseract"):
+        assert "ocr (tesseract): completed" in proc.stdout
+        assert "tesseract no trouble in the log" in proc.stdout
     assert "worker --help: exit 0, --queue listed, --storage listed" in proc.stdout
     if shutil.which("redis-server"):
         assert "worker host on redis: registered in redis-server, exit after SIGTERM 0" in proc.stdout
