@@ -125,8 +125,10 @@ def smoke_ocr(http: httpx.Client, work: Path, timeout: float, engine: str, log: 
     with open(log, "rb") as fh:
         fh.seek(logged)
         trouble = [line for line in fh.read().splitlines() if any(t in line for t in TESSERACT_TROUBLE)]
+    note = ("tesseract failure logged" if trouble else "no tesseract failure logged") if engine == "tesseract" \
+        else "no tesseract on PATH"
     print(f"ocr ({engine}): {file.get('status')} in {time.monotonic() - started:.1f} s, {len(found)}/{len(words)} "
-          f"words read, tesseract {'trouble' if trouble else 'no trouble'} in the log")
+          f"words read, {note}")
     problems = []
     if file.get("status") != "completed" or len(found) < len(words) - 1:
         problems.append(f"ocr ({engine}): status {file.get('status')}, markdown HTTP {markdown.status_code}: {text[:300]!r}")

@@ -47,7 +47,7 @@ def test_the_executable_serves_offline_from_an_empty_folder(binary):
     assert "ocr (rapidocr): completed" in proc.stdout
     if shutil.which("tesseract"):
         assert "ocr (tesseract): completed" in proc.stdout
-        assert "tesseract no trouble in the log" in proc.stdout
+        assert "no tesseract failure logged" in proc.stdout
     assert "worker --help: exit 0, --queue listed, --storage listed" in proc.stdout
     if shutil.which("redis-server"):
         assert "worker host on redis: registered in redis-server, exit after SIGTERM 0" in proc.stdout
