@@ -60,7 +60,7 @@ def jobs_per_second(http: Any, files: int, tag: str) -> float:
 
 
 def single_host(base: Path, files: int) -> float:
-    server = LiveServer(data_dir=base / "single" / "data", env=server_env())
+    server = LiveServer(data_dir=base / "single" / "data", env=server_env(ROSET_RATE_LIMIT="100000"))
     (base / "single").mkdir()
     server.start()
     try:
@@ -92,6 +92,7 @@ def commit_ceiling(base: Path, commits: int) -> tuple[float, int]:
     from roset_local.pipeline.process import LEASE_SECONDS
     from roset_local.scaleout.queues import owner_of, result_key
     from roset_local.scaleout.results import Result
+    from roset_local.scaleout.server import attach
     from roset_local.services import Services
     from roset_local.store import jobs as job_store
 
@@ -99,8 +100,9 @@ def commit_ceiling(base: Path, commits: int) -> tuple[float, int]:
     settings = Settings.from_env({}, data_dir=base / "commit-data", queue_url=redis.url, storage_url=STORAGE_URL,
                                  storage_options=json.dumps(options), consumer=False)
     services = Services(settings).open()
+    scaleout = attach(services)  # the commit path alone: no consumer, no HTTP server
     try:
-        assert services.scaleout is not None
+        assert scaleout is not None
         rng = np.random.default_rng(7)
         cfg = validate_chunking(None)
         reports = []
@@ -133,7 +135,7 @@ def commit_ceiling(base: Path, commits: int) -> tuple[float, int]:
                             "thumb_key": None, "elapsed_ms": 1000})
         started = time.perf_counter()
         for report in reports:
-            services.scaleout.apply_commit(report)
+            scaleout.apply_commit(report)
         elapsed = time.perf_counter() - started
         done = services.db.value("SELECT count(*) FROM jobs WHERE status = 'completed'")
         assert done == commits, done

@@ -96,6 +96,8 @@ def test_error_statuses_follow_the_route(client) -> None:
     assert 503 in codes[("GET", "/ready")] and 401 not in codes[("GET", "/ready")]
     assert {403, 410, 413} <= codes[("PUT", "/v1/uploads/{file_id}")]  # a signed, single-use URL
     assert 404 in codes[("GET", "/v1/nodes")]  # connection_id names another object
+    assert 401 in codes[("GET", "/metrics")]  # public to the guard; checks its key itself
+    assert 401 in codes[("POST", "/v1/connections/{connection_id}/events")]  # the bucket's event secret
 
 
 def test_every_route_specific_outcome_names_a_served_route(app) -> None:

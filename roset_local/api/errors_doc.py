@@ -13,7 +13,7 @@ from litestar.openapi.spec import Example
 from litestar.routes import HTTPRoute
 
 from roset_local.api.schemas.common import ErrorOut
-from roset_local.errors import CODES, Conflict, Gone, NotFound, QuotaExceeded, RosetError, Unauthorized, Unavailable
+from roset_local.errors import CODES, Conflict, Gone, NotFound, QuotaExceeded, RosetError, Unavailable
 
 # What each status means to a caller: the contract's table, plus the codes this server adds.
 MEANINGS = {
@@ -36,14 +36,11 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 def route_specific() -> dict[Callable[..., Any], tuple[type[RosetError], ...]]:
     """Outcomes a route's properties do not show: state moves (409), quotas (402), readiness (503),
-    single-use URLs (410), a public route that checks a key itself (401), a list scoped to an object
-    that must exist (404). Keyed by handler function."""
-    from roset_local import metrics
+    single-use URLs (410), a list scoped to an object that must exist (404). Keyed by handler function."""
     from roset_local.api import connections, files, jobs, nodes, pages, portal, search, spaces, system, upload, webhooks
 
     table = {
         system.ready: (Unavailable,),
-        metrics.metrics: (Unauthorized,),
         upload.upload: (QuotaExceeded,),
         upload.create_file: (QuotaExceeded,),
         upload.upload_batch: (QuotaExceeded,),
@@ -94,8 +91,9 @@ def error_statuses(handler: HTTPRouteHandler, methods: Iterable[str], *, path_pa
 
     - Authenticated routes (no ``public`` opt): 401 without a valid key, 403 for a missing scope,
       an org-wide route or a space outside the key's, 429 past the key's rate limit.
-    - Public routes are counted per address (429) unless ``unmetered``; a signed URL (a
-      ``signature`` query parameter) answers 403 to a wrong or expired signature.
+    - Public routes are counted per address (429) unless ``unmetered``; one that declares its own
+      ``security`` (``/metrics``' key, a bucket's event secret) checks it itself (401); a signed URL
+      (a ``signature`` query parameter) answers 403 to a wrong or expired signature.
     - Any parameter or body can be invalid (400); a path parameter names something that may not
       exist (404), as can an ``..._id`` body field (an ``..._id`` query parameter is mostly a filter);
       a body can be too large (413); a write can meet a full disk (507).
@@ -105,8 +103,11 @@ def error_statuses(handler: HTTPRouteHandler, methods: Iterable[str], *, path_pa
     statuses = set()
     if not opt.get("public"):
         statuses |= {401, 403, 429}
-    elif not opt.get("unmetered"):
-        statuses.add(429)
+    else:
+        if not opt.get("unmetered"):
+            statuses.add(429)
+        if any(handler.security or ()):  # a public route that declares the credential it checks itself
+            statuses.add(401)
     if "signature" in query:
         statuses.add(403)
     if path_params or any(name.endswith("_id") for name in body_fields(handler)):

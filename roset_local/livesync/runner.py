@@ -127,8 +127,8 @@ class LiveSync(Loop):
             if os.path.isdir(directory):
                 found.setdefault(directory, []).append((row["id"], spec.prefix))
         watched = {cid for entries in found.values() for cid, _ in entries}
-        for connection_id in sorted(watched - self._watched):
-            self.defer(connection_id, Scope(trees=frozenset({""})), "watch")
+        for connection_id in sorted(watched - self._watched):  # settled too: a file may be being written
+            self.defer(connection_id, Scope(trees=frozenset({""})), "watch", settle=True)
         self._watched = watched
         return {d: Watched(tuple(sorted(c))) for d, c in sorted(found.items())}
 

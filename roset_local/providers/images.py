@@ -127,7 +127,8 @@ def extract_image(req: ExtractRequest, content_type: str, progress: ProgressFn, 
         "title": None,
         "author": None,
         "ocr_pages": [p.number for p in pages],
-        "engine": {"library": "rapidocr", "version": OcrEngine.version(), "ocr_engines": _by_engine(geometry)},
+        "ocr_engines": _by_engine(geometry),
+        "engine": {"library": "rapidocr", "version": OcrEngine.version()},
         "timings": {"decode": round(decode_s, 4), "ocr": round(ocr_s, 4), "layout": round(layout_s, 4)},
     }
     furniture = furniture_metadata(elements)

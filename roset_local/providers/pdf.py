@@ -125,7 +125,6 @@ def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines
     if ocr_pages:
         engine["ocr_library"] = "rapidocr"
         engine["ocr_version"] = OcrEngine.version()
-        engine["ocr_engines"] = ocr_engines  # pages read by tesseract and by rapidocr
     metadata: dict[str, Any] = {
         "detected_type": "application/pdf",
         "page_count": count,
@@ -137,6 +136,7 @@ def extract_pdf(req: ExtractRequest, progress: ProgressFn, engines: LocalEngines
         "height": first_size[1],
         "size_unit": "pt",
         "ocr_pages": ocr_pages,
+        "ocr_engines": ocr_engines,  # which OCR engine read which pages: tesseract or rapidocr
         "engine": engine,
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }

@@ -170,7 +170,7 @@ def test_clean_noisy_and_rotated_scans_read_fully_through_the_server(live_server
         assert meta["ocr_pages"] == [1], (name, meta)
         assert recall(markdown, pages[name].truth) >= MIN_RECALL, (name, markdown)
     # Levelled first, every page of the set is one tesseract is sure of (the fast path).
-    assert all(meta["engine"]["ocr_engines"] == {"tesseract": [1]} for _, meta in results.values()), results
+    assert all(meta["ocr_engines"] == {"tesseract": [1]} for _, meta in results.values()), results
     # The quarter-turned page was read upright: its title comes out as the first line.
     assert results["rotated two-column 90"][0].startswith(f"# {scangen.TITLE}")
     assert results["rotated report 180"][0].startswith(f"# {scangen.REPORT_TITLE}")
@@ -190,7 +190,7 @@ def test_without_tesseract_rapidocr_reads_rotated_scans(make_live_server, pages,
     results = _ocr_through_server(server, uploads)
     for name, (markdown, meta) in results.items():
         assert recall(markdown, pages[name].truth) >= MIN_RECALL, (name, markdown)
-        assert meta["engine"]["ocr_engines"] == {"rapidocr": [1]}, meta
+        assert meta["ocr_engines"] == {"rapidocr": [1]}, meta
     assert server.log_path is not None
     log = server.log_path.read_text(errors="replace")
     assert 1 <= log.count("tesseract is not installed") <= 2  # once per worker process
