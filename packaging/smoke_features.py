@@ -167,7 +167,8 @@ def smoke_worker(exe: Path, env: dict[str, str], work: Path) -> list[str]:
             return problems + ["worker host: redis-server did not start"]
         queue = f"redis://127.0.0.1:{port}/0"
         refused = _run(exe, ["worker", "--queue", queue, "--storage", f"file://{work / 'blobs'}"], env, work)
-        print(f"worker with a local folder as store: exit {refused.returncode}: {refused.stderr.strip()[-160:]}")
+        said = (refused.stderr.strip().splitlines() or [""])[-1]
+        print(f"worker with a local folder as store: exit {refused.returncode}: {said}")
         if refused.returncode == 0 or "object store" not in refused.stderr:
             problems.append(f"worker host on a local folder: exit {refused.returncode} {refused.stderr[-500:]}")
         # memory:// is an fsspec store that is not a local folder: enough to start a host offline.

@@ -50,6 +50,8 @@ def test_the_executable_serves_offline_from_an_empty_folder(binary):
         assert "no tesseract failure logged" in proc.stdout
     assert "worker --help: exit 0, --queue listed, --storage listed" in proc.stdout
     if shutil.which("redis-server"):
+        assert "worker with a local folder as store: exit 2: " in proc.stdout
+        assert "needs an object store every host reaches" in proc.stdout
         assert "worker host on redis: registered in redis-server, exit after SIGTERM 0" in proc.stdout
 
 
