@@ -22,17 +22,18 @@ import time
 from pathlib import Path
 
 import httpx
+from smoke_features import (
+    free_port,
+    smoke_live_sync,
+    smoke_ocr,
+    smoke_openapi,
+    smoke_worker,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_KEY = "rsk_smoke_admin_key_0123456789abcdef"
 CLONE_NEWNET = 0x40000000
 TERMINAL = {"completed", "failed", "cancelled"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def isolate_network() -> str:
@@ -221,30 +222,38 @@ def main() -> int:
     problems: list[str] = []
     proc = None
     try:
-        home, tmp, empty_path = work / "home", work / "tmp", work / "no-bin"
-        for d in (home, tmp, empty_path):
+        home, tmp, empty_path, tools = work / "home", work / "tmp", work / "no-bin", work / "tools"
+        for d in (home, tmp, empty_path, tools):
             d.mkdir()
+        tesseract = shutil.which("tesseract")  # the first start finds it (and nothing else) on PATH: OCR's fast path
+        if tesseract:
+            (tools / "tesseract").symlink_to(tesseract)
         exe = work / "roset-local"
         shutil.copy2(binary, exe)
         port = free_port()
         # The equivalent of `env -i`: nothing inherited; PATH names an empty folder (no python anywhere).
         env = {"PATH": str(empty_path), "HOME": str(home), "TMPDIR": str(tmp), "LANG": "C.UTF-8",
                "ROSET_ADMIN_KEY": ADMIN_KEY, "ROSET_PORT": str(port), "ROSET_DATA_DIR": str(work / "data"),
-               "ROSET_RATE_LIMIT": "100000"}  # the smoke polls statuses fast; not a rate-limit test
+               "ROSET_RATE_LIMIT": "100000",  # the smoke polls statuses fast; not a rate-limit test
+               "ROSET_LOCAL_ROOTS": str(work / "roots")}  # local connections (live sync) live under it
         print(f"executable: {exe.stat().st_size / 1024**2:.1f} MiB")
         log = open(work / "server.log", "wb")
         url = f"http://127.0.0.1:{port}"
 
-        def launch() -> tuple[subprocess.Popen, float, float]:
-            child = subprocess.Popen([str(exe), "serve"], cwd=str(work), env=env, stdout=log, stderr=subprocess.STDOUT)
+        def launch(path: Path) -> tuple[subprocess.Popen, float, float]:
+            child = subprocess.Popen([str(exe), "serve"], cwd=str(work), env={**env, "PATH": str(path)}, stdout=log,
+                                     stderr=subprocess.STDOUT)
             seconds = wait_health(url, child, args.timeout)
             return child, seconds, tree_cpu_seconds(child.pid)
 
-        proc, first, first_cpu = launch()
+        proc, first, first_cpu = launch(tools)
         print(f"first start to /health: {first:.2f} s, {first_cpu:.2f} s CPU (unpacks the application once per build)")
+        with httpx.Client(base_url=url, headers={"Authorization": f"ApiKey {ADMIN_KEY}"}, timeout=60) as http:
+            if tesseract and has_route(http, "/v1/upload"):
+                problems += smoke_ocr(http, work, args.corpus_timeout, "tesseract", work / "server.log")
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-        proc, cold, cold_cpu = launch()
+        proc, cold, cold_cpu = launch(empty_path)
         print(f"start to /health: {cold:.2f} s, {cold_cpu:.2f} s CPU (every later start; load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
         time.sleep(2)  # let start-up work settle before reading memory
@@ -256,6 +265,12 @@ def main() -> int:
                 problems.append(f"/v1/me answered {me.status_code}")
             problems += smoke_mcp_http(http)
             problems += smoke_mcp_stdio(exe, env, work)
+            problems += smoke_openapi(http)
+            if has_route(http, "/v1/connections/verify"):
+                problems += smoke_live_sync(http, work / "roots", args.corpus_timeout)
+            if has_route(http, "/v1/upload"):
+                problems += smoke_ocr(http, work, args.corpus_timeout, "rapidocr", work / "server.log")
+            problems += smoke_worker(exe, env, work)
             if not args.no_corpus and has_route(http, "/v1/upload"):
                 problems += smoke_corpus(http, work, args.corpus_timeout)
                 print(f"RSS after the smoke corpus: {tree_rss_mib(proc.pid):.0f} MiB")

@@ -85,13 +85,15 @@ def build_litestar(services: Services) -> Litestar:
         services.start()
         from roset_local.livesync.runner import LiveSync
 
-        services.live_sync = LiveSync(services, watch=services.settings.live_sync)  # the server's, not a worker's
-        services.live_sync.start()
+        watcher = LiveSync(services, watch=services.settings.live_sync)  # the server's, not a worker's
+        services.live_sync = watcher
+        watcher.start()
         try:
             yield
         finally:
-            services.live_sync.stop()
-            services.live_sync = None
+            watcher.stop()  # its own: two apps built on one Services (tests) each stop theirs
+            if services.live_sync is watcher:
+                services.live_sync = None
             services.stop()
 
     app = Litestar(

@@ -6,6 +6,7 @@ Opt-in (building takes minutes): ROSET_TEST_BINARY=1. ROSET_TEST_BINARY_PATH=...
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -39,6 +40,19 @@ def test_the_executable_serves_offline_from_an_empty_folder(binary):
     assert "/v1/me: HTTP 200" in proc.stdout
     assert "/mcp: initialize HTTP 200, tools/list HTTP 200: ask, get_markdown" in proc.stdout
     assert "roset-local mcp (stdio): serverInfo roset-local" in proc.stdout
+    # The parts merged later load frozen: typed OpenAPI + vendored docs, the watchfiles thread, redis, OCR.
+    assert "security schemes: ApiKey, EventSecret, PortalToken" in proc.stdout
+    assert "/schema/docs: HTTP 200, swagger-ui-bundle.js: HTTP 200" in proc.stdout
+    assert "live sync: file seen after" in proc.stdout
+    assert "ocr (rapidocr): completed" in proc.stdout
+    if shutil.which("tesseract"):
+        assert "ocr (tesseract): completed" in proc.stdout
+        assert "no tesseract failure logged" in proc.stdout
+    assert "worker --help: exit 0, --queue listed, --storage listed" in proc.stdout
+    if shutil.which("redis-server"):
+        assert "worker with a local folder as store: exit 2: " in proc.stdout
+        assert "needs an object store every host reaches" in proc.stdout
+        assert "worker host on redis: registered in redis-server, exit after SIGTERM 0" in proc.stdout
 
 
 def test_the_executable_runs_the_operations_commands(binary, tmp_path):
