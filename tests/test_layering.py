@@ -16,7 +16,8 @@ from roset_local.store.keys import ALL_SCOPES
 from roset_local.store.variants import VARIANT_TYPES
 
 PACKAGE = Path(__file__).resolve().parent.parent / "roset_local"
-SQL_HOMES = ("store/", "ops/")  # ops/ (backup, restore, doctor) works on database files directly
+SQL_HOMES = ("store/", "ops/", "queue/")  # ops/ (backup, restore, doctor) works on database files directly;
+# queue/ tunes the connection of its own database (huey's storage), never the application's
 
 # A statement, not a word: "SELECT ... FROM", "INSERT INTO", "UPDATE t SET", "DELETE FROM", DDL, PRAGMA.
 SQL_STATEMENT = re.compile(

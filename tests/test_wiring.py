@@ -32,6 +32,7 @@ LOW_LEVEL = {
     "roset_local.providers.base",
     "roset_local.providers.isolation",
     "roset_local.queue",
+    "roset_local.queue.leases",  # job leases renewed by one thread; reaches only store/
     "roset_local.secrets",
     "roset_local.signing",
     "roset_local.timeutil",
