@@ -5,7 +5,6 @@ from __future__ import annotations
 from litestar import Request, get
 from litestar.params import FromQuery
 
-from roset_local.api.deps import blocking, caller, check_space_name, services_of
 from roset_local.api.schemas.analytics import (
     FileTypes,
     Overview,
@@ -20,6 +19,8 @@ from roset_local.api.schemas.analytics import (
 )
 from roset_local.api.schemas.common import shaped
 from roset_local.errors import BadRequest
+from roset_local.handlers import blocking, caller, services_of
+from roset_local.inputs import check_space_name
 from roset_local.store import analytics as store
 
 MAX_DAYS = 365

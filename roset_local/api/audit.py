@@ -7,11 +7,11 @@ from typing import Annotated
 from litestar import Request, get
 from litestar.params import FromQuery, QueryParameter
 
-from roset_local.api.deps import blocking, caller, services_of
 from roset_local.api.schemas.audit import AuditList
 from roset_local.api.schemas.common import shaped
 from roset_local.audit.actions import ACTIONS
 from roset_local.audit.query import list_entries, parse_filter
+from roset_local.handlers import blocking, caller, services_of
 from roset_local.pagination import parse_limit
 
 ACTION_HELP = "An action name, or a prefix ending in '*' (e.g. console.user.*). Actions: " + ", ".join(ACTIONS)

@@ -10,7 +10,7 @@ from litestar import Request, delete, get, post
 from litestar.params import FromPath, FromQuery, RawBody
 
 from roset_local import audit
-from roset_local.api.deps import blocking, caller, decode_body, documents_body, services_of
+from roset_local.api.deps import decode_body, documents_body
 from roset_local.api.schemas.common import shaped
 from roset_local.api.schemas.connections import (
     BrowseOut,
@@ -33,6 +33,7 @@ from roset_local.api.schemas.connections import (
     SyncStarted,
 )
 from roset_local.connections import detach, manage, sync
+from roset_local.handlers import blocking, caller, services_of
 from roset_local.livesync import events
 from roset_local.pagination import decode_cursor, page, parse_limit
 from roset_local.storage import backends as conn

@@ -1,5 +1,5 @@
-"""Helpers of the JSON route handlers: JSON bodies, signed-URL options, and (from ``roset_local.handlers``
-and ``roset_local.inputs``) what they share with the HTML pages."""
+"""Helpers of the JSON route handlers: JSON bodies and signed-URL options (what they share with the HTML
+pages lives in ``roset_local.handlers`` and ``roset_local.inputs``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from litestar.di import Provide
 
 from roset_local import jsonsafe
 from roset_local.errors import BadRequest
-from roset_local.handlers import blocking, caller, services_of  # noqa: F401  (re-exported for api/*)
-from roset_local.inputs import check_query, check_space_name  # noqa: F401  (re-exported for api/*)
 
 # Signed-URL routes: the signature is the credential, so the per-address limit does not apply.
 SIGNED_URL = {"public": True, "unmetered": True}

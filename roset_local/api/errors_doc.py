@@ -13,7 +13,15 @@ from litestar.openapi.spec import Example
 from litestar.routes import HTTPRoute
 
 from roset_local.api.schemas.common import ErrorOut
-from roset_local.errors import CODES, Conflict, Gone, NotFound, QuotaExceeded, RosetError, Unavailable
+from roset_local.errors import (
+    CODES,
+    Conflict,
+    Gone,
+    NotFound,
+    QuotaExceeded,
+    RosetError,
+    Unavailable,
+)
 
 # What each status means to a caller: the contract's table, plus the codes this server adds.
 MEANINGS = {
@@ -37,7 +45,19 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 def route_specific() -> dict[Callable[..., Any], tuple[type[RosetError], ...]]:
     """Outcomes a route's properties do not show: state moves (409), quotas (402), readiness (503),
     single-use URLs (410), a list scoped to an object that must exist (404). Keyed by handler function."""
-    from roset_local.api import connections, files, jobs, nodes, pages, portal, search, spaces, system, upload, webhooks
+    from roset_local.api import (
+        connections,
+        files,
+        jobs,
+        nodes,
+        pages,
+        portal,
+        search,
+        spaces,
+        system,
+        upload,
+        webhooks,
+    )
 
     table = {
         system.ready: (Unavailable,),

@@ -10,16 +10,37 @@ from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import File, Stream
 
 from roset_local import audit
-from roset_local.access import CONTENT_PURPOSE, URL_TTL, content_url, files_page, visible_file
-from roset_local.api.deps import SIGNED_URL, blocking, caller, check_query, decode_body, documents_body, services_of
+from roset_local.access import (
+    CONTENT_PURPOSE,
+    URL_TTL,
+    content_url,
+    files_page,
+    visible_file,
+)
+from roset_local.api.deps import SIGNED_URL, decode_body, documents_body
 from roset_local.api.openapi import Binary, OptionalBody
-from roset_local.api.schemas.files import (BatchStarted, BulkDeleted, Deleted, DownloadLink, FileDetail, FileIds,
-                                          FileList, FileOut, ItemError, ProcessBatch, ProcessOptions,
-                                          ProcessStarted, VariantList, VariantOut)
+from roset_local.api.schemas.files import (
+    BatchStarted,
+    BulkDeleted,
+    Deleted,
+    DownloadLink,
+    FileDetail,
+    FileIds,
+    FileList,
+    FileOut,
+    ItemError,
+    ProcessBatch,
+    ProcessOptions,
+    ProcessStarted,
+    VariantList,
+    VariantOut,
+)
 from roset_local.api.schemas.jobs import JobOut, job_or_none
 from roset_local.connections import nodes as connection_nodes
 from roset_local.errors import BadRequest, Forbidden, NotFound, RosetError
+from roset_local.handlers import blocking, caller, services_of
 from roset_local.index.search import search_file_ids
+from roset_local.inputs import check_query
 from roset_local.pipeline import lifecycle
 from roset_local.pipeline.options import is_metadata_key, processing_options
 from roset_local.services import Services

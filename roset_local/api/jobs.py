@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-
 from litestar import Request, get, post
 from litestar.params import FromPath, FromQuery
 
-from roset_local.api.deps import blocking, caller, services_of
 from roset_local.access import visible_job
 from roset_local.api.schemas.jobs import JobList, JobOut, JobState
 from roset_local.errors import BadRequest
+from roset_local.handlers import blocking, caller, services_of
 from roset_local.pagination import decode_cursor, page, parse_limit
 from roset_local.pipeline import lifecycle
 from roset_local.store import jobs as job_store

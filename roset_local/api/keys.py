@@ -6,10 +6,18 @@ from litestar import Request, delete, get, post
 from litestar.params import FromPath, RawBody
 
 from roset_local import audit
-from roset_local.api.deps import blocking, caller, check_space_name, decode_body, documents_body, services_of
-from roset_local.api.schemas.keys import KeyCreate, KeyCreated, KeyList, KeyOut, KeyRevoked
+from roset_local.api.deps import decode_body, documents_body
+from roset_local.api.schemas.keys import (
+    KeyCreate,
+    KeyCreated,
+    KeyList,
+    KeyOut,
+    KeyRevoked,
+)
 from roset_local.auth import check_scopes
 from roset_local.errors import BadRequest, Forbidden, NotFound
+from roset_local.handlers import blocking, caller, services_of
+from roset_local.inputs import check_space_name
 from roset_local.store import keys as key_store
 from roset_local.timeutil import now_str, parse, to_str
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from litestar import Request, get
 from litestar.params import FromQuery
 
-from roset_local.api.deps import blocking, caller, services_of
 from roset_local.api.schemas.logs import LogList, LogOut
 from roset_local.errors import BadRequest
+from roset_local.handlers import blocking, caller, services_of
 from roset_local.pagination import decode_cursor, page, parse_limit
 from roset_local.store import logs as log_store
 

@@ -8,7 +8,7 @@ from litestar import Request, Response, delete, get, post, put
 from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import Stream
 
-from roset_local.api.deps import SIGNED_URL, blocking, caller, decode_body, documents_body, services_of
+from roset_local.api.deps import SIGNED_URL, decode_body, documents_body
 from roset_local.api.schemas.common import shaped
 from roset_local.api.schemas.files import DownloadLink
 from roset_local.api.schemas.nodes import (
@@ -20,9 +20,9 @@ from roset_local.api.schemas.nodes import (
     NodeUploadInit,
     NodeUploadTicket,
 )
-from roset_local.handlers import with_body
 from roset_local.connections import manage, nodes
 from roset_local.errors import BadRequest
+from roset_local.handlers import blocking, caller, services_of, with_body
 from roset_local.pagination import decode_cursor, page, parse_limit
 from roset_local.store import connections as store
 

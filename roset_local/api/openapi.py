@@ -9,8 +9,17 @@ from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import (Components, OpenAPIFormat, OpenAPIMediaType, OpenAPIResponse, OpenAPIType,
-                                   Operation, RequestBody, Schema, SecurityScheme)
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+    SecurityScheme,
+)
 
 from roset_local import __version__
 from roset_local.auth import security_requirements

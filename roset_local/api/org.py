@@ -8,7 +8,7 @@ from litestar import Request, delete, get, put
 from litestar.params import FromPath, RawBody
 
 from roset_local import audit, secrets
-from roset_local.api.deps import blocking, decode_body, documents_body, services_of
+from roset_local.api.deps import decode_body, documents_body
 from roset_local.api.schemas.common import shaped
 from roset_local.api.schemas.org import (
     OrgSettings,
@@ -21,6 +21,7 @@ from roset_local.api.schemas.org import (
     UsageOut,
 )
 from roset_local.errors import BadRequest, NotFound
+from roset_local.handlers import blocking, services_of
 from roset_local.providers.names import PROVIDER_NAMES
 from roset_local.store import org as org_store
 

@@ -7,9 +7,9 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.params import FromPath, FromQuery
 
-from roset_local.api.deps import blocking, services_of
 from roset_local.access import visible_file
 from roset_local.api.openapi import Binary
+from roset_local.handlers import blocking, services_of
 from roset_local.positions.pages import DEFAULT_WIDTH, page_png
 
 

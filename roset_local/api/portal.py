@@ -13,7 +13,7 @@ from litestar.response import ServerSentEvent
 
 from roset_local import audit
 from roset_local.access import URL_TTL, content_url, portal_file, space_files
-from roset_local.api.deps import blocking, caller, check_space_name, decode_body, documents_body, services_of
+from roset_local.api.deps import decode_body, documents_body
 from roset_local.api.files import variant_shape
 from roset_local.api.openapi import EventStream
 from roset_local.api.schemas.common import shaped
@@ -31,6 +31,8 @@ from roset_local.api.schemas.portal import (
 )
 from roset_local.api.schemas.search import SearchOut
 from roset_local.errors import BadRequest, NotFound
+from roset_local.handlers import blocking, caller, services_of
+from roset_local.inputs import check_space_name
 from roset_local.portal import features, tokens
 from roset_local.services import Services
 from roset_local.store import variants as variant_store

@@ -13,13 +13,14 @@ from litestar.openapi import ResponseSpec
 from litestar.params import RawBody
 from litestar.response import Stream
 
-from roset_local.api.deps import (blocking, caller, check_query, check_space_name, decode_body, documents_body,
-                                 services_of)
+from roset_local.api.deps import decode_body, documents_body
 from roset_local.api.openapi import EventStream
 from roset_local.api.schemas.search import QaOut, QaRequest, SearchOut, SearchRequest
 from roset_local.errors import BadRequest, Unavailable
+from roset_local.handlers import blocking, caller, services_of
 from roset_local.index import qa as qa_engine
 from roset_local.index import search as engine
+from roset_local.inputs import check_query, check_space_name
 from roset_local.pipeline.options import is_metadata_key
 
 

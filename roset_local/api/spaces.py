@@ -6,9 +6,10 @@ from litestar import Request, delete, get
 from litestar.params import FromPath, FromQuery
 
 from roset_local import audit
-from roset_local.api.deps import blocking, caller, check_space_name, services_of
 from roset_local.api.schemas.spaces import SpaceDeleted, SpaceList, SpaceOut, SpaceStats
 from roset_local.errors import NotFound
+from roset_local.handlers import blocking, caller, services_of
+from roset_local.inputs import check_space_name
 from roset_local.pipeline import lifecycle
 from roset_local.store import files as file_store
 

@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 from litestar import Request, Response, get
 from litestar.params import FromQuery
 
-from roset_local.api.deps import blocking, caller, services_of
 from roset_local.api.schemas.system import HealthOut, MeOut, ReadyOut
 from roset_local.auth import key_principal_or_none
+from roset_local.handlers import blocking, caller, services_of
 from roset_local.providers.models import list_models
 from roset_local.queue import queue_depth
 from roset_local.services import Services

@@ -11,12 +11,21 @@ from litestar import Request, get, post, put
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 
-from roset_local.api.deps import SIGNED_URL, blocking, caller, decode_body, documents_body, services_of
-from roset_local.api.schemas.upload import (BatchFile, BatchStatus, BatchUpload, BatchUploadItem, BatchUploadOut,
-                                           UploadCreate, UploadForm, UploadOut, UploadReceived)
+from roset_local.api.deps import SIGNED_URL, decode_body, documents_body
 from roset_local.api.openapi import Binary
+from roset_local.api.schemas.upload import (
+    BatchFile,
+    BatchStatus,
+    BatchUpload,
+    BatchUploadItem,
+    BatchUploadOut,
+    UploadCreate,
+    UploadForm,
+    UploadOut,
+    UploadReceived,
+)
 from roset_local.errors import BadRequest, RosetError
-from roset_local.handlers import with_body
+from roset_local.handlers import blocking, caller, services_of, with_body
 from roset_local.pipeline import intake
 
 

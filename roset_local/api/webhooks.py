@@ -7,7 +7,7 @@ from litestar import Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, RawBody
 
 from roset_local import audit
-from roset_local.api.deps import blocking, caller, decode_body, documents_body, services_of
+from roset_local.api.deps import decode_body, documents_body
 from roset_local.api.schemas.common import shaped
 from roset_local.api.schemas.webhooks import (
     DeliveryList,
@@ -26,6 +26,7 @@ from roset_local.api.schemas.webhooks import (
     WebhookUpdate,
 )
 from roset_local.errors import BadRequest
+from roset_local.handlers import blocking, caller, services_of
 from roset_local.pagination import decode_cursor, page, parse_limit
 from roset_local.store import webhooks as store
 from roset_local.store.events import EVENT_TYPES
