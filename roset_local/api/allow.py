@@ -21,8 +21,9 @@ def record_allow(app: Litestar) -> None:
             handler.opt[ALLOW_OPT] = ", ".join(sorted(route.methods))
 
 
-def answer_options(request: Request) -> Response | None:
-    """The app's ``before_request`` hook: an OPTIONS request gets the recorded method list."""
+async def answer_options(request: Request) -> Response | None:
+    """The app's ``before_request`` hook: an OPTIONS request gets the recorded method list. (A coroutine:
+    Litestar would run a sync hook in a worker thread, a hop on every request.)"""
     if request.method != "OPTIONS":
         return None
     allow = request.route_handler.opt.get(ALLOW_OPT)
