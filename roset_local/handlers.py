@@ -64,7 +64,17 @@ async def with_body(request: Request, consume: Callable[[Iterator[bytes]], T]) -
     A pump task gathers the server's ~64 KiB messages into ~1 MiB pieces and queues them (bounded);
     the thread takes them one hand-off per MiB. Reading ahead matters: without it the socket is not
     drained while the thread hashes and writes, and the upload runs at half speed.
+
+    A body that declares at most one piece (Content-Length <= 1 MiB) is read on the loop first and the
+    thread gets it whole: one thread hop instead of three, no pump task.
     """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) <= HOP_BYTES:
+        try:
+            body = await request.body()
+        except Exception:  # the client went away mid-body
+            raise ClientGone("The client disconnected before the body was complete") from None
+        return await anyio.to_thread.run_sync(functools.partial(consume, iter([body] if body else [])))
     send, receive = anyio.create_memory_object_stream[bytes](max_buffer_size=BUFFERED_HOPS)
     gone: list[bool] = []
 
