@@ -100,11 +100,13 @@ def get_file(request: Request, file_id: FromPath[str]) -> FileDetail:
     services = services_of(request)
     file = visible_file(services, request, file_id)
     variants = variant_store.list_variants(services.db, file_id, with_content=False)
+    jobs = job_store.jobs_for_file(services.db, file_id)
+    latest = next((j for j in jobs if j["id"] == file["latest_job_id"]), None)  # one query fewer than latest_job
     return FileDetail(
         **msgspec.structs.asdict(FileOut.from_row(file)),
         variants=[variant_shape(services, v, content=False) for v in variants],
-        job=job_or_none(job_store.latest_job(services.db, file_id)),
-        jobs=[JobOut.from_row(j) for j in job_store.jobs_for_file(services.db, file_id)],
+        job=job_or_none(latest),
+        jobs=[JobOut.from_row(j) for j in jobs],
     )
 
 
