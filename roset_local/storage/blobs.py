@@ -106,8 +106,10 @@ class BlobStore:
             self._prune(posixpath.dirname(self.path(key)))
 
     def _prune(self, folder: str) -> None:
+        """Remove ``folder`` if it is empty (local stores only): rmdir refuses a non-empty folder, so no
+        listing first (an ``ls`` stats every entry, on every upload's staging folder)."""
         try:
-            if folder.rstrip("/") != self.root and not self.fs.ls(folder):
+            if folder.rstrip("/") != self.root:
                 self.fs.rmdir(folder)
         except (FileNotFoundError, OSError):
             pass
