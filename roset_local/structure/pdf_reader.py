@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import re
+import struct
 from typing import Any
 
 from .model import Box, PageGeometry, Rule, Word
@@ -28,6 +29,7 @@ _ALEFS = frozenset("\u0627\u0623\u0625\u0622")
 _PROBES = {ord(c): False for c in "iljI.,"} | {ord(c): True for c in "mwMW"}
 _BREAKS = frozenset({0, 9, 10, 12, 13, 32, 0xA0, 0x200B, 0xFFFE, 0xFFFF, 0x3000})
 _UNMAPPED = "\ufffd"
+_RECTF = struct.Struct("=4f")  # FS_RECTF: four C floats, left, top, right, bottom
 Matrix = tuple[float, float, float, float, float, float]
 _IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 
@@ -163,6 +165,7 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
     objects: dict[int, tuple[_Font, float, bool]] = {}
     rect = raw.FS_RECTF()
     rect_ref = ctypes.byref(rect)
+    read_rect = _RECTF.unpack_from  # left, top, right, bottom in one call, not four field reads
     calls = _char_calls(raw)
     get_unicode, get_box, get_obj = calls.unicode, calls.loose_box, calls.object_key
     handle = ctypes.c_void_p(ctypes.cast(textpage, ctypes.c_void_p).value)  # the untyped calls' first argument
@@ -213,11 +216,12 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
         font, size, bold = props
         if not get_box(handle, i, rect_ref):
             continue
+        r_left, r_top, r_right, r_bottom = read_rect(rect)
         if upright:
-            x0, y0, x1, y1 = rect.left - left, top - rect.top, rect.right - left, top - rect.bottom
+            x0, y0, x1, y1 = r_left - left, top - r_top, r_right - left, top - r_bottom
         else:
-            x0, y0 = frame.point(rect.left, rect.top)
-            x1, y1 = frame.point(rect.right, rect.bottom)
+            x0, y0 = frame.point(r_left, r_top)
+            x1, y1 = frame.point(r_right, r_bottom)
         if x0 > x1:
             x0, x1 = x1, x0
         if y0 > y1:
