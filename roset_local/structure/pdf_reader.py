@@ -158,8 +158,40 @@ def _char_calls(raw: Any) -> _CharCalls:
     return _CHAR_CALLS[0]
 
 
+def char_codes(raw: Any, textpage: Any, count: int) -> list[int]:
+    """Each character's FPDFText_GetUnicode value, from one FPDFText_GetText call where that is exact.
+
+    PDFium's page text holds one unit per character, in character order, except that it leaves out
+    characters that are neither generated nor printable and writes U+FFFE where a character's own
+    value is 0 (no mapping) or 2 (a hyphen ending a line). So when the text has exactly one UTF-16
+    unit per character, only the U+FFFE positions are asked one by one; otherwise (a character left
+    out, one beyond the BMP) every character is.
+    """
+    get_unicode = _char_calls(raw).unicode
+    handle = ctypes.c_void_p(ctypes.cast(textpage, ctypes.c_void_p).value)
+    if count <= 0:
+        return []
+    buf = (ctypes.c_ushort * (2 * count + 1))()  # room for surrogate pairs: PDFium counts code points
+    units = raw.FPDFText_GetText(textpage, 0, count, buf) - 1  # less the terminating NUL
+    text = ""
+    if units == count:
+        try:
+            text = ctypes.string_at(buf, 2 * units).decode("utf-16-le")
+        except UnicodeDecodeError:  # a lone surrogate
+            text = ""
+    if len(text) != count:
+        return [get_unicode(handle, i) for i in range(count)]
+    codes = list(map(ord, text))
+    i = text.find("\ufffe")
+    while i >= 0:
+        codes[i] = get_unicode(handle, i)
+        i = text.find("\ufffe", i + 1)
+    return codes
+
+
 def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
     count = raw.FPDFText_CountChars(textpage)
+    codes = char_codes(raw, textpage, count)
     words: list[Word] = []
     fonts: dict[int, _Font] = {}
     objects: dict[int, tuple[_Font, float, bool]] = {}
@@ -167,7 +199,7 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
     rect_ref = ctypes.byref(rect)
     read_rect = _RECTF.unpack_from  # left, top, right, bottom in one call, not four field reads
     calls = _char_calls(raw)
-    get_unicode, get_box, get_obj = calls.unicode, calls.loose_box, calls.object_key
+    get_box, get_obj = calls.loose_box, calls.object_key
     handle = ctypes.c_void_p(ctypes.cast(textpage, ctypes.c_void_p).value)  # the untyped calls' first argument
     get_size = raw.FPDFText_GetFontSize
     get_matrix = raw.FPDFText_GetMatrix
@@ -198,8 +230,7 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
                 )
         chars.clear()
 
-    for i in range(count):
-        code = get_unicode(handle, i)
+    for i, code in enumerate(codes):
         if code in _BREAKS or 0x2000 <= code <= 0x200A:
             flush()
             continue
