@@ -214,6 +214,8 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
     cur_size = 0.0
     cur_bold = False
     last_x0 = -1.0
+    last_okey = -1  # no text object has this address
+    props: tuple[_Font, float, bool] | None = None
     glyph_widths: dict[str, list[float]] = {}  # font -> [narrowest, widest] advance per em
 
     def flush() -> None:
@@ -222,11 +224,10 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
             # A glyph without a Unicode mapping standing alone is a bullet; inside a word it is noise.
             text = "\u2022" if text == _UNMAPPED else text.replace(_UNMAPPED, "")
             if text.strip():
+                # Positional: text, box, size, bold, italic, font, mono (keywords cost more, per word).
                 words.append(
-                    Word(
-                        text=text, box=Box(wx0, wy0, wx1, wy1), size=round(cur_size, 2), bold=cur_bold,
-                        italic=cur_font.italic, font=cur_font.name, mono=cur_font.mono,
-                    )
+                    Word(text, Box(wx0, wy0, wx1, wy1), round(cur_size, 2), cur_bold, cur_font.italic, cur_font.name,
+                         cur_font.mono)
                 )
         chars.clear()
 
@@ -235,7 +236,9 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
             flush()
             continue
         okey = get_obj(handle, i) or 0
-        props = objects.get(okey)
+        if okey != last_okey:  # characters of one text object come in runs: one lookup per run
+            last_okey = okey
+            props = objects.get(okey)
         if props is None:
             obj = raw.FPDFText_GetTextObject(textpage, i)
             font = _font_of(raw, textpage, obj, i, fonts)
@@ -244,6 +247,7 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
             get_matrix(textpage, i, matrix_ref)
             scale = abs(matrix.a * matrix.d - matrix.b * matrix.c) ** 0.5 or 1.0
             props = objects[okey] = (font, get_size(textpage, i) * scale, font.bold or fake_bold)
+            last_okey = okey
         font, size, bold = props
         if not get_box(handle, i, rect_ref):
             continue
