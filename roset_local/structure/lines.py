@@ -160,11 +160,13 @@ def _sideways(words: list[Word]) -> tuple[list[Line], list[Word]]:
         run.clear()
 
     for w in words:
-        if len(w.text) <= 2 and run and _stacked(run[-1], w):
+        short = len(w.text) <= 2
+        if short and run and _stacked(run[-1], w):
             run.append(w)
             continue
-        close()
-        if len(w.text) <= 2:
+        if run:  # (closing an empty run does nothing: skipped, as this runs per word)
+            close()
+        if short:
             run.append(w)
         else:
             rest.append(w)

@@ -124,7 +124,7 @@ def _vertical_text(words: list[Word]) -> str:
 
 def text_height(words: list[Word]) -> float:
     """A robust line height for a set of words (the median word height; 10 pt when empty)."""
-    heights = [w.box.height for w in words if w.box.height > 0]
+    heights = [h for h in (w.box.y1 - w.box.y0 for w in words) if h > 0]  # Box.height, computed once a word
     return median(heights) if heights else 10.0
 
 
