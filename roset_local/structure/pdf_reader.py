@@ -28,6 +28,7 @@ _ALEFS = frozenset("\u0627\u0623\u0625\u0622")
 # Letters whose widths tell a monospaced font: False = narrow, True = wide.
 _PROBES = {ord(c): False for c in "iljI.,"} | {ord(c): True for c in "mwMW"}
 _BREAKS = frozenset({0, 9, 10, 12, 13, 32, 0xA0, 0x200B, 0xFFFE, 0xFFFF, 0x3000})
+_BREAK_CODES = _BREAKS | frozenset(range(0x2000, 0x200B))  # and the sized spaces U+2000-U+200A
 _UNMAPPED = "\ufffd"
 _RECTF = struct.Struct("=4f")  # FS_RECTF: four C floats, left, top, right, bottom
 Matrix = tuple[float, float, float, float, float, float]
@@ -189,6 +190,19 @@ def char_codes(raw: Any, textpage: Any, count: int) -> list[int]:
     return codes
 
 
+def _emit(words: list[Word], chars: list[str], x0: float, y0: float, x1: float, y1: float,
+          font: _Font | None, size: float, bold: bool) -> None:
+    """The word built so far (if any) appended to `words`; `chars` emptied for the next one."""
+    if chars and font is not None:
+        text = "".join(chars)
+        # A glyph without a Unicode mapping standing alone is a bullet; inside a word it is noise.
+        text = "\u2022" if text == _UNMAPPED else text.replace(_UNMAPPED, "")
+        if text.strip():
+            # Positional: text, box, size, bold, italic, font, mono (keywords cost more, per word).
+            words.append(Word(text, Box(x0, y0, x1, y1), round(size, 2), bold, font.italic, font.name, font.mono))
+    chars.clear()
+
+
 def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
     count = raw.FPDFText_CountChars(textpage)
     codes = char_codes(raw, textpage, count)
@@ -209,6 +223,7 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
     upright, left, top = frame.rotation == 0, frame.left, frame.top
     # The word being built: characters, box, font, size.
     chars: list[str] = []
+    append, emit = chars.append, _emit
     wx0 = wy0 = wx1 = wy1 = 0.0
     cur_font: _Font | None = None
     cur_size = 0.0
@@ -218,37 +233,23 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
     props: tuple[_Font, float, bool] | None = None
     glyph_widths: dict[str, list[float]] = {}  # font -> [narrowest, widest] advance per em
 
-    def flush() -> None:
-        if chars and cur_font is not None:
-            text = "".join(chars)
-            # A glyph without a Unicode mapping standing alone is a bullet; inside a word it is noise.
-            text = "\u2022" if text == _UNMAPPED else text.replace(_UNMAPPED, "")
-            if text.strip():
-                # Positional: text, box, size, bold, italic, font, mono (keywords cost more, per word).
-                words.append(
-                    Word(text, Box(wx0, wy0, wx1, wy1), round(cur_size, 2), cur_bold, cur_font.italic, cur_font.name,
-                         cur_font.mono)
-                )
-        chars.clear()
-
     for i, code in enumerate(codes):
-        if code in _BREAKS or 0x2000 <= code <= 0x200A:
-            flush()
+        if code in _BREAK_CODES:
+            emit(words, chars, wx0, wy0, wx1, wy1, cur_font, cur_size, cur_bold)
             continue
         okey = get_obj(handle, i) or 0
         if okey != last_okey:  # characters of one text object come in runs: one lookup per run
             last_okey = okey
             props = objects.get(okey)
-        if props is None:
-            obj = raw.FPDFText_GetTextObject(textpage, i)
-            font = _font_of(raw, textpage, obj, i, fonts)
-            fake_bold = bool(obj) and raw.FPDFTextObj_GetTextRenderMode(obj) == fill_stroke
-            # The effective size: the nominal size scaled by the text and page matrices (TeX sets size 1).
-            get_matrix(textpage, i, matrix_ref)
-            scale = abs(matrix.a * matrix.d - matrix.b * matrix.c) ** 0.5 or 1.0
-            props = objects[okey] = (font, get_size(textpage, i) * scale, font.bold or fake_bold)
-            last_okey = okey
-        font, size, bold = props
+            if props is None:
+                obj = raw.FPDFText_GetTextObject(textpage, i)
+                font = _font_of(raw, textpage, obj, i, fonts)
+                fake_bold = bool(obj) and raw.FPDFTextObj_GetTextRenderMode(obj) == fill_stroke
+                # The effective size: the nominal size scaled by the text and page matrices (TeX sets size 1).
+                get_matrix(textpage, i, matrix_ref)
+                scale = abs(matrix.a * matrix.d - matrix.b * matrix.c) ** 0.5 or 1.0
+                props = objects[okey] = (font, get_size(textpage, i) * scale, font.bold or fake_bold)
+            font, size, bold = props
         if not get_box(handle, i, rect_ref):
             continue
         r_left, r_top, r_right, r_bottom = read_rect(rect)
@@ -274,18 +275,17 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
             if size > em:
                 em = size
             if not -0.6 * h < drift < 0.6 * h or gap > 0.25 * em:
-                flush()
+                emit(words, chars, wx0, wy0, wx1, wy1, cur_font, cur_size, cur_bold)
             elif size != cur_size and size > 0 and cur_size > 0 and abs(size - cur_size) > 0.2 * max(size, cur_size):
-                flush()
+                emit(words, chars, wx0, wy0, wx1, wy1, cur_font, cur_size, cur_bold)
         if code == 0x644 and chars and chars[-1] in _ALEFS and abs(x0 - last_x0) < 0.01:
             # A lam-alef ligature glyph comes out as alef, lam: readers expect lam, alef.
             chars.insert(len(chars) - 1, "\u0644")
             continue
         last_x0 = x0
-        probe = _PROBES.get(code)
-        if probe is not None and size > 0:
+        if code in _PROBES and size > 0:
             widths = glyph_widths.setdefault(font.name, [9.0, 0.0])
-            if probe:
+            if _PROBES[code]:
                 widths[1] = max(widths[1], (x1 - x0) / size)
             else:
                 widths[0] = min(widths[0], (x1 - x0) / size)
@@ -302,7 +302,7 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
             if y1 > wy1:
                 wy1 = y1
         if 0x20 < code < 0x7F:
-            chars.append(chr(code))
+            append(chr(code))
             continue
         ch = _LIGATURES.get(code)
         if code == 2 and raw.FPDFText_IsHyphen(textpage, i):
@@ -312,8 +312,8 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
                 ch = _UNMAPPED  # a control code: a glyph the font maps to no character
             else:
                 ch = chr(code) if code < 0xD800 or code > 0xDFFF else ""
-        chars.append(ch)
-    flush()
+        append(ch)
+    emit(words, chars, wx0, wy0, wx1, wy1, cur_font, cur_size, cur_bold)
     # A font whose narrowest letters are as wide as its widest is monospaced, whatever its name says.
     mono = {name for name, (narrow, wide) in glyph_widths.items() if wide > 0 and narrow < 9 and narrow >= 0.85 * wide}
     if mono:
