@@ -190,6 +190,14 @@ def char_codes(raw: Any, textpage: Any, count: int) -> list[int]:
     return codes
 
 
+def _band(y0: float, y1: float) -> tuple[float, float, float, float]:
+    """A word's vertical terms for the next character: y0 + y1, 0.8 em, and the drift band (-0.6 h, 0.6 h)."""
+    h = y1 - y0
+    if h < 1.0:
+        h = 1.0
+    return y0 + y1, 0.8 * h, -0.6 * h, 0.6 * h
+
+
 def _emit(words: list[Word], chars: list[str], x0: float, y0: float, x1: float, y1: float,
           font: _Font | None, size: float, bold: bool) -> None:
     """The word built so far (if any) appended to `words`; `chars` emptied for the next one."""
@@ -225,6 +233,7 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
     chars: list[str] = []
     append, emit = chars.append, _emit
     wx0 = wy0 = wx1 = wy1 = 0.0
+    wsum, em8, low, high = _band(wy0, wy1)
     cur_font: _Font | None = None
     cur_size = 0.0
     cur_bold = False
@@ -263,18 +272,14 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
         if y0 > y1:
             y0, y1 = y1, y0
         if chars:
-            # Comparisons rather than min/max calls: this runs once per character.
-            h = wy1 - wy0
-            if h < 1.0:
-                h = 1.0
-            drift = (y0 + y1) - (wy0 + wy1)
+            # Comparisons rather than min/max calls, and the word's height terms kept from when its
+            # box last grew (`_band`): this runs once per character.
+            drift = (y0 + y1) - wsum
             gap = x0 - wx1
             if wx0 - x1 > gap:
                 gap = wx0 - x1  # either side: right-to-left scripts run leftwards
-            em = 0.8 * h
-            if size > em:
-                em = size
-            if not -0.6 * h < drift < 0.6 * h or gap > 0.25 * em:
+            em = size if size > em8 else em8
+            if not low < drift < high or gap > 0.25 * em:
                 emit(words, chars, wx0, wy0, wx1, wy1, cur_font, cur_size, cur_bold)
             elif size != cur_size and size > 0 and cur_size > 0 and abs(size - cur_size) > 0.2 * max(size, cur_size):
                 emit(words, chars, wx0, wy0, wx1, wy1, cur_font, cur_size, cur_bold)
@@ -292,15 +297,18 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
         if not chars:
             wx0, wy0, wx1, wy1 = x0, y0, x1, y1
             cur_font, cur_size, cur_bold = font, size, bold
+            wsum, em8, low, high = _band(wy0, wy1)
         else:
             if x0 < wx0:
                 wx0 = x0
-            if y0 < wy0:
-                wy0 = y0
             if x1 > wx1:
                 wx1 = x1
-            if y1 > wy1:
-                wy1 = y1
+            if y0 < wy0 or y1 > wy1:
+                if y0 < wy0:
+                    wy0 = y0
+                if y1 > wy1:
+                    wy1 = y1
+                wsum, em8, low, high = _band(wy0, wy1)
         if 0x20 < code < 0x7F:
             append(chr(code))
             continue

@@ -195,8 +195,9 @@ PAGE_TOKEN = 8  # the longest page reference a leader line ends with ("xiii", "A
 def _leader_units(line: Line) -> list[tuple[list[Word], Word]]:
     """The `entry . . . . page` units a line is made of (two in a two-column index), or [] when the line
     is not made of such units alone."""
-    if not any(not w.text or "." in w.text or "…" in w.text for w in line.words):
-        return []  # every unit needs leader dots: most lines have none, and are passed over at once
+    joined = "".join(w.text for w in line.words)
+    if joined.count(".") + joined.count("…") < 4 and all(w.text for w in line.words):
+        return []  # a unit needs 4 leader dots (an empty word counts as one): most lines are passed over at once
     units: list[tuple[list[Word], Word]] = []
     start, dots = 0, 0
     for i, w in enumerate(line.words):
