@@ -47,31 +47,6 @@ def configure_logging(fmt: str, level: str) -> dict[str, Any]:
     }
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(
-        data_dir=getattr(args, "data_dir", None),
-        host=getattr(args, "host", None),
-        port=getattr(args, "port", None),
-        log_format=getattr(args, "log_format", None),
-        workers=getattr(args, "workers", None),
-        queue_url=getattr(args, "queue", None),
-        storage_url=getattr(args, "storage", None),
-    )
-
-
-def _open_services(args: argparse.Namespace) -> Any:
-    """Services on an existing data directory: a mistyped --data-dir must not become a new, empty one."""
-    from roset_local.services import Services, StartupError
-
-    settings = _settings(args)
-    if not settings.data_dir.exists():
-        raise StartupError(
-            f"no data directory at {settings.data_dir}: check --data-dir (or ROSET_DATA_DIR), or create it with "
-            f"`roset-local init --data-dir {settings.data_dir}` (`roset-local serve` also creates it)"
-        )
-    return Services(settings).open()
-
-
 def _port(text: str) -> int:
     """argparse type: a TCP port a server can listen on."""
     try:
@@ -108,7 +83,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from roset_local.app import create_app
 
-    settings = _settings(args)
+    settings = Settings.from_args(args)
     check_bindable(settings.host, settings.port)
     log_config = configure_logging(settings.log_format, settings.log_level)
     app = create_app(settings)
@@ -137,7 +112,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    settings = _settings(args)
+    settings = Settings.from_args(args)
     configure_logging(settings.log_format, settings.log_level)
     if settings.queue_url:
         from roset_local.scaleout import worker as worker_host
@@ -147,9 +122,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
             return worker_host.run(settings)
         except ValueError as exc:
             raise StartupError(str(exc)) from None
+    from roset_local.services import Services
     from roset_local.wiring import wire
 
-    services = wire(_open_services(args))
+    services = wire(Services.open_existing(Settings.from_args(args)))
     services.start(consumer=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -164,7 +140,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     """Create (or upgrade) a data directory without serving: databases, schema, signing key."""
     from roset_local.services import Services
 
-    services = Services(_settings(args)).open()
+    services = Services(Settings.from_args(args)).open()
     services.db.close()
     print(f"data directory ready: {services.settings.data_dir.resolve()}")
     return 0
@@ -187,6 +163,7 @@ def _scopes_arg(text: str | None) -> list[str] | None:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     from roset_local import audit
+    from roset_local.services import Services
     from roset_local.store import keys as key_store
 
     try:
@@ -194,7 +171,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"roset-local: {exc}", file=sys.stderr)
         return 2
-    services = _open_services(args)
+    services = Services.open_existing(Settings.from_args(args))
     try:
         db = services.db
         if args.keys_cmd == "create":

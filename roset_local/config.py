@@ -109,6 +109,13 @@ class Settings:
     worker_lease_seconds: float = 30.0  # a worker host's job lease in Redis (renewed every fifth of it)
 
     @classmethod
+    def from_args(cls, args: object) -> "Settings":
+        """Settings for a command: ``ROSET_*`` variables, then whichever common flags the command has."""
+        flags = {"data_dir": "data_dir", "host": "host", "port": "port", "log_format": "log_format",
+                 "workers": "workers", "queue_url": "queue", "storage_url": "storage"}
+        return cls.from_env(**{field: getattr(args, flag, None) for field, flag in flags.items()})
+
+    @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
         """Build settings from ``ROSET_*`` variables; keyword overrides (CLI flags) win."""
         env = os.environ if env is None else env

@@ -105,6 +105,17 @@ class Services:
         self.live_sync: FolderWatch | None = None  # the server's live-sync thread (None in workers and tools)
 
     # -- setup ---------------------------------------------------------------------------------
+    @classmethod
+    def open_existing(cls, settings: Settings) -> "Services":
+        """Services on an existing data directory (commands other than serve/init): a mistyped
+        --data-dir must not become a new, empty one."""
+        if not settings.data_dir.exists():
+            raise StartupError(
+                f"no data directory at {settings.data_dir}: check --data-dir (or ROSET_DATA_DIR), or create it with "
+                f"`roset-local init --data-dir {settings.data_dir}` (`roset-local serve` also creates it)"
+            )
+        return cls(settings).open()
+
     def open(self) -> "Services":
         s = self.settings
         if s.queue_url:

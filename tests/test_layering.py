@@ -178,3 +178,97 @@ def test_every_storage_provider_has_a_backend_that_implements_the_protocol() -> 
         assert module.__name__ == f"roset_local.storage.backends.{family}"
         missing = [name for name in members if not callable(getattr(module, name, None))]
         assert missing == [], f"{family} backend lacks {missing}"
+
+
+def _runtime_imports(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement that runs (at module level or inside functions), not ``if TYPE_CHECKING:``."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped.update(id(child) for stmt in node.body for child in ast.walk(stmt))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in skipped:
+            yield node
+
+
+def import_graph(modules: list[tuple[str, ast.Module]]) -> dict[str, set[str]]:
+    """Module name → the package's modules it imports (``from pkg import mod`` counts as the module)."""
+    names = {rel.removesuffix(".py").removesuffix("/__init__").replace("/", "."): tree for rel, tree in modules}
+
+    def owner(dotted: str) -> str | None:
+        while dotted and dotted not in names:
+            dotted = dotted.rpartition(".")[0]
+        return dotted or None
+
+    graph: dict[str, set[str]] = {}
+    for name, tree in names.items():
+        deps: set[str | None] = set()
+        for node in _runtime_imports(tree):
+            if isinstance(node, ast.Import):
+                deps.update(owner(a.name.removeprefix("roset_local.")) for a in node.names
+                            if a.name.startswith("roset_local."))
+            elif node.module and node.module.startswith("roset_local"):
+                base = node.module.removeprefix("roset_local").lstrip(".")
+                for alias in node.names:
+                    full = f"{base}.{alias.name}".lstrip(".")
+                    deps.add(full if full in names else owner(base))
+        graph[name] = {d for d in deps if d and d != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_the_cycle_finder_sees_a_cycle_through_a_function_level_import() -> None:
+    a = ast.parse("from roset_local.b import thing\n")
+    b = ast.parse("def f():\n    from roset_local import c\n")
+    c = ast.parse("import roset_local.a\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from roset_local import b\n")
+    graph = import_graph([("a.py", a), ("b.py", b), ("c.py", c)])
+    assert graph == {"a": {"b"}, "b": {"c"}, "c": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles() -> None:
+    """Downward imports only: a module never (even inside a function) imports one that imports it back;
+    upward calls go through the typed hooks (hooks.py) built in wiring.py."""
+    assert cycles(import_graph(_modules())) == []

@@ -158,6 +158,28 @@ def test_cancel_reaches_a_worker_host(cluster: Cluster) -> None:
     assert any("lease withdrawn" in w.logs() for w in cluster.workers)
 
 
+def test_lost_commit_is_applied_from_the_lease(cluster: Cluster) -> None:
+    """A worker host that finishes an attempt and dies before queueing its commit: the API host applies the
+    commit the finished lease carries once a lease period has passed, without running the job again."""
+    receiver = cluster.receiver
+    assert receiver is not None
+    with cluster.api.client() as http:
+        [file_id] = upload_all(http, [("lost.md", b"# Lost commit\n\nthe zephyrine ledger balances.\n",
+                                       "text/markdown")], _test_fault="lose-commit")
+        done = wait_terminal(http, [file_id], timeout=60 + 4 * LEASE_SECONDS)
+        assert done[file_id]["status"] == "completed"
+        [job] = http.get("/v1/jobs", params={"file_id": file_id}).json()["jobs"]
+        assert job["status"] == "completed" and job["attempts"] == 1  # committed, not run again
+        types = {v["type"] for v in http.get(f"/v1/files/{file_id}/variants").json()["variants"]}
+        assert {"markdown", "embeddings", "searchable-index"} <= types
+        hits = http.post("/v1/search", json={"query": "zephyrine", "mode": "text"}).json()["results"]
+        assert any(h["file_id"] == file_id for h in hits)
+    assert "not committed; committing it here" in cluster.api.logs()
+    wait_for(lambda: terminal_hooks(receiver)[file_id] >= 1, 30)
+    time.sleep(1)
+    assert terminal_hooks(receiver)[file_id] == 1
+
+
 def test_redis_outage_loses_nothing(cluster: Cluster) -> None:
     receiver = cluster.receiver
     assert receiver is not None

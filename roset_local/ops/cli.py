@@ -13,15 +13,11 @@ from roset_local import audit
 from roset_local.config import Settings
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(data_dir=getattr(args, "data_dir", None))
-
-
 def cmd_backup(args: argparse.Namespace) -> int:
     from roset_local.ops.backup import BackupError, backup
 
     try:
-        settings = _settings(args)
+        settings = Settings.from_args(args)
         result = backup(settings, Path(args.dest))
     except BackupError as exc:
         print(f"roset-local backup: {exc}", file=sys.stderr)
@@ -39,14 +35,14 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     from roset_local.ops.restore import RestoreError, restore
 
-    target = _settings(args).data_dir
+    target = Settings.from_args(args).data_dir
     try:
         result = restore(Path(args.src), target)
     except RestoreError as exc:
         print(f"roset-local restore: {exc}", file=sys.stderr)
         return 1
     # Recorded in the restored database: the trail there shows the restore after the backup's own entries.
-    audit.record_command(replace(_settings(args), data_dir=target), audit.cli_actor("restore"), "restore.applied",
+    audit.record_command(replace(Settings.from_args(args), data_dir=target), audit.cli_actor("restore"), "restore.applied",
                          target_type="backup", target_id=str(Path(args.src).resolve()),
                          changes={"files": result.files, "bytes": result.bytes})
     print(f"restored {result.files} files ({result.bytes / 1024**2:.1f} MiB) into {result.data_dir}")
@@ -58,7 +54,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from roset_local.ops.doctor import run_doctor
 
-    report = run_doctor(_settings(args))
+    report = run_doctor(Settings.from_args(args))
     if args.verbose:
         for line in report.ok:
             print(f"ok: {line}")
@@ -78,7 +74,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from roset_local.ops.doctor import model_rows
 
-    settings = _settings(args)
+    settings = Settings.from_args(args)
     rows: list[dict[str, Any]] | None = model_rows(settings)
     if rows is None:
         print("the local providers are not part of this build: no models", file=sys.stderr)

@@ -52,9 +52,10 @@ def _run(args: argparse.Namespace, db: Any) -> str:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    from roset_local.cli import _open_services
+    from roset_local.config import Settings
+    from roset_local.services import Services
 
-    services = _open_services(args)
+    services = Services.open_existing(Settings.from_args(args))
     try:
         out = _run(args, services.db)
     except ValueError as exc:

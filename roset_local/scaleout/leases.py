@@ -30,11 +30,14 @@ class Lease:
     host: str | None = None
     stage: str | None = None
     progress: int = 0
-    since: float = 0.0  # when the order was offered (time.time())
+    since: float = 0.0  # when the lease was last written (time.time()): offered, renewed or finished
+    report: dict[str, Any] | None = None  # a finished attempt's commit, kept until the API host applies it
 
 
-def _encode(state: str, host: str | None = None, stage: str | None = None, progress: int = 0) -> str:
-    return json.dumps({"state": state, "host": host, "stage": stage, "progress": progress, "since": time.time()})
+def _encode(state: str, host: str | None = None, stage: str | None = None, progress: int = 0,
+            report: dict[str, Any] | None = None) -> str:
+    return json.dumps({"state": state, "host": host, "stage": stage, "progress": progress, "since": time.time(),
+                       "report": report})
 
 
 class Leases:
@@ -76,7 +79,7 @@ class Leases:
             return None
         data = json.loads(raw)
         return Lease(data["state"], data.get("host"), data.get("stage"), int(data.get("progress") or 0),
-                     float(data.get("since") or 0))
+                     float(data.get("since") or 0), data.get("report"))
 
     # -- a worker host -------------------------------------------------------------------------
     def take(self, job_id: str, attempt: int, host: str, ttl: float) -> bool:
@@ -88,10 +91,12 @@ class Leases:
         return bool(self.redis.set(lease_key(job_id, attempt), _encode(RUNNING, host, stage, progress),
                                    ex=max(1, int(ttl)), xx=True))
 
-    def finish(self, job_id: str, attempt: int, host: str) -> bool:
+    def finish(self, job_id: str, attempt: int, host: str, report: dict[str, Any]) -> bool:
         """The result is stored and its commit about to be queued: the lease no longer expires, so the
-        API host does not re-run the job while the commit waits. False when the lease was lost."""
-        return bool(self.redis.set(lease_key(job_id, attempt), _encode(DONE, host, "finishing", 95),
+        API host does not re-run the job while the commit waits, and it carries the commit itself, so
+        the API host applies it even if the queued one is lost (the worker host dies before queueing
+        it, or the task fails). False when the lease was lost."""
+        return bool(self.redis.set(lease_key(job_id, attempt), _encode(DONE, host, "finishing", 95, report),
                                    ex=OFFER_TTL, xx=True))
 
     # -- the worker registry -------------------------------------------------------------------

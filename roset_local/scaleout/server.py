@@ -12,7 +12,7 @@ from roset_local.pipeline.lifecycle import file_event_data, notify_events, settl
 from roset_local.pipeline.process import LEASE_SECONDS, fail_job, recover, requeue_job, run_job
 from roset_local.pipeline.steps import CancelToken, JobGone, JobRun, make_plan, swap_in
 from roset_local.queue import queue_depth, redis_huey, redis_pool
-from roset_local.scaleout.leases import QUEUED, RUNNING, Leases
+from roset_local.scaleout.leases import DONE, QUEUED, RUNNING, Lease, Leases
 from roset_local.scaleout.queues import WORK_QUEUE, commit_task, owner_of, runs_elsewhere, work_task
 from roset_local.scaleout.results import Result
 from roset_local.store import files as file_store
@@ -44,6 +44,9 @@ class ScaleOut:
         self.interval = max(0.5, min(2.0, self.lease_seconds / 5))
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
+        # The commit task (huey's consumer) and the lease watcher may apply the same commit: one at a time,
+        # so the second sees the job completed instead of racing it inside swap_in.
+        self._commit_lock = threading.Lock()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._watch, name="roset-scaleout-leases", daemon=True)
@@ -118,6 +121,10 @@ class ScaleOut:
     # -- commit --------------------------------------------------------------------------------
     def apply_commit(self, report: dict[str, Any]) -> None:
         """Apply one attempt's result in one transaction; a late, lost or repeated report changes nothing."""
+        with self._commit_lock:
+            self._apply_commit(report)
+
+    def _apply_commit(self, report: dict[str, Any]) -> None:
         services, db = self.services, self.services.db
         job_id, attempt = report["job_id"], int(report["attempt"])
         owner = owner_of(job_id, attempt)
@@ -205,22 +212,48 @@ class ScaleOut:
                     queue_empty = int(self.work_huey.pending_count()) == 0
                 if queue_empty:
                     lease = None
+            if lease is not None and lease.state == DONE and time.time() - lease.since > self.lease_seconds:
+                self._commit_stalled(job_id, attempt, lease)
+                continue
             if lease is None:
                 log.warning("job %s attempt %d: its worker host stopped renewing; running it again", job_id, attempt)
                 self.leases.withdraw(job_id, attempt)
-                if not requeue_job(services, job, owner, delay=None):
-                    file = file_store.get_file(db, job["file_id"])
-                    if file is not None:
-                        fail_job(services, job, file, owner, "provider_crashed",
-                                 f"Worker hosts stopped answering {job['attempts']} times", time.monotonic())
+                self._run_again(job, owner, "Worker hosts stopped answering")
                 continue
             if (job["lease_expires_at"] or 0) - time.time() < LEASE_SECONDS / 2:
                 job_store.heartbeat(db, job_id, owner, LEASE_SECONDS)
-            if lease.state == RUNNING:
+            if lease.state in (RUNNING, DONE):
                 if lease.host and job.get("worker_host") != lease.host:
                     set_job_runner(db, job_id, host=lease.host)
                 if lease.stage and (lease.stage, lease.progress) != (job["stage"], job["progress"]):
                     job_store.set_progress(db, job_id, owner, lease.progress, lease.stage)
+
+    def _commit_stalled(self, job_id: str, attempt: int, lease: Lease) -> None:
+        """A finished attempt whose commit has not arrived for a lease period: it was lost (the worker
+        host died between finishing and queueing it, or the task failed). Apply the commit the lease
+        carries; without one (or if it fails), the job runs again rather than staying 'processing'."""
+        log.warning("job %s attempt %d: finished %.0f s ago and not committed; committing it here",
+                    job_id, attempt, time.time() - lease.since)
+        if lease.report is not None:
+            try:
+                self.apply_commit(lease.report)
+                return
+            except Exception:
+                log.exception("job %s attempt %d: its stalled commit failed; running it again", job_id, attempt)
+        job = job_store.get_job(self.services.db, job_id)
+        owner = owner_of(job_id, attempt)
+        if job is None or job["status"] != "processing" or job["lease_owner"] != owner:
+            self.leases.withdraw(job_id, attempt)
+            return
+        self.leases.withdraw(job_id, attempt)
+        self._run_again(job, owner, "Worker hosts' results were lost")
+
+    def _run_again(self, job: dict[str, Any], owner: str, why: str) -> None:
+        if not requeue_job(self.services, job, owner, delay=None):
+            file = file_store.get_file(self.services.db, job["file_id"])
+            if file is not None:
+                fail_job(self.services, job, file, owner, "provider_crashed", f"{why} {job['attempts']} times",
+                         time.monotonic())
 
     # -- status --------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -153,6 +153,10 @@ class WorkerHost:
             with self._lock:
                 self.running.pop((job_id, attempt), None)
         report["elapsed_ms"] = int((time.monotonic() - item.started) * 1000)
+        if self.settings.test_faults and order["test_options"].get("_test_fault") == "lose-commit":
+            # tests only: the lease is finished but the commit never queued, as when the host dies in between
+            self.leases.finish(job_id, attempt, self.host, report)
+            return
         self._hand_over(report)
 
     def _hand_over(self, report: dict[str, Any]) -> None:
@@ -161,7 +165,7 @@ class WorkerHost:
         delay = 0.5
         while True:
             try:
-                if not self.leases.finish(report["job_id"], report["attempt"], self.host):
+                if not self.leases.finish(report["job_id"], report["attempt"], self.host, report):
                     self._drop(report, "lease lost before commit")
                     return
                 self.commit(report)

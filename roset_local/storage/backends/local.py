@@ -14,28 +14,11 @@ from typing import IO, Any
 
 from roset_local.storage.backends.errors import ConnectionAccessError, ConnectionConfigError
 from roset_local.storage.backends.model import Page, ObjectInfo, PresignedUpload, guess_type
+from roset_local.storage.backends.roots import inside, resolve_base
 from roset_local.storage.backends.spec import ConnectionSpec
 
 
 NO_SIGNED_URLS = "local connections have no signed URLs: serve local_path() instead"
-
-
-def _inside(path: str, base: str) -> bool:
-    return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
-
-
-def resolve_base(spec: ConnectionSpec) -> str:
-    """The connection directory's real absolute path; refuses anything outside ``local_roots``."""
-    if not spec.local_roots:
-        raise ConnectionConfigError("local connections are disabled: no local roots are configured (ROSET_LOCAL_ROOTS)")
-    if not spec.bucket or "\x00" in spec.bucket:
-        raise ConnectionConfigError("bucket must be a directory path for a local connection")
-    roots = [os.path.realpath(os.path.abspath(os.path.expanduser(r))) for r in spec.local_roots]
-    candidates = [spec.bucket] if os.path.isabs(spec.bucket) else [os.path.join(r, spec.bucket) for r in roots]
-    allowed = [real for real in map(os.path.realpath, candidates) if any(_inside(real, r) for r in roots)]
-    if allowed:  # a relative name prefers the root where that directory exists
-        return next((real for real in allowed if os.path.isdir(real)), allowed[0])
-    raise ConnectionConfigError(f"{spec.bucket!r} is not inside an allowed local root")
 
 
 def _check_key(key: str) -> str:
@@ -54,7 +37,7 @@ def local_path(spec: ConnectionSpec, key: str) -> str:
     """
     base = resolve_base(spec)
     path = os.path.join(base, *_check_key(key).split("/"))
-    if not _inside(os.path.realpath(path), base):
+    if not inside(os.path.realpath(path), base):
         raise ConnectionConfigError(f"key {key!r} leads outside the connection directory")
     return path
 
@@ -105,7 +88,7 @@ def _entries(base: str, rel_dir: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
     if rel_dir and any(p in ("", ".", "..") for p in rel_dir.split("/")):
         raise ConnectionConfigError(f"prefix {rel_dir!r} is not a clean relative path")
     directory = os.path.realpath(os.path.join(base, *rel_dir.split("/"))) if rel_dir else base
-    if not _inside(directory, base):
+    if not inside(directory, base):
         raise ConnectionConfigError(f"prefix {rel_dir!r} leads outside the connection directory")
     try:
         scanner = os.scandir(directory)
@@ -115,7 +98,7 @@ def _entries(base: str, rel_dir: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
         for entry in scanner:
             key = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             if entry.is_symlink():
-                if entry.is_dir() or not _inside(os.path.realpath(entry.path), base):
+                if entry.is_dir() or not inside(os.path.realpath(entry.path), base):
                     continue  # never follow linked folders (loops) or links leading out
             if entry.is_dir(follow_symlinks=False):
                 yield key + "/", entry

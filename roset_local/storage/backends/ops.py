@@ -25,6 +25,7 @@ from roset_local.storage.backends.errors import (
     ObjectNotFoundError,
 )
 from roset_local.storage.backends.model import ObjectInfo, PresignedUpload
+from roset_local.storage.backends.roots import resolve_base
 from roset_local.storage.backends.spec import ConnectionSpec, Family, scrub
 
 T = TypeVar("T")
@@ -307,7 +308,7 @@ def local_directory(spec: ConnectionSpec) -> str:
     """For ``local`` connections: the real absolute path of the connection directory (inside a root)."""
     if spec.family != "local":
         raise ConnectionConfigError("local_directory is only for local connections")
-    return local.resolve_base(spec)
+    return resolve_base(spec)
 
 
 def guarded(spec: ConnectionSpec, what: str, func: Callable[[], T]) -> T:

@@ -126,7 +126,7 @@ class ConnectionSpec:
         fam = info["family"]
         if fam == "local":
             if self.bucket:
-                from roset_local.storage.backends.local import resolve_base
+                from roset_local.storage.backends.roots import resolve_base
 
                 resolve_base(self)  # raises on a path outside the roots
             return
