@@ -15,8 +15,14 @@ clock; the machine's load average is printed since other work on 2 cores inflate
 
 from __future__ import annotations
 
-import argparse
 import os
+
+# One BLAS thread: after each multi-threaded numpy pass (the exact baseline) OpenBLAS leaves its
+# workers spinning on the other core, so the search timed right after it shared its core with them
+# (1M, load ~2: vector wall p50 7.7 ms against 3.7 ms of CPU; 4.6 ms with one thread at load ~4).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse
 import shutil
 import sys
 import tempfile
