@@ -13,7 +13,7 @@ measured in the same run on the same machine.
    the same body to disk with sha256, same client (curl), same host (goal >= 0.8); RSS over idle
    during the upload (goal <= 150 MB).
 
-Usage: .venv/bin/python scripts/bench_ingest.py [--size-mb 1024] [--pdfs 20] [--small 20]
+Usage: .venv/bin/python scripts/bench_ingest.py [--size-mb 1024] [--pdfs 20] [--small 20] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -134,20 +134,30 @@ def upload(http: httpx.Client, name: str, data: bytes, variants: list[str] | Non
     return resp.json()
 
 
-def wait_done(http: httpx.Client, ids: list[str], timeout: float = 1800) -> None:
+def wait_done(http: httpx.Client, ids: list[str], timeout: float = 1800, poll: float = 0.01) -> int:
+    """Wait until every file is completed or failed; returns the status requests it made.
+
+    One file is asked at a time (the first not yet done), every ``poll`` seconds while it runs and
+    at once for the next when it is done: the end is seen within ``poll`` of the last file's
+    completion. Asking every pending file back to back (as this did until the ingest2 branch) made
+    ~230 requests a second while 20 files ingested: a third of a core between the client and the
+    server, load that the raw baseline never carries.
+    """
     deadline = time.monotonic() + timeout
-    pending = set(ids)
+    pending = list(ids)
+    requests = 0
     while pending and time.monotonic() < deadline:
-        for fid in list(pending):
-            body = http.get(f"/v1/files/{fid}").json()
-            if body["status"] in ("completed", "failed"):
-                if body["status"] == "failed":
-                    print("  failed:", body.get("error"))
-                pending.discard(fid)
-        if pending:
-            time.sleep(0.01)
+        body = http.get(f"/v1/files/{pending[0]}").json()
+        requests += 1
+        if body["status"] in ("completed", "failed"):
+            if body["status"] == "failed":
+                print("  failed:", body.get("error"))
+            pending.pop(0)
+        else:
+            time.sleep(poll)
     if pending:
         raise SystemExit(f"{len(pending)} files did not finish")
+    return requests
 
 
 def raw_index_seconds(pdfs: list[bytes], work: Path) -> tuple[float, float, int]:
@@ -207,27 +217,48 @@ def bench_time_to_searchable(server: LiveServer) -> None:
     print(f"  job timings (ms): {timings}")
 
 
-def bench_throughput(server: LiveServer, work: Path, n_pdfs: int) -> None:
+def bench_throughput(server: LiveServer, work: Path, n_pdfs: int, rounds: int = 2) -> None:
+    """Raw, then end to end, ``rounds`` times alternating with new content each round (the same bytes
+    again would be copied from their twins); the best of each. One load spike of another process on
+    the shared machine moved a single round's ratio anywhere between 0.63 and 1.03."""
     sizes = [(1, 2, 4, 8, 16)[i % 5] for i in range(n_pdfs)]  # mixed: 1 to 16 pages
-    pdfs = [text_pdf(pages, i) for i, pages in enumerate(sizes)]
     total_pages = sum(sizes)
-    extract_s, embed_s, chunks = raw_index_seconds(pdfs, work)
-    raw_s = extract_s + embed_s
-    with api(server) as http:
-        latency = ListLatency(server.url)
-        cpu0, t0 = cpu_seconds(server.proc.pid), time.perf_counter()
-        latency.start()
-        ids = [upload(http, f"mixed{i}.pdf", data)["id"] for i, data in enumerate(pdfs)]
-        wait_done(http, ids)
-        e2e_s = time.perf_counter() - t0
-        cpu = cpu_seconds(server.proc.pid) - cpu0
-        samples = latency.stop()
-    e2e_rate, raw_rate = total_pages / e2e_s, total_pages / raw_s
+    raw_runs: list[tuple[float, float]] = []
+    raw_cpu: list[float] = []
+    e2e_runs: list[tuple[float, float, int]] = []  # (seconds, server CPU seconds, status requests)
+    client_cpu: list[float] = []
+    samples: list[float] = []
+    for round_no in range(rounds):
+        pdfs = [text_pdf(pages, i + 1000 * round_no) for i, pages in enumerate(sizes)]
+        cpu_before = time.process_time()
+        extract_s, embed_s, chunks = raw_index_seconds(pdfs, work)
+        raw_cpu.append(time.process_time() - cpu_before)
+        raw_runs.append((extract_s, embed_s))
+        with api(server) as http:
+            latency = ListLatency(server.url)
+            cpu0, client0, t0 = cpu_seconds(server.proc.pid), time.process_time(), time.perf_counter()
+            latency.start()
+            ids = [upload(http, f"mixed{round_no}-{i}.pdf", data)["id"] for i, data in enumerate(pdfs)]
+            polls = wait_done(http, ids)
+            e2e_s = time.perf_counter() - t0
+            e2e_runs.append((e2e_s, cpu_seconds(server.proc.pid) - cpu0, polls))
+            client_cpu.append(time.process_time() - client0)
+            samples += latency.stop()
+    extract_s, embed_s = min(raw_runs, key=sum)
+    e2e_s, cpu, polls = min(e2e_runs)
+    e2e_rate, raw_rate = total_pages / e2e_s, total_pages / (extract_s + embed_s)
+    each = ", ".join(f"{sum(r) / e[0]:.2f}" for r, e in zip(raw_runs, e2e_runs))
     print(f"{n_pdfs} mixed PDFs ({total_pages} pages, {chunks} chunks, default variants): end to end "
           f"{e2e_rate:.1f} pages/s ({e2e_s:.2f} s); raw extraction + raw embedding {raw_rate:.1f} pages/s "
-          f"({extract_s:.2f} s + {embed_s:.2f} s, same model)")
-    print(f"  ratio end-to-end/raw: {e2e_rate / raw_rate:.2f} (goal >= 0.8)")
-    print(f"  server CPU during ingest: {cpu / e2e_s:.2f} cores busy of {os.cpu_count()}")
+          f"({extract_s:.2f} s + {embed_s:.2f} s, same model); best of {rounds} each")
+    print(f"  ratio end-to-end/raw: {e2e_rate / raw_rate:.2f} (goal >= 0.8); round by round {each}")
+    print(f"  server CPU during ingest: {cpu / e2e_s:.2f} cores busy of {os.cpu_count()}; the client asked for "
+          f"the files' status {polls} times")
+    # Load-independent: when both sides keep every core busy, the ratio is about the ratio of their CPU.
+    e2e_cpu, client = min(c for _, c, _ in e2e_runs), min(client_cpu)
+    print(f"  CPU seconds: end to end {e2e_cpu:.1f} in the server (extraction processes included) + {client:.1f} in "
+          f"this client (uploads, status, list calls); raw {min(raw_cpu):.1f}: CPU-bound ratio "
+          f"{min(raw_cpu) / (e2e_cpu + client):.2f}")
     print(f"  GET /v1/files while ingesting: p50 {statistics.median(samples):.1f} ms, p95 {p95(samples):.1f} ms, "
           f"max {max(samples):.1f} ms over {len(samples)} calls (goal p95 < 100 ms)")
 
@@ -352,6 +383,7 @@ def main() -> int:
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--pdfs", type=int, default=20)
     parser.add_argument("--small", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=2, help="throughput rounds (raw and end to end), best of each")
     parser.add_argument("--skip-upload", action="store_true")
     parser.add_argument("--workers", type=int, default=2, help="the server's job threads (ROSET_WORKERS)")
     args = parser.parse_args()
@@ -364,7 +396,7 @@ def main() -> int:
         with api(server) as http:  # load the models and start the workers first
             wait_done(http, [upload(http, "warm.pdf", text_pdf(2, 0))["id"]])
         bench_time_to_searchable(server)
-        bench_throughput(server, work, args.pdfs)
+        bench_throughput(server, work, args.pdfs, args.rounds)
         bench_small_files(server, args.small)
         bench_fixed_cost(server, args.small)
         if not args.skip_upload:

@@ -12,7 +12,7 @@ import numpy as np
 
 from roset_local.index.embedder import Embedder, local_embedder
 
-MAX_TEXTS = 32  # a full batch goes at once (16 texts per model session, 2 sessions)
+MAX_TEXTS = 32  # a full batch goes at once (the model splits it over its sessions)
 # How long a partial batch waits for other jobs' chunks: none by default. Calls that arrive while
 # the model is busy go together in its next call; waiting 10 ms for more measured no gain on
 # MiniLM, whose cost per chunk hardly depends on the batch size (scripts/bench_ingest.py).
