@@ -81,6 +81,8 @@ class Settings:
     max_upload_bytes: int = 5 * 1024**3
     workers: int = field(default_factory=lambda: os.cpu_count() or 2)
     consumer: bool = True  # run the queue consumer inside the server process
+    # Start the extraction worker processes in the background right after start-up (with the consumer).
+    prestart_extraction: bool = True
     job_timeout_seconds: int = 1800
     upload_url_ttl_seconds: int = 3600
     public_url: str | None = None  # base of absolute URLs handed out; None → http://host:port
@@ -154,6 +156,7 @@ class Settings:
             ann_min_vectors=_int(env, "ROSET_ANN_MIN_VECTORS", 20_000),
             ann_save_seconds=float(_int(env, "ROSET_ANN_SAVE_SECONDS", 60)),
             consumer=_bool(env, "ROSET_CONSUMER", True),
+            prestart_extraction=_bool(env, "ROSET_PRESTART_EXTRACTION", True),
             live_sync=_bool(env, "ROSET_LIVE_SYNC", True),
             sync_minute_seconds=_floats(env, "ROSET_SYNC_MINUTE_SECONDS", (60.0,))[0],
             queue_url=env.get("ROSET_QUEUE_URL") or None,

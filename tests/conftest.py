@@ -40,7 +40,10 @@ def auth(key: str = ADMIN_KEY) -> dict[str, str]:
 def settings(tmp_path: Path) -> Settings:
     # live_sync off: a test that writes files and then syncs must not race the directory watcher
     # (tests/test_live_sync.py turns it on).
-    return Settings.from_env({}, data_dir=tmp_path / "data", admin_key=ADMIN_KEY, workers=2, live_sync=False)
+    # prestart_extraction off: an app per test must not spawn two extraction processes it never uses.
+    return Settings.from_env(
+        {}, data_dir=tmp_path / "data", admin_key=ADMIN_KEY, workers=2, live_sync=False, prestart_extraction=False
+    )
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from roset_local.caches import Registry
-from roset_local.index.ann import AnnConfig, AnnIndex, prune_unindexed_logs
+from roset_local.index.ann import CONNECTIVITY, AnnConfig, AnnIndex, prune_unindexed_logs
 from roset_local.index.vectors import nearest, sign_bits
 from roset_local.store import chunks as store
 from roset_local.store import schema
@@ -249,3 +249,40 @@ def test_the_log_of_a_table_without_a_graph_is_pruned_and_a_graphs_is_kept(corpu
     assert c.db.value(logged, {"t": c.table}) == 3
     assert prune_unindexed_logs(c.services) == 0  # the table has a graph now: its log is the graph's to trim
     assert c.db.value(logged, {"t": c.table}) == 3
+
+
+def test_a_graph_saved_with_another_layout_is_rebuilt_with_the_same_answers(corpus):
+    """Graphs saved before the layout was recorded (M=16) or with another one are rebuilt, never searched."""
+    c = corpus
+    queries = unit(c.rng, 3)
+    before = [search(c, q) for q in queries]
+    meta_path = the_graph(c).path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    assert meta["connectivity"] == CONNECTIVITY
+    del meta["connectivity"]  # what the M=16 code wrote
+    meta_path.write_text(json.dumps(meta))
+    restarted = SimpleNamespace(**{**vars(c), "services": fake_services(c.db, c.services.settings)})
+    assert [search(restarted, q) for q in queries] == before
+    graph = the_graph(restarted)
+    assert graph.recovered == "built" and graph.index.connectivity == CONNECTIVITY
+    assert json.loads(meta_path.read_text())["connectivity"] == CONNECTIVITY  # saved in the new layout
+
+
+def test_searches_read_the_log_only_when_the_table_changed(corpus, monkeypatch):
+    c = corpus
+    reads = []
+    real = store.vector_log_after
+    monkeypatch.setattr(store, "vector_log_after", lambda *a: reads.append(a) or real(*a))
+    query = unit(c.rng, 1)[0]
+    first = search(c, query)
+    reads.clear()
+    assert search(c, query) == first and search(c, query) == first
+    assert reads == []  # nothing inserted or deleted: no log query
+    late = unit(c.rng, 2)
+    (cid, _) = add_file(c.db, c.table, "late-1", "big", late)
+    assert search(c, late[0], k=1) == [cid] and reads  # an insert is followed
+    reads.clear()
+    with c.db.write():
+        store.delete_file_chunks(c.db, "late-1")
+    assert cid not in search(c, late[0], k=5) and reads  # and a delete
+    assert not the_graph(c).index.contains(cid)

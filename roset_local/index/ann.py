@@ -30,15 +30,18 @@ from roset_local.store.db import Database
 log = logging.getLogger(__name__)
 
 DTYPE = "i8"  # f16 gave the same recall at 1M (0.66 vs 0.68) with 1.7x the memory; see the README
-CONNECTIVITY = 16
-EXPANSION_ADD = 64  # build cost grows with it; 64 keeps recall@10 >= 0.95 after the exact re-score
-EXPANSION_SEARCH = 1024  # clustered corpora need a wide beam: at 1M, 128 gave recall@10 0.68, 1024 0.96
+# Clustered corpora need a well-linked graph and a wide beam. At 1M (scripts/bench_search.py) M=16
+# with ef_add 64 needed a beam of 1024 for recall@10 0.97; M=32 with ef_add 128 reaches it with 448,
+# in two thirds of the graph walk, for twice the build time and a third more memory (README).
+CONNECTIVITY = 32
+EXPANSION_ADD = 128
+EXPANSION_SEARCH = 448
 BUILD_PAGE = 50_000
 MAX_FETCH = 4096  # beyond this many graph candidates a filtered search goes to the exact/coarse path
 # Graph candidates re-scored in float, each a row read from SQLite. At 1M the graph's best 30 held
-# every true top-10 neighbour its best 100 held (recall@10 0.972 both, scripts/bench_search.py):
-# the miss is the graph's, never the re-score's, so re-scoring more only costs row reads.
-RESCORE = 40
+# every true top-10 neighbour its best 100 held: the miss is the graph's, never the re-score's, so
+# re-scoring more only costs row reads (20 lost 0.002-0.004 of recall@10).
+RESCORE = 30
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class AnnIndex:
         self.saved_at = time.monotonic()
         self.ready = False
         self.recovered = ""  # how the graph came to be: "built", "loaded", "loaded+replayed N"
+        self.followed: object = None  # the table state (insert/delete counters) the log was last applied at
         self._lock = threading.RLock()
 
     @property
@@ -110,7 +114,12 @@ class AnnIndex:
             return False
         try:
             meta = json.loads(path.with_suffix(".json").read_text())
-            if meta.get("dimensions") != self.dimensions or meta.get("dtype") != DTYPE:
+            # A graph of another layout (graphs saved before "connectivity" was recorded are M=16)
+            # would need another beam for the same recall: rebuild it rather than search it badly.
+            layout = (meta.get("dimensions"), meta.get("dtype"), meta.get("connectivity", 16))
+            if layout != (self.dimensions, DTYPE, CONNECTIVITY):
+                log.info("ANN index %s has layout %s, not %s; rebuilding it", path, layout,
+                         (self.dimensions, DTYPE, CONNECTIVITY))
                 return False
             index = _new_index(self.dimensions)
             index.load(str(path))
@@ -134,7 +143,7 @@ class AnnIndex:
             index.add(keys, matrix, threads=threads)
             after = rows[-1][0]
         with self._lock:
-            self.index, self.seq = index, seq
+            self.index, self.seq, self.followed = index, seq, None
             self.recovered = "built"
         self.apply_log(db)  # entries written while building (adds already present are skipped)
         self.ready = True
@@ -161,6 +170,18 @@ class AnnIndex:
                 self.seq = int(entries[-1][0])
                 total += len(entries)
 
+    def follow(self, db: Database, state: object) -> None:
+        """Apply the log unless the table's state (read before this call) is the one last followed.
+
+        Every log entry is written in the transaction that bumps the table's insert or delete
+        counter, so an unchanged state means no new entries: a search then skips the log query.
+        """
+        if state is not None and state == self.followed:
+            return
+        with self._lock:
+            self.apply_log(db)
+            self.followed = state
+
     def save(self, db: Database, *, force: bool = False) -> bool:
         """Write the graph atomically if it changed (and the cadence allows); then prune the log."""
         path = self.path
@@ -176,7 +197,8 @@ class AnnIndex:
             self.index.save(str(tmp))
             _fsync(tmp)
             os.replace(tmp, path)
-            meta = {"seq": self.seq, "dimensions": self.dimensions, "dtype": DTYPE, "count": len(self.index)}
+            meta = {"seq": self.seq, "dimensions": self.dimensions, "dtype": DTYPE, "connectivity": CONNECTIVITY,
+                    "count": len(self.index)}
             tmp_meta = path.with_suffix(".json.tmp")
             tmp_meta.write_text(json.dumps(meta))
             _fsync(tmp_meta)
@@ -202,13 +224,19 @@ def _fsync(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def ann_index(services: Any, table: str, dimensions: int, vectors: int) -> AnnIndex | None:
+def ann_index(services: Any, table: str, dimensions: int, vectors: int, state: object = None) -> AnnIndex | None:
     """The process's ready graph for a table, or None while the exact path serves it.
 
     Tables under ``min_vectors`` never get a graph. Above it the first search opens or builds it:
     in the caller for a small table, in a background thread for a large one (searches take the
-    exact/coarse path until it is ready).
+    exact/coarse path until it is ready). ``state``: the table's counters, read before this call
+    (see ``AnnIndex.follow``); None always reads the log.
     """
+    ann = services.ann_indexes.get(AnnIndex, table)
+    if ann is not None and ann.ready and vectors >= ann.config.min_vectors:  # the per-query path
+        ann.follow(services.db, state)
+        ann.save(services.db)
+        return ann
     config = AnnConfig.of(services)
     if vectors < config.min_vectors:
         return None
@@ -225,7 +253,7 @@ def ann_index(services: Any, table: str, dimensions: int, vectors: int) -> AnnIn
             threading.Thread(target=_open_logged, args=(ann, services.db), name=f"ann-{table}", daemon=True).start()
     if not ann.ready:
         return None
-    ann.apply_log(services.db)
+    ann.follow(services.db, state)
     ann.save(services.db)
     return ann
 

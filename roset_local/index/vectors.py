@@ -73,12 +73,14 @@ class BitIndex:
     def __len__(self) -> int:
         return self._n
 
-    def sync(self, db: Database) -> None:
+    def sync(self, db: Database) -> tuple[int, int] | None:
+        """Follow the table; returns its (inserts, deletes) counters as first read (None: no table)."""
         state = store.vector_table_state(db, self.table)
         if state is None:
-            return
-        if state["version"] == self._version and state["deleted"] == self._deleted_seen:
-            return
+            return None
+        seen = (int(state["version"]), int(state["deleted"]))
+        if seen == (self._version, self._deleted_seen):
+            return seen
         with self._lock:
             state = store.vector_table_state(db, self.table) or state
             stale = state["deleted"] - self._deleted_at_load
@@ -87,6 +89,7 @@ class BitIndex:
             else:
                 self._append(db)
             self._version, self._deleted_seen = state["version"], state["deleted"]
+        return seen
 
     def _decode(self, rows: list[Any], spaces: dict[str, int], files: dict[str, int]) -> tuple[np.ndarray, ...]:
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
@@ -235,8 +238,8 @@ def nearest(
     """
     db = services.db
     idx = bit_index(services, table, dimensions)
-    idx.sync(db)
-    ann = ann_index(services, table, dimensions, len(idx))
+    state = idx.sync(db)
+    ann = ann_index(services, table, dimensions, len(idx), state)
     query = query.astype(np.float32)
     if ann is not None:
         allowed = idx.allowed(spaces, files)

@@ -23,12 +23,14 @@ WORKER_START_SECONDS = 120.0  # bound on a worker's own start-up before it takes
 
 
 class _Worker:
-    def __init__(self, ctx: Any, models_dir: str | None, test_faults: bool, deny_network: bool) -> None:
+    def __init__(
+        self, ctx: Any, models_dir: str | None, test_faults: bool, deny_network: bool, preload: bool = False
+    ) -> None:
         parent, child = ctx.Pipe(duplex=True)
         self.conn: Connection = parent
         self.process = ctx.Process(
             target=_worker_main,
-            args=(child, models_dir, test_faults, deny_network),
+            args=(child, models_dir, test_faults, deny_network, preload),
             name="roset-extract",
             daemon=True,
         )
@@ -156,6 +158,22 @@ class ExtractionPool:
             # Not idle before it is ready: only one thread may read a worker's pipe.
             worker.wait_ready(timeout)
             self._checkin(worker)
+
+    def start(self, count: int | None = None) -> int:
+        """Starts idle workers ahead of the first jobs without waiting for them; returns how many.
+
+        Each is idle at once: the job that takes it reads its start-up report (only one thread
+        may read a worker's pipe) and waits, if need be, for the rest of its start-up.
+        """
+        with self._lock:
+            if self._closed:
+                return 0
+            missing = min(count or self.max_workers, self.max_workers) - len(self._all)
+            for _ in range(missing):
+                worker = _Worker(self._ctx, self.models_dir, self.test_faults, self.deny_network, preload=True)
+                self._all.add(worker)
+                self._idle.append(worker)
+            return max(missing, 0)
 
     def network_modes(self) -> dict[int, str | None]:
         """Each worker's network policy as it reported it: "open", "namespace" or "guard"."""
@@ -351,7 +369,9 @@ def _is_cancelled(cancel: CancelToken | None) -> bool:
 
 
 # -- worker side ---------------------------------------------------------------------------------
-def _worker_main(conn: Connection, models_dir: str | None, test_faults: bool, deny_network: bool) -> None:
+def _worker_main(
+    conn: Connection, models_dir: str | None, test_faults: bool, deny_network: bool, preload: bool = False
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     network = _deny_network() if deny_network else "open"  # first: unshare() needs a thread-free process
     from .engines import LocalEngines
@@ -360,6 +380,19 @@ def _worker_main(conn: Connection, models_dir: str | None, test_faults: bool, de
     engines = LocalEngines(models_dir)
     registries: dict[str, Any] = {}
     conn.send(("ready", 0, network))
+    if preload:
+        # A worker started ahead of its jobs imports the document path now (pypdfium2, layout
+        # analysis and table detection, office readers, the thumbnail encoder) rather than
+        # during its first job: 0.1-0.2 s of a first PDF otherwise.
+        import PIL.Image
+        import pypdfium2  # noqa: F401
+
+        from roset_local.structure import tables  # noqa: F401
+
+        from . import office, pdf  # noqa: F401
+
+        PIL.Image.init()  # registers every image format plugin (the WebP thumbnail's among them)
+        registries[_registry_key({})] = build_registry({}, engines=engines)
     while True:
         try:
             msg = conn.recv()
@@ -376,7 +409,7 @@ def _worker_main(conn: Connection, models_dir: str | None, test_faults: bool, de
             progress = _worker_progress(conn, job_id)
             if test_faults and request.options.get("_test_fault"):
                 _test_fault(str(request.options["_test_fault"]), progress)
-            key = json.dumps(hosted_keys, sort_keys=True, default=str)
+            key = _registry_key(hosted_keys)
             if key not in registries:
                 if len(registries) >= 4:
                     registries.pop(next(iter(registries)))
@@ -397,6 +430,10 @@ def _worker_main(conn: Connection, models_dir: str | None, test_faults: bool, de
             return
         except Exception as exc:  # e.g. an unpicklable result
             conn.send(("error", job_id, "provider_crashed", f"result cannot be returned: {exc}"[:1000]))
+
+
+def _registry_key(hosted_keys: dict[str, dict[str, Any]]) -> str:
+    return json.dumps(hosted_keys, sort_keys=True, default=str)
 
 
 def _deny_network() -> str:

@@ -193,10 +193,11 @@ def _pages(
                     first_size = (round(w, 2), round(h, 2))
                 textpage = page.get_textpage()
                 text = textpage.get_text_bounded()
-                textpage.close()
                 needs_ocr = mode == "force" or (
                     mode == "auto" and len("".join(text.split())) < MIN_TEXT_CHARS and _has_images(page)
                 )
+                if needs_ocr or not structured:
+                    textpage.close()
             if needs_ocr:
                 t = time.perf_counter()
                 progress(_pct(index, count), f"ocr page {index + 1}/{count}")
@@ -211,7 +212,10 @@ def _pages(
                 pages.append(Page(number=index + 1, markdown=tidy(text), ocr=False))
                 if structured:
                     with PDFIUM_LOCK:
-                        geometry.append(read_page(page, index + 1))
+                        try:
+                            geometry.append(read_page(page, index + 1, textpage))  # the text layer read once
+                        finally:
+                            textpage.close()
         finally:
             with PDFIUM_LOCK:
                 page.close()

@@ -46,6 +46,8 @@ def is_marker(text: str) -> bool:
 
 def is_rtl(text: str) -> bool:
     """Whether most letters of `text` belong to a right-to-left script."""
+    if text.isascii():
+        return False  # no ASCII character is right-to-left (the usual case, without a lookup per character)
     rtl = ltr = 0
     for ch in text:
         kind = unicodedata.bidirectional(ch)
@@ -105,21 +107,31 @@ def word_size(w: Word) -> float:
 def make_line(words: list[Word], rtl: bool | None = None) -> Line:
     text_rtl = is_rtl("".join(w.text for w in words)) if rtl is None else rtl
     words = sorted(words, key=lambda w: -w.box.x1 if text_rtl else w.box.x0)
-    box = words[0].box
+    first = words[0].box
+    x0, y0, x1, y1 = first.x0, first.y0, first.x1, first.y1
     n = bold = mono = 0.0
     sizes: dict[float, int] = {}
     for w in words:
-        box = box.union(w.box)
+        # Box.union word by word, without a Box per word (the same comparisons as min and max).
+        b = w.box
+        if b.x0 < x0:
+            x0 = b.x0
+        if b.y0 < y0:
+            y0 = b.y0
+        if b.x1 > x1:
+            x1 = b.x1
+        if b.y1 > y1:
+            y1 = b.y1
         k = len(w.text)
         n += k
-        size = round(word_size(w), 1)
+        size = round(w.size if w.size > 0 else b.height / 1.2, 1)  # word_size
         sizes[size] = sizes.get(size, 0) + k
         bold += k if w.bold else 0
         mono += k if w.mono else 0
     n = n or 1.0
     # The line's size is the one most of its characters have: superscripts do not pull it down.
     size = max(sizes.items(), key=lambda kv: (kv[1], kv[0]))[0]
-    return Line(words, box, size, bold / n, mono / n, " ".join(w.text for w in words), int(n))
+    return Line(words, Box(x0, y0, x1, y1), size, bold / n, mono / n, " ".join(w.text for w in words), int(n))
 
 
 def build_lines(words: list[Word]) -> list[Line]:
@@ -148,11 +160,13 @@ def _sideways(words: list[Word]) -> tuple[list[Line], list[Word]]:
         run.clear()
 
     for w in words:
-        if len(w.text) <= 2 and run and _stacked(run[-1], w):
+        short = len(w.text) <= 2
+        if short and run and _stacked(run[-1], w):
             run.append(w)
             continue
-        close()
-        if len(w.text) <= 2:
+        if run:  # (closing an empty run does nothing: skipped, as this runs per word)
+            close()
+        if short:
             run.append(w)
         else:
             rest.append(w)
@@ -192,20 +206,26 @@ def _rows_to_lines(words: list[Word]) -> list[Line]:
     order = sorted(words, key=lambda w: ((w.box.y0 + w.box.y1) / 2, w.box.x0))
     rows: list[list[Word]] = []
     top = bottom = row_h = 0.0
+    # Comparisons written out rather than min/max calls (the same results): this runs per word.
     for w in order:
-        h = max(w.box.height, 0.1)
+        wy0, wy1 = w.box.y0, w.box.y1
+        h = wy1 - wy0
+        if 0.1 > h:
+            h = 0.1
         if rows:
-            overlap = min(bottom, w.box.y1) - max(top, w.box.y0)
-            if overlap >= 0.5 * min(h, bottom - top):
+            band = bottom - top
+            overlap = (wy1 if wy1 < bottom else bottom) - (wy0 if wy0 > top else top)
+            if overlap >= 0.5 * (band if band < h else h):
                 rows[-1].append(w)
                 # The band grows with mixed sizes on one baseline, but not past twice a line's height:
                 # chained overlaps must not swallow a page of scattered labels.
-                new_top, new_bottom = min(top, w.box.y0), max(bottom, w.box.y1)
-                if new_bottom - new_top <= 2.0 * max(h, row_h):
+                new_top = wy0 if wy0 < top else top
+                new_bottom = wy1 if wy1 > bottom else bottom
+                if new_bottom - new_top <= 2.0 * (row_h if row_h > h else h):
                     top, bottom = new_top, new_bottom
                 continue
         rows.append([w])
-        top, bottom = w.box.y0, w.box.y1
+        top, bottom = wy0, wy1
         row_h = h
     for row in rows:
         row.sort(key=lambda w: w.box.x0)
@@ -214,7 +234,11 @@ def _rows_to_lines(words: list[Word]) -> list[Line]:
         rtl = is_rtl("".join(w.text for w in row))
         current = [row[0]]
         for prev, w in zip(row, row[1:]):
-            em = max(word_size(prev), word_size(w), 1.0)
+            sp = prev.size if prev.size > 0 else prev.box.height / 1.2  # word_size, inlined
+            sw = w.size if w.size > 0 else w.box.height / 1.2
+            em = sw if sw > sp else sp  # max(sp, sw, 1.0)
+            if 1.0 > em:
+                em = 1.0
             gap = w.box.x0 - prev.box.x1
             # A bullet or number sits a tab stop before its text: it stays with it.
             if _is_label(current):

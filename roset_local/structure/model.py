@@ -46,7 +46,11 @@ class Box:
         return self.y1 - self.y0
 
     def union(self, other: "Box") -> "Box":
-        return Box(min(self.x0, other.x0), min(self.y0, other.y0), max(self.x1, other.x1), max(self.y1, other.y1))
+        # What min and max return, without their calls (this runs per word in several passes).
+        return Box(
+            other.x0 if other.x0 < self.x0 else self.x0, other.y0 if other.y0 < self.y0 else self.y0,
+            other.x1 if other.x1 > self.x1 else self.x1, other.y1 if other.y1 > self.y1 else self.y1,
+        )
 
     def contains_center_of(self, other: "Box") -> bool:
         cx, cy = (other.x0 + other.x1) / 2, (other.y0 + other.y1) / 2

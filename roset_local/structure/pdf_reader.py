@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import re
+import struct
 from typing import Any
 
 from .model import Box, PageGeometry, Rule, Word
@@ -27,7 +28,9 @@ _ALEFS = frozenset("\u0627\u0623\u0625\u0622")
 # Letters whose widths tell a monospaced font: False = narrow, True = wide.
 _PROBES = {ord(c): False for c in "iljI.,"} | {ord(c): True for c in "mwMW"}
 _BREAKS = frozenset({0, 9, 10, 12, 13, 32, 0xA0, 0x200B, 0xFFFE, 0xFFFF, 0x3000})
+_BREAK_CODES = _BREAKS | frozenset(range(0x2000, 0x200B))  # and the sized spaces U+2000-U+200A
 _UNMAPPED = "\ufffd"
+_RECTF = struct.Struct("=4f")  # FS_RECTF: four C floats, left, top, right, bottom
 Matrix = tuple[float, float, float, float, float, float]
 _IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 
@@ -76,22 +79,27 @@ class _Frame:
         return Box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
 
-def read_page(page: Any, number: int) -> PageGeometry:
+def read_page(page: Any, number: int, textpage: Any = None) -> PageGeometry:
     """Words (with font size, weight, style), rules, rectangles and images of one page.
 
     `page` is a pypdfium2 `PdfPage`; the caller holds the process-wide PDFium lock. Coordinates
-    are points with the origin at the top-left of the (rotated, cropped) page.
+    are points with the origin at the top-left of the (rotated, cropped) page. `textpage` is the
+    page's open pypdfium2 `PdfTextPage` when the caller has one: loading it costs as much as
+    reading the words, so it is loaded once per page.
     """
     import pypdfium2.raw as raw
 
     frame = _Frame(page.raw)
     geo = PageGeometry(number=number, width=round(frame.width, 2), height=round(frame.height, 2))
-    textpage = raw.FPDFText_LoadPage(page.raw)
-    if textpage:
-        try:
-            geo.words = _words(raw, textpage, frame)
-        finally:
-            raw.FPDFText_ClosePage(textpage)
+    if textpage is not None:
+        geo.words = _words(raw, textpage.raw, frame)
+    else:
+        own = raw.FPDFText_LoadPage(page.raw)
+        if own:
+            try:
+                geo.words = _words(raw, own, frame)
+            finally:
+                raw.FPDFText_ClosePage(own)
     budget = [MAX_PATH_SEGMENTS]
     for i in range(raw.FPDFPage_CountObjects(page.raw)):
         _visit(raw, raw.FPDFPage_GetObject(page.raw, i), _IDENTITY, frame, geo, budget, 0)
@@ -120,34 +128,101 @@ def _font_of(raw: Any, textpage: Any, obj: Any, index: int, cache: dict[int, _Fo
     return cached
 
 
-_OBJECT_KEY: list[Any] = []
+class _CharCalls:
+    """FPDFText_GetUnicode, GetLooseCharBox and GetTextObject called without ctypes argument checks.
 
-
-def _object_key_fn(raw: Any) -> Any:
-    """FPDFText_GetTextObject returning the address as an int: a cheap dictionary key per character.
-
-    The binding's own return type is a pointer object, and casting each one to an address costs
-    more than the call itself.
+    They run once per character, and the bindings' typed prototypes spend most of each call
+    converting arguments: 0.7 us for the code, 1.9 us for the box, against 0.3 and 0.6 us through
+    untyped prototypes given a `c_void_p` handle, a Python int and a `byref`. The object comes back
+    as an address (an int): a cheap dictionary key.
     """
-    if not _OBJECT_KEY:
-        address = ctypes.cast(raw.FPDFText_GetTextObject, ctypes.c_void_p).value
+
+    def __init__(self, raw: Any):
+        self.unicode = self._untyped(raw.FPDFText_GetUnicode, ctypes.c_uint)
+        self.loose_box = self._untyped(raw.FPDFText_GetLooseCharBox, ctypes.c_int)
+        self.object_key = self._untyped(raw.FPDFText_GetTextObject, ctypes.c_void_p)
+
+    @staticmethod
+    def _untyped(fn: Any, restype: Any) -> Any:
+        address = ctypes.cast(fn, ctypes.c_void_p).value
         if address is None:  # a pdfium build without the function: fail loudly, never call address 0
-            raise RuntimeError("pdfium lacks FPDFText_GetTextObject")
-        proto = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)
-        _OBJECT_KEY.append(proto(address))
-    return _OBJECT_KEY[0]
+            raise RuntimeError(f"pdfium lacks {fn.__name__}")
+        return ctypes.CFUNCTYPE(restype)(address)
+
+
+_CHAR_CALLS: list[_CharCalls] = []
+
+
+def _char_calls(raw: Any) -> _CharCalls:
+    if not _CHAR_CALLS:
+        _CHAR_CALLS.append(_CharCalls(raw))
+    return _CHAR_CALLS[0]
+
+
+def char_codes(raw: Any, textpage: Any, count: int) -> list[int]:
+    """Each character's FPDFText_GetUnicode value, from one FPDFText_GetText call where that is exact.
+
+    PDFium's page text holds one unit per character, in character order, except that it leaves out
+    characters that are neither generated nor printable and writes U+FFFE where a character's own
+    value is 0 (no mapping) or 2 (a hyphen ending a line). So when the text has exactly one UTF-16
+    unit per character, only the U+FFFE positions are asked one by one; otherwise (a character left
+    out, one beyond the BMP) every character is.
+    """
+    get_unicode = _char_calls(raw).unicode
+    handle = ctypes.c_void_p(ctypes.cast(textpage, ctypes.c_void_p).value)
+    if count <= 0:
+        return []
+    buf = (ctypes.c_ushort * (2 * count + 1))()  # room for surrogate pairs: PDFium counts code points
+    units = raw.FPDFText_GetText(textpage, 0, count, buf) - 1  # less the terminating NUL
+    text = ""
+    if units == count:
+        try:
+            text = ctypes.string_at(buf, 2 * units).decode("utf-16-le")
+        except UnicodeDecodeError:  # a lone surrogate
+            text = ""
+    if len(text) != count:
+        return [get_unicode(handle, i) for i in range(count)]
+    codes = list(map(ord, text))
+    i = text.find("\ufffe")
+    while i >= 0:
+        codes[i] = get_unicode(handle, i)
+        i = text.find("\ufffe", i + 1)
+    return codes
+
+
+def _band(y0: float, y1: float) -> tuple[float, float, float, float]:
+    """A word's vertical terms for the next character: y0 + y1, 0.8 em, and the drift band (-0.6 h, 0.6 h)."""
+    h = y1 - y0
+    if h < 1.0:
+        h = 1.0
+    return y0 + y1, 0.8 * h, -0.6 * h, 0.6 * h
+
+
+def _emit(words: list[Word], chars: list[str], x0: float, y0: float, x1: float, y1: float,
+          font: _Font | None, size: float, bold: bool) -> None:
+    """The word built so far (if any) appended to `words`; `chars` emptied for the next one."""
+    if chars and font is not None:
+        text = "".join(chars)
+        # A glyph without a Unicode mapping standing alone is a bullet; inside a word it is noise.
+        text = "\u2022" if text == _UNMAPPED else text.replace(_UNMAPPED, "")
+        if text.strip():
+            # Positional: text, box, size, bold, italic, font, mono (keywords cost more, per word).
+            words.append(Word(text, Box(x0, y0, x1, y1), round(size, 2), bold, font.italic, font.name, font.mono))
+    chars.clear()
 
 
 def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
     count = raw.FPDFText_CountChars(textpage)
+    codes = char_codes(raw, textpage, count)
     words: list[Word] = []
     fonts: dict[int, _Font] = {}
     objects: dict[int, tuple[_Font, float, bool]] = {}
     rect = raw.FS_RECTF()
     rect_ref = ctypes.byref(rect)
-    get_unicode = raw.FPDFText_GetUnicode
-    get_box = raw.FPDFText_GetLooseCharBox
-    get_obj = _object_key_fn(raw)
+    read_rect = _RECTF.unpack_from  # left, top, right, bottom in one call, not four field reads
+    calls = _char_calls(raw)
+    get_box, get_obj = calls.loose_box, calls.object_key
+    handle = ctypes.c_void_p(ctypes.cast(textpage, ctypes.c_void_p).value)  # the untyped calls' first argument
     get_size = raw.FPDFText_GetFontSize
     get_matrix = raw.FPDFText_GetMatrix
     matrix = raw.FS_MATRIX()
@@ -156,96 +231,86 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
     upright, left, top = frame.rotation == 0, frame.left, frame.top
     # The word being built: characters, box, font, size.
     chars: list[str] = []
+    append, emit = chars.append, _emit
     wx0 = wy0 = wx1 = wy1 = 0.0
+    wsum, em8, low, high = _band(wy0, wy1)
     cur_font: _Font | None = None
     cur_size = 0.0
     cur_bold = False
     last_x0 = -1.0
+    last_okey = -1  # no text object has this address
+    props: tuple[_Font, float, bool] | None = None
     glyph_widths: dict[str, list[float]] = {}  # font -> [narrowest, widest] advance per em
 
-    def flush() -> None:
-        if chars and cur_font is not None:
-            text = "".join(chars)
-            # A glyph without a Unicode mapping standing alone is a bullet; inside a word it is noise.
-            text = "\u2022" if text == _UNMAPPED else text.replace(_UNMAPPED, "")
-            if text.strip():
-                words.append(
-                    Word(
-                        text=text, box=Box(wx0, wy0, wx1, wy1), size=round(cur_size, 2), bold=cur_bold,
-                        italic=cur_font.italic, font=cur_font.name, mono=cur_font.mono,
-                    )
-                )
-        chars.clear()
-
-    for i in range(count):
-        code = get_unicode(textpage, i)
-        if code in _BREAKS or 0x2000 <= code <= 0x200A:
-            flush()
+    for i, code in enumerate(codes):
+        if code in _BREAK_CODES:
+            emit(words, chars, wx0, wy0, wx1, wy1, cur_font, cur_size, cur_bold)
             continue
-        okey = get_obj(textpage, i) or 0
-        props = objects.get(okey)
-        if props is None:
-            obj = raw.FPDFText_GetTextObject(textpage, i)
-            font = _font_of(raw, textpage, obj, i, fonts)
-            fake_bold = bool(obj) and raw.FPDFTextObj_GetTextRenderMode(obj) == fill_stroke
-            # The effective size: the nominal size scaled by the text and page matrices (TeX sets size 1).
-            get_matrix(textpage, i, matrix_ref)
-            scale = abs(matrix.a * matrix.d - matrix.b * matrix.c) ** 0.5 or 1.0
-            props = objects[okey] = (font, get_size(textpage, i) * scale, font.bold or fake_bold)
-        font, size, bold = props
-        if not get_box(textpage, i, rect_ref):
+        okey = get_obj(handle, i) or 0
+        if okey != last_okey:  # characters of one text object come in runs: one lookup per run
+            last_okey = okey
+            props = objects.get(okey)
+            if props is None:
+                obj = raw.FPDFText_GetTextObject(textpage, i)
+                font = _font_of(raw, textpage, obj, i, fonts)
+                fake_bold = bool(obj) and raw.FPDFTextObj_GetTextRenderMode(obj) == fill_stroke
+                # The effective size: the nominal size scaled by the text and page matrices (TeX sets size 1).
+                get_matrix(textpage, i, matrix_ref)
+                scale = abs(matrix.a * matrix.d - matrix.b * matrix.c) ** 0.5 or 1.0
+                props = objects[okey] = (font, get_size(textpage, i) * scale, font.bold or fake_bold)
+            font, size, bold = props
+        if not get_box(handle, i, rect_ref):
             continue
+        r_left, r_top, r_right, r_bottom = read_rect(rect)
         if upright:
-            x0, y0, x1, y1 = rect.left - left, top - rect.top, rect.right - left, top - rect.bottom
+            x0, y0, x1, y1 = r_left - left, top - r_top, r_right - left, top - r_bottom
         else:
-            x0, y0 = frame.point(rect.left, rect.top)
-            x1, y1 = frame.point(rect.right, rect.bottom)
+            x0, y0 = frame.point(r_left, r_top)
+            x1, y1 = frame.point(r_right, r_bottom)
         if x0 > x1:
             x0, x1 = x1, x0
         if y0 > y1:
             y0, y1 = y1, y0
         if chars:
-            # Comparisons rather than min/max calls: this runs once per character.
-            h = wy1 - wy0
-            if h < 1.0:
-                h = 1.0
-            drift = (y0 + y1) - (wy0 + wy1)
+            # Comparisons rather than min/max calls, and the word's height terms kept from when its
+            # box last grew (`_band`): this runs once per character.
+            drift = (y0 + y1) - wsum
             gap = x0 - wx1
             if wx0 - x1 > gap:
                 gap = wx0 - x1  # either side: right-to-left scripts run leftwards
-            em = 0.8 * h
-            if size > em:
-                em = size
-            if not -0.6 * h < drift < 0.6 * h or gap > 0.25 * em:
-                flush()
+            em = size if size > em8 else em8
+            if not low < drift < high or gap > 0.25 * em:
+                emit(words, chars, wx0, wy0, wx1, wy1, cur_font, cur_size, cur_bold)
             elif size != cur_size and size > 0 and cur_size > 0 and abs(size - cur_size) > 0.2 * max(size, cur_size):
-                flush()
+                emit(words, chars, wx0, wy0, wx1, wy1, cur_font, cur_size, cur_bold)
         if code == 0x644 and chars and chars[-1] in _ALEFS and abs(x0 - last_x0) < 0.01:
             # A lam-alef ligature glyph comes out as alef, lam: readers expect lam, alef.
             chars.insert(len(chars) - 1, "\u0644")
             continue
         last_x0 = x0
-        probe = _PROBES.get(code)
-        if probe is not None and size > 0:
+        if code in _PROBES and size > 0:
             widths = glyph_widths.setdefault(font.name, [9.0, 0.0])
-            if probe:
+            if _PROBES[code]:
                 widths[1] = max(widths[1], (x1 - x0) / size)
             else:
                 widths[0] = min(widths[0], (x1 - x0) / size)
         if not chars:
             wx0, wy0, wx1, wy1 = x0, y0, x1, y1
             cur_font, cur_size, cur_bold = font, size, bold
+            wsum, em8, low, high = _band(wy0, wy1)
         else:
             if x0 < wx0:
                 wx0 = x0
-            if y0 < wy0:
-                wy0 = y0
             if x1 > wx1:
                 wx1 = x1
-            if y1 > wy1:
-                wy1 = y1
+            if y0 < wy0 or y1 > wy1:
+                if y0 < wy0:
+                    wy0 = y0
+                if y1 > wy1:
+                    wy1 = y1
+                wsum, em8, low, high = _band(wy0, wy1)
         if 0x20 < code < 0x7F:
-            chars.append(chr(code))
+            append(chr(code))
             continue
         ch = _LIGATURES.get(code)
         if code == 2 and raw.FPDFText_IsHyphen(textpage, i):
@@ -255,8 +320,8 @@ def _words(raw: Any, textpage: Any, frame: _Frame) -> list[Word]:
                 ch = _UNMAPPED  # a control code: a glyph the font maps to no character
             else:
                 ch = chr(code) if code < 0xD800 or code > 0xDFFF else ""
-        chars.append(ch)
-    flush()
+        append(ch)
+    emit(words, chars, wx0, wy0, wx1, wy1, cur_font, cur_size, cur_bold)
     # A font whose narrowest letters are as wide as its widest is monospaced, whatever its name says.
     mono = {name for name, (narrow, wide) in glyph_widths.items() if wide > 0 and narrow < 9 and narrow >= 0.85 * wide}
     if mono:

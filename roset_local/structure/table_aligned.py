@@ -31,8 +31,10 @@ def chunks(line: Line, h: float) -> list[Chunk]:
     out: list[Chunk] = []
     for w in line.words:
         if out and w.box.x0 - out[-1].x1 < CHUNK_GAP * h:
-            out[-1].words.append(w)
-            out[-1].x1 = max(out[-1].x1, w.box.x1)
+            last = out[-1]
+            last.words.append(w)
+            if w.box.x1 > last.x1:  # max(), without the call: this runs per word
+                last.x1 = w.box.x1
         else:
             out.append(Chunk([w], w.box.x0, w.box.x1))
     line.cache[h] = out
@@ -193,6 +195,9 @@ PAGE_TOKEN = 8  # the longest page reference a leader line ends with ("xiii", "A
 def _leader_units(line: Line) -> list[tuple[list[Word], Word]]:
     """The `entry . . . . page` units a line is made of (two in a two-column index), or [] when the line
     is not made of such units alone."""
+    joined = "".join(w.text for w in line.words)
+    if joined.count(".") + joined.count("…") < 4 and all(w.text for w in line.words):
+        return []  # a unit needs 4 leader dots (an empty word counts as one): most lines are passed over at once
     units: list[tuple[list[Word], Word]] = []
     start, dots = 0, 0
     for i, w in enumerate(line.words):

@@ -37,12 +37,18 @@ def group_lines(words: list[Word]) -> list[Line]:
     """Words grouped into lines by vertical overlap, top to bottom, each line's words left to right."""
     lines: list[Line] = []
     keyed = sorted(((w.box.y0 + w.box.y1) / 2, w.box.y0, w.box.y1, i) for i, w in enumerate(words))
+    # min and max written out (the same results): this runs per word of every table candidate.
     for _, y0, y1, i in keyed:
-        h = max(y1 - y0, 0.1)
+        h = y1 - y0
+        if 0.1 > h:
+            h = 0.1
         joined = None
         for line in lines[-1:-4:-1]:  # only recent lines can still take a word
-            lh = max(line.y1 - line.y0, 0.1)
-            if min(line.y1, y1) - max(line.y0, y0) >= 0.5 * (h if h < lh else lh):
+            ly0, ly1 = line.y0, line.y1
+            lh = ly1 - ly0
+            if 0.1 > lh:
+                lh = 0.1
+            if (y1 if y1 < ly1 else ly1) - (y0 if y0 > ly0 else ly0) >= 0.5 * (h if h < lh else lh):
                 joined = line
                 break
         if joined is None:
@@ -50,9 +56,12 @@ def group_lines(words: list[Word]) -> list[Line]:
             continue
         joined.words.append(words[i])
         # a tall glyph (a bracket, a rotated run) must not swallow the lines around it
-        if h <= 2 * max(joined.y1 - joined.y0, 0.1):
-            joined.y0 = min(joined.y0, y0)
-            joined.y1 = max(joined.y1, y1)
+        jh = joined.y1 - joined.y0
+        if h <= 2 * (0.1 if 0.1 > jh else jh):
+            if y0 < joined.y0:
+                joined.y0 = y0
+            if y1 > joined.y1:
+                joined.y1 = y1
     for line in lines:
         line.words.sort(key=lambda w: w.box.x0)
     lines.sort(key=lambda ln: ln.y0)
@@ -115,7 +124,7 @@ def _vertical_text(words: list[Word]) -> str:
 
 def text_height(words: list[Word]) -> float:
     """A robust line height for a set of words (the median word height; 10 pt when empty)."""
-    heights = [w.box.height for w in words if w.box.height > 0]
+    heights = [h for h in (w.box.y1 - w.box.y0 for w in words) if h > 0]  # Box.height, computed once a word
     return median(heights) if heights else 10.0
 
 
