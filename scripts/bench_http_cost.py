@@ -21,7 +21,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,10 +30,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from bench_api import (  # the same server plumbing
+    ADMIN_KEY,
+    HEADERS,
+    cpu_seconds,
+    free_port,
+    stop,
+    wait_ready,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN_KEY = "rsk_bench_admin_key_0123456789abcdef"
-HEADERS = {"Authorization": f"ApiKey {ADMIN_KEY}"}
 
 BARE_APP = textwrap.dedent(
     """
@@ -81,42 +86,6 @@ PROFILED_SERVER = textwrap.dedent(
     main()
     """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of the server process, every thread included."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(url, headers=HEADERS, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} not ready after {timeout}s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def settle(pid: int, quiet_s: float = 0.3, limit_s: float = 5.0) -> None:
