@@ -151,9 +151,7 @@ class ExtractionPool:
     def warm(self, count: int | None = None, timeout: float = 60.0) -> None:
         """Starts idle workers ahead of the first jobs and waits until they are ready."""
         with self._lock:
-            missing = min(count or self.max_workers, self.max_workers) - len(self._all)
-            started = [_Worker(self._ctx, self.models_dir, self.test_faults, self.deny_network) for _ in range(missing)]
-            self._all.update(started)
+            started = self._spawn(count, preload=False)
         for worker in started:
             # Not idle before it is ready: only one thread may read a worker's pipe.
             worker.wait_ready(timeout)
@@ -168,12 +166,17 @@ class ExtractionPool:
         with self._lock:
             if self._closed:
                 return 0
-            missing = min(count or self.max_workers, self.max_workers) - len(self._all)
-            for _ in range(missing):
-                worker = _Worker(self._ctx, self.models_dir, self.test_faults, self.deny_network, preload=True)
-                self._all.add(worker)
-                self._idle.append(worker)
-            return max(missing, 0)
+            started = self._spawn(count, preload=True)
+            self._idle.extend(started)
+            return len(started)
+
+    def _spawn(self, count: int | None, *, preload: bool) -> list[_Worker]:
+        """Up to ``count`` (default ``max_workers``) workers in all, counted in ``_all`` (under the lock)."""
+        missing = min(count or self.max_workers, self.max_workers) - len(self._all)
+        started = [_Worker(self._ctx, self.models_dir, self.test_faults, self.deny_network, preload=preload)
+                   for _ in range(missing)]
+        self._all.update(started)
+        return started
 
     def network_modes(self) -> dict[int, str | None]:
         """Each worker's network policy as it reported it: "open", "namespace" or "guard"."""
