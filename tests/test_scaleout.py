@@ -100,20 +100,19 @@ def test_killed_worker_jobs_complete_exactly_once(cluster: Cluster) -> None:
     assert receiver is not None
     files = mixed_files(12, "kill")
     with cluster.api.client() as http:
-        ids = upload_all(http, files)
+        # one job whose first attempt stalls in its worker: the kill lands mid-job, never after the commit
+        ids = upload_all(http, files[:1], _test_fault="stall-first-attempt") + upload_all(http, files[1:])
         leases = Leases(Redis.from_url(cluster.redis.url))
         pids = {w.proc.pid: w for w in cluster.live_workers()}
+        killed_job = http.get("/v1/jobs", params={"file_id": ids[0]}).json()["jobs"][0]["id"]
 
-        def running_job() -> tuple[str, Worker] | None:  # a job some worker process holds right now
-            for job_id, attempt in leases.remote_jobs():
-                lease = leases.read(job_id, attempt)
-                if lease is not None and lease.state == RUNNING and lease.host and lease.progress < 90:
-                    pid = int(lease.host.rpartition(":")[2])
-                    if pid in pids:
-                        return job_id, pids[pid]
+        def holder() -> Worker | None:  # the worker process holding the stalled attempt's lease
+            lease = leases.read(killed_job, 1)
+            if lease is not None and lease.state == RUNNING and lease.host and lease.stage == "stalled":
+                return pids.get(int(lease.host.rpartition(":")[2]))
             return None
 
-        killed_job, victim = wait_for(running_job, 60, interval=0.02)
+        victim = wait_for(holder, 60, interval=0.02)
         os.kill(victim.proc.pid, signal.SIGKILL)
         victim.proc.wait()
         cluster.start_worker()  # the cluster keeps two workers for the next test

@@ -194,6 +194,14 @@ class WorkerHost:
         """Extract → chunk → embed → thumbnail → result blob; the same functions as the server's pipeline."""
         file, plan = order["file"], Plan(**order["plan"])
         timings: dict[str, float] = {}
+        if self.settings.test_faults and order["test_options"].get("_test_fault") == "stall-first-attempt":
+            # tests only: the first attempt holds its lease and does nothing, so a test can kill this host
+            # while the job is certainly mid-way; a later attempt runs normally
+            if item.attempt == 1:
+                item.stage = "stalled"
+                while not item.cancel.is_set() and not self._halt.wait(0.05):
+                    pass
+                self._check(item)
 
         def extract_progress(percent: int, stage: str) -> None:
             item.progress, item.stage = int(percent * EXTRACT_SHARE), stage
