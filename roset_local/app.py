@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -88,6 +89,9 @@ def build_litestar(services: Services) -> Litestar:
         watcher = LiveSync(services, watch=services.settings.live_sync)  # the server's, not a worker's
         services.live_sync = watcher
         watcher.start()
+        # Everything alive now (modules, the app, caches) lives as long as the process: the collector
+        # need not walk it again at every full collection while files ingest.
+        gc.freeze()
         try:
             yield
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,7 @@ class LocalMiniLM:
         self._free: list[Any] = []
         self._free_cond = threading.Condition(self._lock)
         self._tokenizer: Any = None
+        self._runners: ThreadPoolExecutor | None = None
 
     def _load(self) -> None:
         if self._pool:
@@ -136,6 +138,9 @@ class LocalMiniLM:
         ]
         self._tokenizer = tokenizer
         self._free = list(pool)
+        # One thread per session for the batches of a call, kept for the process: a pool made per call
+        # started and joined two threads every time (~1% of an ingest's CPU).
+        self._runners = ThreadPoolExecutor(len(pool), thread_name_prefix="roset-embed")
         self._pool = pool
 
     def _ensure(self) -> None:
@@ -173,11 +178,9 @@ class LocalMiniLM:
         if len(batches) == 1:
             out[batches[0]] = self._run([texts[i] for i in batches[0]])
             return out
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(min(len(self._pool), len(batches))) as pool:
-            for batch, vecs in zip(batches, pool.map(lambda b: self._run([texts[i] for i in b]), batches)):
-                out[batch] = vecs
+        assert self._runners is not None
+        for batch, vecs in zip(batches, self._runners.map(lambda b: self._run([texts[i] for i in b]), batches)):
+            out[batch] = vecs
         return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import multiprocessing
@@ -20,6 +21,7 @@ _job_ids = itertools.count(1)
 
 
 WORKER_START_SECONDS = 120.0  # bound on a worker's own start-up before it takes a job
+PROGRESS_SECONDS = 0.2  # least time between two progress reports of one stage from a worker
 
 
 class _Worker:
@@ -396,6 +398,7 @@ def _worker_main(
 
         PIL.Image.init()  # registers every image format plugin (the WebP thumbnail's among them)
         registries[_registry_key({})] = build_registry({}, engines=engines)
+    gc.freeze()  # the imported modules stay for the worker's life: full collections skip them
     while True:
         try:
             msg = conn.recv()
@@ -474,8 +477,16 @@ def _deny_network() -> str:
 
 
 def _worker_progress(conn: Connection, job_id: int) -> Callable[[int, str], None]:
+    """Reports progress to the parent: the first report and every change of stage at once, the rest at
+    most every PROGRESS_SECONDS (the job records it at most twice a second anyway; a message a page was
+    ~5% of a text PDF's extraction CPU, counting both sides)."""
+    last: list[Any] = [None, 0.0]  # stage, time of the last report sent
+
     def progress(percent: int, stage: str) -> None:
-        conn.send(("progress", job_id, percent, stage))
+        now = time.monotonic()
+        if stage != last[0] or now - last[1] >= PROGRESS_SECONDS:
+            last[0], last[1] = stage, now
+            conn.send(("progress", job_id, percent, stage))
         # Progress reports double as the cancellation points between pages and stages.
         while conn.poll():
             msg = conn.recv()
