@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +18,7 @@ from roset_local.api import allow, errors_doc, files, jobs, keys, logs, spaces, 
 from roset_local.api.openapi import declare_security, openapi_config
 from roset_local.auth import authorize
 from roset_local.config import Settings
+from roset_local.heap import freeze_startup_heap
 from roset_local.errors import handle_exception
 from roset_local.observe import RequestContext
 from roset_local.services import Services
@@ -89,9 +89,7 @@ def build_litestar(services: Services) -> Litestar:
         watcher = LiveSync(services, watch=services.settings.live_sync)  # the server's, not a worker's
         services.live_sync = watcher
         watcher.start()
-        # Everything alive now (modules, the app, caches) lives as long as the process: the collector
-        # need not walk it again at every full collection while files ingest.
-        gc.freeze()
+        freeze_startup_heap()
         try:
             yield
         finally:
@@ -133,3 +131,4 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Any:
     services.ensure_admin_key()
     litestar_app = build_litestar(services)
     return RequestContext(litestar_app, lambda: services.log_writer, observe=services.http_metrics.observe)
+

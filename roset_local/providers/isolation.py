@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import itertools
 import json
 import multiprocessing
@@ -12,6 +11,8 @@ import threading
 import time
 from multiprocessing.connection import Connection
 from typing import Any, Callable
+
+from roset_local.heap import freeze_startup_heap
 
 from .base import Extraction, ExtractionError, ExtractRequest, no_progress
 
@@ -398,7 +399,7 @@ def _worker_main(
 
         PIL.Image.init()  # registers every image format plugin (the WebP thumbnail's among them)
         registries[_registry_key({})] = build_registry({}, engines=engines)
-    gc.freeze()  # the imported modules stay for the worker's life: full collections skip them
+    freeze_startup_heap()  # the imported modules stay for the worker's life: full collections skip them
     while True:
         try:
             msg = conn.recv()

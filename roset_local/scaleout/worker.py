@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from roset_local.config import Settings
+from roset_local.heap import freeze_startup_heap
 from roset_local.index.batching import local_batcher
 from roset_local.index.embedder import LOCAL_MODEL, canonical_model
 from roset_local.index.indexer import IndexCancelled, chunk_text, embed_with, embeddings_content, text_index_content
@@ -262,6 +263,7 @@ def run(settings: Settings) -> int:
     """``roset-local worker --queue redis://... --storage s3://...``: serve work orders until SIGTERM/SIGINT."""
     host = WorkerHost(settings)
     host.start()
+    freeze_startup_heap()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
