@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,18 +17,15 @@ from litestar.testing import TestClient
 
 from roset_local.app import create_app
 from roset_local.config import Settings
+from tests.ports import free_port
+
+__all__ = ["free_port"]  # imported from here by the tests
 
 # The real storage servers (rclone S3, Azurite, fake-gcs-server) as session fixtures for any suite.
 pytest_plugins = ["tests.storage.servers"]
 
 ADMIN_KEY = "rsk_test_admin_key_0123456789abcdef"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def auth(key: str = ADMIN_KEY) -> dict[str, str]:

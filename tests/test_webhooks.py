@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -22,17 +21,11 @@ from roset_local.config import Settings
 from roset_local.store import webhooks as webhook_store
 from roset_local.store.db import open_database
 from roset_local.store.events import record_event
-from tests.conftest import ADMIN_KEY, auth
+from tests.conftest import ADMIN_KEY, auth, free_port
 
 FAST_SCHEDULE = "0.2,0.2,0.2"  # four attempts; huey's scheduler ticks every second
 
 # -- a real receiver -------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class Received:
     method: str
