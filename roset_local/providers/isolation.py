@@ -22,7 +22,7 @@ _job_ids = itertools.count(1)
 
 
 WORKER_START_SECONDS = 120.0  # bound on a worker's own start-up before it takes a job
-PROGRESS_SECONDS = 0.2  # least time between two progress reports of one stage from a worker
+PROGRESS_SECONDS = 0.2  # least time between two progress reports of a worker
 
 
 class _Worker:
@@ -478,15 +478,16 @@ def _deny_network() -> str:
 
 
 def _worker_progress(conn: Connection, job_id: int) -> Callable[[int, str], None]:
-    """Reports progress to the parent: the first report and every change of stage at once, the rest at
-    most every PROGRESS_SECONDS (the job records it at most twice a second anyway; a message a page was
-    ~5% of a text PDF's extraction CPU, counting both sides)."""
-    last: list[Any] = [None, 0.0]  # stage, time of the last report sent
+    """Reports progress to the parent: the first report and 100 % at once, the others at most every
+    PROGRESS_SECONDS (the job records progress at most twice a second anyway; a message a page was
+    ~5% of a text PDF's extraction CPU, counting both sides). Stage texts name the page ("page 3/16"),
+    so a throttle that let every new stage text through would let every page through."""
+    last = [-PROGRESS_SECONDS]  # when the last report was sent
 
     def progress(percent: int, stage: str) -> None:
         now = time.monotonic()
-        if stage != last[0] or now - last[1] >= PROGRESS_SECONDS:
-            last[0], last[1] = stage, now
+        if now - last[0] >= PROGRESS_SECONDS or percent >= 100:
+            last[0] = now
             conn.send(("progress", job_id, percent, stage))
         # Progress reports double as the cancellation points between pages and stages.
         while conn.poll():
