@@ -18,8 +18,8 @@ from roset_local.api import allow, errors_doc, files, jobs, keys, logs, spaces, 
 from roset_local.api.openapi import declare_security, openapi_config
 from roset_local.auth import authorize
 from roset_local.config import Settings
-from roset_local.heap import freeze_startup_heap
 from roset_local.errors import handle_exception
+from roset_local.heap import freeze_startup_heap
 from roset_local.observe import RequestContext
 from roset_local.services import Services
 from roset_local.wiring import wire
@@ -131,4 +131,3 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Any:
     services.ensure_admin_key()
     litestar_app = build_litestar(services)
     return RequestContext(litestar_app, lambda: services.log_writer, observe=services.http_metrics.observe)
-

@@ -76,22 +76,23 @@ async def list_files(
     limit: FromQuery[int | None] = None,
     cursor: FromQuery[str | None] = None,
 ) -> FileList:
-    page = functools.partial(_list_files, request, space, status, search, sort_by, sort_order, limit, cursor)
-    if search or any(key.startswith("metadata.") for key in request.query_params):
+    metadata = _metadata_filters(request)
+    page = functools.partial(_list_files, request, space, status, search, metadata, sort_by, sort_order, limit, cursor)
+    if search or metadata:
         return await anyio.to_thread.run_sync(page)  # a search or JSON filter may scan: off the loop
     return page()  # one page of an indexed listing: cheaper than the thread hop it would take
 
 
-def _list_files(request: Request, space: str | None, status: str | None, search: str | None, sort_by: str,
-                sort_order: str, limit: int | None, cursor: str | None) -> FileList:
+def _list_files(request: Request, space: str | None, status: str | None, search: str | None,
+                metadata: dict[str, str], sort_by: str, sort_order: str, limit: int | None,
+                cursor: str | None) -> FileList:
     services, principal = services_of(request), caller(request)
     spaces = principal.list_filter(space, "default")
     content_ids = None
     if search and check_query(search, "search"):
         content_ids = search_file_ids(services.db, search, spaces)
     return files_page(services, spaces=spaces, status=status, search=search, content_ids=content_ids,
-                     metadata=_metadata_filters(request), sort_by=sort_by, sort_order=sort_order, limit=limit,
-                     cursor=cursor)
+                     metadata=metadata, sort_by=sort_by, sort_order=sort_order, limit=limit, cursor=cursor)
 
 
 @get("/v1/files/{file_id:str}", opt={"scope": "files:read"}, tags=["files"])
