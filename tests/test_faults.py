@@ -465,3 +465,20 @@ def test_full_disk_gives_507_ready_503_deletes_work_and_jobs_recover(make_live_s
         assert (small_disk / "data" / ".space-reserve").exists()  # made again once there was room
         http.post(f"/v1/jobs/{slow['job_id']}/cancel")
     live.stop()
+
+
+def test_processing_a_file_deleted_meanwhile_is_a_404(services):
+    """A process request that read the file just before a concurrent delete committed: 404, no job
+    (it was a 500 from the job's foreign key, found by the chaos test)."""
+    from roset_local.errors import NotFound
+    from roset_local.pipeline import lifecycle
+    from roset_local.store import jobs as job_store
+
+    file, _ = lifecycle.create_file(services, space="default", filename="gone.txt", content_type="text/plain",
+                                    size_bytes=3, metadata={}, options={}, skip_processing=True)
+    services.blobs.write_bytes(file["storage_key"], b"abc")
+    stale = dict(file, status="uploaded")  # what the handler read before the delete
+    lifecycle.delete_file(services, file["id"])
+    with pytest.raises(NotFound):
+        lifecycle.start_processing(services, stale, {})
+    assert job_store.jobs_for_file(services.db, file["id"]) == []

@@ -185,10 +185,15 @@ def start_processing(services: "Services", file: dict[str, Any], options: dict[s
     check_quota(services)
     db = services.db
     with db.write():
+        # Read again under the write lock: a delete committed since the caller read the file would
+        # otherwise make the job's insert fail its foreign key (a 500; seen under concurrent use).
+        current = file_store.get_file(db, file["id"])
+        if current is None:
+            raise NotFound("File not found")
         if job_store.active_job_for_file(db, file["id"]) is not None:
             raise Conflict("The file already has a queued or processing job")
-        merged = {**(file.get("options") or {}), **options}
-        job = job_store.create_job(db, file_id=file["id"], space=file["space"], options=merged)
+        merged = {**(current.get("options") or {}), **options}
+        job = job_store.create_job(db, file_id=file["id"], space=current["space"], options=merged)
     enqueue(services, job["id"])
     return job
 
