@@ -124,7 +124,7 @@ def make_line(words: list[Word], rtl: bool | None = None) -> Line:
             y1 = b.y1
         k = len(w.text)
         n += k
-        size = round(w.size if w.size > 0 else b.height / 1.2, 1)  # word_size
+        size = round(word_size(w), 1)
         sizes[size] = sizes.get(size, 0) + k
         bold += k if w.bold else 0
         mono += k if w.mono else 0
@@ -234,11 +234,7 @@ def _rows_to_lines(words: list[Word]) -> list[Line]:
         rtl = is_rtl("".join(w.text for w in row))
         current = [row[0]]
         for prev, w in zip(row, row[1:]):
-            sp = prev.size if prev.size > 0 else prev.box.height / 1.2  # word_size, inlined
-            sw = w.size if w.size > 0 else w.box.height / 1.2
-            em = sw if sw > sp else sp  # max(sp, sw, 1.0)
-            if 1.0 > em:
-                em = 1.0
+            em = max(word_size(prev), word_size(w), 1.0)
             gap = w.box.x0 - prev.box.x1
             # A bullet or number sits a tab stop before its text: it stays with it.
             if _is_label(current):
