@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -203,3 +204,54 @@ def test_settings_form_saves_and_reports_errors(console, client):
     assert wrong.status_code == 400 and "Rule 2" in wrong.text and 'class="invalid"' in wrong.text
     reset = console.post("/console/settings/routing", data={"_csrf": csrf, "reset": "1"}, follow_redirects=False)
     assert reset.status_code == 303
+
+
+def test_connection_page_reads_one_snapshot(console, services, monkeypatch):
+    """A sync finishing while the page is being built must not show as completed in the progress
+    box while the history on the same page, read a moment earlier, still says syncing."""
+    from roset_local.connections import sync as sync_module
+
+    csrf = csrf_of(console)
+    detail = console.post("/console/connections", data=local_form(csrf), follow_redirects=False
+                          ).headers["location"].split("?")[0]
+    cid = detail.rsplit("/", 1)[1]
+    console.post(f"/console/connections/{cid}/sync", data={"_csrf": csrf}, follow_redirects=False)
+    wait_for(lambda: console.get(f"/console/api/connections/{cid}/progress").json()["status"] == "completed")
+    sync_id = services.db.value("SELECT id FROM syncs WHERE connection_id = ?", [cid])
+    with services.db.write():
+        services.db.execute("UPDATE syncs SET status = 'syncing', completed_at = NULL WHERE id = ?", [sync_id])
+
+    real_progress = sync_module.progress
+
+    def finish_meanwhile(svc, row):
+        # another thread (its own connection) completes the sync between the page's reads
+        worker = threading.Thread(target=lambda: _complete(services, sync_id))
+        worker.start()
+        worker.join()
+        return real_progress(svc, row)
+
+    monkeypatch.setattr(sync_module, "progress", finish_meanwhile)
+    page = console.get(detail).text
+    state = re.search(r'data-state="([a-z]+)"', page).group(1)
+    history = page[page.index('id="sync-history"'):]
+    assert state == "syncing" and "syncing" in history and "completed" not in history
+    monkeypatch.setattr(sync_module, "progress", real_progress)
+    after = console.get(detail).text
+    assert re.search(r'data-state="([a-z]+)"', after).group(1) == "completed"
+    assert "completed" in after[after.index('id="sync-history"'):]
+
+
+def _complete(services, sync_id: str) -> None:
+    with services.db.write():
+        services.db.execute("UPDATE syncs SET status = 'completed', completed_at = '2026-01-01 00:00:00' "
+                            "WHERE id = ?", [sync_id])
+
+
+def test_a_write_inside_a_read_snapshot_is_refused(services):
+    with services.db.read():
+        services.db.value("SELECT count(*) FROM syncs")
+        with pytest.raises(RuntimeError, match="read snapshot"):
+            with services.db.write():
+                pass
+    with services.db.write():  # the refusal left no transaction behind
+        services.db.execute("SELECT 1")

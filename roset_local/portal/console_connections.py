@@ -27,6 +27,7 @@ from roset_local.portal.web import (
     services_of,
     template,
 )
+from roset_local.services import Services
 from roset_local.storage import backends as conn
 from roset_local.storage.backends.spec import family as provider_family
 from roset_local.store import connections as store
@@ -209,6 +210,14 @@ def _crumbs(path: str, base: str) -> list[tuple[str, str]]:
 def connection_page(request: Request, connection_id: FromPath[str], node: FromQuery[str | None] = None,
                     cursor: FromQuery[str | None] = None) -> Template:
     services = services_of(request)
+    # One snapshot for the whole page: a sync finishing meanwhile must not show as completed in
+    # the progress box while the history, read a moment earlier, still says syncing.
+    with services.db.read():
+        return _connection_page(request, services, connection_id, node, cursor)
+
+
+def _connection_page(request: Request, services: Services, connection_id: str, node: str | None,
+                     cursor: str | None) -> Template:
     row = manage.visible_connection(services, caller(request), connection_id)
     folder = None
     if node:

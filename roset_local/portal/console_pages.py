@@ -199,23 +199,25 @@ def file_page(request: Request, file_id: FromPath[str], page: FromQuery[int | No
               bbox: FromQuery[str | None] = None) -> Template:
     """``?page=N&bbox=x0,y0,x1,y1`` (from a search hit or a Q&A source) shows that page, the region marked."""
     services = services_of(request)
-    file = visible_file(services, request, file_id)
-    variants = variant_store.list_variants(services.db, file_id, with_content=False)
-    types = {v["type"]: v for v in variants}
-    thumb = content_url(services, file_id, "thumbnail") if types.get("thumbnail", {}).get("blob_key") else None
-    markdown = variant_store.markdown_of(services.db, file_id)
-    meta_variant = variant_store.get_variant(services.db, file_id, "metadata") if "metadata" in types else None
-    extracted = None
-    if meta_variant and meta_variant.get("content"):
-        try:
-            extracted = json.loads(meta_variant["content"])
-        except ValueError:
-            extracted = None
-    jobs = job_store.jobs_for_file(services.db, file_id)
-    return template(request, "console/file.html", nav="files", file=file_out(file), variants=variants,
-                    thumbnail=thumb, markdown_html=render.markdown(markdown), extracted=extracted,
-                    jobs=[job_out(j) for j in reversed(jobs)], download=content_url(services, file_id, "file"),
-                    pageview=page_view(services, file, extracted, page, bbox, f"/console/files/{file_id}/pages"))
+    # one snapshot: a job finishing meanwhile must not show a completed file without its variants
+    with services.db.read():
+        file = visible_file(services, request, file_id)
+        variants = variant_store.list_variants(services.db, file_id, with_content=False)
+        types = {v["type"]: v for v in variants}
+        thumb = content_url(services, file_id, "thumbnail") if types.get("thumbnail", {}).get("blob_key") else None
+        markdown = variant_store.markdown_of(services.db, file_id)
+        meta_variant = variant_store.get_variant(services.db, file_id, "metadata") if "metadata" in types else None
+        extracted = None
+        if meta_variant and meta_variant.get("content"):
+            try:
+                extracted = json.loads(meta_variant["content"])
+            except ValueError:
+                extracted = None
+        jobs = job_store.jobs_for_file(services.db, file_id)
+        return template(request, "console/file.html", nav="files", file=file_out(file), variants=variants,
+                        thumbnail=thumb, markdown_html=render.markdown(markdown), extracted=extracted,
+                        jobs=[job_out(j) for j in reversed(jobs)], download=content_url(services, file_id, "file"),
+                        pageview=page_view(services, file, extracted, page, bbox, f"/console/files/{file_id}/pages"))
 
 
 @page("/console/files/{file_id:str}/pages/{number:int}")

@@ -66,9 +66,30 @@ class Database:
         return sqlite_utils.Database(self.conn)
 
     @contextmanager
+    def read(self) -> Iterator[sqlean.Connection]:
+        """One read snapshot: every query in the block sees the database as of its first read, so a
+        page built from several queries never shows half of a change another thread commits
+        meanwhile (WAL readers do not block writers). Inside :meth:`write` it joins that transaction;
+        a write inside a read block is refused (the snapshot could not be upgraded safely)."""
+        conn = self.conn
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN DEFERRED")
+        self._local.reading = True
+        try:
+            yield conn
+        finally:
+            self._local.reading = False
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    @contextmanager
     def write(self) -> Iterator[sqlean.Connection]:
         """One write transaction. Nested calls join the outer transaction."""
         conn = self.conn
+        if getattr(self._local, "reading", False):
+            raise RuntimeError("a write inside a read snapshot: open the write transaction first")
         if conn.in_transaction:
             yield conn
             return
