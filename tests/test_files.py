@@ -448,3 +448,30 @@ def test_official_sdk_quick_start_unchanged(live_server, tmp_path):
     assert client.files.get(result["file"]["id"])["status"] == "completed"
     assert client.spaces.list()["spaces"][0]["space"] == "default"
     client.close()
+
+
+def test_file_detail_reads_one_snapshot(client, services, monkeypatch):
+    """GET /v1/files/{id} reads the file, its variants and its jobs in one snapshot: a change
+    committed by another thread between those reads shows in none of them or in all of them."""
+    from roset_local.store import jobs as job_store
+
+    file = wait_file(client, upload(client).json()["id"])
+    assert file["status"] == "completed" and file["job"]["status"] == "completed"
+    real_jobs_for_file = job_store.jobs_for_file
+
+    def changed_meanwhile(db, file_id):
+        def reprocess_elsewhere():
+            with services.db.write():
+                services.db.execute("UPDATE files SET status = 'failed' WHERE id = ?", [file_id])
+                services.db.execute("UPDATE jobs SET status = 'failed' WHERE file_id = ?", [file_id])
+        worker = threading.Thread(target=reprocess_elsewhere)
+        worker.start()
+        worker.join()
+        return real_jobs_for_file(db, file_id)
+
+    monkeypatch.setattr(job_store, "jobs_for_file", changed_meanwhile)
+    seen = client.get(f"/v1/files/{file['id']}").json()
+    assert seen["status"] == "completed" and [j["status"] for j in seen["jobs"]] == ["completed"]
+    monkeypatch.setattr(job_store, "jobs_for_file", real_jobs_for_file)
+    after = client.get(f"/v1/files/{file['id']}").json()
+    assert after["status"] == "failed" and [j["status"] for j in after["jobs"]] == ["failed"]

@@ -99,9 +99,10 @@ def _list_files(request: Request, space: str | None, status: str | None, search:
 @on_loop
 def get_file(request: Request, file_id: FromPath[str]) -> FileDetail:
     services = services_of(request)
-    file = visible_file(services, request, file_id)
-    variants = variant_store.list_variants(services.db, file_id, with_content=False)
-    jobs = job_store.jobs_for_file(services.db, file_id)
+    with services.db.read():  # one snapshot: the file's status, its variants and its jobs agree
+        file = visible_file(services, request, file_id)
+        variants = variant_store.list_variants(services.db, file_id, with_content=False)
+        jobs = job_store.jobs_for_file(services.db, file_id)
     latest = next((j for j in jobs if j["id"] == file["latest_job_id"]), None)  # one query fewer than latest_job
     return FileDetail(
         **msgspec.structs.asdict(FileOut.from_row(file)),
