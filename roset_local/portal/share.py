@@ -64,20 +64,22 @@ def portal_file_page(request: Request, token: FromPath[str], file_id: FromPath[s
     row = tokens.lookup(services, token)
     if row is None:
         return _invalid(request, token)
-    file = portal_file(services, row["space"], file_id)
-    types = {v["type"]: v for v in variant_store.list_variants(services.db, file_id, with_content=False)}
-    thumb = content_url(services, file_id, "thumbnail") if types.get("thumbnail", {}).get("blob_key") else None
-    meta = variant_store.get_variant(services.db, file_id, "metadata")
-    extracted = None
-    if meta and meta.get("content"):
-        try:
-            extracted = json.loads(meta["content"])
-        except ValueError:
-            pass
-    return _portal(request, token, "portal/file.html", space=row["space"], file=file, thumbnail=thumb,
-                   markdown_html=render.markdown(variant_store.markdown_of(services.db, file_id)),
-                   extracted=extracted,
-                   pageview=page_view(services, file, extracted, page, bbox, f"/portal/{token}/files/{file_id}/pages"))
+    with services.db.read():  # one snapshot: the file's status and its variants agree
+        file = portal_file(services, row["space"], file_id)
+        types = {v["type"]: v for v in variant_store.list_variants(services.db, file_id, with_content=False)}
+        thumb = content_url(services, file_id, "thumbnail") if types.get("thumbnail", {}).get("blob_key") else None
+        meta = variant_store.get_variant(services.db, file_id, "metadata")
+        extracted = None
+        if meta and meta.get("content"):
+            try:
+                extracted = json.loads(meta["content"])
+            except ValueError:
+                pass
+        return _portal(request, token, "portal/file.html", space=row["space"], file=file, thumbnail=thumb,
+                       markdown_html=render.markdown(variant_store.markdown_of(services.db, file_id)),
+                       extracted=extracted,
+                       pageview=page_view(services, file, extracted, page, bbox,
+                                          f"/portal/{token}/files/{file_id}/pages"))
 
 
 @page("/portal/{token:str}/files/{file_id:str}/pages/{number:int}", access=roles.ANYONE)
