@@ -79,10 +79,13 @@ def build_litestar(services: Services) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         from roset_local.pipeline.intake import settle_interrupted_uploads
+        from roset_local.pipeline.lifecycle import delete_scheduled_blobs
 
         settled = settle_interrupted_uploads(services)  # the HTTP server alone receives uploads
         if any(settled.values()):
             log.info("settled uploads cut off by the last stop: %s", settled)
+        if swept := delete_scheduled_blobs(services):
+            log.info("deleted the stored bytes of %d removals cut off by the last stop", swept)
         services.start()
         from roset_local.livesync.runner import LiveSync
 

@@ -475,3 +475,55 @@ def test_file_detail_reads_one_snapshot(client, services, monkeypatch):
     monkeypatch.setattr(job_store, "jobs_for_file", real_jobs_for_file)
     after = client.get(f"/v1/files/{file['id']}").json()
     assert after["status"] == "failed" and [j["status"] for j in after["jobs"]] == ["failed"]
+
+
+def test_bytes_whose_rows_are_gone_are_deleted_at_the_next_start(client, services, settings, monkeypatch):
+    """The rows go with a record of the bytes to delete, in one transaction: bytes a crash (here: a
+    store refusing the deletion) left behind are deleted when the server starts again."""
+    kept = wait_file(client, upload(client, name="kept.md").json()["id"])
+    body = wait_file(client, upload(client, name="gone.md").json()["id"])
+    key = body["storage_key"]
+    thumb_dir = f"{body['space']}/{body['id']}"
+    assert services.blobs.exists(key)
+
+    def refuse(*_args, **_kwargs):
+        raise OSError("the store is unreachable")
+
+    monkeypatch.setattr(services.blobs, "delete", refuse)
+    monkeypatch.setattr(services.blobs, "delete_prefix", refuse)
+    r = client.delete(f"/v1/files/{body['id']}")
+    assert r.status_code == 200  # the rows are gone: the delete happened for the client
+    assert client.get(f"/v1/files/{body['id']}").status_code == 404
+    assert services.blobs.exists(key)
+    pending = services.db.all("SELECT key, prefix FROM blob_deletions ORDER BY id")
+    assert {"key": key, "prefix": 0} in pending and {"key": thumb_dir, "prefix": 1} in pending
+    monkeypatch.undo()
+
+    restarted = create_app(settings)
+    with TestClient(restarted, base_url="http://127.0.0.1:8700") as again:
+        again.headers.update(auth())
+        fresh = restarted.app.state.services
+        assert not fresh.blobs.exists(key)
+        assert fresh.blobs.size(thumb_dir + "/") is None and not fresh.blobs.exists(thumb_dir)
+        assert fresh.db.value("SELECT count(*) FROM blob_deletions") == 0
+        # the other file's bytes are untouched
+        assert fresh.blobs.exists(kept["storage_key"])
+        assert again.get(f"/v1/files/{kept['id']}").json()["status"] == "completed"
+
+
+def test_a_reprocess_deletes_the_replaced_variant_bytes(client, services):
+    from tests.samplegen import PdfPage, pdf_bytes
+
+    pdf = pdf_bytes([PdfPage(lines=["Replaced bytes", "A page with a thumbnail."])], title="Replaced")
+    body = wait_file(client, upload(client, name="page.pdf", data=pdf, ctype="application/pdf").json()["id"])
+    first = {v["type"]: v for v in client.get(f"/v1/files/{body['id']}/variants").json()["variants"]}
+    old_keys = [k for k in services.db.all("SELECT blob_key FROM variants WHERE file_id = ? AND blob_key IS NOT NULL",
+                                           [body["id"]])]
+    assert old_keys and "thumbnail" in first
+    job = client.post(f"/v1/files/{body['id']}/process", json={}).json()
+    wait_job(client, job["job_id"] if "job_id" in job else job["id"], ("completed",))
+    new_keys = {r["blob_key"] for r in services.db.all(
+        "SELECT blob_key FROM variants WHERE file_id = ? AND blob_key IS NOT NULL", [body["id"]])}
+    for row in old_keys:
+        assert row["blob_key"] in new_keys or not services.blobs.exists(row["blob_key"])
+    assert services.db.value("SELECT count(*) FROM blob_deletions") == 0

@@ -175,7 +175,8 @@ def discard_file(services: "Services", file_id: str) -> None:
         return
     with services.db.write():
         file_store.delete_file_rows(services.db, file_id)
-    services.blobs.delete(file["storage_key"])
+        doomed = file_store.schedule_blob_deletions(services.db, [file["storage_key"]])
+    delete_scheduled_blobs(services, doomed)
 
 
 def start_processing(services: "Services", file: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
@@ -261,7 +262,7 @@ def delete_file(services: "Services", file_id: str, actor: Actor | None = None,
     a space deletion, which records one entry of its own)."""
     db = services.db
 
-    def remove_rows() -> tuple[dict[str, Any], list[str]]:
+    def remove_rows() -> tuple[dict[str, Any], list[int]]:
         with db.write():
             file = file_store.get_file(db, file_id)
             if file is None:
@@ -269,6 +270,7 @@ def delete_file(services: "Services", file_id: str, actor: Actor | None = None,
             blob_keys = variant_store.blob_keys(db, file_id)
             if not file.get("connection_id"):  # a linked bucket's bytes are the user's: never touched
                 blob_keys.append(file["storage_key"])
+            doomed = file_store.schedule_blob_deletions(db, blob_keys, [f"{file['space']}/{file_id}"])
             job_store.request_cancel_for_file(db, file_id)
             delete_file_index(db, file_id)
             file_store.delete_file_rows(db, file_id)
@@ -278,17 +280,41 @@ def delete_file(services: "Services", file_id: str, actor: Actor | None = None,
             if actor is not None:
                 audit.record(db, actor, "file.deleted", target_type="file", target_id=file_id, space=file["space"],
                              changes={"filename": file["filename"]})
-        return file, blob_keys
+        return file, doomed
 
     # On a full disk the rows' journal needs a little room: the reserve gives it, the blobs then
     # free far more, and the reserve is made again once there is space.
-    file, blob_keys = services.disk.with_reserve(remove_rows)
+    file, doomed = services.disk.with_reserve(remove_rows)
     notify_events(services)
-    for key in blob_keys:
-        services.blobs.delete(key)
-    services.blobs.delete_prefix(f"{file['space']}/{file_id}")
+    delete_scheduled_blobs(services, doomed)
     services.disk.ensure_reserve()
     return file
+
+
+def delete_scheduled_blobs(services: "Services", ids: list[int] | None = None) -> int:
+    """Delete the bytes that :func:`file_store.schedule_blob_deletions` recorded with the rows' removal
+    (``ids``), or, at start, every deletion a crash left pending. A deletion the store refuses stays
+    pending for the next start (the rows are gone already: the caller's request succeeded). Returns
+    how many were carried out."""
+    done, after = 0, 0
+    while True:
+        rows = file_store.pending_blob_deletions(services.db, 500, ids, after=after)
+        if not rows:
+            return done
+        gone = []
+        for row in rows:
+            try:
+                if row["prefix"]:
+                    services.blobs.delete_prefix(row["key"])
+                else:
+                    services.blobs.delete(row["key"])
+            except Exception as exc:  # noqa: BLE001 - an unreachable store must not fail the request
+                log.warning("could not delete stored bytes %s (retried at the next start): %s", row["key"], exc)
+                continue
+            gone.append(row["id"])
+        file_store.forget_blob_deletions(services.db, gone)
+        done += len(gone)
+        after = rows[-1]["id"]
 
 
 def delete_space(services: "Services", space: str, cascade: bool, actor: Actor | None = None) -> int:

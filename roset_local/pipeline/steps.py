@@ -23,10 +23,11 @@ from roset_local.hooks import ByteStream
 from roset_local.index.chunking import page_starts
 from roset_local.index.indexer import chunk_file, index_text, index_vectors
 from roset_local.pipeline import reuse
-from roset_local.pipeline.lifecycle import file_event_data, notify_events, settle_file_after_job
+from roset_local.pipeline.lifecycle import delete_scheduled_blobs, file_event_data, notify_events, settle_file_after_job
 from roset_local.positions.structure import PageSizes, document_elements, structure_document
 from roset_local.providers.base import DEFAULT_EXTRACTION, Extraction, ExtractRequest
 from roset_local.secrets import get_hosted_keys
+from roset_local.store import files as file_store
 from roset_local.store import jobs as job_store
 from roset_local.store import org as org_store
 from roset_local.store import variants as variant_store
@@ -384,6 +385,7 @@ def swap_in(run: JobRun, provider: str | None, outputs: list[Variant], pages: in
                 index()
             old_blobs = variant_store.replace_variants(db, file_id=file["id"], job_id=job["id"], provider=provider,
                                                        variants=outputs)
+            doomed = file_store.schedule_blob_deletions(db, old_blobs)
             if {o["type"] for o in outputs} & {"markdown", "structure"} == {"markdown"}:
                 variant_store.delete_variant(db, file["id"], "structure")  # its spans point into the old markdown
             duration = int((time.monotonic() - run.started) * 1000)
@@ -397,8 +399,7 @@ def swap_in(run: JobRun, provider: str | None, outputs: list[Variant], pages: in
             services.blobs.delete(thumb_key)
         raise
     notify_events(services)
-    for key in old_blobs:
-        services.blobs.delete(key)
+    delete_scheduled_blobs(services, doomed)
 
 
 def _test_hold(run: JobRun, stage: str) -> None:

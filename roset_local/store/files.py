@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from roset_local.pagination import keyset
@@ -123,6 +124,33 @@ def delete_file_rows(db: Database, file_id: str) -> None:
     """Delete the file and (by cascade) its jobs, variants and upload tokens. Inside db.write()."""
     db.execute("DELETE FROM batch_items WHERE file_id = :id", {"id": file_id})
     db.execute("DELETE FROM files WHERE id = :id", {"id": file_id})
+
+
+def schedule_blob_deletions(db: Database, keys: Sequence[str], prefixes: Sequence[str] = ()) -> list[int]:
+    """Record bytes to delete, inside the db.write() that removes the rows pointing at them; their
+    ids, for :func:`forget_blob_deletions` once the bytes are gone."""
+    now = now_str()
+    ids: list[int] = []
+    for key, prefix in [(k, 0) for k in keys] + [(p, 1) for p in prefixes]:
+        cur = db.execute("INSERT INTO blob_deletions (key, prefix, created_at) VALUES (:k, :p, :now)",
+                         {"k": key, "p": prefix, "now": now})
+        ids.append(int(cur.lastrowid or 0))
+    return ids
+
+
+def pending_blob_deletions(db: Database, limit: int, ids: Sequence[int] | None = None, after: int = 0) -> list[Row]:
+    """The oldest pending deletions after id ``after`` (of ``ids`` only, when given)."""
+    params: dict[str, Any] = {"n": limit, "after": after}
+    only = f" AND {in_list('id', ids, params, 'd')}" if ids is not None else ""
+    return db.all(f"SELECT id, key, prefix FROM blob_deletions WHERE id > :after{only} ORDER BY id LIMIT :n", params)
+
+
+def forget_blob_deletions(db: Database, ids: list[int]) -> None:
+    if not ids:
+        return
+    with db.write():
+        db.execute("DELETE FROM blob_deletions WHERE id IN (SELECT value FROM json_each(:ids))",
+                   {"ids": json.dumps(ids)})
 
 
 def file_ids_in_space(db: Database, space: str) -> list[str]:

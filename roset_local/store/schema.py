@@ -195,3 +195,17 @@ ALL = [core, files, webhooks_schema, org_schema, analytics_schema, console_schem
 
 # Worker hosts (issue 17): which host ran a job, for the console and operators.
 files.add("0003_scaleout_job_worker_host", "ALTER TABLE jobs ADD COLUMN worker_host TEXT;")
+
+# Stored bytes whose rows are gone, written in the transaction that removes the rows: a crash before
+# the bytes are deleted leaves the deletion to the next start instead of a blob of no file.
+files.add(
+    "0004_blob_deletions",
+    """
+    CREATE TABLE blob_deletions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL,
+        prefix INTEGER NOT NULL DEFAULT 0,  -- 1: everything under key/
+        created_at TEXT NOT NULL
+    );
+    """,
+)
