@@ -76,6 +76,9 @@ class LiveServer:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
 
     def start(self, timeout: float = 30) -> "LiveServer":
+        if self.proc is not None and self.proc.poll() is None:
+            # a second process on the same port would answer nothing, and the first would outlive the test
+            raise RuntimeError(f"the server on port {self.port} is already running")
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(

@@ -92,7 +92,7 @@ def test_official_sdk_answers_match_the_document(make_live_server, tmp_path):
 
     (tmp_path / "buckets" / "inbox" / "sub").mkdir(parents=True)
     (tmp_path / "buckets" / "inbox" / "sub" / "a.txt").write_text("hello")
-    server = make_live_server(ROSET_LOCAL_ROOTS=str(tmp_path / "buckets")).start()
+    server = make_live_server(ROSET_LOCAL_ROOTS=str(tmp_path / "buckets"))
     with server.client() as http:
         doc = http.get("/schema/openapi.json").json()
     sdk = Client(api_key=ADMIN_KEY, base_url=server.url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import threading
 import time
 from collections.abc import Callable
@@ -46,9 +47,11 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _url_given: bool = False  # once a test holds the URL, the port can no longer change
 
     @property
     def url(self) -> str:
+        self._url_given = True
         return f"http://127.0.0.1:{self.port}/hook"
 
     def start(self) -> "Receiver":
@@ -79,7 +82,17 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 return None
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        for attempt in range(5):
+            try:
+                self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+                break
+            except OSError as exc:
+                # Another process took the port between free_port()'s check and this bind (seen
+                # once in a full run): a fresh port, unless the test already handed this one out.
+                if exc.errno != errno.EADDRINUSE or self._url_given or attempt == 4:
+                    raise
+                self.port = free_port()
+        assert self._server is not None
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
