@@ -296,6 +296,8 @@ def delete_scheduled_blobs(services: "Services", ids: list[int] | None = None) -
     (``ids``), or, at start, every deletion a crash left pending. A deletion the store refuses stays
     pending for the next start (the rows are gone already: the caller's request succeeded). Returns
     how many were carried out."""
+    if ids is not None and not ids:
+        return 0  # nothing recorded (every job without replaced variants): no query
     done, after = 0, 0
     while True:
         rows = file_store.pending_blob_deletions(services.db, 500, ids, after=after)
